@@ -1,0 +1,37 @@
+"""One lab per test session, on random loopback ports in a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vmshift.lab import launcher
+
+TEST_SPEC = Path(__file__).parent / "lab-spec.json"
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The parsed lab.json (credentials included) of a lab started for this session.
+
+    The product's environment (lab.env) is set for the whole session, as a user would `source` it.
+    """
+    folder = tmp_path_factory.mktemp("lab")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VMSHIFT_LAB_DIR", str(folder))
+        try:
+            started = launcher.up(folder, TEST_SPEC, cache_dir=launcher.PROJECT_ROOT / ".cache")
+            assert started["healthy"], started
+            for name, value in launcher.lab_env(started).items():
+                patch.setenv(name, value)
+            yield started
+        finally:
+            launcher.down(folder)
+
+
+@pytest.fixture
+def lab_dir(lab: dict) -> Path:
+    """The folder of the session's lab (lab.json, logs, datastores)."""
+    return launcher.lab_dir()

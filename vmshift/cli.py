@@ -1,0 +1,103 @@
+"""The `vmshift` command: human text by default, one JSON object as the last line with --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmshift.lab import launcher
+from vmshift.lab.process import PartFailed
+from vmshift.lab.spec import LabSpecInvalid
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command reports: lines for people, a dict for scripts, and whether it succeeded."""
+
+    text: str
+    data: dict
+    ok: bool = True
+
+
+Handler = Callable[[argparse.Namespace], Outcome]
+
+# Expected failures: the message is for the user, a traceback would only hide it.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (LabSpecInvalid, PartFailed, FileNotFoundError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        outcome = args.handler(args)
+    except EXPECTED_ERRORS as exc:
+        outcome = Outcome(f"error: {exc}", {"ok": False, "error": str(exc)}, ok=False)
+    if outcome.text:
+        print(outcome.text, file=sys.stdout if outcome.ok else sys.stderr)
+    if args.json:
+        print(json.dumps(outcome.data, default=str))
+    return 0 if outcome.ok else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser = argparse.ArgumentParser(prog="vmshift", parents=[common], description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    lab = commands.add_parser("lab", parents=[common], help="the embedded lab: vCenter, storage, ARM, DNS")
+    lab_commands = lab.add_subparsers(title="lab commands")
+    lab_up = lab_commands.add_parser("up", parents=[common], help="start the lab (no-op when it is up)")
+    lab_up.add_argument("--spec", type=Path, help="lab spec JSON (default: the one shipped with vmshift)")
+    lab_up.set_defaults(handler=_lab_up)
+    lab_status = lab_commands.add_parser("status", parents=[common], help="ask each part")
+    lab_status.set_defaults(handler=_lab_status)
+    for sub in (lab_up, lab_status):
+        sub.add_argument("--show-secrets", action="store_true",
+                         help="print the lab's throwaway credentials instead of masking them")
+    lab_commands.add_parser("down", parents=[common], help="stop the lab").set_defaults(handler=_lab_down)
+    return parser
+
+
+def _lab_up(args: argparse.Namespace) -> Outcome:
+    return _lab_outcome(launcher.up(launcher.lab_dir(), args.spec), args.show_secrets)
+
+
+def _lab_status(args: argparse.Namespace) -> Outcome:
+    return _lab_outcome(launcher.status(launcher.lab_dir()), args.show_secrets)
+
+
+def _lab_down(args: argparse.Namespace) -> Outcome:
+    stopped = launcher.down(launcher.lab_dir())
+    return Outcome(f"stopped: {', '.join(stopped) or 'nothing was running'}", {"stopped": stopped})
+
+
+def _lab_outcome(lab: dict, show_secrets: bool) -> Outcome:
+    if "error" in lab:
+        return Outcome(lab["error"], lab, ok=False)
+    lab = lab if show_secrets else launcher.masked(lab)
+    lines = [f"lab at {launcher.lab_dir()} — {'healthy' if lab['healthy'] else 'NOT healthy'}"]
+    endpoints = {
+        "vcenter": lambda p: p["url"],
+        "azurite": lambda p: p["blob_endpoint"],
+        "arm": lambda p: f"{p['endpoint']} (token authority {p['authority']})",
+        "dns": lambda p: f"{p['host']}:{p['port']} (udp/tcp)",
+        "prefect": lambda p: p["api_url"],
+    }
+    for name, describe in endpoints.items():
+        if name in lab:
+            state = "ok" if lab[name]["healthy"] else "DOWN"
+            lines.append(f"  {name:8} {state:5} {describe(lab[name])}")
+    lines.append(f"  environment: source {launcher.lab_dir() / 'lab.env'}")
+    return Outcome("\n".join(lines), lab, ok=lab["healthy"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,268 @@
+"""`vmshift lab up/status/down`: the lab's servers on loopback, described in lab.json and lab.env."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dns.exception
+import dns.message
+import dns.query
+import requests
+
+from vmshift.lab import process
+from vmshift.lab.ca import LabCertificates, ensure_certificates
+from vmshift.lab.process import PartFailed, PartProcess
+from vmshift.lab.spec import LabSpec, load_spec
+from vmshift.lab.vcsim_build import build_vcsim
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PARTS = ("vcenter", "azurite", "arm")
+READY_TIMEOUT_S = 60.0
+HEALTH_TIMEOUT_S = 5.0
+SECRET_FIELDS = (("vcenter", "password"), ("azurite", "accounts"), ("arm", "client_secret"))
+
+
+def lab_dir() -> Path:
+    return Path(os.environ.get("VMSHIFT_LAB_DIR", PROJECT_ROOT / ".lab")).resolve()
+
+
+def up(folder: Path, spec_path: Path | None = None, cache_dir: Path | None = None) -> dict:
+    """Bring every part up; a no-op for parts already running. Nothing is left half-started on failure."""
+    spec = load_spec(spec_path)
+    if _all_running(folder) and (folder / "lab.json").exists():
+        current = status(folder)
+        if current["healthy"]:
+            return current
+    folder.mkdir(parents=True, exist_ok=True)
+    certs = ensure_certificates(folder / "ca")
+    credentials = _credentials(folder, spec)
+    lab: dict = {"ca_file": str(certs.ca_file)}
+    try:
+        lab["vcenter"] = _start_vcenter(folder, spec, credentials, certs, cache_dir or PROJECT_ROOT / ".cache")
+        lab["azurite"] = _start_azurite(folder, credentials, certs)
+        if spec.azure is not None:
+            arm, dns_ = _start_arm(folder, spec_path, credentials, certs, lab["azurite"])
+            lab["arm"], lab["dns"] = arm, dns_
+    except PartFailed:
+        down(folder)
+        raise
+    _write_lab(folder, lab)
+    return status(folder)
+
+
+def status(folder: Path) -> dict:
+    """lab.json with each part's health asked again now."""
+    try:
+        lab = json.loads((folder / "lab.json").read_text())
+    except FileNotFoundError:
+        return {"healthy": False, "error": f"no lab at {folder}; run `vmshift lab up`"}
+    checks: dict[str, Callable[[dict, str], bool]] = {
+        "vcenter": lambda part, ca: _https_answers(part["url"], ca),
+        "azurite": lambda part, ca: _https_answers(part["blob_endpoint"].format(account=""), ca),
+        "arm": lambda part, ca: _https_answers(part["endpoint"], ca),
+        "dns": lambda part, ca: _dns_answers(part["host"], part["port"]),
+    }
+    for name, check in checks.items():
+        if name in lab:
+            running = _part(folder, "arm" if name == "dns" else name).pid() is not None
+            lab[name]["healthy"] = running and check(lab[name], lab["ca_file"])
+    lab["healthy"] = all(lab[name]["healthy"] for name in checks if name in lab)
+    return lab
+
+
+def down(folder: Path) -> list[str]:
+    """Stop every part by its PID file; returns the names of those that were running."""
+    stopped = [name for name in reversed(PARTS) if process.stop(_part(folder, name))]
+    (folder / "lab.json").unlink(missing_ok=True)
+    return stopped
+
+
+def masked(lab: dict) -> dict:
+    """lab.json with its credentials masked: output is copied into tickets and chat, keys should not be."""
+    shown = json.loads(json.dumps(lab))
+    for part, field in SECRET_FIELDS:
+        if field in shown.get(part, {}):
+            value = shown[part][field]
+            shown[part][field] = {k: "***" for k in value} if isinstance(value, dict) else "***"
+    return shown
+
+
+def lab_env(lab: dict) -> dict[str, str]:
+    """The environment through which the product reaches the lab: configuration, no lab-only code paths."""
+    env = {"VMSHIFT_CA_FILE": lab["ca_file"]}
+    if "vcenter" in lab:
+        vcenter = lab["vcenter"]
+        env |= {
+            "VMSHIFT_VCENTER_URL": vcenter["url"],
+            "VMSHIFT_VCENTER_USER": vcenter["user"],
+            "VMSHIFT_VCENTER_PASSWORD": vcenter["password"],
+            "VMSHIFT_VCENTER_DATACENTER": vcenter["datacenter"],
+        }
+    if "azurite" in lab:
+        env["VMSHIFT_BLOB_ENDPOINT"] = lab["azurite"]["blob_endpoint"]
+        for account, key in lab["azurite"]["accounts"].items():
+            env[f"VMSHIFT_STORAGE_KEY_{account.upper()}"] = key
+    if "arm" in lab:
+        arm = lab["arm"]
+        env |= {
+            "AZURE_TENANT_ID": arm["tenant_id"],
+            "AZURE_CLIENT_ID": arm["client_id"],
+            "AZURE_CLIENT_SECRET": arm["client_secret"],
+            "AZURE_AUTHORITY_HOST": arm["authority"],
+            "AZURE_SUBSCRIPTION_ID": arm["subscription_id"],
+            "VMSHIFT_ARM_ENDPOINT": arm["endpoint"],
+        }
+    if "dns" in lab:
+        env["VMSHIFT_DNS_SERVERS"] = f"{lab['dns']['host']}:{lab['dns']['port']}"
+    return env
+
+
+def _part(folder: Path, name: str) -> PartProcess:
+    return PartProcess(name, folder / "run" / f"{name}.pid", folder / "logs" / f"{name}.log")
+
+
+def _all_running(folder: Path) -> bool:
+    return all(_part(folder, name).pid() is not None for name in PARTS if (folder / "run" / f"{name}.pid").exists())
+
+
+def _credentials(folder: Path, spec: LabSpec) -> dict:
+    """Throwaway lab credentials, made once per lab folder so that restarts keep them."""
+    path = folder / "credentials.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    accounts = [account.name for account in spec.azure.storage_accounts] if spec.azure else ["vmshiftlab"]
+    credentials = {
+        "vcenter_password": secrets.token_urlsafe(18),
+        "arm_client_secret": secrets.token_urlsafe(30),
+        "storage_keys": {name: base64.b64encode(secrets.token_bytes(64)).decode() for name in accounts},
+    }
+    path.write_text(json.dumps(credentials))
+    path.chmod(0o600)
+    return credentials
+
+
+def _start_vcenter(folder: Path, spec: LabSpec, credentials: dict, certs: LabCertificates, cache_dir: Path) -> dict:
+    part = _part(folder, "vcenter")
+    ready_file = folder / "run" / "vcenter.ready"
+    if part.pid() is None:
+        binary = build_vcsim(cache_dir)
+        ready_file.unlink(missing_ok=True)
+        spec_file = folder / "spec.json"
+        spec_file.write_text(spec.model_dump_json(exclude_none=True))
+        process.start(
+            part,
+            [str(binary), "-spec", str(spec_file), "-listen", "127.0.0.1:0",
+             "-tls-cert", str(certs.cert_file), "-tls-key", str(certs.key_file),
+             "-state-dir", str(folder / "vcenter"), "-ready-file", str(ready_file)],
+            {"VMSHIFT_VCSIM_PASSWORD": credentials["vcenter_password"]},
+        )
+    ready = process.wait_ready_file(part, ready_file, READY_TIMEOUT_S)
+    return {**ready, "user": spec.vcenter.user, "password": credentials["vcenter_password"],
+            "datacenter": spec.vcenter.datacenter}
+
+
+def _start_azurite(folder: Path, credentials: dict, certs: LabCertificates) -> dict:
+    part = _part(folder, "azurite")
+    port_file = folder / "run" / "azurite.port"
+    if part.pid() is None:
+        binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-blob"
+        if not binary.exists():
+            raise PartFailed(f"lab part azurite: {binary} is missing; run `npm ci` in {PROJECT_ROOT}")
+        port = _free_port()
+        port_file.parent.mkdir(parents=True, exist_ok=True)
+        port_file.write_text(str(port))
+        accounts = ";".join(f"{name}:{key}" for name, key in credentials["storage_keys"].items())
+        # The SDK's default API version is newer than Azurite's: without the skip every call is refused.
+        process.start(
+            part,
+            [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+             "--location", str(folder / "azurite"), "--cert", str(certs.cert_file),
+             "--key", str(certs.key_file), "--skipApiVersionCheck", "--disableTelemetry"],
+            {"AZURITE_ACCOUNTS": accounts},
+        )
+    port = int(port_file.read_text())
+    endpoint = f"https://127.0.0.1:{port}/{{account}}"
+    _wait_until(part, lambda: _https_answers(endpoint.format(account=""), str(certs.ca_file)))
+    return {"blob_endpoint": endpoint, "accounts": credentials["storage_keys"]}
+
+
+def _start_arm(
+    folder: Path, spec_path: Path | None, credentials: dict, certs: LabCertificates, azurite: dict
+) -> tuple[dict, dict]:
+    part = _part(folder, "arm")
+    ready_file = folder / "run" / "arm.ready"
+    if part.pid() is None:
+        ready_file.unlink(missing_ok=True)
+        env = {"VMSHIFT_ARM_CLIENT_SECRET": credentials["arm_client_secret"]}
+        env |= {f"VMSHIFT_STORAGE_KEY_{name.upper()}": key for name, key in azurite["accounts"].items()}
+        process.start(
+            part,
+            [sys.executable, "-m", "vmshift.lab.arm", "--lab-dir", str(folder),
+             "--spec", str(folder / "spec.json"), "--cert", str(certs.cert_file),
+             "--key", str(certs.key_file), "--azurite-endpoint", azurite["blob_endpoint"].format(account=""),
+             "--ready-file", str(ready_file)],
+            env,
+        )
+    ready = process.wait_ready_file(part, ready_file, READY_TIMEOUT_S)
+    dns_ = ready.pop("dns")
+    return {**ready, "client_secret": credentials["arm_client_secret"]}, dns_
+
+
+def _write_lab(folder: Path, lab: dict) -> None:
+    for path, text in (
+        (folder / "lab.json", json.dumps(lab, indent=2)),
+        (folder / "lab.env", "".join(f"export {k}={_shell_quote(v)}\n" for k, v in lab_env(lab).items())),
+    ):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until(part: PartProcess, answered: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if answered():
+            return
+        if part.pid() is None:
+            raise PartFailed(f"lab part {part.name} exited while starting; last lines of {part.log_file}:\n"
+                             f"{part.log_tail()}")
+        time.sleep(0.2)
+    raise PartFailed(f"lab part {part.name} did not answer within {READY_TIMEOUT_S:.0f} s; last lines of "
+                     f"{part.log_file}:\n{part.log_tail()}")
+
+
+def _https_answers(url: str, ca_file: str) -> bool:
+    try:
+        requests.get(url, verify=ca_file, timeout=HEALTH_TIMEOUT_S)
+    except (requests.RequestException, ssl.SSLError):
+        return False
+    return True
+
+
+def _dns_answers(host: str, port: int) -> bool:
+    query = dns.message.make_query("blob.core.windows.net.", "A")
+    try:
+        dns.query.udp(query, host, port=port, timeout=HEALTH_TIMEOUT_S)
+    except (OSError, dns.exception.DNSException):
+        return False
+    return True

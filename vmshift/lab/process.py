@@ -1,0 +1,119 @@
+"""Background processes of the lab: started detached, tracked by PID file, stopped by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class PartFailed(RuntimeError):
+    """A lab part did not come up; the message names it and quotes its log."""
+
+
+@dataclass(frozen=True)
+class PartProcess:
+    name: str
+    pid_file: Path
+    log_file: Path
+
+    def pid(self) -> int | None:
+        """The PID if its process still runs the command we started; stale PID files are removed."""
+        try:
+            recorded = json.loads(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        pid, marker = recorded.get("pid"), recorded.get("marker", "")
+        if isinstance(pid, int) and _runs(pid, marker):
+            return pid
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log written)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def start(
+    part: PartProcess, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None
+) -> int:
+    """Start `argv` in its own session so that it outlives the command that started the lab."""
+    part.log_file.parent.mkdir(parents=True, exist_ok=True)
+    part.pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with part.log_file.open("ab") as log:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            cwd=cwd,
+            start_new_session=True,
+        )
+    part.pid_file.write_text(json.dumps({"pid": process.pid, "marker": Path(argv[0]).name}))
+    return process.pid
+
+
+def stop(part: PartProcess, grace_s: float = 5.0) -> bool:
+    """Stop the part's process group; True if something was running."""
+    pid = part.pid()
+    if pid is None:
+        return False
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        _signal_group(pid, signal.SIGKILL)
+    part.pid_file.unlink(missing_ok=True)
+    return True
+
+
+def wait_ready_file(part: PartProcess, ready_file: Path, timeout_s: float) -> dict:
+    """Wait until the part writes its ready file; fail with its log if it dies or takes too long."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready_file.exists():
+            return json.loads(ready_file.read_text())
+        if part.pid() is None:
+            raise PartFailed(f"lab part {part.name} exited while starting; last lines of {part.log_file}:\n"
+                             f"{part.log_tail()}")
+        time.sleep(0.1)
+    raise PartFailed(f"lab part {part.name} was not ready after {timeout_s:.0f} s; last lines of "
+                     f"{part.log_file}:\n{part.log_tail()}")
+
+
+def _runs(pid: int, marker: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return False
+    return _alive(pid) and marker in cmdline
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
