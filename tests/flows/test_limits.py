@@ -1,0 +1,37 @@
+"""Concurrency limit names and sizes: Azure Migrate's figures unless the user overrides them."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmshift.limits import LimitKind, LimitOverrideInvalid, limit_name, planned_limits
+
+
+def test_defaults_are_azure_migrates_figures() -> None:
+    limits = planned_limits(["esx-01"], ["ds-ssd-01"], ["appliance-01"], ["vc.lab.local"])
+    assert limits == {
+        "vmshift-host-disk-reads:esx-01": 8,
+        "vmshift-datastore-snapshots:ds-ssd-01": 15,
+        "vmshift-appliance-disks:appliance-01": 52,
+        "vmshift-vcenter-replicating-vms:vc.lab.local": 300,
+    }
+
+
+def test_one_limit_per_scope_and_overrides_apply_to_all_of_a_kind() -> None:
+    limits = planned_limits(["esx-01", "esx-02", "esx-01"], [], [], [], overrides={"vmshift-host-disk-reads": 2})
+    assert limits == {"vmshift-host-disk-reads:esx-01": 2, "vmshift-host-disk-reads:esx-02": 2}
+
+
+def test_names_prefect_refuses_are_made_safe() -> None:
+    assert limit_name(LimitKind.VCENTER_REPLICATING_VMS, "https://127.0.0.1:8989/sdk") == (
+        "vmshift-vcenter-replicating-vms:https:--127.0.0.1:8989-sdk"
+    )
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"vmshift-nfc": 3}, "unknown concurrency limit 'vmshift-nfc'"),
+    ({"vmshift-appliance-disks": 0}, "at least 1"),
+])
+def test_bad_overrides_are_refused_with_the_known_names(overrides: dict, message: str) -> None:
+    with pytest.raises(LimitOverrideInvalid, match=message):
+        planned_limits([], [], ["a"], [], overrides=overrides)

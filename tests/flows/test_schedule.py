@@ -1,0 +1,64 @@
+"""When delta cycles are due, and blackout windows in which none starts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, ScheduleInvalid, due_vms, next_cycle_due
+
+END = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
+
+
+@pytest.mark.parametrize(("duration", "interval"), [
+    (timedelta(minutes=10), timedelta(hours=1)),  # short cycles: at least an hour apart
+    (timedelta(hours=6), timedelta(hours=3)),  # half the last cycle's duration
+    (timedelta(hours=30), timedelta(hours=12)),  # never more than 12 h behind
+])
+def test_next_cycle_follows_azure_migrates_rule(duration: timedelta, interval: timedelta) -> None:
+    assert next_cycle_due(END, duration) == END + interval
+
+
+def test_the_rule_is_configurable() -> None:
+    rule = CycleRule(minimum=timedelta(minutes=15), maximum=timedelta(hours=2))
+    assert next_cycle_due(END, timedelta(minutes=5), rule) == END + timedelta(minutes=15)
+    with pytest.raises(ScheduleInvalid, match="minimum <= maximum"):
+        CycleRule(minimum=timedelta(hours=3), maximum=timedelta(hours=2))
+
+
+def test_due_vms_are_those_past_their_time_most_overdue_first() -> None:
+    records = [
+        CycleRecord("web-rhel-02", "appl-1", END, timedelta(minutes=5)),  # due at 11:00
+        CycleRecord("app-linux-01", "appl-1", END - timedelta(hours=2), timedelta(minutes=5)),  # due at 09:00
+        CycleRecord("win-sql-01", "appl-1", END, timedelta(hours=8)),  # due at 14:00
+        CycleRecord("win-iis-03", "appl-1", None, None),  # initial replication still running
+    ]
+    assert due_vms(records, END + timedelta(hours=1)) == ["app-linux-01", "web-rhel-02"]
+
+
+def test_no_cycle_starts_in_the_appliances_blackout() -> None:
+    records = [CycleRecord("app-linux-01", "appl-1", END, timedelta(minutes=5)),
+               CycleRecord("win-sql-01", "appl-2", END, timedelta(minutes=5))]
+    blackouts = {"appl-1": [BlackoutWindow.parse("mon 10:30-12:00")]}
+    assert due_vms(records, END + timedelta(hours=1), blackouts=blackouts) == ["win-sql-01"]
+    assert due_vms(records, END + timedelta(hours=2), blackouts=blackouts) == ["app-linux-01", "win-sql-01"]
+
+
+def test_a_window_past_midnight_covers_the_next_morning() -> None:
+    window = BlackoutWindow.parse("fri 22:00-06:00")
+    assert window.contains(datetime(2026, 11, 27, 23, 0, tzinfo=UTC))  # Friday night
+    assert window.contains(datetime(2026, 11, 28, 5, 59, tzinfo=UTC))  # Saturday morning
+    assert not window.contains(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    assert not window.contains(datetime(2026, 11, 27, 5, 0, tzinfo=UTC))  # Friday morning: Thursday is not listed
+
+
+def test_day_ranges_and_daily() -> None:
+    assert BlackoutWindow.parse("sat-mon 01:00-02:00").days == frozenset({5, 6, 0})
+    assert BlackoutWindow.parse("daily 01:00-02:00").days == frozenset(range(7))
+
+
+@pytest.mark.parametrize("text", ["weekends 01:00-02:00", "mon 25:00-26:00", "mon 01:00", "mon 01:00-01:00"])
+def test_bad_windows_are_refused_with_the_accepted_form(text: str) -> None:
+    with pytest.raises(ScheduleInvalid, match="blackout window"):
+        BlackoutWindow.parse(text)

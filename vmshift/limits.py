@@ -1,0 +1,81 @@
+"""Global concurrency limits that bound a wave, with Azure Migrate's appliance figures as defaults.
+
+Each limit is one Prefect global concurrency limit per scope (an ESXi host, a datastore, an appliance,
+a vCenter). They must exist before a flow takes a slot: an unknown name limits nothing, so callers
+take slots with `strict=True` and the setup command creates every name a wave will ask for.
+This module only names and sizes them; `deployments/limits.py` creates them on the Prefect server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+
+class LimitKind(StrEnum):
+    """What a limit protects; the value is the prefix of its Prefect name."""
+
+    # The ESXi host's NFC buffer serves 8 disk reads at once (Azure Migrate's agentless figure).
+    HOST_DISK_READS = "vmshift-host-disk-reads"
+    # More snapshots at once per datastore than 15 slow every VM on it (Azure Migrate's figure).
+    DATASTORE_SNAPSHOTS = "vmshift-datastore-snapshots"
+    # One Azure Migrate appliance moves at most 52 disks at once.
+    APPLIANCE_DISKS = "vmshift-appliance-disks"
+    # Azure Migrate replicates at most 300 VMs at once per vCenter.
+    VCENTER_REPLICATING_VMS = "vmshift-vcenter-replicating-vms"
+
+
+DEFAULT_LIMITS: Mapping[LimitKind, int] = {
+    LimitKind.HOST_DISK_READS: 8,
+    LimitKind.DATASTORE_SNAPSHOTS: 15,
+    LimitKind.APPLIANCE_DISKS: 52,
+    LimitKind.VCENTER_REPLICATING_VMS: 300,
+}
+
+# Prefect refuses these characters in names; a vCenter URL or a datastore name may hold them.
+_BANNED = re.compile(r"[/%&<>]")
+
+
+class LimitOverrideInvalid(ValueError):
+    """An override names an unknown limit kind or gives a limit below 1."""
+
+
+def limit_name(kind: LimitKind, scope: str) -> str:
+    """The Prefect name of `kind`'s limit for one scope, e.g. `vmshift-host-disk-reads:esx-01.lab.local`."""
+    if not scope:
+        raise ValueError(f"{kind.value}: the scope (host, datastore, appliance or vCenter) is empty")
+    return f"{kind.value}:{_BANNED.sub('-', scope)}"
+
+
+def resolve_limits(overrides: Mapping[str, int] | None = None) -> dict[LimitKind, int]:
+    """Defaults with the user's overrides, keyed by kind value (`{"vmshift-host-disk-reads": 4}`)."""
+    limits = dict(DEFAULT_LIMITS)
+    for key, value in (overrides or {}).items():
+        try:
+            kind = LimitKind(key)
+        except ValueError:
+            known = ", ".join(kind.value for kind in LimitKind)
+            raise LimitOverrideInvalid(f"unknown concurrency limit {key!r}; known limits: {known}") from None
+        if not isinstance(value, int) or value < 1:
+            raise LimitOverrideInvalid(f"concurrency limit {key} must be a whole number of at least 1, not {value!r}")
+        limits[kind] = value
+    return limits
+
+
+def planned_limits(
+    hosts: Iterable[str],
+    datastores: Iterable[str],
+    appliances: Iterable[str],
+    vcenters: Iterable[str],
+    overrides: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """Every limit name a wave over these scopes will take, with its size: what setup must create."""
+    limits = resolve_limits(overrides)
+    scopes = {
+        LimitKind.HOST_DISK_READS: hosts,
+        LimitKind.DATASTORE_SNAPSHOTS: datastores,
+        LimitKind.APPLIANCE_DISKS: appliances,
+        LimitKind.VCENTER_REPLICATING_VMS: vcenters,
+    }
+    return {limit_name(kind, scope): limits[kind] for kind, names in scopes.items() for scope in sorted(set(names))}
