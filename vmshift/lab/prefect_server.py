@@ -1,0 +1,97 @@
+"""The lab's Prefect server: `prefect server start` on loopback, SQLite in the lab folder, API behind a secret.
+
+The server runs with PREFECT_SERVER_API_AUTH_STRING so that the cutover API refuses callers without the
+lab's credentials, as a team's own server should; clients set PREFECT_API_AUTH_STRING to the same value.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import socket
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from vmshift.lab import process
+from vmshift.lab.process import PartFailed, PartProcess
+
+READY_TIMEOUT_S = 120.0  # SQLite migrations on a first start take ~20 s on a busy 2-core machine
+HEALTH_TIMEOUT_S = 5.0
+
+
+def start_prefect(folder: Path, part: PartProcess, port: int = 0) -> dict:
+    """Start the server (if it is not running) and wait until it answers; `port` 0 picks a free one.
+
+    Returns the lab.json entry: `{"api_url", "auth_string", "ui_url", "healthy": true}`.
+    """
+    home = folder / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    auth_string = _auth_string(home)
+    port_file = home / "port"
+    if part.pid() is None:
+        port = port or _free_port()
+        port_file.write_text(str(port))
+        process.start(
+            part,
+            [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
+             "--port", str(port), "--analytics-off", "--no-prompt"],
+            server_environment(home, auth_string),
+            cwd=home,
+        )
+    api_url = f"http://127.0.0.1:{int(port_file.read_text())}/api"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not prefect_healthy(api_url, auth_string):
+        if part.pid() is None:
+            raise PartFailed(f"lab part {part.name} exited while starting; last lines of {part.log_file}:\n"
+                             f"{part.log_tail()}")
+        if time.monotonic() > deadline:
+            raise PartFailed(f"lab part {part.name} did not answer at {api_url} within {READY_TIMEOUT_S:.0f} s; "
+                             f"last lines of {part.log_file}:\n{part.log_tail()}")
+        time.sleep(0.5)
+    return {"api_url": api_url, "ui_url": api_url.removesuffix("/api"), "auth_string": auth_string, "healthy": True}
+
+
+def server_environment(home: Path, auth_string: str) -> dict[str, str]:
+    """What the server process needs: its own home and database, no analytics, the API secret."""
+    return {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_AUTH_STRING": auth_string,
+        "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+    }
+
+
+def client_environment(entry: dict) -> dict[str, str]:
+    """What a client (worker, CLI, `prefect deploy`) needs to reach the lab's server."""
+    return {"PREFECT_API_URL": entry["api_url"], "PREFECT_API_AUTH_STRING": entry["auth_string"]}
+
+
+def prefect_healthy(api_url: str, auth_string: str) -> bool:
+    """The server answers its health probe and accepts the lab's credentials on an authenticated route."""
+    token = base64.b64encode(auth_string.encode()).decode()
+    try:
+        health = requests.get(f"{api_url}/health", timeout=HEALTH_TIMEOUT_S)
+        version = requests.get(f"{api_url}/admin/version", headers={"Authorization": f"Basic {token}"},
+                               timeout=HEALTH_TIMEOUT_S)
+    except requests.RequestException:
+        return False
+    return health.ok and version.ok
+
+
+def _auth_string(home: Path) -> str:
+    """Made once per lab folder, so that a restarted server accepts the clients already configured."""
+    path = home / "auth-string"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
