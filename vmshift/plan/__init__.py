@@ -1,0 +1,24 @@
+"""Wave plans: the CSV schema, its readers (vmshift's own and Azure Migrate's at-scale Input.csv),
+and the validation that runs before anything is started."""
+
+from vmshift.plan.checks import LiveChecks, OfferedSize, PlanChecks, ReplicationState, SourceVm, StaticChecks
+from vmshift.plan.schema import PlanError, PlanFormat, PlanWarning, Wave, WavePlan, WavePlanRow
+from vmshift.plan.validation import PlanInvalid, PlanValidation, validate_plan
+
+__all__ = [
+    "LiveChecks",
+    "OfferedSize",
+    "PlanChecks",
+    "PlanError",
+    "PlanFormat",
+    "PlanInvalid",
+    "PlanValidation",
+    "PlanWarning",
+    "ReplicationState",
+    "SourceVm",
+    "StaticChecks",
+    "Wave",
+    "WavePlan",
+    "WavePlanRow",
+    "validate_plan",
+]

@@ -1,0 +1,231 @@
+"""The checks of a plan that ask the outside world: vCenter's inventory, the VM sizes and zones
+ARM offers in a region, and what is already replicating.
+
+Validation sees these only through `PlanChecks`, so it is tested offline with `StaticChecks`
+and the CLI hands it `LiveChecks` (or `--offline` skips them).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from vmshift.plan.schema import OsType, PlanError
+
+
+@dataclass(frozen=True)
+class SourceVm:
+    """What the plan needs to know of a VM in vCenter."""
+
+    name: str
+    moref: str
+    guest_os: str
+    disk_count: int
+
+    @property
+    def os_type(self) -> OsType:
+        # vSphere guest ids (windows2019srv_64Guest) and full names (Microsoft Windows Server ...) both say it.
+        return OsType.WINDOWS if "win" in self.guest_os.lower() else OsType.LINUX
+
+
+@dataclass(frozen=True)
+class OfferedSize:
+    """A VM size offered in a region, with the zones it is offered in (empty: no zones)."""
+
+    name: str
+    zones: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ReplicationState:
+    """The settings a VM already replicates with; both are fixed once replication starts."""
+
+    vm: str
+    cache_storage_account: str
+    region: str
+
+
+class PlanChecks(Protocol):
+    def source_vms(self) -> Iterable[SourceVm]:
+        """Every VM in the vCenter inventory."""
+        ...
+
+    def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
+        """The VM sizes the subscription may deploy in `region`."""
+        ...
+
+    def replication_state(self, vm: str) -> ReplicationState | None:
+        """The VM's replication settings if it already replicates, else None."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticChecks:
+    """Checks answered from facts gathered beforehand (tests, or a saved inventory)."""
+
+    vms: tuple[SourceVm, ...] = ()
+    sizes: Mapping[str, tuple[OfferedSize, ...]] = field(default_factory=dict)
+    replications: Mapping[str, ReplicationState] = field(default_factory=dict)
+
+    def source_vms(self) -> Iterable[SourceVm]:
+        return self.vms
+
+    def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
+        return self.sizes.get(region, ())
+
+    def replication_state(self, vm: str) -> ReplicationState | None:
+        return self.replications.get(vm)
+
+
+class LiveChecks:
+    """Checks against a vCenter session and an azure-mgmt-compute client."""
+
+    def __init__(
+        self,
+        vsphere_session: Any,
+        compute_client: Any,
+        replication_state: Callable[[str], ReplicationState | None],
+    ) -> None:
+        self._session = vsphere_session
+        self._compute = compute_client
+        self._replication_state = replication_state
+
+    def source_vms(self) -> Iterable[SourceVm]:
+        from vmshift.vsphere.inventory import inventory
+
+        return source_vms_from_inventory(inventory(self._session).to_dict("records"))
+
+    def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
+        skus = self._compute.resource_skus.list(filter=f"location eq '{region}'")
+        return sizes_from_skus(skus, region)
+
+    def replication_state(self, vm: str) -> ReplicationState | None:
+        return self._replication_state(vm)
+
+
+def source_vms_from_inventory(records: Iterable[Mapping[str, Any]]) -> tuple[SourceVm, ...]:
+    """SourceVms from `vmshift inventory` records (`name, moref, guest_os, disks: [...]`)."""
+    return tuple(
+        SourceVm(str(vm["name"]), str(vm["moref"]), str(vm.get("guest_os") or ""), len(vm.get("disks") or ()))
+        for vm in records
+    )
+
+
+def sizes_from_skus(skus: Iterable[Any], region: str) -> tuple[OfferedSize, ...]:
+    """Offered VM sizes from ARM's resource SKUs (azure.mgmt.compute.models.ResourceSku), minus restricted ones."""
+    offered = []
+    for sku in skus:
+        if sku.resource_type != "virtualMachines":
+            continue
+        restrictions = sku.restrictions or []
+        if any(r.type == "Location" for r in restrictions):
+            continue
+        zones = {
+            zone
+            for info in sku.location_info or []
+            if (info.location or "").lower() == region.lower()
+            for zone in info.zones or []
+        }
+        for restriction in restrictions:
+            if restriction.type == "Zone" and restriction.restriction_info:
+                zones -= set(restriction.restriction_info.zones or [])
+        offered.append(OfferedSize(sku.name, frozenset(zones)))
+    return tuple(offered)
+
+
+@dataclass
+class _Facts:
+    """What the checks answered, asked once per validation (each region once)."""
+
+    checks: PlanChecks
+    _vms: dict[str, SourceVm] | None = None
+    _sizes: dict[str, dict[str, OfferedSize]] = field(default_factory=dict)
+
+    def vm(self, name_or_moref: str) -> SourceVm | None:
+        if self._vms is None:
+            self._vms = {}
+            for vm in self.checks.source_vms():
+                self._vms[vm.moref] = vm
+                self._vms[vm.name] = vm
+        return self._vms.get(name_or_moref)
+
+    def vm_names(self) -> list[str]:
+        return [key for key, vm in (self._vms or {}).items() if key == vm.name]
+
+    def sizes(self, region: str) -> dict[str, OfferedSize]:
+        if region not in self._sizes:
+            self._sizes[region] = {size.name.lower(): size for size in self.checks.offered_sizes(region)}
+        return self._sizes[region]
+
+
+def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict[int, OsType], list[PlanError]]:
+    """Online errors for parsed rows, and each row's guest OS as vCenter reports it (by row number).
+
+    A row is a dict of parsed column values plus `row` and `labels` (column → name the user wrote).
+    """
+    facts = _Facts(checks)
+    errors: list[PlanError] = []
+    os_types: dict[int, OsType] = {}
+    for values in rows:
+        row, labels = values["row"], values["labels"]
+
+        def error(column: str, message: str, row: int = row, labels: dict = labels) -> None:
+            errors.append(PlanError(row, labels.get(column, column), message))
+
+        source = values.get("source_vm")
+        vm = facts.vm(source) if source else None
+        if source and vm is None:
+            close = difflib.get_close_matches(source, facts.vm_names(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            error("source_vm", f"{source!r} is not in the vCenter inventory (matched exactly, by name or "
+                               f"moref like vm-42){hint}")
+        if vm is not None:
+            os_types[row] = vm.os_type
+            planned = values.get("os_type")
+            if planned and planned != vm.os_type:
+                error("os_type", f"vCenter reports {vm.guest_os!r} ({vm.os_type}) for {vm.name}; "
+                                 f"allowed: {vm.os_type} or empty")
+            numbers = [values.get("os_disk")] + [number for number, _ in values.get("disks") or ()]
+            for number in sorted({n for n in numbers if n}):
+                if number > vm.disk_count:
+                    error("disks" if number != values.get("os_disk") else "os_disk",
+                          f"{vm.name} has {vm.disk_count} disk(s); disk {number} does not exist; "
+                          f"allowed: 1 to {vm.disk_count}")
+        _check_region(values, facts, error)
+        state = checks.replication_state(vm.name if vm else source) if source else None
+        if state is not None:
+            if values.get("cache_storage_account") and state.cache_storage_account != values[
+                    "cache_storage_account"]:
+                error("cache_storage_account",
+                      f"{source} already replicates to {state.cache_storage_account!r}; the cache storage "
+                      f"account is fixed once replication starts (as in Azure Migrate); allowed: "
+                      f"{state.cache_storage_account}, or stop its replication first")
+            if values.get("region") and state.region != values["region"]:
+                error("region", f"{source} already replicates to region {state.region!r}; the region is fixed "
+                                f"once replication starts; allowed: {state.region}, or stop its replication first")
+    return os_types, errors
+
+
+def _check_region(values: dict[str, Any], facts: _Facts, error: Callable[[str, str], None]) -> None:
+    region = values.get("region")
+    if not region:
+        return
+    sizes = facts.sizes(region)
+    if not sizes:
+        error("region", f"no VM size is offered in {region!r} to this subscription; allowed: a region "
+                        "where the subscription may deploy VMs")
+        return
+    size_name, zone = values.get("vm_size"), values.get("availability_zone")
+    size = sizes.get(size_name.lower()) if size_name else None
+    if size_name and size is None:
+        examples = ", ".join(sorted(s.name for s in sizes.values())[:8])
+        error("vm_size", f"{size_name!r} is not offered in {region}; allowed: a size offered there "
+                         f"(such as {examples})")
+    if zone:
+        offered = size.zones if size else frozenset().union(*(s.zones for s in sizes.values()))
+        if zone not in offered:
+            what = f"{size.name} in {region}" if size else region
+            allowed = ", ".join(sorted(offered)) or "none (leave it empty)"
+            error("availability_zone", f"zone {zone} is not offered for {what}; allowed: {allowed}")

@@ -1,0 +1,161 @@
+"""Reading a plan file into rows of cells, refusing what is not a sane CSV with row-level errors.
+
+Nothing here raises for a bad file: an empty file, a binary one, the wrong encoding, a huge
+cell or a formula all come back as `PlanError`s, so the user sees a row and a reason, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vmshift.plan.columns import COLUMNS_BY_NAME, FORMULA_PREFIXES, REQUIRED_COLUMNS
+from vmshift.plan.schema import PlanError
+
+# A plan of a few thousand VMs is well under a megabyte; anything this big is a mistake.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+# The csv module's own default field limit; a longer cell is reported, not read.
+MAX_CELL_CHARS = 131072
+
+
+@dataclass(frozen=True)
+class Record:
+    """A data row: `row` as the spreadsheet numbers it, cells by header name (stripped)."""
+
+    row: int
+    cells: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...] = ()
+    records: tuple[Record, ...] = ()
+    errors: tuple[PlanError, ...] = ()
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """A row in vmshift's column names, with the column names the user wrote, for messages."""
+
+    row: int
+    values: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, column: str) -> str:
+        return self.labels.get(column, column)
+
+
+def read_table(path: Path) -> Table:
+    """Read a CSV file (UTF-8, comma-separated, header first) into records."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return _refused(f"the file is {size} bytes; a plan is at most {MAX_FILE_BYTES} bytes")
+        data = path.read_bytes()
+    except OSError as exc:
+        return _refused(f"cannot read {path}: {exc.strerror or exc}")
+    return parse_table(data)
+
+
+def parse_table(data: bytes) -> Table:
+    """Parse CSV bytes; see `read_table`."""
+    if not data.strip():
+        return _refused("the file is empty; the first row must be the header (column names)")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _refused("the file is UTF-16 text; save it as 'CSV UTF-8 (comma delimited)'")
+    if b"\x00" in data:
+        return _refused("the file is binary (it contains NUL bytes), not a CSV text file",
+                        row=data[: data.index(b"\x00")].count(b"\n") + 1)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _refused(
+            f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8; save the file as "
+            "'CSV UTF-8 (comma delimited)'",
+            row=data[: exc.start].count(b"\n") + 1,
+        )
+    return _parse_text(text)
+
+
+def _parse_text(text: str) -> Table:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    errors: list[PlanError] = []
+    row = 0
+    try:
+        for row, cells in enumerate(reader, start=1):
+            if any(cell.strip() for cell in cells):
+                rows.append((row, cells))
+    except csv.Error as exc:
+        errors.append(PlanError(row + 1, None, f"not readable as CSV: {exc}"))
+    if not rows:
+        return Table(errors=(*errors, PlanError(1, None, "no header row: the file has no column names")))
+    header_row, raw_header = rows[0]
+    if header_row != 1:
+        errors.append(PlanError(1, None, f"row 1 is empty; the header (column names) must be row 1, "
+                                         f"found on row {header_row}"))
+    header = tuple(name.strip() for name in raw_header)
+    if len(header) == 1 and header[0].count(";") >= 2:
+        errors.append(PlanError(1, None, "the columns are separated by ';'; separate them by ',' "
+                                         "(save as 'CSV UTF-8 (comma delimited)')"))
+        return Table(header, (), tuple(errors))
+    errors.extend(_formula_errors(1, header, header))
+    records = []
+    for row, cells in rows[1:]:
+        extra = [cell for cell in cells[len(header):] if cell.strip()]
+        if extra:
+            errors.append(PlanError(row, None, f"{len(cells)} cells but the header has {len(header)} "
+                                               "columns; quote cells that contain commas"))
+            continue
+        cells = [cell.strip() for cell in cells[: len(header)]] + [""] * (len(header) - len(cells))
+        errors.extend(_formula_errors(row, header, cells))
+        records.append(Record(row, dict(zip(header, cells, strict=True))))
+    return Table(header, tuple(records), tuple(errors))
+
+
+def _formula_errors(row: int, header: tuple[str, ...], cells: list[str] | tuple[str, ...]) -> list[PlanError]:
+    return [
+        PlanError(row, name or None, "starts with " + repr(cell.lstrip(" ")[0]) + ", which a spreadsheet runs "
+                  "as a formula; remove it (cells may not start with = + - @ or a tab)")
+        for name, cell in zip(header, cells, strict=True)
+        if cell.lstrip(" ").startswith(FORMULA_PREFIXES)
+    ]
+
+
+def _refused(message: str, row: int = 1) -> Table:
+    return Table(errors=(PlanError(row, None, message),))
+
+
+def normalise_column(name: str) -> str:
+    """`Source VM` and `source_vm` name the same column."""
+    return "_".join(name.strip().lower().replace("-", " ").split())
+
+
+def read_vmshift(table: Table) -> tuple[list[RawRow], list[PlanError]]:
+    """Map vmshift-format records onto its columns; unknown, missing or repeated columns are errors."""
+    errors: list[PlanError] = []
+    names: dict[str, str] = {}
+    for label in table.header:
+        column = normalise_column(label)
+        if not column:
+            errors.append(PlanError(1, None, "a column has no name; remove the empty column or name it"))
+        elif column in names:
+            errors.append(PlanError(1, label, f"column {label!r} appears twice"))
+        elif column not in COLUMNS_BY_NAME:
+            errors.append(PlanError(1, label, f"unknown column; the columns are: {', '.join(COLUMNS_BY_NAME)}"))
+        else:
+            names[column] = label
+    errors.extend(
+        PlanError(1, column, "required column is missing")
+        for column in REQUIRED_COLUMNS
+        if column not in names
+    )
+    rows = [
+        RawRow(record.row, {column: record.cells[label] for column, label in names.items()}, dict(names))
+        for record in table.records
+    ]
+    return rows, errors

@@ -1,0 +1,409 @@
+"""Validating a wave plan before anything runs: every cell typed, every rule checked, every error
+with its row, its column and what is allowed. Any error means no plan, so nothing is started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vmshift.plan.azure_migrate import AtScaleDefaults, read_azure_migrate
+from vmshift.plan.checks import PlanChecks, check_rows
+from vmshift.plan.columns import (
+    COLUMNS,
+    COLUMNS_BY_NAME,
+    MAX_WINDOWS_VM_NAME,
+    CellInvalid,
+)
+from vmshift.plan.csv_reader import RawRow, normalise_column, read_table, read_vmshift
+from vmshift.plan.schema import (
+    CutoverWindow,
+    DiskPlan,
+    Encryption,
+    NicPlan,
+    OsType,
+    PlanError,
+    PlanFormat,
+    PlanWarning,
+    Wave,
+    WavePlan,
+    WavePlanRow,
+)
+
+# A start time this close behind "now" is taken as now: `--start-at now` is read a moment
+# before the plan is checked.
+START_GRACE = timedelta(minutes=1)
+
+
+class PlanInvalid(Exception):
+    """The plan has errors; `errors` lists them all."""
+
+    def __init__(self, errors: Iterable[PlanError]) -> None:
+        self.errors = tuple(errors)
+        shown = "; ".join(str(error) for error in self.errors[:3])
+        more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
+        super().__init__(f"the wave plan has {len(self.errors)} error(s): {shown}{more}")
+
+
+@dataclass(frozen=True)
+class PlanValidation:
+    """The outcome of `validate_plan`: `plan` is set only when there is no error."""
+
+    rows: int
+    errors: tuple[PlanError, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()
+    plan: WavePlan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.plan is not None
+
+    def raise_for_errors(self) -> WavePlan:
+        """The plan, or PlanInvalid naming every error."""
+        if not self.ok or self.plan is None:
+            raise PlanInvalid(self.errors or (PlanError(1, None, "the plan has no VM"),))
+        return self.plan
+
+    def to_json(self) -> dict[str, Any]:
+        """The `vmshift plan validate --json` object."""
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "errors": [{"row": e.row, "column": e.column, "message": e.message} for e in self.errors],
+            "warnings": [{"row": w.row, "column": w.column, "message": w.message} for w in self.warnings],
+            "format": self.plan.source_format.value if self.plan else None,
+            "waves": [
+                {"name": wave.name, "start_at": wave.start_at.isoformat(), "vms": [vm.source_vm for vm in wave.vms],
+                 "fingerprint": wave.fingerprint()}
+                for wave in (self.plan.waves if self.plan else ())
+            ],
+        }
+
+
+def validate_plan(
+    path: Path,
+    *,
+    fmt: str | None = None,
+    checks: PlanChecks | None = None,
+    wave: str | None = None,
+    start_at: datetime | None = None,
+    region: str | None = None,
+    cache_storage_account: str | None = None,
+    waves_file: Path | None = None,
+    now: datetime | None = None,
+) -> PlanValidation:
+    """Validate a plan file; never raises for a bad file.
+
+    fmt: "vmshift" or "azure-migrate" (default: told by the header). checks: the online checks
+    (None: offline). wave: keep only this wave (in the Azure Migrate format, which has no wave
+    column, it also names the wave). start_at: moves the whole schedule so that the first wave
+    (or `wave`) starts then; every start time, cutover window and cutover time moves by the same
+    amount. region, cache_storage_account, waves_file: what the Azure Migrate format lacks.
+    """
+    now = now or datetime.now(UTC)
+    table = read_table(Path(path))
+    if not table.header:
+        return PlanValidation(len(table.records), table.errors)
+    try:
+        plan_format = PlanFormat(fmt) if fmt else detect_format(table.header)
+    except ValueError:
+        allowed = ", ".join(member.value for member in PlanFormat)
+        return PlanValidation(len(table.records), (PlanError(1, None, f"unknown plan format {fmt!r}; "
+                                                                      f"allowed: {allowed}"),))
+    warnings: list[PlanWarning] = []
+    if plan_format is PlanFormat.VMSHIFT:
+        raw_rows, read_errors = read_vmshift(table)
+    else:
+        waves_table = read_table(Path(waves_file)) if waves_file else None
+        defaults = AtScaleDefaults(wave=wave, region=region, cache_storage_account=cache_storage_account)
+        raw_rows, read_errors, warnings = read_azure_migrate(table, defaults, waves_table,
+                                                             Path(waves_file).name if waves_file else "")
+    errors = [*table.errors, *read_errors]
+    parsed = [_parse_row(raw, errors) for raw in raw_rows]
+    os_types: dict[int, OsType] = {}
+    if checks is not None and parsed:
+        os_types, online_errors = check_rows(parsed, checks)
+        errors.extend(online_errors)
+    waves = _waves(parsed)
+    if wave is not None:
+        if parsed and wave not in waves:
+            errors.append(PlanError(1, "wave", f"no wave named {wave!r}; allowed: {', '.join(waves) or 'none'}"))
+        waves = {name: rows for name, rows in waves.items() if name == wave}
+    if start_at is not None:
+        start_error = _start_at_error(start_at, now)
+        if start_error:
+            errors.append(start_error)
+        else:
+            _move_schedule(parsed, [values for rows in waves.values() for values in rows], start_at)
+    for values in parsed:
+        values["os_type"] = values["os_type"] or os_types.get(values["row"])
+        errors.extend(_row_errors(values))
+    errors.extend(_plan_errors(parsed))
+    errors.extend(_schedule_errors(waves, now))
+    if not parsed and not errors:
+        errors.append(PlanError(2, None, "the plan has no VM: add a row under the header"))
+    errors.sort(key=lambda error: (error.row, error.column or ""))
+    if errors:
+        return PlanValidation(len(table.records), tuple(errors), tuple(warnings))
+    built = sorted((_build_wave(name, rows) for name, rows in waves.items()), key=lambda w: (w.start_at, w.name))
+    plan = WavePlan(plan_format, tuple(built))
+    return PlanValidation(len(table.records), (), tuple(warnings), plan)
+
+
+def detect_format(header: Iterable[str]) -> PlanFormat:
+    """The Azure Migrate at-scale CSV is told by its SOURCE_MACHINE_NAME column."""
+    names = {normalise_column(name) for name in header}
+    return PlanFormat.AZURE_MIGRATE if "source_machine_name" in names else PlanFormat.VMSHIFT
+
+
+def _parse_row(raw: RawRow, errors: list[PlanError]) -> dict[str, Any]:
+    """Typed values by column; a cell that does not parse is reported and left out (in `invalid`)."""
+    values: dict[str, Any] = {"row": raw.row, "labels": raw.labels, "invalid": set()}
+    for column in COLUMNS:
+        text = raw.values.get(column.name)
+        values[column.name] = column.default
+        if text is None:
+            continue
+        if not text:
+            if column.required:
+                errors.append(PlanError(raw.row, raw.label(column.name), f"required; allowed: {column.allowed}"))
+                values["invalid"].add(column.name)
+            continue
+        try:
+            values[column.name] = column.parse(text)
+        except CellInvalid as exc:
+            errors.append(PlanError(raw.row, raw.label(column.name), f"{exc}; allowed: {column.allowed}"))
+            values[column.name] = None
+            values["invalid"].add(column.name)
+    if not values["target_vm_name"] and values["source_vm"] and "target_vm_name" not in values["invalid"]:
+        try:
+            values["target_vm_name"] = COLUMNS_BY_NAME["target_vm_name"].parse(values["source_vm"])
+        except CellInvalid:
+            errors.append(PlanError(raw.row, raw.label("target_vm_name"),
+                                    f"empty, and the source VM's name {values['source_vm']!r} is not an Azure VM "
+                                    f"name; allowed: {COLUMNS_BY_NAME['target_vm_name'].allowed}"))
+            values["invalid"].add("target_vm_name")
+    return values
+
+
+def _row_errors(values: dict[str, Any]) -> list[PlanError]:
+    """The rules between cells of one row."""
+    row, labels, invalid = values["row"], values["labels"], values["invalid"]
+    errors: list[PlanError] = []
+
+    def error(column: str, message: str) -> None:
+        errors.append(PlanError(row, labels.get(column, column), message))
+
+    def given(column: str) -> bool:
+        return column not in invalid and values.get(column) not in (None, "", ())
+
+    if given("availability_zone") and given("availability_set"):
+        error("availability_set", "not allowed together with availability_zone (Azure places a VM in a zone "
+                                  "or in an availability set); allowed: empty, or clear availability_zone")
+    encryption = values["encryption"]
+    if "encryption" not in invalid and encryption in (Encryption.CUSTOMER, Encryption.DOUBLE):
+        if not given("disk_encryption_set") and "disk_encryption_set" not in invalid:
+            error("disk_encryption_set", f"required with encryption {encryption}; allowed: a disk encryption "
+                                         "set name or resource id")
+    elif encryption is Encryption.PLATFORM and given("disk_encryption_set"):
+        error("disk_encryption_set", "only used with customer or double encryption; allowed: empty, or set "
+                                     "encryption to customer or double")
+    if values["hybrid_benefit"] and values["os_type"] is OsType.LINUX:
+        error("hybrid_benefit", "Azure Hybrid Benefit for Windows Server is for Windows guests and this one is "
+                                "Linux; allowed: no")
+    if given("test_vnet") and given("target_vnet") and values["test_vnet"].lower() == values["target_vnet"].lower():
+        error("test_vnet", "the same as target_vnet: a test migration must not run in the production network; "
+                           "allowed: an isolated virtual network")
+    if given("test_vnet") and not given("test_subnet") and "test_subnet" not in invalid:
+        error("test_subnet", "required with test_vnet; allowed: a subnet name of test_vnet")
+    if given("test_subnet") and not given("test_vnet") and "test_vnet" not in invalid:
+        error("test_vnet", "required with test_subnet; allowed: a virtual network name")
+    if given("disks") and given("os_disk") and values["os_disk"] not in [n for n, _ in values["disks"]]:
+        error("disks", f"the OS disk (disk {values['os_disk']}) is left out; the VM cannot boot without it; "
+                       f"allowed: a list that includes {values['os_disk']}")
+    name = values["target_vm_name"]
+    if name and values["os_type"] is OsType.WINDOWS and len(name) > MAX_WINDOWS_VM_NAME:
+        error("target_vm_name", f"{name!r} is {len(name)} characters; a Windows VM name is at most "
+                                f"{MAX_WINDOWS_VM_NAME}; allowed: a shorter name")
+    window, cutover_at = values["cutover_window"], values["cutover_at"]
+    if window and cutover_at and not window.contains(cutover_at):
+        error("cutover_at", f"{cutover_at.isoformat()} is outside the cutover window; allowed: a time from "
+                            f"{window.start.isoformat()} to {window.end.isoformat()}")
+    if values["start_time"] and cutover_at and cutover_at < values["start_time"]:
+        error("cutover_at", "before the wave's start time; allowed: a time after start_time")
+    return errors
+
+
+_PLAN_KEYS = ("row", "wave", "source_vm", "target_subscription", "resource_group", "target_vm_name",
+              "start_time", "cutover_window", "application_group", "allow_cutover")
+
+
+def _plan_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
+    """The rules across rows, on a DataFrame of the parsed plan."""
+    if not parsed:
+        return []
+    labels = {values["row"]: values["labels"] for values in parsed}
+    frame = pd.DataFrame([{key: values.get(key) for key in _PLAN_KEYS} for values in parsed])
+    errors: list[PlanError] = []
+
+    def error(row: int, column: str, message: str) -> None:
+        errors.append(PlanError(row, labels[row].get(column, column), message))
+
+    vms = frame.dropna(subset=["source_vm", "wave"])
+    for _, group in vms.groupby(vms["source_vm"].str.lower(), sort=False):
+        first = group.iloc[0]
+        for _, later in group.iloc[1:].iterrows():
+            if later["wave"] == first["wave"]:
+                error(later["row"], "source_vm", f"{later['source_vm']} is listed twice in wave {first['wave']} "
+                                                 f"(also row {first['row']}); allowed: each VM once")
+            else:
+                error(later["row"], "wave", f"{later['source_vm']} is already in wave {first['wave']} (row "
+                                            f"{first['row']}); a VM is in one wave only")
+    targets = frame.dropna(subset=["target_subscription", "resource_group", "target_vm_name"])
+    target_key = (targets["target_subscription"].str.lower() + "/" + targets["resource_group"].str.lower() + "/"
+                  + targets["target_vm_name"].str.lower())
+    for _, group in targets.groupby(target_key, sort=False):
+        first = group.iloc[0]
+        for _, later in group.iloc[1:].iterrows():
+            if later["source_vm"] != first["source_vm"]:
+                error(later["row"], "target_vm_name", f"{later['target_vm_name']} is already the target of "
+                      f"{first['source_vm']} (row {first['row']}) in {first['resource_group']}; allowed: a "
+                      "name not used by another VM of the resource group")
+    waves = frame.dropna(subset=["wave"])
+    for wave, group in waves.groupby("wave", sort=False):
+        for column in ("start_time", "cutover_window"):
+            given = group.dropna(subset=[column])
+            if given.empty:
+                continue
+            first = given.iloc[0]
+            for _, later in given.iloc[1:].iterrows():
+                if later[column] != first[column]:
+                    error(later["row"], column, f"wave {wave} already has {column} {_shown(first[column])} (row "
+                                                f"{first['row']}); allowed: the same value, or empty")
+    grouped = frame.dropna(subset=["application_group", "wave"])
+    for group_name, group in grouped.groupby("application_group", sort=False):
+        first = group.iloc[0]
+        for _, later in group.iloc[1:].iterrows():
+            if later["wave"] != first["wave"]:
+                error(later["row"], "application_group", f"group {group_name} is in wave {first['wave']} (row "
+                      f"{first['row']}); its VMs cut over together, so allowed: wave {first['wave']} only")
+            elif later["allow_cutover"] != first["allow_cutover"]:
+                error(later["row"], "allow_cutover", f"group {group_name} cuts over together, and row "
+                      f"{first['row']} says {'yes' if first['allow_cutover'] else 'no'}; allowed: the same for "
+                      "every VM of the group")
+    errors.extend(_ip_errors(parsed))
+    return errors
+
+
+def _ip_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
+    """Two NICs given the same static IP in one network cannot both be created."""
+    errors: list[PlanError] = []
+    seen: dict[tuple[str, str], int] = {}
+    for values in parsed:
+        for nic in values.get("nics") or ():
+            for network, ip in ((values.get("target_vnet"), nic[3]), (values.get("test_vnet"), nic[4])):
+                if not ip or not network:
+                    continue
+                key = (network.lower(), ip)
+                if key in seen:
+                    errors.append(PlanError(values["row"], values["labels"].get("nics", "nics"),
+                                            f"static IP {ip} in {network} is already given to row {seen[key]}; "
+                                            "allowed: an IP no other NIC of the plan uses"))
+                else:
+                    seen[key] = values["row"]
+    return errors
+
+
+def _waves(parsed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    waves: dict[str, list[dict[str, Any]]] = {}
+    for values in parsed:
+        if values["wave"]:
+            waves.setdefault(values["wave"], []).append(values)
+    return waves
+
+
+def _start_at_error(start_at: datetime, now: datetime) -> PlanError | None:
+    if start_at.tzinfo is None:
+        return PlanError(1, "start_time", f"--start-at {start_at.isoformat()} has no time zone; allowed: a time "
+                                          "with a time zone, or now")
+    if start_at < now - START_GRACE:
+        return PlanError(1, "start_time", f"--start-at {start_at.isoformat()} is in the past (now is "
+                                          f"{now.isoformat(timespec='seconds')}); allowed: now or a later time")
+    return None
+
+
+def _move_schedule(parsed: list[dict[str, Any]], selected: list[dict[str, Any]], start_at: datetime) -> None:
+    """Shift every time of the plan so that the earliest selected start becomes `start_at`.
+
+    Rows without a start time (the Azure Migrate format has none) simply start at `start_at`.
+    """
+    starts = [values["start_time"] for values in selected if values["start_time"]]
+    if not starts:
+        for values in selected:
+            values["start_time"] = start_at
+        return
+    delta = start_at - min(starts)
+    for values in parsed:
+        if values["start_time"]:
+            values["start_time"] += delta
+        if values["cutover_at"]:
+            values["cutover_at"] += delta
+        window = values["cutover_window"]
+        if window:
+            values["cutover_window"] = CutoverWindow(window.start + delta, window.end + delta)
+
+
+def _schedule_errors(waves: dict[str, list[dict[str, Any]]], now: datetime) -> list[PlanError]:
+    """Each wave needs a start time, in the future; its cutover window must not be over already."""
+    errors: list[PlanError] = []
+    for wave, rows in waves.items():
+        timed = [values for values in rows if values["start_time"]]
+        if not timed and not any("start_time" in v["invalid"] for v in rows):
+            first = rows[0]
+            errors.append(PlanError(first["row"], first["labels"].get("start_time", "start_time"),
+                                    f"wave {wave} has no start time; allowed: an ISO 8601 time with a time zone on "
+                                    "one of its rows, or pass --start-at"))
+        if timed and timed[0]["start_time"] < now - START_GRACE:
+            first = timed[0]
+            errors.append(PlanError(first["row"], first["labels"].get("start_time", "start_time"),
+                                    f"wave {wave} would start at {first['start_time'].isoformat()}, in the past; "
+                                    "allowed: a later time, or pass --start-at now"))
+        windowed = [values for values in rows if values["cutover_window"]]
+        if windowed and windowed[0]["cutover_window"].end < now:
+            first = windowed[0]
+            errors.append(PlanError(first["row"], first["labels"].get("cutover_window", "cutover_window"),
+                                    "the cutover window is over already; allowed: a window that ends in the future"))
+    return errors
+
+
+def _build_wave(name: str, rows: list[dict[str, Any]]) -> Wave:
+    wave_start = next(values["start_time"] for values in rows if values["start_time"])
+    window = next((values["cutover_window"] for values in rows if values["cutover_window"]), None)
+    vms = tuple(_plan_row(values, wave_start, window) for values in rows)
+    return Wave(name, wave_start, vms, window)
+
+
+def _plan_row(values: dict[str, Any], start: datetime, window: Any) -> WavePlanRow:
+    fields = {column.name: values[column.name] for column in COLUMNS}
+    disks = None
+    if fields["disks"]:
+        disks = tuple(DiskPlan(number, disk_type or fields["disk_type"], number == fields["os_disk"])
+                      for number, disk_type in fields["disks"])
+    nics = tuple(NicPlan(number, selection, subnet, ip, test_ip, test_subnet)
+                 for number, selection, subnet, ip, test_ip, test_subnet in fields["nics"])
+    fields |= {"disks": disks, "nics": nics, "start_time": start, "cutover_window": window}
+    return WavePlanRow(row=values["row"], **fields)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "start") and hasattr(value, "end"):
+        return f"{value.start.isoformat()}/{value.end.isoformat()}"
+    return str(value)
+
