@@ -112,7 +112,6 @@ NOT_HONOURED: dict[str, str] = {
 }
 # Switches of script runs vmshift has no gate for: a warning when one says N.
 SWITCHES_NOT_GATED: dict[str, str] = {
-    "OK_TO_USE_ASSESSMENT": _ASSESSMENT,
     "OK_TO_UPDATE": "the plan holds the VM's settings; upload a changed plan to change them",
     "OK_TO_RETRIEVE_REPLICATIONSTATUS": "`vmshift status` always reports every VM",
     "OK_TO_CLEANUP": "vmshift never stops a replication unless asked with rollback",
@@ -315,6 +314,10 @@ def _warnings(records: list[tuple[int, dict[str, str]]]) -> list[PlanWarning]:
         rows = [row for row, cells in records if cells.get(column, "").upper() == "N"]
         if rows:
             warnings.append(PlanWarning(None, column, f"N is not honoured: {reason} (rows {_rows(rows)})"))
+    rows = [row for row, cells in records if cells.get("OK_TO_USE_ASSESSMENT", "").upper() == "Y"]
+    if rows:
+        warnings.append(PlanWarning(None, "OK_TO_USE_ASSESSMENT", f"Y is not honoured: {_ASSESSMENT} "
+                                                                  f"(rows {_rows(rows)})"))
     rows = [row for row, cells in records if cells.get("OS_DISK_ID") and not cells["OS_DISK_ID"].isdecimal()]
     if rows:
         warnings.append(PlanWarning(None, "OS_DISK_ID", "Azure Migrate disk ids are not known to vmshift; the OS disk "
