@@ -1,0 +1,215 @@
+package main
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+const (
+	folderPrefix = "/folder/"
+	// labPrefix is not a path vCenter serves, so the lab's guest-write
+	// endpoint can never be mistaken for a vSphere API.
+	labPrefix = "/vmshift-lab/"
+	// churnWriteSize is the size of one random guest write of a churn, the
+	// page size most guest file systems write in.
+	churnWriteSize = 4096
+	maxGuestWrite  = 256 << 20
+)
+
+// router serves datastore file access and the lab endpoint in front of the
+// simulator's own handlers.
+type router struct {
+	sdk        http.Handler
+	lab        *Lab
+	datacenter string
+}
+
+func (h *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case strings.HasPrefix(r.URL.Path, folderPrefix):
+		h.serveFolder(w, r)
+	case strings.HasPrefix(r.URL.Path, labPrefix):
+		h.serveLab(w, r)
+	default:
+		h.sdk.ServeHTTP(w, r)
+	}
+}
+
+func (h *router) basicAuthOK(r *http.Request) bool {
+	user, password, ok := r.BasicAuth()
+	return ok && subtle.ConstantTimeCompare([]byte(user), []byte(h.lab.user)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(password), []byte(h.lab.password)) == 1
+}
+
+// sessionActive tells whether a vmware_soap_session cookie names a logged-in
+// session. The simulator keeps its sessions unexported, so they are looked up
+// by reflection under the SessionManager's lock, which Login and Logout hold.
+func sessionActive(key string) bool {
+	sm := simulator.Map.SessionManager()
+	active := false
+	simulator.Map.WithLock(sm, func() {
+		sessions := reflect.ValueOf(sm).Elem().FieldByName("sessions")
+		active = sessions.MapIndex(reflect.ValueOf(key)).IsValid()
+	})
+	return active
+}
+
+// serveFolder is vCenter's datastore file access: GET /folder/<path>?dcPath=&dsName=
+// with Range support, for a logged-in session (cookie) or basic credentials,
+// as vCenter requires; anything else gets 401.
+func (h *router) serveFolder(w http.ResponseWriter, r *http.Request) {
+	cookie, err := r.Cookie(soap.SessionCookieName)
+	if !h.basicAuthOK(r) && (err != nil || !sessionActive(cookie.Value)) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="VMware HTTP server"`)
+		http.Error(w, "a vCenter session or credentials are required", http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "only GET and HEAD are served", http.StatusMethodNotAllowed)
+		return
+	}
+	query := r.URL.Query()
+	dir, ok := h.lab.dsDirs[query.Get("dsName")]
+	if !ok || (query.Get("dcPath") != "" && strings.Trim(query.Get("dcPath"), "/") != h.datacenter) {
+		http.Error(w, "no such datacenter or datastore", http.StatusNotFound)
+		return
+	}
+	rel := path.Clean("/" + strings.TrimPrefix(r.URL.Path, folderPrefix))
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
+	if err != nil {
+		http.Error(w, "no such file", http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || info.IsDir() {
+		http.Error(w, "no such file", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, "", info.ModTime(), f)
+}
+
+// serveLab is the guest side of the lab: POST /vmshift-lab/vms/<vm>/write and
+// /vmshift-lab/vms/<vm>/churn, with the vCenter credentials.
+func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
+	if !h.basicAuthOK(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="vmshift lab"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the vCenter credentials are required"})
+		return
+	}
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, labPrefix), "/")
+	if r.Method != http.MethodPost || len(parts) != 3 || parts[0] != "vms" {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use POST " + labPrefix + "vms/<vm>/write or /churn"})
+		return
+	}
+	h.lab.mu.Lock()
+	defer h.lab.mu.Unlock()
+	state, ok := h.lab.VMs[parts[1]]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no VM named %q", parts[1])})
+		return
+	}
+	if state.PowerState != string(types.VirtualMachinePowerStatePoweredOn) {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf("%s is %s: only a running guest writes", state.Name, state.PowerState)})
+		return
+	}
+	var result map[string]interface{}
+	var err error
+	switch parts[2] {
+	case "write":
+		result, err = guestWrite(state, r)
+	case "churn":
+		result, err = guestChurn(state, r)
+	default:
+		err = fmt.Errorf("unknown lab operation %q", parts[2])
+	}
+	if err == nil {
+		err = h.lab.save()
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, result)
+}
+
+func guestWrite(state *VMState, r *http.Request) (map[string]interface{}, error) {
+	query := r.URL.Query()
+	offset, err := strconv.ParseInt(query.Get("offset"), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("offset must be a byte offset, got %q", query.Get("offset"))
+	}
+	disk := state.Disks[0]
+	if key := query.Get("disk"); key != "" {
+		k, err := strconv.Atoi(key)
+		if disk = state.disk(int32(k)); err != nil || disk == nil {
+			return nil, fmt.Errorf("%s has no disk with device key %q", state.Name, key)
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxGuestWrite+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxGuestWrite {
+		return nil, fmt.Errorf("one guest write is at most %d bytes", maxGuestWrite)
+	}
+	if err := disk.Write(offset, data); err != nil {
+		return nil, err
+	}
+	return map[string]interface{}{"vm": state.Name, "disk": disk.Key, "offset": offset, "length": len(data)}, nil
+}
+
+// guestChurn writes random 4 KiB pages at distinct random places until
+// percent of each disk has been written, as a busy guest would between cycles.
+func guestChurn(state *VMState, r *http.Request) (map[string]interface{}, error) {
+	query := r.URL.Query()
+	percent, err := strconv.ParseFloat(query.Get("percent"), 64)
+	if err != nil || percent < 0 || percent > 100 {
+		return nil, fmt.Errorf("percent must be a number from 0 to 100, got %q", query.Get("percent"))
+	}
+	seed := time.Now().UnixNano()
+	if s := query.Get("seed"); s != "" {
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return nil, fmt.Errorf("seed must be an integer, got %q", s)
+		}
+	}
+	rng := rand.New(rand.NewSource(seed))
+	total := int64(0)
+	var disks []map[string]interface{}
+	page := make([]byte, churnWriteSize)
+	for _, d := range state.Disks {
+		pages := d.Capacity / churnWriteSize
+		count := int64(float64(pages)*percent/100 + 0.5)
+		for _, p := range rng.Perm(int(pages))[:count] {
+			rng.Read(page)
+			if err := d.Write(int64(p)*churnWriteSize, page); err != nil {
+				return nil, err
+			}
+		}
+		total += count * churnWriteSize
+		disks = append(disks, map[string]interface{}{"key": d.Key, "bytes_written": count * churnWriteSize})
+	}
+	return map[string]interface{}{"vm": state.Name, "bytes_written": total, "seed": seed, "disks": disks}, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, body interface{}) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+const (
+	// maxChangedExtents and maxChangedSpan bound one QueryChangedDiskAreas
+	// answer, so callers must page with startOffset as they must on vCenter,
+	// which also answers long disks in several DiskChangeInfo pieces.
+	maxChangedExtents = 1000
+	maxChangedSpan    = 16 << 20
+
+	// guestShutdownDelay is how long a guest OS takes to shut down after
+	// ShutdownGuest, which returns at once on vSphere.
+	guestShutdownDelay = 1500 * time.Millisecond
+)
+
+// VM wraps the simulator's VirtualMachine with disks that hold data, redo
+// logs and Changed Block Tracking; methods are named after the SOAP methods.
+type VM struct {
+	*simulator.VirtualMachine
+	lab   *Lab
+	state *VMState
+}
+
+func (vm *VM) configDisks() map[int32]*types.VirtualDisk {
+	disks := map[int32]*types.VirtualDisk{}
+	for _, dev := range vm.Config.Hardware.Device {
+		if d, ok := dev.(*types.VirtualDisk); ok {
+			disks[d.Key] = d
+		}
+	}
+	return disks
+}
+
+func diskBacking(d *types.VirtualDisk) *types.VirtualDiskFlatVer2BackingInfo {
+	return d.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+}
+
+// activatePendingTracking switches CBT on for disks of a running VM. On ESXi a
+// reconfigure only records the wish; tracking starts at the next stun/unstun
+// (snapshot create or remove, power on), which is why backup tools take and
+// remove a snapshot right after enabling CBT.
+func (vm *VM) activatePendingTracking() {
+	for _, d := range vm.state.Disks {
+		if d.CBT.Pending {
+			d.StartTracking()
+		}
+	}
+}
+
+// ReconfigVMTask adds to the simulator's reconfigure: CBT on/off and disk
+// growth (a device edit with a larger capacity), which extends the flat file.
+func (vm *VM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	task := simulator.CreateTask(vm, "reconfigVm", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		vm.lab.mu.Lock()
+		defer vm.lab.mu.Unlock()
+
+		growth, rest, fault := vm.diskGrowth(req.Spec.DeviceChange)
+		if fault != nil {
+			return nil, fault
+		}
+		spec := req.Spec
+		spec.DeviceChange = rest
+		inner := vm.VirtualMachine.ReconfigVMTask(ctx, &types.ReconfigVM_Task{This: vm.Self, Spec: spec})
+		ref := inner.(*methods.ReconfigVM_TaskBody).Res.Returnval
+		if info := simulator.Map.Get(ref).(*simulator.Task).Info; info.Error != nil {
+			return nil, info.Error.Fault
+		}
+
+		devices := vm.configDisks()
+		for key, capacity := range growth {
+			if err := vm.state.disk(key).Grow(capacity); err != nil {
+				return nil, &types.FileFault{File: vm.state.disk(key).DatastorePath(0)}
+			}
+			devices[key].CapacityInBytes = capacity
+			devices[key].CapacityInKB = capacity / 1024
+		}
+		if on := req.Spec.ChangeTrackingEnabled; on != nil {
+			vm.state.CBT = *on
+			for _, d := range vm.state.Disks {
+				switch {
+				case !*on:
+					d.StopTracking()
+				case d.CBT.Active || d.CBT.Pending:
+				case vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn:
+					d.CBT.Pending = true
+				default:
+					d.StartTracking()
+				}
+			}
+		}
+		return nil, vm.save()
+	})
+	return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
+}
+
+// diskGrowth takes the disk edits out of a device change list. vSphere extends
+// a disk by an edit with a larger capacity; it refuses to shrink one and to
+// extend one that has snapshots.
+func (vm *VM) diskGrowth(changes []types.BaseVirtualDeviceConfigSpec) (map[int32]int64, []types.BaseVirtualDeviceConfigSpec, types.BaseMethodFault) {
+	growth := map[int32]int64{}
+	var rest []types.BaseVirtualDeviceConfigSpec
+	for i, change := range changes {
+		spec := change.GetVirtualDeviceConfigSpec()
+		disk, ok := spec.Device.(*types.VirtualDisk)
+		if !ok || spec.Operation != types.VirtualDeviceConfigSpecOperationEdit {
+			rest = append(rest, change)
+			continue
+		}
+		state := vm.state.disk(disk.Key)
+		if state == nil {
+			return nil, nil, &types.InvalidDeviceSpec{InvalidVmConfig: types.InvalidVmConfig{Property: "deviceChange"}, DeviceIndex: int32(i)}
+		}
+		capacity := disk.CapacityInBytes
+		if capacity == 0 {
+			capacity = disk.CapacityInKB * 1024
+		}
+		switch {
+		case capacity < state.Capacity:
+			return nil, nil, &types.InvalidDeviceSpec{InvalidVmConfig: types.InvalidVmConfig{Property: "capacityInKB"}, DeviceIndex: int32(i)}
+		case capacity > state.Capacity && state.Top() > 0:
+			return nil, nil, &types.InvalidState{}
+		case capacity > state.Capacity:
+			growth[disk.Key] = capacity
+		}
+	}
+	return growth, rest, nil
+}
+
+// CreateSnapshotTask freezes every disk: the snapshot keeps the base file
+// names and their changeIds, the VM's disks move to new redo logs.
+func (vm *VM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapshot_Task) soap.HasFault {
+	task := simulator.CreateTask(vm, "createSnapshot", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		vm.lab.mu.Lock()
+		defer vm.lab.mu.Unlock()
+		vm.activatePendingTracking()
+
+		inner := &simulator.VirtualMachineSnapshot{}
+		inner.Vm = vm.Self
+		inner.Config = *vm.Config
+		inner.Config.Hardware.Device = copyDevices(vm.Config.Hardware.Device)
+		snap := &Snapshot{vm: vm, disks: map[int32]snapshotDisk{}}
+		frozenDisks := map[int32]*types.VirtualDisk{}
+		for _, dev := range inner.Config.Hardware.Device {
+			if d, ok := dev.(*types.VirtualDisk); ok {
+				frozenDisks[d.Key] = d
+			}
+		}
+		current := vm.configDisks()
+		for _, d := range vm.state.Disks {
+			layer, changeID, err := d.Snapshot()
+			if err != nil {
+				log.Printf("snapshot of disk %d of %s: %s", d.Key, vm.Name, err)
+				return nil, &types.FileFault{File: d.DatastorePath(d.Top())}
+			}
+			snap.disks[d.Key] = snapshotDisk{layer: layer, epoch: d.Epoch - 1, cbt: d.CBT, capacity: d.Capacity}
+			diskBacking(frozenDisks[d.Key]).FileName = d.DatastorePath(layer)
+			diskBacking(frozenDisks[d.Key]).ChangeId = changeID
+			diskBacking(current[d.Key]).FileName = d.DatastorePath(d.Top())
+		}
+
+		simulator.Map.Put(inner)
+		snap.VirtualMachineSnapshot = inner
+		simulator.Map.Put(snap)
+		snap.tree = types.VirtualMachineSnapshotTree{
+			Snapshot: inner.Self, Vm: vm.Self, Name: req.Name, Description: req.Description,
+			Id: int32(len(vm.state.snapshots) + 1), CreateTime: time.Now(), State: vm.Runtime.PowerState,
+			Quiesced: req.Quiesce, ReplaySupported: types.NewBool(false),
+		}
+		vm.state.snapshots = append(vm.state.snapshots, snap)
+		vm.publishSnapshots()
+		return inner.Self, vm.save()
+	})
+	return &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{Returnval: task.Run()}}
+}
+
+// RemoveAllSnapshotsTask consolidates every redo log into the base disks.
+func (vm *VM) RemoveAllSnapshotsTask(ctx *simulator.Context, req *types.RemoveAllSnapshots_Task) soap.HasFault {
+	task := simulator.CreateTask(vm, "removeAllSnapshots", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		vm.lab.mu.Lock()
+		defer vm.lab.mu.Unlock()
+		for len(vm.state.snapshots) > 0 {
+			if fault := vm.removeSnapshot(len(vm.state.snapshots) - 1); fault != nil {
+				return nil, fault
+			}
+		}
+		return nil, vm.save()
+	})
+	return &methods.RemoveAllSnapshots_TaskBody{Res: &types.RemoveAllSnapshots_TaskResponse{Returnval: task.Run()}}
+}
+
+// RevertToCurrentSnapshotTask is refused: the lab keeps one linear chain of
+// redo logs, and vmshift never reverts a source VM.
+func (vm *VM) RevertToCurrentSnapshotTask(req *types.RevertToCurrentSnapshot_Task) soap.HasFault {
+	return &methods.RevertToCurrentSnapshot_TaskBody{Fault_: simulator.Fault("revert is not supported by the vmshift lab", &types.NotSupported{})}
+}
+
+// removeSnapshot consolidates the redo log started by snapshot i into the
+// layer it froze; later snapshots now freeze that merged layer.
+func (vm *VM) removeSnapshot(i int) types.BaseMethodFault {
+	vm.activatePendingTracking()
+	snap := vm.state.snapshots[i]
+	current := vm.configDisks()
+	for _, d := range vm.state.Disks {
+		layer := snap.disks[d.Key].layer
+		if err := d.Consolidate(layer); err != nil {
+			log.Printf("consolidate disk %d of %s: %s", d.Key, vm.Name, err)
+			return &types.FileFault{File: d.DatastorePath(layer)}
+		}
+		for _, later := range vm.state.snapshots[i+1:] {
+			sd := later.disks[d.Key]
+			sd.layer--
+			later.disks[d.Key] = sd
+			for _, dev := range later.Config.Hardware.Device {
+				if disk, ok := dev.(*types.VirtualDisk); ok && disk.Key == d.Key {
+					diskBacking(disk).FileName = d.DatastorePath(sd.layer)
+				}
+			}
+		}
+		diskBacking(current[d.Key]).FileName = d.DatastorePath(d.Top())
+	}
+	vm.state.snapshots = append(vm.state.snapshots[:i], vm.state.snapshots[i+1:]...)
+	simulator.Map.Remove(snap.Self)
+	vm.publishSnapshots()
+	return nil
+}
+
+// publishSnapshots rebuilds the VM's snapshot property from the chain.
+func (vm *VM) publishSnapshots() {
+	chain := vm.state.snapshots
+	if len(chain) == 0 {
+		simulator.Map.Update(vm, []types.PropertyChange{{Name: "snapshot", Val: nil}})
+		return
+	}
+	var tree *types.VirtualMachineSnapshotTree
+	var child []types.ManagedObjectReference
+	for i := len(chain) - 1; i >= 0; i-- {
+		item := chain[i].tree
+		if tree != nil {
+			item.ChildSnapshotList = []types.VirtualMachineSnapshotTree{*tree}
+		}
+		chain[i].ChildSnapshot = child
+		child = []types.ManagedObjectReference{chain[i].Self}
+		tree = &item
+	}
+	current := chain[len(chain)-1].Self
+	simulator.Map.Update(vm, []types.PropertyChange{{Name: "snapshot", Val: &types.VirtualMachineSnapshotInfo{
+		CurrentSnapshot: &current, RootSnapshotList: []types.VirtualMachineSnapshotTree{*tree},
+	}}})
+}
+
+// QueryChangedDiskAreas answers from the disk's change history. Faults, as
+// vCenter raises them for this method:
+//   - InvalidState when no snapshot is given for a powered-on VM (the API
+//     reference: the "current" snapshot only works for powered-off VMs);
+//   - NotFound for a snapshot of another VM or an unknown device key;
+//   - FileFault naming the disk's -ctk.vmdk when CBT is off, was not yet active
+//     when the snapshot was taken, or the changeId belongs to an earlier
+//     tracking identity (CBT switched off and on, disk resized): hostd cannot
+//     answer from its ctk file and reports a file fault;
+//   - InvalidArgument (invalidProperty changeId/startOffset) for a changeId that
+//     does not parse, is newer than the snapshot, or an offset past the end.
+func (vm *VM) QueryChangedDiskAreas(req *types.QueryChangedDiskAreas) soap.HasFault {
+	body := &methods.QueryChangedDiskAreasBody{}
+	vm.lab.mu.Lock()
+	defer vm.lab.mu.Unlock()
+	info, msg, fault := vm.changedAreas(req)
+	if fault != nil {
+		body.Fault_ = simulator.Fault(msg, fault)
+		return body
+	}
+	body.Res = &types.QueryChangedDiskAreasResponse{Returnval: *info}
+	return body
+}
+
+func (vm *VM) changedAreas(req *types.QueryChangedDiskAreas) (*types.DiskChangeInfo, string, types.BaseMethodFault) {
+	d := vm.state.disk(req.DeviceKey)
+	if d == nil {
+		return nil, fmt.Sprintf("%s has no virtual disk with device key %d", vm.Name, req.DeviceKey), &types.NotFound{}
+	}
+	var point snapshotDisk
+	switch {
+	case req.Snapshot == nil && vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff:
+		return nil, fmt.Sprintf("%s is powered on: QueryChangedDiskAreas needs a snapshot", vm.Name), &types.InvalidState{}
+	case req.Snapshot == nil:
+		point = snapshotDisk{layer: d.Top(), epoch: d.Epoch, cbt: d.CBT, capacity: d.Capacity}
+	default:
+		snap, ok := simulator.Map.Get(*req.Snapshot).(*Snapshot)
+		if !ok || snap.vm != vm {
+			return nil, fmt.Sprintf("snapshot %s of %s not found", req.Snapshot.Value, vm.Name), &types.NotFound{}
+		}
+		point = snap.disks[d.Key]
+	}
+	ctk := &types.FileFault{File: fmt.Sprintf("[%s] %s-ctk.vmdk", d.Datastore, d.Layers[0].Descriptor[:len(d.Layers[0].Descriptor)-5])}
+	if vm.Config.ChangeTrackingEnabled == nil || !*vm.Config.ChangeTrackingEnabled || !d.CBT.Active || !point.cbt.Active {
+		return nil, fmt.Sprintf("change tracking is not active on disk %d of %s for this snapshot: enable CBT, then take a new snapshot", d.Key, vm.Name), ctk
+	}
+	if req.StartOffset < 0 || req.StartOffset >= point.capacity {
+		return nil, fmt.Sprintf("startOffset %d is outside disk %d of %d bytes", req.StartOffset, d.Key, point.capacity), &types.InvalidArgument{InvalidProperty: "startOffset"}
+	}
+	var blocks BlockSet
+	if req.ChangeId == "*" {
+		blocks = d.Changed(0, point.epoch)
+	} else {
+		id, epoch, ok := ParseChangeID(req.ChangeId)
+		switch {
+		case !ok:
+			return nil, fmt.Sprintf("changeId %q is not a changeId", req.ChangeId), &types.InvalidArgument{InvalidProperty: "changeId"}
+		case id != point.cbt.ID || epoch < point.cbt.Since:
+			return nil, fmt.Sprintf("changeId %q of disk %d is from before change tracking was reset; copy the whole disk with changeId \"*\"", req.ChangeId, d.Key), ctk
+		case epoch > point.epoch:
+			return nil, fmt.Sprintf("changeId %q is newer than the snapshot", req.ChangeId), &types.InvalidArgument{InvalidProperty: "changeId"}
+		}
+		blocks = d.Changed(epoch, point.epoch)
+	}
+	return pageExtents(blocks, req.StartOffset, point.capacity), "", nil
+}
+
+// pageExtents coalesces blocks into extents from start, up to the page limits.
+func pageExtents(blocks BlockSet, start, capacity int64) *types.DiskChangeInfo {
+	end := minInt64(capacity, start+maxChangedSpan)
+	var extents []types.DiskChangeExtent
+	for _, b := range blocks.sorted() {
+		s, e := b*BlockSize, minInt64((b+1)*BlockSize, end)
+		if s < start {
+			s = start
+		}
+		if s >= e {
+			continue
+		}
+		if n := len(extents); n > 0 && extents[n-1].Start+extents[n-1].Length == s {
+			extents[n-1].Length = e - extents[n-1].Start
+			continue
+		}
+		if len(extents) == maxChangedExtents {
+			last := extents[len(extents)-1]
+			end = last.Start + last.Length
+			break
+		}
+		extents = append(extents, types.DiskChangeExtent{Start: s, Length: e - s})
+	}
+	return &types.DiskChangeInfo{StartOffset: start, Length: end - start, ChangedArea: extents}
+}
+
+// PowerOnVMTask starts the VM; a power on is a stun point for pending CBT.
+func (vm *VM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task) soap.HasFault {
+	vm.lab.mu.Lock()
+	vm.activatePendingTracking()
+	vm.lab.mu.Unlock()
+	res := vm.VirtualMachine.PowerOnVMTask(ctx, req)
+	vm.recordPowerState()
+	return res
+}
+
+// PowerOffVMTask is the simulator's, with the power state kept across restarts.
+func (vm *VM) PowerOffVMTask(ctx *simulator.Context, req *types.PowerOffVM_Task) soap.HasFault {
+	res := vm.VirtualMachine.PowerOffVMTask(ctx, req)
+	vm.recordPowerState()
+	return res
+}
+
+// ShutdownGuest asks the guest OS to shut down. As on vSphere the call returns
+// at once and the VM reaches poweredOff a moment later.
+func (vm *VM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGuest) soap.HasFault {
+	body := &methods.ShutdownGuestBody{}
+	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		body.Fault_ = simulator.Fault("", &types.InvalidPowerState{
+			RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: vm.Runtime.PowerState,
+		})
+		return body
+	}
+	go func() {
+		time.Sleep(guestShutdownDelay)
+		simulator.Map.WithLock(vm, func() {
+			if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+				return
+			}
+			off := types.VirtualMachinePowerStatePoweredOff
+			simulator.Map.Update(vm, []types.PropertyChange{
+				{Name: "runtime.powerState", Val: off},
+				{Name: "summary.runtime.powerState", Val: off},
+			})
+			vm.recordPowerState()
+		})
+	}()
+	body.Res = &types.ShutdownGuestResponse{}
+	return body
+}
+
+func (vm *VM) recordPowerState() {
+	vm.lab.mu.Lock()
+	defer vm.lab.mu.Unlock()
+	vm.state.PowerState = string(vm.Runtime.PowerState)
+	if err := vm.lab.save(); err != nil {
+		log.Printf("saving state: %s", err)
+	}
+}
+
+func (vm *VM) save() types.BaseMethodFault {
+	if err := vm.lab.save(); err != nil {
+		log.Printf("saving state: %s", err)
+		return &types.FileFault{File: vm.lab.file}
+	}
+	return nil
+}
+
+// copyDevices copies the disks so that a snapshot's config keeps its own
+// backings while the VM's move on to redo logs.
+func copyDevices(devices []types.BaseVirtualDevice) []types.BaseVirtualDevice {
+	out := make([]types.BaseVirtualDevice, len(devices))
+	for i, dev := range devices {
+		if d, ok := dev.(*types.VirtualDisk); ok {
+			disk := *d
+			backing := *diskBacking(d)
+			disk.Backing = &backing
+			out[i] = &disk
+			continue
+		}
+		out[i] = dev
+	}
+	return out
+}
