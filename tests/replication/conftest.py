@@ -1,0 +1,27 @@
+"""Blob storage for the data mover's tests: the lab's Azurite, one fresh container per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from vmshift.replication.storage import blob_service_client
+
+CACHE_ACCOUNT = "vmshiftcache01"
+
+
+@pytest.fixture(scope="session")
+def blob_service(lab: dict) -> BlobServiceClient:
+    """The cache account, reached through the product's own configuration (lab.env is in os.environ)."""
+    assert CACHE_ACCOUNT in lab["azurite"]["accounts"]
+    return blob_service_client(CACHE_ACCOUNT)
+
+
+@pytest.fixture
+def container(blob_service: BlobServiceClient) -> Iterator[ContainerClient]:
+    client = blob_service.create_container(f"t-{uuid.uuid4().hex[:20]}")
+    yield client
+    client.delete_container()

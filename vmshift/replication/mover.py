@@ -1,0 +1,161 @@
+"""Moving planned writes from a disk reader to a replica: a bounded pool of read-then-upload workers.
+
+Each worker holds at most one chunk, and at most `concurrency` workers run, so memory stays under
+concurrency times chunk size whatever the disk size; reads of some chunks overlap uploads of others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from vmshift.replication.extents import MAX_PAGE_WRITE, DiskExtent
+from vmshift.replication.reader import DiskReader
+
+
+class PageWriter(Protocol):
+    """What the mover writes into: a replica page blob, or anything with the same two operations."""
+
+    def upload_page(self, offset: int, data: bytes) -> None: ...
+
+    def clear_page(self, offset: int, length: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class MoverSettings:
+    """How hard the mover pushes: workers, bytes per page write, and an optional cap in MB/s."""
+
+    concurrency: int = 8
+    chunk_size: int = MAX_PAGE_WRITE
+    bandwidth_mb_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.bandwidth_mb_s is not None and self.bandwidth_mb_s <= 0:
+            raise ValueError(f"bandwidth cap must be positive MB/s, not {self.bandwidth_mb_s}")
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What one planned write did: payload bytes sent, bytes cleared or skipped as zero, or found equal."""
+
+    extent: DiskExtent
+    sent: int
+    cleared: int
+    skipped: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    bytes_sent: int
+    bytes_cleared: int
+    bytes_skipped: int
+    bytes_unchanged: int
+    writes: int
+
+
+class BandwidthCap:
+    """A token bucket shared by the workers: the appliance's upload cap, as Azure Migrate offers."""
+
+    def __init__(self, mb_per_s: float) -> None:
+        self.rate = mb_per_s * 1_000_000
+        self._lock = threading.Lock()
+        self._next_free = time.monotonic()
+
+    def take(self, nbytes: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_free)
+            self._next_free = start + nbytes / self.rate
+        if start > now:
+            time.sleep(start - now)
+
+
+def is_zero(data: bytes) -> bool:
+    # strip() returns the same object untouched when the ends are non-zero: no copy for dense data.
+    return not data.strip(b"\0")
+
+
+def _same_digest(a: bytes, b: bytes) -> bool:
+    return hashlib.sha256(a).digest() == hashlib.sha256(b).digest()
+
+
+def move(
+    reader: DiskReader,
+    target: PageWriter,
+    writes: Sequence[DiskExtent],
+    settings: MoverSettings,
+    *,
+    skip_zero: bool,
+    unless_equal_to: DiskReader | None = None,
+    on_written: Callable[[WriteOutcome], None] | None = None,
+) -> MoveResult:
+    """Copy each planned write from reader to target; all-zero chunks are skipped (fresh blob) or cleared.
+
+    With `unless_equal_to` (a resync), a chunk whose SHA-256 matches the same range there is left alone;
+    each worker then holds two chunks. `on_written` runs in the worker before its slot frees: a
+    checkpoint that blocks there bounds the work a killed run redoes to the in-flight writes.
+    """
+    cap = BandwidthCap(settings.bandwidth_mb_s) if settings.bandwidth_mb_s else None
+
+    def one(extent: DiskExtent) -> WriteOutcome:
+        data = reader.read(extent.offset, extent.length)
+        if unless_equal_to is not None and _same_digest(data, unless_equal_to.read(extent.offset, extent.length)):
+            outcome = WriteOutcome(extent, 0, 0, 0, extent.length)
+        elif is_zero(data):
+            if skip_zero:
+                outcome = WriteOutcome(extent, 0, 0, extent.length, 0)
+            else:
+                target.clear_page(extent.offset, extent.length)
+                outcome = WriteOutcome(extent, 0, extent.length, 0, 0)
+        else:
+            if cap:
+                cap.take(len(data))
+            target.upload_page(extent.offset, data)
+            outcome = WriteOutcome(extent, len(data), 0, 0, 0)
+        del data
+        if on_written:
+            on_written(outcome)
+        return outcome
+
+    totals = _Totals(threading.Semaphore(settings.concurrency))
+    with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="mover") as pool:
+        for extent in writes:
+            totals.slots.acquire()
+            if totals.error is not None:
+                totals.slots.release()
+                break
+            pool.submit(one, extent).add_done_callback(totals.collect)
+    if totals.error is not None:
+        raise totals.error
+    return MoveResult(totals.sent, totals.cleared, totals.skipped, totals.unchanged, len(writes))
+
+
+class _Totals:
+    """Outcomes gathered as workers finish; the first error stops new submissions."""
+
+    def __init__(self, slots: threading.Semaphore) -> None:
+        self.slots = slots
+        self.lock = threading.Lock()
+        self.sent = self.cleared = self.skipped = self.unchanged = 0
+        self.error: BaseException | None = None
+
+    def collect(self, future: Future[WriteOutcome]) -> None:
+        with self.lock:
+            error = future.exception()
+            if error is not None:
+                self.error = self.error or error
+            else:
+                outcome = future.result()
+                self.sent += outcome.sent
+                self.cleared += outcome.cleared
+                self.skipped += outcome.skipped
+                self.unchanged += outcome.unchanged
+        self.slots.release()

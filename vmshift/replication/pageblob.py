@@ -1,0 +1,131 @@
+"""The replica: one page blob per disk, a fixed VHD, written only through page writes Azure accepts."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, ContainerClient
+
+from vmshift.replication.extents import MAX_PAGE_WRITE, SECTOR, check_disk_size
+from vmshift.replication.vhd import FOOTER_SIZE, blob_size, build_footer, data_size, parse_footer
+
+OWNER_KEY = "vmshift_owner"
+
+
+class BlobNotOurs(RuntimeError):
+    """A blob at the replica's name that vmshift did not create for this disk: left untouched."""
+
+
+class InvalidPageWrite(ValueError):
+    """A page write Azure would refuse (Azurite accepts some of them, so we check ourselves)."""
+
+
+class DiskShrunk(RuntimeError):
+    """The source disk is now smaller than its replica; vSphere cannot shrink a disk, so something is off."""
+
+
+def _check_page_range(offset: int, length: int, limit: int | None) -> None:
+    if offset % SECTOR or length % SECTOR or length <= 0:
+        raise InvalidPageWrite(f"page range {offset}+{length} is not 512-byte aligned")
+    if limit is not None and length > limit:
+        raise InvalidPageWrite(f"page write of {length} bytes exceeds Azure's {limit} byte limit")
+
+
+class PageBlobReplica:
+    """A disk's replica page blob; `owner` (e.g. "vm/disk-2000") marks it as ours in its metadata."""
+
+    def __init__(self, container: ContainerClient, name: str, owner: str) -> None:
+        self.container = container
+        self.name = name
+        self.blob = container.get_blob_client(name)
+        self.owner = owner
+
+    @property
+    def url(self) -> str:
+        return self.blob.url
+
+    def ensure(self, capacity_bytes: int) -> bool:
+        """Create the blob for a disk of this capacity, or adopt ours; True when it was created now."""
+        check_disk_size(capacity_bytes, f"disk {self.owner}")
+        try:
+            self.blob.create_page_blob(blob_size(capacity_bytes), metadata={OWNER_KEY: self.owner}, if_none_match="*")
+        except ResourceExistsError:
+            self.check_ours()
+            return False
+        self.write_footer(capacity_bytes)
+        return True
+
+    def check_ours(self) -> None:
+        """Refuse a blob that another tool or another disk put at this name."""
+        try:
+            metadata = self.blob.get_blob_properties().metadata or {}
+        except ResourceNotFoundError:
+            return
+        if metadata.get(OWNER_KEY) != self.owner:
+            raise BlobNotOurs(
+                f"blob {self.blob.url} exists and is not the replica of {self.owner} "
+                f"(metadata {OWNER_KEY}={metadata.get(OWNER_KEY)!r}); move or delete it, vmshift will not overwrite it"
+            )
+
+    def data_size(self) -> int:
+        """Bytes of disk data the blob holds (its size less the footer)."""
+        return self.blob.get_blob_properties().size - FOOTER_SIZE
+
+    def upload_page(self, offset: int, data: bytes) -> None:
+        _check_page_range(offset, len(data), MAX_PAGE_WRITE)
+        self.blob.upload_page(data, offset=offset, length=len(data))
+
+    def clear_page(self, offset: int, length: int) -> None:
+        _check_page_range(offset, length, None)
+        self.blob.clear_page(offset=offset, length=length)
+
+    def write_footer(self, capacity_bytes: int) -> None:
+        """Write the VHD footer after the data region, keeping the blob's unique id across resizes."""
+        size = data_size(capacity_bytes)
+        self.upload_page(size, build_footer(size, self._unique_id(size)))
+
+    def _unique_id(self, data_bytes: int) -> uuid.UUID | None:
+        footer = self.read(data_bytes, FOOTER_SIZE)
+        return parse_footer(footer).unique_id if any(footer) else None
+
+    def resize(self, capacity_bytes: int) -> None:
+        """Grow the blob for a grown disk: the old footer becomes data (cleared), a new footer goes at the end."""
+        check_disk_size(capacity_bytes, f"disk {self.owner}")
+        old_size = self.data_size()
+        new_size = data_size(capacity_bytes)
+        if new_size < old_size:
+            raise DiskShrunk(f"disk {self.owner} is now {new_size} bytes, its replica holds {old_size}")
+        if new_size == old_size:
+            return
+        unique_id = self._unique_id(old_size)
+        self.blob.resize_blob(blob_size(capacity_bytes))
+        self.clear_page(old_size, FOOTER_SIZE)
+        self.upload_page(new_size, build_footer(new_size, unique_id))
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self.blob.download_blob(offset=offset, length=length).readall()
+
+    def snapshot(self, metadata: dict[str, str]) -> str:
+        """A blob snapshot (a recovery point); returns its snapshot id."""
+        return self.blob.create_snapshot(metadata=metadata)["snapshot"]
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.container.get_blob_client(self.name, snapshot=snapshot_id).delete_blob()
+
+    def reader(self, snapshot_id: str | None = None) -> BlobDiskReader:
+        """The replica (or a recovery point of it) as a readable disk."""
+        return BlobDiskReader(self.container.get_blob_client(self.name, snapshot=snapshot_id))
+
+
+class BlobDiskReader:
+    """Reads a replica's data region (or one of its snapshots) as a disk, for verification."""
+
+    def __init__(self, blob: BlobClient) -> None:
+        self.blob = blob
+        self.size = blob.get_blob_properties().size - FOOTER_SIZE
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self.blob.download_blob(offset=offset, length=length).readall()

@@ -1,0 +1,26 @@
+"""Resync: when CBT cannot say what changed (changeId refused, disk resized), compare block digests of
+source and replica and upload only the blocks that differ."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vmshift.replication.extents import DiskExtent, plan_writes
+from vmshift.replication.mover import MoveResult, MoverSettings, WriteOutcome, move
+from vmshift.replication.pageblob import PageBlobReplica
+from vmshift.replication.reader import DiskReader
+
+
+def resync_disk(
+    source: DiskReader,
+    replica: PageBlobReplica,
+    settings: MoverSettings,
+    areas: list[DiskExtent] | None = None,
+    on_written: Callable[[WriteOutcome], None] | None = None,
+) -> MoveResult:
+    """Make the replica equal to the source over `areas` (default: the whole disk), growing the blob first."""
+    replica.resize(source.size)
+    writes = plan_writes(areas if areas is not None else [DiskExtent(0, source.size)], source.size, settings.chunk_size)
+    return move(
+        source, replica, writes, settings, skip_zero=False, unless_equal_to=replica.reader(), on_written=on_written
+    )

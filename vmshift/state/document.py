@@ -1,0 +1,77 @@
+"""The per-VM replication state document: what was replicated, where, up to which changeId, and progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+
+class RecoveryPoint(BaseModel):
+    """A finished cycle's blob snapshots: a point a test migration or cutover can start from."""
+
+    cycle: int
+    created_at: dt.datetime
+    source_snapshot_time: dt.datetime | None = None
+    blob_snapshots: dict[str, str]  # disk key -> blob snapshot id
+    change_ids: dict[str, str]  # disk key -> changeId of the source snapshot's disk
+
+
+class DiskState(BaseModel):
+    key: int
+    blob_name: str
+    blob_url: str = ""
+    capacity_bytes: int
+    change_id: str | None = None  # of the last finished cycle; None until the initial cycle finished
+
+
+class DiskCheckpoint(BaseModel):
+    """Progress through one disk's planned writes: every write ending at or before resume_offset is done,
+    and so are the out-of-order ones listed in done_beyond."""
+
+    resume_offset: int = 0
+    done_beyond: list[tuple[int, int]] = Field(default_factory=list)
+    finished: bool = False
+
+
+class Claim(BaseModel):
+    """Who runs the cycle in progress, so that a second run on the same VM stops instead of interfering."""
+
+    run_id: str
+    host: str
+    pid: int
+    heartbeat_at: dt.datetime
+
+
+class CycleInProgress(BaseModel):
+    cycle: int
+    kind: str  # initial | delta | resync
+    started_at: dt.datetime
+    claim: Claim | None = None  # None once the run that held it has stopped
+    snapshot_change_ids: dict[str, str] = Field(default_factory=dict)  # of the cycle's source snapshot
+    checkpoints: dict[str, DiskCheckpoint] = Field(default_factory=dict)
+    bytes_sent: int = 0
+    changed_bytes: int = 0
+
+
+class LastCycle(BaseModel):
+    cycle: int
+    kind: str
+    finished_at: dt.datetime
+    seconds: float
+    bytes_sent: int
+    changed_bytes: int
+
+
+class VmState(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    vm: str
+    phase: str = "new"  # new | replicating | protected | failed
+    cycles: int = 0
+    disks: dict[str, DiskState] = Field(default_factory=dict)
+    in_progress: CycleInProgress | None = None
+    last_cycle: LastCycle | None = None
+    recovery_points: list[RecoveryPoint] = Field(default_factory=list)
+    error: str | None = None

@@ -1,0 +1,93 @@
+"""State documents as JSON blobs in the cache storage account, each write guarded by the ETag it read."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import ContainerClient, ContentSettings
+
+from vmshift.state.document import SCHEMA_VERSION, VmState
+
+DEFAULT_CONTAINER = "vmshift-state"
+
+
+class StateConflict(RuntimeError):
+    """Another writer changed the VM's state since we read it; our write was refused, theirs kept."""
+
+
+class StateSchemaTooNew(RuntimeError):
+    """The state was written by a newer vmshift; this one will not guess at it nor overwrite it."""
+
+
+class StateCorrupt(RuntimeError):
+    """The state blob is not a vmshift state document."""
+
+
+@dataclass
+class StoredState:
+    """A state document with the ETag it was read at; save() writes only if nobody wrote since."""
+
+    state: VmState
+    etag: str | None  # None: not stored yet
+
+
+class StateStore:
+    def __init__(self, container: ContainerClient) -> None:
+        self.container = container
+
+    def ensure_container(self) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self.container.create_container()
+
+    def blob_name(self, vm: str) -> str:
+        return f"{vm}.json"
+
+    def load(self, vm: str) -> StoredState:
+        """The VM's state, or a new one (not yet stored) when there is none."""
+        blob = self.container.get_blob_client(self.blob_name(vm))
+        try:
+            download = blob.download_blob()
+        except ResourceNotFoundError:
+            return StoredState(VmState(vm=vm), None)
+        raw = download.readall()
+        try:
+            document = json.loads(raw)
+        except ValueError as error:
+            raise StateCorrupt(f"state blob {blob.url} is not JSON: {error}") from None
+        version = document.get("schema_version") if isinstance(document, dict) else None
+        if not isinstance(version, int):
+            raise StateCorrupt(f"state blob {blob.url} has no schema_version")
+        if version > SCHEMA_VERSION:
+            raise StateSchemaTooNew(
+                f"state of {vm} ({blob.url}) has schema version {version}; this vmshift reads up to "
+                f"{SCHEMA_VERSION}: upgrade vmshift, the document was left as is"
+            )
+        return StoredState(VmState.model_validate(document), download.properties.etag)
+
+    def save(self, stored: StoredState) -> StoredState:
+        """Write the document if nobody else wrote it since it was read; returns it with its new ETag."""
+        blob = self.container.get_blob_client(self.blob_name(stored.state.vm))
+        body = stored.state.model_dump_json(indent=1).encode()
+        settings = ContentSettings(content_type="application/json")
+        try:
+            if stored.etag is None:
+                result = blob.upload_blob(body, overwrite=False, content_settings=settings)
+            else:
+                result = blob.upload_blob(
+                    body,
+                    overwrite=True,
+                    content_settings=settings,
+                    etag=stored.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError):
+            raise StateConflict(
+                f"state of {stored.state.vm} was changed by another writer since it was read "
+                f"(ETag {stored.etag}); nothing was overwritten: is another vmshift replicating this VM?"
+            ) from None
+        stored.etag = result["etag"]
+        return stored
