@@ -68,8 +68,7 @@ def parse_table(data: bytes) -> Table:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _refused("the file is UTF-16 text; save it as 'CSV UTF-8 (comma delimited)'")
     if b"\x00" in data:
-        return _refused("the file is binary (it contains NUL bytes), not a CSV text file",
-                        row=data[: data.index(b"\x00")].count(b"\n") + 1)
+        return _refused("the file is binary (it contains NUL bytes), not a CSV text file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -1,0 +1,114 @@
+"""The online checks: vCenter's inventory, what ARM offers in the region, what already replicates."""
+
+from __future__ import annotations
+
+from azure.mgmt.compute.models import ResourceSku
+from plan_helpers import EXAMPLES, NOW
+
+from vmshift.plan import OfferedSize, ReplicationState, SourceVm, StaticChecks, validate_plan
+from vmshift.plan.checks import sizes_from_skus, source_vms_from_inventory
+from vmshift.plan.schema import OsType
+
+LAB_VMS = (
+    SourceVm("app-linux-01", "vm-41", "ubuntu64Guest", 1),
+    SourceVm("win-sql-01", "vm-42", "windows2019srv_64Guest", 2),
+    SourceVm("web-rhel-02", "vm-43", "rhel8_64Guest", 1),
+    SourceVm("win-iis-03", "vm-44", "windows2016srv_64Guest", 1),
+)
+SIZES = {"westeurope": tuple(OfferedSize(name, frozenset({"1", "2"}))
+                             for name in ("Standard_B2s", "Standard_D2s_v5", "Standard_D4s_v5"))}
+LAB = StaticChecks(LAB_VMS, SIZES)
+
+
+def errors_at(result):
+    return {(error.row, error.column) for error in result.errors}
+
+
+def test_example_passes_the_online_checks(validate_example):
+    assert validate_example(checks=LAB).ok
+
+
+def test_vm_not_in_the_inventory_suggests_close_names(validate_example):
+    result = validate_example({3: {"source_vm": "web-rhel-2", "target_vm_name": "web-rhel-2"}}, checks=LAB)
+
+    assert (3, "source_vm") in errors_at(result)
+    assert "did you mean web-rhel-02" in result.errors[0].message
+
+
+def test_vm_by_moref_is_found(validate_example):
+    assert validate_example({3: {"source_vm": "vm-43", "target_vm_name": "web-rhel-02"}}, checks=LAB).ok
+
+
+def test_size_not_offered_in_the_region(validate_example):
+    result = validate_example({3: {"vm_size": "Standard_M416ms_v2"}}, checks=LAB)
+
+    assert (3, "vm_size") in errors_at(result)
+    assert "not offered in westeurope" in result.errors[0].message
+
+
+def test_zone_not_offered_for_the_size(validate_example):
+    result = validate_example({3: {"availability_zone": "3"}}, checks=LAB)
+
+    assert (3, "availability_zone") in errors_at(result)
+    assert "allowed: 1, 2" in result.errors[0].message
+
+
+def test_region_without_sizes(validate_example):
+    assert (3, "region") in errors_at(validate_example({3: {"region": "marsnorth"}}, checks=LAB))
+
+
+def test_os_type_is_taken_from_vcenter_for_the_linux_hybrid_benefit_rule(validate_example):
+    result = validate_example({3: {"os_type": "", "hybrid_benefit": "yes"}}, checks=LAB)
+
+    assert (3, "hybrid_benefit") in errors_at(result)
+
+
+def test_os_type_contradicting_vcenter(validate_example):
+    assert (3, "os_type") in errors_at(validate_example({3: {"os_type": "windows", "hybrid_benefit": "no"}},
+                                                         checks=LAB))
+
+
+def test_disk_that_the_vm_does_not_have(validate_example):
+    assert (2, "disks") in errors_at(validate_example({2: {"disks": "1;3"}}, checks=LAB))
+
+
+def test_replicating_vm_cannot_change_cache_account_or_region(validate_example):
+    replicating = StaticChecks(LAB_VMS, SIZES | {"northeurope": SIZES["westeurope"]}, {
+        "win-sql-01": ReplicationState("win-sql-01", "vmshiftcacheeus", "westeurope"),
+        "web-rhel-02": ReplicationState("web-rhel-02", "vmshiftcache01", "westeurope"),
+    })
+
+    result = validate_example({3: {"region": "northeurope"}}, checks=replicating)
+
+    assert {(2, "cache_storage_account"), (3, "region")} <= errors_at(result)
+    assert "fixed once replication starts" in result.errors[0].message
+
+
+def test_at_scale_plan_is_checked_against_the_inventory_too():
+    result = validate_plan(EXAMPLES / "azure-migrate-input.csv", checks=StaticChecks(LAB_VMS[:3], SIZES),
+                           region="westeurope", cache_storage_account="vmshiftcache01", start_at=NOW, now=NOW)
+
+    assert (5, "SOURCE_MACHINE_NAME") in errors_at(result)
+
+
+def test_sizes_from_arm_resource_skus_drop_restricted_ones():
+    skus = [
+        ResourceSku({"name": "Standard_D2s_v5", "resourceType": "virtualMachines",
+                     "locationInfo": [{"location": "westeurope", "zones": ["1", "2", "3"]}],
+                     "restrictions": [{"type": "Zone", "restrictionInfo": {"zones": ["3"]},
+                                       "reasonCode": "NotAvailableForSubscription"}]}),
+        ResourceSku({"name": "Standard_M416ms_v2", "resourceType": "virtualMachines",
+                     "restrictions": [{"type": "Location", "values": ["westeurope"],
+                                       "reasonCode": "NotAvailableForSubscription"}]}),
+        ResourceSku({"name": "Premium_LRS", "resourceType": "disks"}),
+    ]
+
+    assert sizes_from_skus(skus, "westeurope") == (OfferedSize("Standard_D2s_v5", frozenset({"1", "2"})),)
+
+
+def test_source_vms_from_inventory_records():
+    records = [{"name": "win-sql-01", "moref": "vm-42", "guest_os": "Microsoft Windows Server 2019 (64-bit)",
+                "disks": [{"key": 2000}, {"key": 2001}]}]
+
+    (vm,) = source_vms_from_inventory(records)
+    assert (vm.moref, vm.disk_count, vm.os_type) == ("vm-42", 2, OsType.WINDOWS)
