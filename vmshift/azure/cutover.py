@@ -1,0 +1,144 @@
+"""Cutover: stop the source, replicate the last changes, build the VM in the target VNet, verify, complete.
+
+And its way back: rollback deletes the target VM and starts the source again, replication still resumable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.mgmt.core.tools import parse_resource_id
+
+from vmshift.azure.clients import AzureClients
+from vmshift.azure.disks import ManagedDiskReader, delete_disk
+from vmshift.azure.errors import DiskVerificationFailed
+from vmshift.azure.naming import nic_name
+from vmshift.azure.vms import BuildPlan, BuiltVm, TargetVmSpec, create_vm, import_disks, plan_build
+from vmshift.replication.reader import DiskReader
+from vmshift.replication.verify import compare_disks
+
+log = logging.getLogger(__name__)
+
+
+class SourceVm(Protocol):
+    """The source side of a cutover, as the vSphere library and the data mover provide it."""
+
+    def shut_down(self, timeout_s: float, power_off_after: bool) -> None:
+        """Guest shutdown; power off when the guest has not stopped after `timeout_s` and that is allowed."""
+
+    def final_delta(self) -> dict[int, str]:
+        """One last delta cycle; the new recovery point's blob snapshot URI per disk key."""
+
+    def disk_reader(self, key: int) -> DiskReader:
+        """The final source snapshot's disk, to compare the managed disk with."""
+
+    def power_on(self) -> None: ...
+
+    def finish_replication(self, delete_cache_blobs: bool) -> None:
+        """Replication stopped, source snapshots and CBT left clean, cache blobs kept or deleted."""
+
+
+@dataclass(frozen=True)
+class CutoverOptions:
+    shutdown_timeout_s: float = 600.0
+    power_off_after_timeout: bool = True
+    leave_source_running: bool = False
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class DiskVerification:
+    key: int
+    disk_name: str
+    equal: bool
+    first_difference: int | None
+    bytes_compared: int
+
+
+@dataclass(frozen=True)
+class CutoverResult:
+    built: BuiltVm
+    verifications: tuple[DiskVerification, ...]
+
+
+def cutover(
+    clients: AzureClients, spec: TargetVmSpec, source: SourceVm, options: CutoverOptions | None = None
+) -> CutoverResult:
+    """The whole cutover; the target's settings are checked before the source is touched."""
+    options = options or CutoverOptions()
+    plan_build(clients, spec)
+    if options.leave_source_running:
+        log.warning("%s: cutover with the source left running, as asked", spec.source_vm)
+    else:
+        source.shut_down(options.shutdown_timeout_s, options.power_off_after_timeout)
+    final_uris = source.final_delta()
+    final_spec = replace(spec, disks=tuple(replace(disk, source_uri=final_uris[disk.key]) for disk in spec.disks))
+    plan = plan_build(clients, final_spec)
+    disks = import_disks(clients, plan)
+    verifications = verify_disks(clients, plan, source) if options.verify else ()
+    return CutoverResult(create_vm(clients, plan, disks), verifications)
+
+
+def verify_disks(clients: AzureClients, plan: BuildPlan, source: SourceVm) -> tuple[DiskVerification, ...]:
+    """Each managed disk read back through grantAccess equals the final source snapshot, byte for byte.
+
+    Done before the VM exists: Azure grants read access only to a disk that no running VM holds.
+    """
+    spec = plan.spec
+    keys = [spec.os_disk_key, *sorted(d.key for d in spec.disks if d.key != spec.os_disk_key)]
+    results = []
+    for key, (disk, _lun) in zip(keys, plan.disks, strict=True):
+        with ManagedDiskReader(clients, spec.resource_group, disk.name) as managed:
+            comparison = compare_disks(source.disk_reader(key), managed)
+        results.append(
+            DiskVerification(key, disk.name, comparison.equal, comparison.first_difference, comparison.bytes_compared)
+        )
+        if not comparison.equal:
+            raise DiskVerificationFailed(
+                f"VM {spec.source_vm}: managed disk {disk.name} differs from source disk {key} at byte "
+                f"{comparison.first_difference}; the VM was not created; run the cutover again after a "
+                "resync of that disk"
+            )
+    return tuple(results)
+
+
+def complete_migration(source: SourceVm, *, delete_cache_blobs: bool = False) -> None:
+    """After a good cutover: no more cycles, the source's snapshots and CBT clean, cache blobs as the policy says."""
+    source.finish_replication(delete_cache_blobs)
+
+
+def rollback_cutover(
+    clients: AzureClients, built: BuiltVm, source: SourceVm, *, delete_disks: bool = False
+) -> tuple[str, ...]:
+    """Deletes the target VM and its NIC (its disks too when asked) and starts the source again.
+
+    Replication is left as it was, so the next delta cycle resumes from the last changeId.
+    """
+    deleted: list[str] = []
+    compute, network = clients.compute, clients.network
+    try:
+        compute.virtual_machines.get(built.resource_group, built.vm_name)
+        compute.virtual_machines.begin_delete(built.resource_group, built.vm_name).result()
+        deleted.append(built.vm_id)
+    except ResourceNotFoundError:
+        pass
+    try:
+        network.network_interfaces.get(built.resource_group, nic_name(built.vm_name))
+        network.network_interfaces.begin_delete(built.resource_group, nic_name(built.vm_name)).result()
+        deleted.append(built.nic_id)
+    except ResourceNotFoundError:
+        pass
+    if delete_disks:
+        for disk_id in built.disk_ids:
+            parts = parse_resource_id(disk_id)
+            try:
+                compute.disks.get(parts["resource_group"], parts["name"])
+            except ResourceNotFoundError:
+                continue
+            delete_disk(clients, parts["resource_group"], parts["name"])
+            deleted.append(disk_id)
+    source.power_on()
+    return tuple(deleted)

@@ -1,0 +1,184 @@
+"""The private endpoint for the cache account's blob subresource, and the wait for its approval."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.core.tools import parse_resource_id
+from azure.mgmt.network.models import PrivateEndpoint
+from azure.mgmt.storage.models import StorageAccount
+
+from vmshift.azure.clients import AzureClients
+from vmshift.azure.errors import ApprovalTimedOut, PreflightFailed, PrivateEndpointRejected
+from vmshift.azure.preflight import PRIVATE_LINK_KIND
+
+log = logging.getLogger(__name__)
+
+BLOB_SUBRESOURCE = "blob"
+# Azure answers an automatically approved connection request from a caller without the approval
+# right on the target resource with one of these; the request must then go the manual way.
+_NOT_ALLOWED_TO_APPROVE = {"LinkedAuthorizationFailed", "AuthorizationFailed"}
+
+
+@dataclass(frozen=True)
+class PrivateEndpointInfo:
+    """What the DNS steps and the gate need to know about the endpoint."""
+
+    id: str
+    name: str
+    account_id: str
+    status: str
+    approval: str  # "automatic" or "manual"
+    nic_id: str
+    private_ip: str
+
+
+def private_endpoint_name(account_name: str) -> str:
+    """One endpoint per account and subresource, so the name is derived, never chosen per run."""
+    return f"pe-{account_name}-{BLOB_SUBRESOURCE}"
+
+
+def ensure_private_endpoint(
+    clients: AzureClients,
+    account: StorageAccount,
+    *,
+    subnet_id: str,
+    resource_group: str,
+    approval_timeout_s: float = 3600.0,
+    poll_interval_s: float = 15.0,
+    tags: dict[str, str] | None = None,
+) -> PrivateEndpointInfo:
+    """The approved endpoint in the appliance's (or a peered) VNet: created once, then reused.
+
+    Asks for automatic approval first; a caller who may not approve on the account gets a manual
+    request, and this waits (at most `approval_timeout_s`) for the account's owner to approve it.
+    """
+    if account["kind"] != PRIVATE_LINK_KIND:
+        raise PreflightFailed(
+            account.name,
+            [f"kind is {account['kind']}: a private endpoint for blob needs a general-purpose v2 account (StorageV2)"],
+        )
+    name = private_endpoint_name(account.name)
+    endpoint = _existing(clients, resource_group, name)
+    if endpoint is None:
+        location = _subnet_location(clients, subnet_id)
+        endpoint = _create(clients, account, name, resource_group, location, subnet_id, tags or {})
+    elif (_connection(endpoint)[0].properties.private_link_service_id or "").lower() != account.id.lower():
+        raise PrivateEndpointRejected(
+            f"private endpoint {name} in {resource_group} already exists for another resource "
+            f"({_connection(endpoint)[0].properties.private_link_service_id}); delete it or rename the account"
+        )
+    endpoint = _wait_for_approval(clients, endpoint, account.name, resource_group, approval_timeout_s, poll_interval_s)
+    return _info(clients, endpoint)
+
+
+def _existing(clients: AzureClients, resource_group: str, name: str) -> PrivateEndpoint | None:
+    try:
+        return clients.network.private_endpoints.get(resource_group, name)
+    except ResourceNotFoundError:
+        return None
+
+
+def _subnet_location(clients: AzureClients, subnet_id: str) -> str:
+    parts = parse_resource_id(subnet_id)
+    try:
+        vnet = clients.network.virtual_networks.get(parts["resource_group"], parts["name"])
+        clients.network.subnets.get(parts["resource_group"], parts["name"], parts["child_name_1"])
+    except ResourceNotFoundError as error:
+        raise PrivateEndpointRejected(
+            f"subnet {subnet_id} does not exist: the endpoint goes in the appliance's VNet or one peered with it"
+        ) from error
+    return vnet.location
+
+
+def _create(
+    clients: AzureClients,
+    account: StorageAccount,
+    name: str,
+    resource_group: str,
+    location: str,
+    subnet_id: str,
+    tags: dict[str, str],
+) -> PrivateEndpoint:
+    connection = {
+        "name": name,
+        "properties": {"privateLinkServiceId": account.id, "groupIds": [BLOB_SUBRESOURCE]},
+    }
+    body: dict = {
+        "location": location,
+        "tags": tags,
+        "properties": {"subnet": {"id": subnet_id}, "privateLinkServiceConnections": [connection]},
+    }
+    try:
+        return clients.network.private_endpoints.begin_create_or_update(resource_group, name, body).result()
+    except HttpResponseError as error:
+        if (error.error.code if error.error else None) not in _NOT_ALLOWED_TO_APPROVE and error.status_code != 403:
+            raise
+    log.info("not allowed to approve on %s: asking for manual approval", account.name)
+    connection["properties"]["requestMessage"] = f"vmshift replication to {account.name} over Private Link"
+    body["properties"] = {"subnet": {"id": subnet_id}, "manualPrivateLinkServiceConnections": [connection]}
+    return clients.network.private_endpoints.begin_create_or_update(resource_group, name, body).result()
+
+
+def _connection(endpoint: PrivateEndpoint) -> tuple:
+    """The endpoint's one connection and whether it went the automatic or the manual way."""
+    properties = endpoint.properties
+    if properties.private_link_service_connections:
+        return properties.private_link_service_connections[0], "automatic"
+    return properties.manual_private_link_service_connections[0], "manual"
+
+
+def _status(endpoint: PrivateEndpoint) -> str:
+    state = _connection(endpoint)[0]["properties"].get("privateLinkServiceConnectionState") or {}
+    return state.get("status") or "Pending"
+
+
+def _wait_for_approval(
+    clients: AzureClients,
+    endpoint: PrivateEndpoint,
+    account_name: str,
+    resource_group: str,
+    timeout_s: float,
+    poll_interval_s: float,
+) -> PrivateEndpoint:
+    deadline = time.monotonic() + timeout_s
+    told = False
+    while True:
+        status = _status(endpoint)
+        if status == "Approved":
+            return endpoint
+        if status in ("Rejected", "Disconnected"):
+            raise PrivateEndpointRejected(
+                f"the connection of private endpoint {endpoint.name} to storage account {account_name} is "
+                f"{status}: ask the account's owner why, then delete the endpoint and run this step again"
+            )
+        message = (
+            f"private endpoint {endpoint.name} waits for approval: the owner of storage account {account_name} "
+            f"approves it under {account_name} > Networking > Private endpoint connections"
+        )
+        if not told:
+            log.warning(message)
+            told = True
+        if time.monotonic() >= deadline:
+            raise ApprovalTimedOut(f"{message}; not approved within {timeout_s:g} s, run this step again after")
+        time.sleep(max(0.0, min(poll_interval_s, deadline - time.monotonic())))
+        endpoint = clients.network.private_endpoints.get(resource_group, endpoint.name)
+
+
+def _info(clients: AzureClients, endpoint: PrivateEndpoint) -> PrivateEndpointInfo:
+    connection, approval = _connection(endpoint)
+    nic_id = endpoint.properties.network_interfaces[0].id
+    nic_parts = parse_resource_id(nic_id)
+    nic = clients.network.network_interfaces.get(nic_parts["resource_group"], nic_parts["name"])
+    return PrivateEndpointInfo(
+        id=endpoint.id,
+        name=endpoint.name,
+        account_id=connection.properties.private_link_service_id,
+        status=_status(endpoint),
+        approval=approval,
+        nic_id=nic_id,
+        private_ip=nic.properties.ip_configurations[0].properties.private_ip_address,
+    )

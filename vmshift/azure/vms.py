@@ -1,0 +1,337 @@
+"""The target VM from a recovery point: checked settings, imported disks, a NIC, the VM itself."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.mgmt.compute.models import Disk
+from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id, resource_id
+
+from vmshift.azure import naming
+from vmshift.azure.clients import AzureClients
+from vmshift.azure.disks import (
+    CUSTOMER_KEY,
+    PLATFORM_AND_CUSTOMER_KEYS,
+    PLATFORM_KEY,
+    DiskImport,
+    import_disk,
+)
+from vmshift.azure.errors import BuildInputInvalid
+from vmshift.azure.sizing import SizeChoice, choose_size, region_offer
+from vmshift.azure.tags import PURPOSE_MIGRATION, PURPOSE_TEST, merge_tags, vmshift_tags
+
+_ENCRYPTION_TYPES = (PLATFORM_KEY, CUSTOMER_KEY, PLATFORM_AND_CUSTOMER_KEYS)
+
+
+@dataclass(frozen=True)
+class TargetDisk:
+    key: int  # the vSphere disk key
+    sku: str  # Standard_LRS, StandardSSD_LRS, Premium_LRS, ...
+    source_uri: str  # the recovery point's blob snapshot
+
+
+@dataclass(frozen=True)
+class TargetVmSpec:
+    """What the plan and the source say the target VM must be."""
+
+    source_vm: str
+    run_id: str
+    resource_group: str
+    region: str
+    storage_account_id: str
+    subnet_id: str
+    os_type: str  # "Windows" or "Linux"
+    firmware: str  # "bios" or "efi"
+    vcpus: int
+    memory_mib: int
+    os_disk_key: int
+    disks: tuple[TargetDisk, ...]
+    name: str | None = None
+    size: str | None = None
+    assessed_size: str | None = None
+    zone: str | None = None
+    availability_set: str | None = None  # name in the target group, or a resource ID
+    encryption_type: str = PLATFORM_KEY
+    disk_encryption_set: str | None = None  # name in the target group, or a resource ID
+    hybrid_benefit: bool = False
+    static_ip: str | None = None
+    vm_tags: Mapping[str, str] = field(default_factory=dict)
+    disk_tags: Mapping[str, str] = field(default_factory=dict)
+    nic_tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """A checked spec: every name, ID and tag the build will use, decided before anything is created."""
+
+    spec: TargetVmSpec
+    purpose: str
+    vm_name: str
+    nic_name: str
+    size: SizeChoice
+    subnet_id: str
+    availability_set_id: str | None
+    disk_encryption_set_id: str | None
+    disks: tuple[tuple[DiskImport, int | None], ...]  # (import, lun); the OS disk has no LUN
+    vm_tags: dict[str, str]
+    disk_tags: dict[str, str]
+    nic_tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BuiltVm:
+    vm_id: str
+    vm_name: str
+    resource_group: str
+    nic_id: str
+    disk_ids: tuple[str, ...]
+    size: SizeChoice
+
+
+def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURPOSE_MIGRATION) -> BuildPlan:
+    """Check every setting (reading ARM, creating nothing); raise BuildInputInvalid naming VM and field."""
+    vm = spec.source_vm
+    if spec.os_type not in ("Windows", "Linux"):
+        raise BuildInputInvalid(vm, "os_type", f"{spec.os_type!r}: Windows or Linux")
+    vm_name = naming.target_vm_name(vm, spec.name, spec.os_type, test=purpose == PURPOSE_TEST)
+    if spec.hybrid_benefit and spec.os_type != "Windows":
+        raise BuildInputInvalid(
+            vm, "hybrid_benefit", f"Azure Hybrid Benefit applies to Windows guests only; this guest is {spec.os_type}"
+        )
+    if spec.zone and spec.availability_set:
+        raise BuildInputInvalid(
+            vm, "availability_set", f"a VM goes in an availability zone ({spec.zone}) or an availability set, not both"
+        )
+    if spec.encryption_type not in _ENCRYPTION_TYPES:
+        raise BuildInputInvalid(vm, "encryption", f"{spec.encryption_type!r}: one of {', '.join(_ENCRYPTION_TYPES)}")
+    if spec.encryption_type != PLATFORM_KEY and not spec.disk_encryption_set:
+        raise BuildInputInvalid(
+            vm, "disk_encryption_set", f"{spec.encryption_type} needs a disk encryption set in the target group"
+        )
+    keys = [d.key for d in spec.disks]
+    if spec.os_disk_key not in keys:
+        raise BuildInputInvalid(vm, "os_disk", f"disk {spec.os_disk_key} is not in the recovery point ({keys})")
+    own = vmshift_tags(vm, spec.run_id, purpose)
+    vm_tags = merge_tags(vm, "vm_tags", spec.vm_tags, own)
+    disk_tags = merge_tags(vm, "disk_tags", spec.disk_tags, own)
+    nic_tags = merge_tags(vm, "nic_tags", spec.nic_tags, own)
+
+    offer = region_offer(clients, spec.region)
+    if spec.zone and not offer.zones:
+        raise BuildInputInvalid(vm, "availability_zone", f"region {spec.region} has no availability zones")
+    if spec.zone and spec.zone not in offer.zones:
+        raise BuildInputInvalid(
+            vm, "availability_zone", f"zone {spec.zone!r}: region {spec.region} has zones {sorted(offer.zones)}"
+        )
+    data_disks = [d for d in spec.disks if d.key != spec.os_disk_key]
+    size = choose_size(
+        vm,
+        offer,
+        vcpus=spec.vcpus,
+        memory_mib=spec.memory_mib,
+        data_disks=len(data_disks),
+        planned=spec.size,
+        assessed=spec.assessed_size,
+        zone=spec.zone,
+    )
+    availability_set_id = _availability_set(clients, spec) if spec.availability_set else None
+    des_id = _disk_encryption_set(clients, spec) if spec.disk_encryption_set else None
+    _check_subnet(clients, spec)
+
+    encryption_set = des_id if spec.encryption_type != PLATFORM_KEY else None
+    os_disk = next(d for d in spec.disks if d.key == spec.os_disk_key)
+    imports: list[tuple[DiskImport, int | None]] = [
+        (
+            DiskImport(
+                name=naming.os_disk_name(vm_name),
+                source_uri=os_disk.source_uri,
+                sku=os_disk.sku,
+                os_type=spec.os_type,
+                hyper_v_generation="V2" if spec.firmware == "efi" else "V1",
+                encryption_type=spec.encryption_type,
+                disk_encryption_set_id=encryption_set,
+                zone=spec.zone,
+            ),
+            None,
+        )
+    ]
+    for lun, disk in enumerate(sorted(data_disks, key=lambda d: d.key)):
+        imports.append(
+            (
+                DiskImport(
+                    name=naming.data_disk_name(vm_name, lun),
+                    source_uri=disk.source_uri,
+                    sku=disk.sku,
+                    encryption_type=spec.encryption_type,
+                    disk_encryption_set_id=encryption_set,
+                    zone=spec.zone,
+                ),
+                lun,
+            )
+        )
+    return BuildPlan(
+        spec=spec,
+        purpose=purpose,
+        vm_name=vm_name,
+        nic_name=naming.nic_name(vm_name),
+        size=size,
+        subnet_id=spec.subnet_id,
+        availability_set_id=availability_set_id,
+        disk_encryption_set_id=des_id,
+        disks=tuple(imports),
+        vm_tags=vm_tags,
+        disk_tags=disk_tags,
+        nic_tags=nic_tags,
+    )
+
+
+def import_disks(clients: AzureClients, plan: BuildPlan) -> list[Disk]:
+    """The VM's managed disks, OS disk first; each imported once."""
+    spec = plan.spec
+    return [
+        import_disk(
+            clients,
+            disk,
+            resource_group=spec.resource_group,
+            location=spec.region,
+            storage_account_id=spec.storage_account_id,
+            tags=plan.disk_tags,
+        )
+        for disk, _lun in plan.disks
+    ]
+
+
+def create_vm(clients: AzureClients, plan: BuildPlan, disks: list[Disk]) -> BuiltVm:
+    """The NIC and the VM with the imported disks attached; an existing VM of that name is kept."""
+    spec = plan.spec
+    nic_id = _ensure_nic(clients, plan)
+    try:
+        vm = clients.compute.virtual_machines.get(spec.resource_group, plan.vm_name)
+    except ResourceNotFoundError:
+        vm = clients.compute.virtual_machines.begin_create_or_update(
+            spec.resource_group, plan.vm_name, _vm_body(plan, disks, nic_id)
+        ).result()
+    return BuiltVm(
+        vm_id=vm.id,
+        vm_name=vm.name,
+        resource_group=spec.resource_group,
+        nic_id=nic_id,
+        disk_ids=tuple(d.id for d in disks),
+        size=plan.size,
+    )
+
+
+def build_vm(clients: AzureClients, plan: BuildPlan) -> BuiltVm:
+    return create_vm(clients, plan, import_disks(clients, plan))
+
+
+def _vm_body(plan: BuildPlan, disks: list[Disk], nic_id: str) -> dict:
+    spec = plan.spec
+    os_disk = disks[0]
+    data_disks = [
+        {"lun": lun, "createOption": "Attach", "managedDisk": {"id": disk.id}}
+        for disk, (_import, lun) in zip(disks[1:], plan.disks[1:], strict=True)
+    ]
+    properties: dict = {
+        "hardwareProfile": {"vmSize": plan.size.name},
+        "storageProfile": {
+            "osDisk": {"osType": spec.os_type, "createOption": "Attach", "managedDisk": {"id": os_disk.id}},
+            "dataDisks": data_disks,
+        },
+        "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": True}}]},
+    }
+    if plan.availability_set_id:
+        properties["availabilitySet"] = {"id": plan.availability_set_id}
+    if spec.hybrid_benefit:
+        properties["licenseType"] = "Windows_Server"
+    body: dict = {"location": spec.region, "tags": plan.vm_tags, "properties": properties}
+    if spec.zone:
+        body["zones"] = [spec.zone]
+    return body
+
+
+def _ensure_nic(clients: AzureClients, plan: BuildPlan) -> str:
+    spec = plan.spec
+    try:
+        return clients.network.network_interfaces.get(spec.resource_group, plan.nic_name).id
+    except ResourceNotFoundError:
+        pass
+    ip_configuration: dict = {"subnet": {"id": plan.subnet_id}, "privateIPAllocationMethod": "Dynamic"}
+    if spec.static_ip:
+        ip_configuration |= {"privateIPAllocationMethod": "Static", "privateIPAddress": spec.static_ip}
+    body = {
+        "location": spec.region,
+        "tags": plan.nic_tags,
+        "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": ip_configuration}]},
+    }
+    return (
+        clients.network.network_interfaces.begin_create_or_update(spec.resource_group, plan.nic_name, body).result().id
+    )
+
+
+def _target_group_id(clients: AzureClients, spec: TargetVmSpec, namespace: str, kind: str, name: str) -> str:
+    if is_valid_resource_id(name):
+        return name
+    return resource_id(
+        subscription=clients.config.subscription_id,
+        resource_group=spec.resource_group,
+        namespace=namespace,
+        type=kind,
+        name=name,
+    )
+
+
+def _availability_set(clients: AzureClients, spec: TargetVmSpec) -> str:
+    wanted = _target_group_id(clients, spec, "Microsoft.Compute", "availabilitySets", spec.availability_set)
+    group = parse_resource_id(wanted)["resource_group"]
+    if group.lower() != spec.resource_group.lower():
+        raise BuildInputInvalid(
+            spec.source_vm,
+            "availability_set",
+            f"{spec.availability_set} is in group {group}; it must be in the target group {spec.resource_group}",
+        )
+    return _in_region(spec, "availability_set", wanted, clients.compute.availability_sets.get)
+
+
+def _disk_encryption_set(clients: AzureClients, spec: TargetVmSpec) -> str:
+    wanted = _target_group_id(clients, spec, "Microsoft.Compute", "diskEncryptionSets", spec.disk_encryption_set)
+    return _in_region(spec, "disk_encryption_set", wanted, clients.compute.disk_encryption_sets.get)
+
+
+def _in_region(spec: TargetVmSpec, field: str, wanted: str, get: Callable[[str, str], Any]) -> str:
+    """The ID of a resource the VM refers to, which must exist and be in the VM's region."""
+    parts = parse_resource_id(wanted)
+    try:
+        found = get(parts["resource_group"], parts["name"])
+    except ResourceNotFoundError as error:
+        raise BuildInputInvalid(
+            spec.source_vm,
+            field,
+            f"{parts['name']} does not exist in resource group {parts['resource_group']}; create it there first",
+        ) from error
+    if found.location.replace(" ", "").lower() != spec.region.lower():
+        raise BuildInputInvalid(
+            spec.source_vm, field, f"{found.name} is in {found.location}, the VM goes to {spec.region}"
+        )
+    return found.id
+
+
+def _check_subnet(clients: AzureClients, spec: TargetVmSpec) -> None:
+    parts = parse_resource_id(spec.subnet_id)
+    try:
+        subnet = clients.network.subnets.get(parts["resource_group"], parts["name"], parts["child_name_1"])
+    except (ResourceNotFoundError, KeyError) as error:
+        raise BuildInputInvalid(spec.source_vm, "target_subnet", f"subnet {spec.subnet_id} does not exist") from error
+    if spec.static_ip:
+        prefixes = [subnet.properties.address_prefix, *(subnet.properties.address_prefixes or [])]
+        networks = [ipaddress.ip_network(p) for p in prefixes if p]
+        if not any(ipaddress.ip_address(spec.static_ip) in network for network in networks):
+            raise BuildInputInvalid(
+                spec.source_vm,
+                "static_ip",
+                f"{spec.static_ip} is outside subnet {parts['child_name_1']} ({', '.join(map(str, networks))})",
+            )
