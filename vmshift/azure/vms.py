@@ -19,10 +19,12 @@ from vmshift.azure.disks import (
     PLATFORM_KEY,
     DiskImport,
     import_disk,
+    snapshot_uri,
 )
 from vmshift.azure.errors import BuildInputInvalid
 from vmshift.azure.sizing import SizeChoice, choose_size, region_offer
 from vmshift.azure.tags import PURPOSE_MIGRATION, PURPOSE_TEST, merge_tags, vmshift_tags
+from vmshift.state.document import RecoveryPoint, VmState
 
 _ENCRYPTION_TYPES = (PLATFORM_KEY, CUSTOMER_KEY, PLATFORM_AND_CUSTOMER_KEYS)
 
@@ -32,6 +34,21 @@ class TargetDisk:
     key: int  # the vSphere disk key
     sku: str  # Standard_LRS, StandardSSD_LRS, Premium_LRS, ...
     source_uri: str  # the recovery point's blob snapshot
+
+
+def target_disks(
+    state: VmState, *, disk_skus: Mapping[int, str], default_sku: str, point: RecoveryPoint | None = None
+) -> tuple[TargetDisk, ...]:
+    """The disks of a recovery point (the latest by default) from the VM's state document."""
+    point = point or state.recovery_points[-1]
+    return tuple(
+        TargetDisk(
+            key=int(key),
+            sku=disk_skus.get(int(key), default_sku),
+            source_uri=snapshot_uri(state.disks[key].blob_url, snapshot_id),
+        )
+        for key, snapshot_id in sorted(point.blob_snapshots.items(), key=lambda item: int(item[0]))
+    )
 
 
 @dataclass(frozen=True)

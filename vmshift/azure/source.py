@@ -1,0 +1,64 @@
+"""The source side of a cutover on vSphere: guest shutdown, the final delta cycle, the frozen disks, clean-up."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from vmshift.azure.disks import snapshot_uri
+from vmshift.replication.cycle import SNAPSHOT_PREFIX, ReplicationSettings, replicate_once
+from vmshift.replication.reader import DiskReader
+from vmshift.replication.storage import blob_service_client
+from vmshift.state.store import StateStore
+from vmshift.vsphere import datastore, inventory, power, snapshots
+from vmshift.vsphere.connection import VSphereSession
+
+log = logging.getLogger(__name__)
+
+MIGRATED = "migrated"  # the state document's phase once the cutover is complete: no more cycles
+
+
+class VSphereSourceVm:
+    """A source VM as the cutover sees it (satisfies vmshift.azure.cutover.SourceVm)."""
+
+    def __init__(self, session: VSphereSession, vm_name: str, settings: ReplicationSettings) -> None:
+        self.session = session
+        self.vm_name = vm_name
+        self.settings = settings
+
+    def _vm(self) -> object:
+        return inventory.find_vm(self.session, self.vm_name)
+
+    def shut_down(self, timeout_s: float, power_off_after: bool) -> None:
+        power.shutdown_guest(self.session, self._vm(), timeout_s, power_off_after=power_off_after)
+
+    def final_delta(self) -> dict[int, str]:
+        report = replicate_once(self.vm_name, session=self.session, settings=self.settings)
+        return {disk["key"]: snapshot_uri(disk["blob_url"], disk["recovery_point"]) for disk in report["disks"]}
+
+    def disk_reader(self, key: int) -> DiskReader:
+        # The source is stopped after the final cycle, so its disk holds what that cycle's snapshot held.
+        disk = next(d for d in inventory.vm_disks(self._vm()) if d.key == key)
+        return datastore.open_disk(self.session, disk.datastore_path, disk.capacity_bytes)
+
+    def power_on(self) -> None:
+        power.power_on(self.session, self._vm())
+
+    def finish_replication(self, delete_cache_blobs: bool) -> None:
+        vm = self._vm()
+        for snapshot in snapshots.find_snapshots(vm, SNAPSHOT_PREFIX):
+            snapshots.remove_snapshot(self.session, snapshot)
+        service = blob_service_client(self.settings.cache_account)
+        store = StateStore(service.get_container_client(self.settings.state_container))
+        stored = store.load(self.vm_name)
+        if delete_cache_blobs:
+            replicas = service.get_container_client(self.settings.replica_container)
+            for disk in stored.state.disks.values():
+                with contextlib.suppress(ResourceNotFoundError):
+                    replicas.get_blob_client(disk.blob_name).delete_blob(delete_snapshots="include")
+                log.info("%s: deleted cache blob %s and its recovery points", self.vm_name, disk.blob_name)
+            stored.state.recovery_points = []
+        stored.state.phase = MIGRATED
+        store.save(stored)
