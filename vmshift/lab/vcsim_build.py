@@ -8,10 +8,14 @@ in the cache folder: `make test` on an unchanged tree does not compile again.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SOURCE_DIR = Path(__file__).parent / "vcsim"
@@ -22,6 +26,10 @@ DEFAULT_CACHE = Path(__file__).resolve().parents[2] / ".cache"
 
 class VcsimBuildError(RuntimeError):
     """The lab's vCenter could not be built; the message carries what the Go toolchain said."""
+
+
+class VcsimStartFailed(RuntimeError):
+    """The lab's vCenter exited or wrote no ready file; the message carries its log's last lines."""
 
 
 def build_vcsim(cache_dir: Path) -> Path:
@@ -54,6 +62,34 @@ def build_vcsim(cache_dir: Path) -> Path:
         raise VcsimBuildError(f"go build of {SOURCE_DIR} failed ({version}):\n{result.stdout}{result.stderr}")
     partial.replace(target)  # atomic: a concurrent build never sees half a binary
     return target
+
+
+@contextmanager
+def running_vcsim(binary: Path, spec_file: Path, cert_file: Path, key_file: Path, state_dir: Path,
+                  password: str, timeout_s: float = 60) -> Iterator[dict]:
+    """Run one vcsim in the foreground of a with-block and yield its ready-file JSON: for tests that need a
+    vCenter of their own (to restart it, say). The lab launcher runs the shared one in the background."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ready_file = state_dir / "ready.json"
+    ready_file.unlink(missing_ok=True)
+    log_file = state_dir / "vcsim.log"
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [str(binary), "-spec", str(spec_file), "-listen", "127.0.0.1:0", "-tls-cert", str(cert_file),
+             "-tls-key", str(key_file), "-state-dir", str(state_dir), "-ready-file", str(ready_file)],
+            env={**os.environ, "VMSHIFT_VCSIM_PASSWORD": password}, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready_file.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_file.read_text(errors="replace").splitlines()[-15:]
+                raise VcsimStartFailed("vcsim did not come up:\n" + "\n".join(tail))
+            time.sleep(0.1)
+        yield json.loads(ready_file.read_text())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def _source_hash(go_version: str) -> str:

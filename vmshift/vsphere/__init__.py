@@ -1,0 +1,1 @@
+"""vSphere through pyvmomi: connection, inventory, snapshots, CBT, datastore range reads, power. No Prefect here."""

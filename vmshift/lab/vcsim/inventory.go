@@ -141,9 +141,10 @@ func createVM(ctx context.Context, c *vim25.Client, folders *object.DatacenterFo
 		return err
 	}
 	devices = append(devices, scsi)
-	for _, d := range state.Disks {
+	for i, d := range state.Disks {
 		disk := devices.CreateDisk(scsi.(types.BaseVirtualController), ds, d.DatastorePath(0))
 		disk.Key = d.Key
+		disk.DeviceInfo = &types.Description{Label: fmt.Sprintf("Hard disk %d", i+1)}
 		disk.CapacityInBytes, disk.CapacityInKB = d.Capacity, d.Capacity/1024
 		devices = append(devices, disk)
 	}
@@ -173,7 +174,7 @@ func createVM(ctx context.Context, c *vim25.Client, folders *object.DatacenterFo
 		return err
 	}
 	ref := info.Result.(types.ManagedObjectReference)
-	vm := &VM{VirtualMachine: simulator.Map.Get(ref).(*simulator.VirtualMachine), lab: lab, state: state}
+	vm := &VM{VirtualMachine: *simulator.Map.Get(ref).(*simulator.VirtualMachine), lab: lab, state: state}
 	simulator.Map.Put(vm)
 	for key, disk := range vm.configDisks() {
 		if d := state.disk(key); d != nil {

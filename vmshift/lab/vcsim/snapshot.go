@@ -19,7 +19,7 @@ type snapshotDisk struct {
 // Snapshot wraps the simulator's VirtualMachineSnapshot; removing it
 // consolidates the redo logs it started.
 type Snapshot struct {
-	*simulator.VirtualMachineSnapshot
+	simulator.VirtualMachineSnapshot
 	vm    *VM
 	tree  types.VirtualMachineSnapshotTree
 	disks map[int32]snapshotDisk

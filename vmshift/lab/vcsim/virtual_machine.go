@@ -25,8 +25,10 @@ const (
 
 // VM wraps the simulator's VirtualMachine with disks that hold data, redo
 // logs and Changed Block Tracking; methods are named after the SOAP methods.
+// The simulator is embedded by value: its property collector finds the
+// managed object by walking first fields, which must be structs.
 type VM struct {
-	*simulator.VirtualMachine
+	simulator.VirtualMachine
 	lab   *Lab
 	state *VMState
 }
@@ -144,13 +146,12 @@ func (vm *VM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapsh
 		defer vm.lab.mu.Unlock()
 		vm.activatePendingTracking()
 
-		inner := &simulator.VirtualMachineSnapshot{}
-		inner.Vm = vm.Self
-		inner.Config = *vm.Config
-		inner.Config.Hardware.Device = copyDevices(vm.Config.Hardware.Device)
 		snap := &Snapshot{vm: vm, disks: map[int32]snapshotDisk{}}
+		snap.Vm = vm.Self
+		snap.Config = *vm.Config
+		snap.Config.Hardware.Device = copyDevices(vm.Config.Hardware.Device)
 		frozenDisks := map[int32]*types.VirtualDisk{}
-		for _, dev := range inner.Config.Hardware.Device {
+		for _, dev := range snap.Config.Hardware.Device {
 			if d, ok := dev.(*types.VirtualDisk); ok {
 				frozenDisks[d.Key] = d
 			}
@@ -168,17 +169,20 @@ func (vm *VM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapsh
 			diskBacking(current[d.Key]).FileName = d.DatastorePath(d.Top())
 		}
 
-		simulator.Map.Put(inner)
-		snap.VirtualMachineSnapshot = inner
+		// The registry names a new object after its Go type: give the wrapper
+		// the reference of the simulator type it wraps.
+		placeholder := &simulator.VirtualMachineSnapshot{}
+		simulator.Map.Put(placeholder)
+		snap.Self = placeholder.Self
 		simulator.Map.Put(snap)
 		snap.tree = types.VirtualMachineSnapshotTree{
-			Snapshot: inner.Self, Vm: vm.Self, Name: req.Name, Description: req.Description,
+			Snapshot: snap.Self, Vm: vm.Self, Name: req.Name, Description: req.Description,
 			Id: int32(len(vm.state.snapshots) + 1), CreateTime: time.Now(), State: vm.Runtime.PowerState,
 			Quiesced: req.Quiesce, ReplaySupported: types.NewBool(false),
 		}
 		vm.state.snapshots = append(vm.state.snapshots, snap)
 		vm.publishSnapshots()
-		return inner.Self, vm.save()
+		return snap.Self, vm.save()
 	})
 	return &methods.CreateSnapshot_TaskBody{Res: &types.CreateSnapshot_TaskResponse{Returnval: task.Run()}}
 }

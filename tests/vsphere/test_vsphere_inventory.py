@@ -1,0 +1,89 @@
+"""Inventory as a migration engineer lists it before planning waves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed, VmNotFound
+from vmshift.vsphere.inventory import find_vm, inventory, vm_disks
+
+TEST_SPEC = Path(__file__).parents[1] / "lab-spec.json"
+
+
+def test_inventory_lists_every_vm_disk_as_the_spec_declares(session):
+    spec = json.loads(TEST_SPEC.read_text())["vcenter"]
+    frame = inventory(session)
+
+    assert sorted(frame["vm"].unique()) == sorted(vm["name"] for vm in spec["vms"])
+    for vm in spec["vms"]:
+        rows = frame[frame["vm"] == vm["name"]].sort_values("disk_key")
+        assert rows["guest_os"].tolist() == [vm["guest_id"]] * len(vm["disks"])
+        assert set(rows["firmware"]) == {vm["firmware"]}
+        assert set(rows["power_state"]) == {vm["power_state"]}
+        assert set(rows["cpus"]) == {vm["cpus"]} and set(rows["memory_mib"]) == {vm["memory_mib"]}
+        assert rows["capacity_bytes"].tolist() == [d["capacity_mib"] << 20 for d in vm["disks"]]
+        assert rows["moref"].str.startswith("vm-").all() and rows["instance_uuid"].str.len().eq(36).all()
+
+
+def test_disks_are_named_as_vsphere_names_them(session):
+    disks = vm_disks(find_vm(session, "win-sql-01"))
+
+    assert [(d.key, d.label, d.datastore_path) for d in disks] == [
+        (2000, "Hard disk 1", "[ds-ssd-01] win-sql-01/win-sql-01.vmdk"),
+        (2001, "Hard disk 2", "[ds-ssd-01] win-sql-01/win-sql-01_1.vmdk"),
+    ]
+
+
+def test_every_disk_has_a_sparse_flat_file_of_its_capacity(session, lab):
+    for vm_name in ("win-sql-01", "web-rhel-02"):
+        for disk in vm_disks(find_vm(session, vm_name)):
+            datastore, path = disk.datastore_path[1:].split("] ")
+            flat = f"{lab['vcenter']['datastore_dir'][datastore]}/{path[:-5]}-flat.vmdk"
+            with open(flat, "rb") as handle:
+                assert handle.seek(0, 2) == disk.capacity_bytes
+
+
+def test_a_vm_is_found_by_name_or_moref_and_an_unknown_one_is_named(session):
+    vm = find_vm(session, "app-linux-01")
+
+    assert find_vm(session, vm._moId).name == "app-linux-01"
+    with pytest.raises(VmNotFound, match="no-such-vm"):
+        find_vm(session, "no-such-vm")
+
+
+def test_configuration_comes_from_the_environment(monkeypatch, lab):
+    vcenter = lab["vcenter"]
+    for name, value in {"VMSHIFT_VCENTER_URL": vcenter["url"], "VMSHIFT_VCENTER_USER": vcenter["user"],
+                        "VMSHIFT_VCENTER_PASSWORD": vcenter["password"],
+                        "VMSHIFT_VCENTER_DATACENTER": vcenter["datacenter"], "VMSHIFT_CA_FILE": lab["ca_file"]}.items():
+        monkeypatch.setenv(name, value)
+    config = VCenterConfig.from_env()
+
+    assert config.verify_tls and vcenter["password"] not in repr(config)
+    with connect(config) as opened:
+        assert opened.datacenter.name == vcenter["datacenter"]
+    monkeypatch.delenv("VMSHIFT_VCENTER_PASSWORD")
+    with pytest.raises(VCenterConfigError, match="VMSHIFT_VCENTER_PASSWORD"):
+        VCenterConfig.from_env()
+
+
+def test_a_vcenter_certificate_from_an_unknown_ca_is_refused(lab):
+    vcenter = lab["vcenter"]
+    config = VCenterConfig(url=vcenter["url"], user=vcenter["user"], password=vcenter["password"],
+                           datacenter=vcenter["datacenter"])
+
+    with pytest.raises(VCenterLoginFailed, match="VMSHIFT_CA_FILE"):
+        connect(config)
+
+
+def test_wrong_credentials_are_refused(lab):
+    vcenter = lab["vcenter"]
+    config = VCenterConfig(url=vcenter["url"], user=vcenter["user"], password="not-the-password",
+                           datacenter=vcenter["datacenter"], ca_file=lab["ca_file"])
+
+    with pytest.raises(VCenterLoginFailed, match="refused the login"):
+        connect(config)

@@ -1,0 +1,48 @@
+"""The guest side of the lab's VMs: writes into a VM's disk as its running OS would, through the lab vCenter's
+/vmshift-lab/ endpoint, so that CBT records them and snapshots see them as on vSphere."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlparse
+
+import requests
+
+
+class GuestWriteFailed(RuntimeError):
+    """The lab vCenter refused the guest write (VM off, unknown disk, write past the end...)."""
+
+
+def _endpoint(lab: dict, vm: str, operation: str) -> str:
+    url = urlparse(lab["vcenter"]["url"])
+    return f"{url.scheme}://{url.netloc}/vmshift-lab/vms/{quote(vm, safe='')}/{operation}"
+
+
+def _post(lab: dict, vm: str, operation: str, params: dict, data: bytes = b"") -> dict:
+    vcenter = lab["vcenter"]
+    response = requests.post(
+        _endpoint(lab, vm, operation), params=params, data=data, auth=(vcenter["user"], vcenter["password"]),
+        verify=lab["ca_file"], timeout=300,
+    )
+    if response.status_code != 200:
+        try:
+            reason = response.json()["error"]
+        except (ValueError, KeyError):
+            reason = response.text
+        raise GuestWriteFailed(f"guest {operation} on {vm} refused ({response.status_code}): {reason}")
+    return response.json()
+
+
+def write_guest(lab: dict, vm: str, offset: int, data: bytes, disk_key: int | None = None) -> dict:
+    """Write bytes at an offset of a VM's disk (its first disk unless disk_key); returns vm, disk, offset, length."""
+    params: dict = {"offset": offset}
+    if disk_key is not None:
+        params["disk"] = disk_key
+    return _post(lab, vm, "write", params, data)
+
+
+def churn_guest(lab: dict, vm: str, percent: float, seed: int | None = None) -> dict:
+    """Random 4 KiB writes over `percent` % of each of the VM's disks; returns vm, bytes_written (and per disk)."""
+    params: dict = {"percent": percent}
+    if seed is not None:
+        params["seed"] = seed
+    return _post(lab, vm, "churn", params)

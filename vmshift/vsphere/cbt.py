@@ -1,0 +1,79 @@
+"""Changed Block Tracking: switching it on and asking what changed between two snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyVmomi import vim, vmodl
+
+from vmshift.vsphere.connection import VSphereSession
+from vmshift.vsphere.errors import ChangeIdRefused, ChangeTrackingInactive, VSphereError
+from vmshift.vsphere.snapshots import create_snapshot, remove_snapshot
+from vmshift.vsphere.tasks import fault_text, wait_for_task
+
+ALL_ALLOCATED = "*"
+CBT_ACTIVATION_SNAPSHOT = "vmshift-cbt-activation"
+
+
+@dataclass(frozen=True)
+class ChangedArea:
+    """A byte range of a disk that CBT reports as changed (or allocated, for changeId "*")."""
+
+    start: int
+    length: int
+
+
+def enable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
+    """Switch CBT on. On a powered-on VM, ESXi starts tracking only at the next stun, so a snapshot is created
+    and removed right away, as backup tools do; without it the first snapshot would carry no changeId."""
+    if not vm.config.changeTrackingEnabled:
+        spec = vim.vm.ConfigSpec(changeTrackingEnabled=True)
+        try:
+            wait_for_task(session, vm.ReconfigVM_Task(spec=spec))
+        except vmodl.MethodFault as fault:
+            raise VSphereError(f"enabling CBT on {vm.name} failed: {fault_text(fault)}") from fault
+    if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
+        snapshot = create_snapshot(session, vm, CBT_ACTIVATION_SNAPSHOT, "vmshift: activates change tracking")
+        remove_snapshot(session, snapshot)
+
+
+def changed_areas(session: VSphereSession, vm: vim.VirtualMachine, snapshot: vim.vm.Snapshot, disk_key: int,
+                  change_id: str) -> list[ChangedArea]:
+    """Areas of the disk changed between change_id and the snapshot ("*": all allocated areas), paging through
+    startOffset as vCenter answers a disk in several pieces."""
+    capacity = _snapshot_capacity(snapshot, disk_key)
+    areas: list[ChangedArea] = []
+    offset = 0
+    while offset < capacity:
+        try:
+            info = vm.QueryChangedDiskAreas(snapshot=snapshot, deviceKey=disk_key, startOffset=offset,
+                                            changeId=change_id)
+        except (vim.fault.FileFault, vmodl.fault.InvalidArgument) as fault:
+            if isinstance(fault, vmodl.fault.InvalidArgument) and fault.invalidProperty != "changeId":
+                raise VSphereError(f"QueryChangedDiskAreas on {vm.name}: {fault_text(fault)}") from fault
+            if not vm.config.changeTrackingEnabled:
+                raise ChangeTrackingInactive(f"CBT is off on {vm.name}: enable it, then take a new snapshot") from fault
+            raise ChangeIdRefused(vm.name, disk_key, change_id, fault_text(fault)) from fault
+        except vmodl.MethodFault as fault:
+            raise VSphereError(f"QueryChangedDiskAreas on {vm.name} disk {disk_key}: {fault_text(fault)}") from fault
+        for extent in info.changedArea or []:
+            _append(areas, ChangedArea(int(extent.start), int(extent.length)))
+        if info.length <= 0:
+            raise VSphereError(f"QueryChangedDiskAreas on {vm.name} disk {disk_key} made no progress at {offset}")
+        offset = int(info.startOffset) + int(info.length)
+    return areas
+
+
+def _append(areas: list[ChangedArea], area: ChangedArea) -> None:
+    """Join an area that continues the previous one (pages split extents at their borders)."""
+    if areas and areas[-1].start + areas[-1].length == area.start:
+        areas[-1] = ChangedArea(areas[-1].start, areas[-1].length + area.length)
+    else:
+        areas.append(area)
+
+
+def _snapshot_capacity(snapshot: vim.vm.Snapshot, disk_key: int) -> int:
+    for device in snapshot.config.hardware.device:
+        if isinstance(device, vim.vm.device.VirtualDisk) and device.key == disk_key:
+            return int(device.capacityInBytes or device.capacityInKB * 1024)
+    raise VSphereError(f"snapshot {snapshot._moId} has no disk with device key {disk_key}")

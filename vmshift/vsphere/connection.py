@@ -1,0 +1,121 @@
+"""One authenticated vCenter session: the SOAP API through pyvmomi and an HTTP session for datastore reads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import requests
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim
+
+from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "vmware_soap_session"
+
+
+@dataclass(frozen=True)
+class VCenterConfig:
+    """Where and as whom to reach vCenter; read from the environment by the product."""
+
+    url: str
+    user: str
+    password: str = field(repr=False)
+    datacenter: str
+    ca_file: str | None = None
+    verify_tls: bool = True
+
+    @classmethod
+    def from_env(cls) -> VCenterConfig:
+        """Read VMSHIFT_VCENTER_* and VMSHIFT_CA_FILE; VMSHIFT_VCENTER_VERIFY_TLS=false turns verification off."""
+        names = ("VMSHIFT_VCENTER_URL", "VMSHIFT_VCENTER_USER", "VMSHIFT_VCENTER_PASSWORD",
+                 "VMSHIFT_VCENTER_DATACENTER")
+        missing = [name for name in names if not os.environ.get(name)]
+        if missing:
+            raise VCenterConfigError(f"set {', '.join(missing)} to reach vCenter")
+        return cls(
+            url=os.environ["VMSHIFT_VCENTER_URL"],
+            user=os.environ["VMSHIFT_VCENTER_USER"],
+            password=os.environ["VMSHIFT_VCENTER_PASSWORD"],
+            datacenter=os.environ["VMSHIFT_VCENTER_DATACENTER"],
+            ca_file=os.environ.get("VMSHIFT_CA_FILE") or None,
+            verify_tls=os.environ.get("VMSHIFT_VCENTER_VERIFY_TLS", "true").lower() not in ("false", "0", "no"),
+        )
+
+
+@dataclass
+class VSphereSession:
+    """A logged-in vCenter: pyvmomi's service instance, the datacenter, and `http` carrying the same session
+    cookie for datastore file access (vCenter accepts the SOAP session there)."""
+
+    config: VCenterConfig
+    service_instance: vim.ServiceInstance
+    content: vim.ServiceInstanceContent
+    datacenter: vim.Datacenter
+    http: requests.Session
+    base_url: str
+
+    def close(self) -> None:
+        """Log out, so that vCenter does not keep the session until it expires."""
+        self.http.close()
+        Disconnect(self.service_instance)
+
+    def __enter__(self) -> VSphereSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ssl_context(config: VCenterConfig) -> ssl.SSLContext:
+    """Verifying context with the configured CA bundle added; unverified only when explicitly configured."""
+    if not config.verify_tls:
+        log.warning("TLS verification of vCenter %s is OFF: anyone on the path can read the credentials", config.url)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    context = ssl.create_default_context()
+    if config.ca_file:
+        context.load_verify_locations(cafile=config.ca_file)
+    return context
+
+
+def connect(config: VCenterConfig) -> VSphereSession:
+    """Log in to vCenter and find the configured datacenter."""
+    parsed = urlparse(config.url)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise VCenterConfigError(f"vCenter URL must look like https://vcenter.example.com/sdk, got {config.url!r}")
+    try:
+        si = SmartConnect(
+            host=parsed.hostname, port=parsed.port or 443, path=parsed.path or "/sdk",
+            user=config.user, pwd=config.password, sslContext=ssl_context(config),
+        )
+    except vim.fault.InvalidLogin as error:
+        raise VCenterLoginFailed(f"vCenter {config.url} refused the login of {config.user}") from error
+    except ssl.SSLError as error:
+        raise VCenterLoginFailed(
+            f"TLS verification of vCenter {config.url} failed ({error.reason}); "
+            "add its CA to VMSHIFT_CA_FILE"
+        ) from error
+    content = si.RetrieveContent()
+    datacenter = next((dc for dc in content.rootFolder.childEntity
+                       if isinstance(dc, vim.Datacenter) and dc.name == config.datacenter), None)
+    if datacenter is None:
+        Disconnect(si)
+        raise VCenterConfigError(f"vCenter {config.url} has no datacenter named {config.datacenter!r}")
+    http = requests.Session()
+    http.verify = (config.ca_file or True) if config.verify_tls else False
+    # Sent back exactly as vCenter set it: its value is quoted, and re-encoding would change it.
+    session_cookie = si._stub.cookie.split(";")[0].strip()
+    if not session_cookie.startswith(SESSION_COOKIE + "="):
+        Disconnect(si)
+        raise VCenterLoginFailed(f"vCenter {config.url} gave no {SESSION_COOKIE} cookie for datastore access")
+    http.headers["Cookie"] = session_cookie
+    base_url = f"{parsed.scheme}://{parsed.netloc}"
+    return VSphereSession(config, si, content, datacenter, http, base_url)

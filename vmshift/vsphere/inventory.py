@@ -1,0 +1,85 @@
+"""What is in vCenter: VMs and their disks, as vSphere names them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from pyVmomi import vim
+
+from vmshift.vsphere.connection import VSphereSession
+from vmshift.vsphere.errors import VmNotFound
+
+INVENTORY_COLUMNS = [
+    "vm", "moref", "instance_uuid", "guest_os", "firmware", "power_state", "cpus", "memory_mib",
+    "disk_key", "disk_label", "capacity_bytes", "datastore_path", "cbt",
+]
+
+
+@dataclass(frozen=True)
+class VirtualDiskInfo:
+    """One virtual disk of a VM as its current config shows it."""
+
+    key: int
+    label: str
+    capacity_bytes: int
+    datastore_path: str
+    cbt: bool
+
+
+def _all_vms(session: VSphereSession) -> list[vim.VirtualMachine]:
+    view = session.content.viewManager.CreateContainerView(session.datacenter.vmFolder, [vim.VirtualMachine], True)
+    try:
+        return list(view.view)
+    finally:
+        view.Destroy()
+
+
+def find_vm(session: VSphereSession, name_or_moref: str) -> vim.VirtualMachine:
+    """The VM with that name (or moref such as vm-42) in the session's datacenter."""
+    for vm in _all_vms(session):
+        if name_or_moref in (vm._moId, vm.name):
+            return vm
+    raise VmNotFound(f"no VM named {name_or_moref!r} in datacenter {session.datacenter.name}")
+
+
+def disk_capacity(disk: vim.vm.device.VirtualDisk) -> int:
+    """Bytes; capacityInKB is all that older hosts fill in."""
+    return int(disk.capacityInBytes or disk.capacityInKB * 1024)
+
+
+def vm_disks(vm: vim.VirtualMachine) -> list[VirtualDiskInfo]:
+    """The VM's virtual disks, with the per-disk CBT state (a changeId on the backing once tracking runs)."""
+    cbt = bool(vm.config.changeTrackingEnabled)
+    return [
+        VirtualDiskInfo(
+            key=device.key,
+            label=device.deviceInfo.label if device.deviceInfo else f"disk {device.key}",
+            capacity_bytes=disk_capacity(device),
+            datastore_path=device.backing.fileName,
+            cbt=cbt,
+        )
+        for device in vm.config.hardware.device
+        if isinstance(device, vim.vm.device.VirtualDisk)
+    ]
+
+
+def inventory(session: VSphereSession) -> pd.DataFrame:
+    """One row per VM disk (a VM without disks gets one row with empty disk columns)."""
+    rows = []
+    for vm in sorted(_all_vms(session), key=lambda v: v.name):
+        config = vm.config
+        base = {
+            "vm": vm.name, "moref": vm._moId, "instance_uuid": config.instanceUuid, "guest_os": config.guestId,
+            "firmware": config.firmware, "power_state": str(vm.runtime.powerState),
+            "cpus": config.hardware.numCPU, "memory_mib": config.hardware.memoryMB,
+        }
+        disks = vm_disks(vm)
+        if not disks:
+            rows.append(base)
+        for disk in disks:
+            rows.append(base | {
+                "disk_key": disk.key, "disk_label": disk.label, "capacity_bytes": disk.capacity_bytes,
+                "datastore_path": disk.datastore_path, "cbt": disk.cbt,
+            })
+    return pd.DataFrame(rows, columns=INVENTORY_COLUMNS)

@@ -1,0 +1,57 @@
+"""Power operations, with the wait for a guest shutdown that cutover needs."""
+
+from __future__ import annotations
+
+import time
+
+from pyVmomi import vim, vmodl
+
+from vmshift.vsphere.connection import VSphereSession
+from vmshift.vsphere.errors import PowerOperationFailed
+from vmshift.vsphere.tasks import fault_text, wait_for_task
+
+POLL_INTERVAL_S = 0.5
+OFF = vim.VirtualMachinePowerState.poweredOff
+ON = vim.VirtualMachinePowerState.poweredOn
+
+
+def shutdown_guest(session: VSphereSession, vm: vim.VirtualMachine, timeout_s: float,
+                   power_off_after: bool = True) -> None:
+    """Ask the guest OS to shut down and wait until the VM is off; past the timeout, power it off (or fail)."""
+    if vm.runtime.powerState == OFF:
+        return
+    try:
+        vm.ShutdownGuest()
+    except vmodl.MethodFault as fault:
+        if not power_off_after:
+            raise PowerOperationFailed(f"guest shutdown of {vm.name} refused: {fault_text(fault)}") from fault
+        power_off(session, vm)
+        return
+    deadline = time.monotonic() + timeout_s
+    while vm.runtime.powerState != OFF:
+        if time.monotonic() > deadline:
+            if not power_off_after:
+                raise PowerOperationFailed(f"{vm.name} did not shut down within {timeout_s:.0f} s")
+            power_off(session, vm)
+            return
+        time.sleep(POLL_INTERVAL_S)
+
+
+def power_off(session: VSphereSession, vm: vim.VirtualMachine) -> None:
+    """Hard power off; a VM already off is left as it is."""
+    if vm.runtime.powerState == OFF:
+        return
+    try:
+        wait_for_task(session, vm.PowerOffVM_Task())
+    except vmodl.MethodFault as fault:
+        raise PowerOperationFailed(f"power off of {vm.name} failed: {fault_text(fault)}") from fault
+
+
+def power_on(session: VSphereSession, vm: vim.VirtualMachine) -> None:
+    """Power on; a VM already on is left as it is."""
+    if vm.runtime.powerState == ON:
+        return
+    try:
+        wait_for_task(session, vm.PowerOnVM_Task())
+    except vmodl.MethodFault as fault:
+        raise PowerOperationFailed(f"power on of {vm.name} failed: {fault_text(fault)}") from fault
