@@ -1,0 +1,192 @@
+"""On the lab: the cache account's preflight, its private endpoint, private DNS and the DNS gate."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from vmshift.azure import dns_gate
+from vmshift.azure.endpoint import PrivateEndpointInfo, ensure_private_endpoint, private_endpoint_name
+from vmshift.azure.errors import DnsGateFailed, PreflightFailed
+from vmshift.azure.preflight import preflight_cache_account
+from vmshift.azure.private_dns import BLOB_ZONE, ensure_private_dns, zone_view
+
+pytestmark = pytest.mark.lab
+
+ACCOUNT = "vmshiftcache01"
+
+
+@pytest.fixture(scope="module")
+def endpoint(azure, ids) -> PrivateEndpointInfo:
+    account = preflight_cache_account(
+        azure, resource_group="rg-migration", account_name=ACCOUNT, target_region="westeurope"
+    )
+    return ensure_private_endpoint(
+        azure,
+        account,
+        subnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub", "snet-endpoints"),
+        resource_group="rg-hub",
+        approval_timeout_s=5,
+        poll_interval_s=0.2,
+    )
+
+
+@pytest.fixture(scope="module")
+def private_dns(azure, ids, endpoint):
+    return ensure_private_dns(
+        azure, endpoint, zone_resource_group="rg-hub", vnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub")
+    )
+
+
+def _gate(azure, ids, endpoint, tmp_path: Path) -> dns_gate.GateResult:
+    zone = zone_view(
+        azure,
+        zone_resource_group="rg-hub",
+        vnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub"),
+        account_name=ACCOUNT,
+    )
+    return dns_gate.check_dns_gate(
+        ACCOUNT,
+        endpoint.private_ip,
+        zone=zone,
+        servers=dns_gate.dns_servers_from_env(),
+        hosts_file=tmp_path / "hosts",
+    )
+
+
+def test_preflight_refuses_an_account_of_another_kind_or_region(azure):
+    with pytest.raises(PreflightFailed) as classic:
+        preflight_cache_account(
+            azure, resource_group="rg-migration", account_name="vmshiftclassic01", target_region="westeurope"
+        )
+    assert "kind is Storage" in str(classic.value) and "StorageV2" in str(classic.value)
+    with pytest.raises(PreflightFailed) as elsewhere:
+        preflight_cache_account(
+            azure, resource_group="rg-migration", account_name="vmshiftcacheeus", target_region="westeurope"
+        )
+    assert "location is eastus" in str(elsewhere.value)
+
+
+def test_preflight_refuses_an_account_whose_public_endpoint_is_closed(azure):
+    accounts = azure.storage.storage_accounts
+    accounts.update("rg-migration", ACCOUNT, {"properties": {"publicNetworkAccess": "Disabled"}})
+    try:
+        with pytest.raises(PreflightFailed, match="public network access is Disabled"):
+            preflight_cache_account(
+                azure, resource_group="rg-migration", account_name=ACCOUNT, target_region="westeurope"
+            )
+    finally:
+        accounts.update("rg-migration", ACCOUNT, {"properties": {"publicNetworkAccess": "Enabled"}})
+
+
+def test_private_endpoint_is_approved_with_a_private_ip_in_its_subnet(endpoint):
+    assert endpoint.name == private_endpoint_name(ACCOUNT)
+    assert (endpoint.status, endpoint.approval) == ("Approved", "automatic")
+    assert endpoint.account_id.lower().endswith(f"/storageaccounts/{ACCOUNT}")
+    assert ipaddress.ip_address(endpoint.private_ip) in ipaddress.ip_network("10.10.2.0/24")
+
+
+def test_private_endpoint_on_a_classic_account_is_refused_and_nothing_is_created(azure, ids):
+    classic = azure.storage.storage_accounts.get_properties("rg-migration", "vmshiftclassic01")
+    before = [e.name for e in azure.network.private_endpoints.list("rg-hub")]
+    with pytest.raises(PreflightFailed, match="general-purpose v2"):
+        ensure_private_endpoint(
+            azure,
+            classic,
+            subnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub", "snet-endpoints"),
+            resource_group="rg-hub",
+        )
+    assert [e.name for e in azure.network.private_endpoints.list("rg-hub")] == before
+
+
+def test_endpoint_and_private_dns_run_twice_create_nothing_new(azure, ids, endpoint, private_dns):
+    account = azure.storage.storage_accounts.get_properties("rg-migration", ACCOUNT)
+    again = ensure_private_endpoint(
+        azure,
+        account,
+        subnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub", "snet-endpoints"),
+        resource_group="rg-hub",
+    )
+    dns_again = ensure_private_dns(
+        azure, again, zone_resource_group="rg-hub", vnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub")
+    )
+    assert again == endpoint
+    assert dns_again == private_dns
+    assert len(list(azure.network.private_endpoints.list("rg-hub"))) == 1
+    assert len(list(azure.privatedns.virtual_network_links.list("rg-hub", BLOB_ZONE))) == 1
+    assert len(list(azure.privatedns.private_zones.list_by_resource_group("rg-hub"))) == 1
+    record = azure.privatedns.record_sets.get("rg-hub", BLOB_ZONE, "A", ACCOUNT)
+    assert [a.ipv4_address for a in record.properties.a_records] == [endpoint.private_ip]
+
+
+def test_dns_gate_passes_when_the_name_resolves_to_the_endpoint(azure, ids, endpoint, private_dns, tmp_path):
+    outcome = _gate(azure, ids, endpoint, tmp_path)
+    assert outcome.passed
+    assert outcome.resolution.cnames[0] == f"{ACCOUNT}.{BLOB_ZONE}"
+    assert outcome.resolution.addresses == (endpoint.private_ip,)
+    assert outcome.resolution.path.startswith("DNS ")
+
+
+def test_dns_gate_fails_when_the_zone_is_not_linked(azure, ids, endpoint, private_dns, tmp_path):
+    links = azure.privatedns.virtual_network_links
+    link_name = private_dns.link_id.rsplit("/", 1)[1]
+    links.begin_delete("rg-hub", BLOB_ZONE, link_name).result()
+    try:
+        with pytest.raises(DnsGateFailed) as failed:
+            _gate(azure, ids, endpoint, tmp_path)
+        assert failed.value.reason == "zone-not-linked"
+        assert "add a virtual network link" in str(failed.value)
+    finally:
+        ensure_private_dns(
+            azure, endpoint, zone_resource_group="rg-hub", vnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub")
+        )
+    assert _gate(azure, ids, endpoint, tmp_path).passed
+
+
+def test_dns_gate_fails_when_the_record_is_missing(azure, ids, endpoint, private_dns, tmp_path):
+    azure.privatedns.record_sets.delete("rg-hub", BLOB_ZONE, "A", ACCOUNT)
+    try:
+        with pytest.raises(DnsGateFailed) as failed:
+            _gate(azure, ids, endpoint, tmp_path)
+        assert failed.value.reason == "record-missing"
+        assert f"holds no A record {ACCOUNT}" in str(failed.value)
+    finally:
+        _restore_record(azure, endpoint)
+    assert _gate(azure, ids, endpoint, tmp_path).passed
+
+
+def test_dns_gate_fails_when_the_record_points_elsewhere(azure, ids, endpoint, private_dns, tmp_path):
+    azure.privatedns.record_sets.create_or_update(
+        "rg-hub", BLOB_ZONE, "A", ACCOUNT, {"properties": {"ttl": 10, "aRecords": [{"ipv4Address": "10.10.2.250"}]}}
+    )
+    try:
+        with pytest.raises(DnsGateFailed) as failed:
+            _gate(azure, ids, endpoint, tmp_path)
+        assert failed.value.reason == "stale-address"
+        assert "10.10.2.250" in str(failed.value) and endpoint.private_ip in str(failed.value)
+    finally:
+        _restore_record(azure, endpoint)
+
+
+def test_dns_gate_fails_on_a_hosts_file_override_and_honours_a_right_one(azure, ids, endpoint, private_dns, tmp_path):
+    (tmp_path / "hosts").write_text(f"10.10.2.251 {ACCOUNT}.blob.core.windows.net\n")
+    with pytest.raises(DnsGateFailed) as failed:
+        _gate(azure, ids, endpoint, tmp_path)
+    assert failed.value.reason == "hosts-file-override"
+    assert "hosts-file override present" in str(failed.value)
+    (tmp_path / "hosts").write_text(f"{endpoint.private_ip} {ACCOUNT}.blob.core.windows.net\n")
+    outcome = _gate(azure, ids, endpoint, tmp_path)
+    assert outcome.passed and outcome.resolution.from_hosts_file
+    assert "answered by the hosts file" in outcome.message
+
+
+def _restore_record(azure, endpoint: PrivateEndpointInfo) -> None:
+    azure.privatedns.record_sets.create_or_update(
+        "rg-hub",
+        BLOB_ZONE,
+        "A",
+        ACCOUNT,
+        {"properties": {"ttl": 10, "aRecords": [{"ipv4Address": endpoint.private_ip}]}},
+    )
