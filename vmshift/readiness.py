@@ -42,7 +42,7 @@ class DiskFacts:
 
 @dataclass(frozen=True)
 class VmFacts:
-    """What readiness needs to know of one source VM; `from_inventory` reads `vmshift inventory`'s rows."""
+    """What readiness needs to know of one source VM; `facts_from_inventory` reads them from vCenter's table."""
 
     name: str
     guest_os: str
@@ -52,34 +52,47 @@ class VmFacts:
     nic_count: int = 1
     target_name: str | None = None
     os_disk_key: int | None = None  # None: the first disk
-
-    @classmethod
-    def from_inventory(cls, row: Mapping, target_name: str | None = None) -> VmFacts:
-        disks = tuple(
-            DiskFacts(
-                key=int(disk["key"]),
-                capacity_bytes=int(disk.get("capacity_bytes", disk.get("capacity", 0))),
-                datastore_path=str(disk.get("datastore_path", "")),
-                sharing=str(disk.get("sharing", "sharingNone")),
-                mode=str(disk.get("mode", "persistent")),
-                rdm=bool(disk.get("rdm", False)),
-            )
-            for disk in row.get("disks", ())
-        )
-        nics = row.get("nics")
-        return cls(
-            name=str(row["name"]),
-            guest_os=str(row.get("guest_os", "")),
-            firmware=str(row.get("firmware", "bios")).lower(),
-            disks=disks,
-            snapshot_count=int(row.get("snapshot_count", len(row.get("snapshots", ())))),
-            nic_count=len(nics) if isinstance(nics, list) else int(row.get("nic_count", 1)),
-            target_name=target_name,
-        )
+    host: str = ""  # the ESXi host, whose NFC buffer bounds the disk reads
 
     @property
     def is_windows(self) -> bool:
         return "win" in self.guest_os.lower()
+
+    @property
+    def datastores(self) -> tuple[str, ...]:
+        """Datastores holding the replicated disks, from paths vSphere writes as `[ds] folder/disk.vmdk`."""
+        names = {d.datastore_path[1:].partition("]")[0] for d in self.disks if d.datastore_path.startswith("[")}
+        return tuple(sorted(names))
+
+
+def facts_from_inventory(table: pd.DataFrame, target_names: Mapping[str, str] | None = None) -> dict[str, VmFacts]:
+    """VmFacts per VM from the inventory table (one row per disk, `vmshift.vsphere.inventory.inventory`).
+
+    Columns beyond the basic ones (host, snapshot_count, nic_count, disk_sharing, disk_mode, disk_rdm) are read
+    when the inventory has them; without them, the checks that need them pass.
+    """
+    facts: dict[str, VmFacts] = {}
+    for name, rows in table.groupby("vm", sort=True):
+        first = rows.iloc[0]
+        disks = tuple(
+            DiskFacts(key=int(row["disk_key"]), capacity_bytes=int(row["capacity_bytes"]),
+                      datastore_path=str(row["datastore_path"]),
+                      sharing=str(_cell(row, "disk_sharing", "sharingNone")),
+                      mode=str(_cell(row, "disk_mode", "persistent")), rdm=bool(_cell(row, "disk_rdm", False)))
+            for _, row in rows.iterrows() if not pd.isna(row.get("disk_key"))
+        )
+        facts[str(name)] = VmFacts(
+            name=str(name), guest_os=str(_cell(first, "guest_os", "")), firmware=str(_cell(first, "firmware", "bios")),
+            disks=disks, snapshot_count=int(_cell(first, "snapshot_count", 0)),
+            nic_count=int(_cell(first, "nic_count", 1)),
+            target_name=(target_names or {}).get(str(name)), host=str(_cell(first, "host", "")),
+        )
+    return facts
+
+
+def _cell(row: pd.Series, column: str, default: object) -> object:
+    value = row.get(column, default)
+    return default if value is None or (not isinstance(value, str | bool) and pd.isna(value)) else value
 
 
 @dataclass(frozen=True)

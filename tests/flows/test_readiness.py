@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
+
 from vmshift.readiness import (
     TIB,
     CutoverFacts,
@@ -11,6 +13,7 @@ from vmshift.readiness import (
     DiskFacts,
     VmFacts,
     cutover_decisions,
+    facts_from_inventory,
     readiness_table,
     replication_readiness,
 )
@@ -79,12 +82,18 @@ def test_the_table_has_one_row_per_vm() -> None:
     assert table["ready"].tolist() == [True, False]
 
 
-def test_inventory_rows_are_read() -> None:
-    row = {"name": "win-sql-01", "guest_os": "windows2019srv_64Guest", "firmware": "efi", "power_state": "poweredOn",
-           "disks": [{"key": 2000, "capacity": 64 * MIB, "datastore_path": "[ds-ssd-01] win-sql-01/win-sql-01.vmdk",
-                      "cbt": False}], "snapshots": ["old"]}
-    facts = VmFacts.from_inventory(row)
-    assert facts.is_windows and facts.snapshot_count == 1 and facts.disks[0].capacity_bytes == 64 * MIB
+def test_facts_are_read_from_the_inventory_table_one_row_per_disk() -> None:
+    base = {"vm": "win-sql-01", "guest_os": "windows2019srv_64Guest", "firmware": "efi", "power_state": "poweredOn"}
+    table = pd.DataFrame([
+        base | {"disk_key": 2000, "capacity_bytes": 64 * MIB, "datastore_path": "[ds-ssd-01] w/w.vmdk", "cbt": False},
+        base | {"disk_key": 2001, "capacity_bytes": 32 * MIB, "datastore_path": "[ds-nfs-02] w/w_1.vmdk", "cbt": False},
+        {"vm": "empty", "guest_os": "otherGuest", "firmware": "bios", "power_state": "poweredOff"},
+    ])
+    facts = facts_from_inventory(table, {"win-sql-01": "sql01"})
+    sql = facts["win-sql-01"]
+    assert sql.is_windows and sql.target_name == "sql01" and [d.key for d in sql.disks] == [2000, 2001]
+    assert sql.datastores == ("ds-nfs-02", "ds-ssd-01")
+    assert facts["empty"].disks == () and not replication_readiness(facts["empty"]).ready
 
 
 # Cutover gates ------------------------------------------------------------------------------------------------

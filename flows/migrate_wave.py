@@ -1,0 +1,95 @@
+"""`migrate-wave`: private endpoint → approval → private DNS → DNS gate, then one `replicate-vm` subflow per VM.
+
+Nothing replicates before its cache account's DNS gate passes. VMs replicate concurrently (async subflows
+gathered, bounded by the global concurrency limits), and one VM's failure never stops the others: the
+wave's result and its table artifact name each VM's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+
+from deployments.limits import ensure_limits
+from flows.appliance import Appliance
+from flows.report import artifact_key, outcome_row
+from tasks.dns import dns_gate, private_dns
+from tasks.endpoint import private_endpoint
+from tasks.replication import held, readiness, replication_cycle, source_facts, vm_slots
+from vmshift.limits import planned_limits
+from vmshift.plan.schema import Wave, WavePlanRow
+from vmshift.readiness import VmFacts
+
+
+@flow(name="migrate-wave", flow_run_name="migrate-{wave.name}", log_prints=False)
+async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
+    """Replicate every VM of the wave that is ready; returns `{"wave", "vms": [{vm, outcome, ...}]}`."""
+    appliance = appliance or Appliance.from_env()
+    log = get_run_logger()
+    accounts = sorted({vm.cache_storage_account for vm in wave.vms})
+    regions = {vm.cache_storage_account: vm.region for vm in wave.vms}
+    gates = await asyncio.gather(*(_reach_privately(account, regions[account], appliance) for account in accounts),
+                                 return_exceptions=True)
+    gate_errors = {account: gate for account, gate in zip(accounts, gates, strict=True)
+                   if isinstance(gate, BaseException)}
+
+    names = [vm.source_vm for vm in wave.vms]
+    facts = await source_facts(names, {vm.source_vm: vm.target_vm_name for vm in wave.vms})
+    verdicts = {verdict.vm: verdict for verdict in readiness(names, facts)}
+    outcomes: dict[str, dict] = {}
+    runnable: list[WavePlanRow] = []
+    for vm in wave.vms:
+        if vm.cache_storage_account in gate_errors:
+            outcomes[vm.source_vm] = outcome_row(vm.source_vm, "blocked",
+                                                 error=str(gate_errors[vm.cache_storage_account]))
+        elif not verdicts[vm.source_vm].ready:
+            outcomes[vm.source_vm] = outcome_row(vm.source_vm, "blocked",
+                                                 error="; ".join(verdicts[vm.source_vm].blocking))
+        else:
+            runnable.append(vm)
+    for name, verdict in verdicts.items():
+        for warning in verdict.warnings:
+            log.warning("%s: %s", name, warning)
+
+    await ensure_limits(_limits_for(runnable, facts, appliance), update=False)
+    results = await asyncio.gather(*(replicate_vm(vm, facts[vm.source_vm], appliance) for vm in runnable),
+                                   return_exceptions=True)
+    for vm, result in zip(runnable, results, strict=True):
+        outcomes[vm.source_vm] = (outcome_row(vm.source_vm, "failed", error=f"{type(result).__name__}: {result}")
+                                  if isinstance(result, BaseException) else result)
+    rows = [outcomes[name] for name in names]
+    await acreate_table_artifact(rows, key=artifact_key("wave", wave.name),
+                                 description=f"Wave {wave.name}: each VM's outcome after its initial replication")
+    failed = [row["vm"] for row in rows if row["outcome"] != "protected"]
+    if failed:
+        log.error("wave %s: %d of %d VMs did not finish: %s", wave.name, len(failed), len(rows), ", ".join(failed))
+    return {"wave": wave.name, "vms": rows}
+
+
+async def _reach_privately(account: str, region: str, appliance: Appliance) -> None:
+    """Endpoint, DNS, gate for one cache account: each step waits for the one before."""
+    endpoint = await private_endpoint(account, region, appliance)
+    await private_dns(endpoint, appliance)
+    await dns_gate(account, endpoint, appliance)
+
+
+@flow(name="replicate-vm", flow_run_name="replicate-{vm.source_vm}")
+async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) -> dict:
+    """The VM's initial replication: CBT, snapshot, full copy, snapshot removed, first recovery point."""
+    progress = await acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
+                                               description=f"{vm.source_vm}: initial replication")
+    async with held(vm_slots(facts, appliance)):
+        report = await replication_cycle(vm.source_vm, vm.cache_storage_account)
+    await aupdate_progress_artifact(progress, 100.0)
+    return outcome_row(vm.source_vm, "protected", cycle=report.get("cycle"), bytes_sent=report.get("bytes_sent"),
+                       seconds=report.get("seconds"))
+
+
+def _limits_for(vms: Sequence[WavePlanRow], facts: dict[str, VmFacts], appliance: Appliance) -> dict[str, int]:
+    chosen = [facts[vm.source_vm] for vm in vms]
+    return planned_limits(hosts=[f.host or appliance.vcenter for f in chosen],
+                          datastores=[ds for f in chosen for ds in f.datastores],
+                          appliances=[appliance.name], vcenters=[appliance.vcenter])

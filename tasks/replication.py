@@ -1,0 +1,75 @@
+"""Stage 3 of a wave: readiness from the vCenter inventory, then each VM's replication cycles within the limits.
+
+Slots are global concurrency limits taken with strict=True (an unknown name would limit nothing), once per
+disk and not per page: Prefect hands a global slot over in milliseconds, a tag-based one in seconds. They are
+held around the cycle task, so the task run's start and end times show when the VM held them; a cycle waiting
+to retry after a throttle keeps them, which keeps others from piling onto the throttled storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.concurrency.asyncio import concurrency
+
+from flows.appliance import Appliance
+from tasks.retry import TRANSIENT_RETRY
+from vmshift.limits import LimitKind, limit_name
+from vmshift.readiness import Readiness, VmFacts, facts_from_inventory, replication_readiness
+from vmshift.replication.cycle import ReplicationSettings, replicate_once
+from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.inventory import inventory
+
+
+@task(name="source-inventory", tags=["vcenter"], **TRANSIENT_RETRY)
+async def source_facts(vm_names: Sequence[str], target_names: dict[str, str]) -> dict[str, VmFacts]:
+    """The wave's VMs as vCenter shows them now; a VM missing from the inventory is left out (readiness says so)."""
+    facts = facts_from_inventory(await asyncio.to_thread(read_inventory), target_names)
+    return {name: facts[name] for name in vm_names if name in facts}
+
+
+@task(name="readiness")
+def readiness(vm_names: Sequence[str], facts: dict[str, VmFacts]) -> list[Readiness]:
+    """Azure Migrate's support matrix per VM: blocking reasons stop that VM only."""
+    return [replication_readiness(facts[name]) if name in facts
+            else Readiness(name, blocking=("not found in the vCenter inventory",)) for name in vm_names]
+
+
+def vm_slots(facts: VmFacts, appliance: Appliance) -> list[tuple[str, int]]:
+    """The global limits one VM's cycle holds, and how many slots of each (one per disk where disks count)."""
+    disks = sum(1 for disk in facts.disks if not disk.rdm)
+    slots = [(limit_name(LimitKind.VCENTER_REPLICATING_VMS, appliance.vcenter), 1),
+             (limit_name(LimitKind.APPLIANCE_DISKS, appliance.name), disks),
+             (limit_name(LimitKind.HOST_DISK_READS, facts.host or appliance.vcenter), disks)]
+    slots += [(limit_name(LimitKind.DATASTORE_SNAPSHOTS, datastore), 1) for datastore in facts.datastores]
+    return slots
+
+
+@asynccontextmanager
+async def held(slots: Sequence[tuple[str, int]]) -> AsyncIterator[None]:
+    """Hold every slot, always in the same order so that two VMs never wait on each other's half."""
+    async with AsyncExitStack() as stack:
+        for name, occupy in sorted(slots):
+            await stack.enter_async_context(concurrency(name, occupy=occupy, strict=True))
+        yield
+
+
+@task(name="replication-cycle", tags=["vcenter", "blob"], **TRANSIENT_RETRY)
+async def replication_cycle(vm: str, cache_account: str) -> dict:
+    """One cycle (initial, delta or resync, as the VM's state says); the caller holds the VM's slots."""
+    report = await asyncio.to_thread(run_cycle, vm, cache_account)
+    get_run_logger().info("%s: %s cycle %s sent %s bytes in %.1f s", vm, report.get("kind", ""), report.get("cycle"),
+                          report.get("bytes_sent"), report.get("seconds", 0.0))
+    return report
+
+
+def read_inventory() -> pd.DataFrame:
+    return inventory(connect(VCenterConfig.from_env()))
+
+
+def run_cycle(vm: str, cache_account: str) -> dict:
+    return replicate_once(vm, settings=ReplicationSettings.from_env(cache_account))

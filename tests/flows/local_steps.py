@@ -1,0 +1,88 @@
+"""Local stand-ins for the library steps a wave calls, for tests about orchestration alone.
+
+They replace the step functions of the task modules (never the Azure or vSphere clients): the order of
+stages, the concurrency limits and failure isolation are Prefect's business, whatever the steps do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tasks.dns
+import tasks.endpoint
+import tasks.replication
+from vmshift.azure.dns_gate import GateResult, Resolution, blob_fqdn
+from vmshift.azure.endpoint import PrivateEndpointInfo
+from vmshift.azure.private_dns import PrivateDnsSetup
+from vmshift.plan.schema import Wave
+from vmshift.plan.validation import validate_plan
+
+EXAMPLE_PLAN = Path(__file__).parents[2] / "examples" / "waves.csv"
+
+
+def wave_of(name: str, vm_names: list[str]) -> Wave:
+    """A wave of the example plan's first row, cloned once per VM name."""
+    plan = validate_plan(EXAMPLE_PLAN, now=pd.Timestamp("2030-01-01", tz="UTC").to_pydatetime()).raise_for_errors()
+    template = next(vm for vm in plan.waves[0].vms if vm.source_vm == "web-rhel-02")
+    rows = tuple(dataclasses.replace(template, wave=name, source_vm=vm, target_vm_name=vm) for vm in vm_names)
+    return dataclasses.replace(plan.waves[0], name=name, vms=rows)
+
+
+class LocalSteps:
+    """Records what ran; `cycle` decides per VM what a replication cycle does (default: sleep briefly)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, vm_names: list[str]) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.vm_names = vm_names
+        self.cycle: Callable[[str], dict] = lambda vm: self._sleep_cycle(vm)
+        self.gate: Callable[[str], None] = lambda account: None
+        monkeypatch.setattr(tasks.endpoint, "reach_endpoint", self._endpoint)
+        monkeypatch.setattr(tasks.dns, "setup_private_dns", self._dns)
+        monkeypatch.setattr(tasks.dns, "check_gate", self._gate)
+        monkeypatch.setattr(tasks.replication, "read_inventory", self._inventory)
+        monkeypatch.setattr(tasks.replication, "run_cycle", self._cycle)
+
+    def record(self, step: str, subject: str) -> None:
+        with self.lock:
+            self.calls.append((step, subject))
+
+    def _endpoint(self, account: str, region: str, appliance: object) -> PrivateEndpointInfo:
+        self.record("endpoint", account)
+        return PrivateEndpointInfo(id=f"/pe/{account}", name=f"pe-{account}-blob", account_id=f"/sa/{account}",
+                                   status="Approved", approval="automatic", nic_id="/nic", private_ip="10.10.2.4")
+
+    def _dns(self, endpoint: PrivateEndpointInfo, appliance: object) -> PrivateDnsSetup:
+        self.record("dns", endpoint.name)
+        return PrivateDnsSetup(zone_id="/zone", link_id="/link", zone_group_id="/group")
+
+    def _gate(self, account: str, endpoint: PrivateEndpointInfo, appliance: object) -> GateResult:
+        self.record("gate", account)
+        self.gate(account)
+        fqdn = blob_fqdn(account)
+        return GateResult(fqdn, True, "private", f"{fqdn} resolves to {endpoint.private_ip}",
+                          Resolution(fqdn, "local", addresses=(endpoint.private_ip,)))
+
+    def _inventory(self) -> pd.DataFrame:
+        return pd.DataFrame([
+            {"vm": vm, "guest_os": "rhel8_64Guest", "firmware": "efi", "power_state": "poweredOn",
+             "disk_key": 2000, "capacity_bytes": 64 * 2**20, "datastore_path": f"[ds-nfs-02] {vm}/{vm}.vmdk",
+             "cbt": False, "host": "esx-01.lab.local"}
+            for vm in self.vm_names
+        ])
+
+    def _cycle(self, vm: str, cache_account: str) -> dict:
+        self.record("cycle", vm)
+        return self.cycle(vm)
+
+    @staticmethod
+    def _sleep_cycle(vm: str) -> dict:
+        time.sleep(0.3)
+        return {"vm": vm, "cycle": 1, "kind": "initial", "bytes_sent": 64 * 2**20, "seconds": 0.3}

@@ -1,0 +1,138 @@
+"""The wave's DAG under Prefect: stage order, failure isolation, concurrency limits, retries.
+
+These tests are about orchestration alone, so the library steps are local stand-ins (tests/flows/local_steps.py);
+the same flows against the lab's servers are in test_wave_lab.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from local_steps import LocalSteps, wave_of
+from prefect import tags
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterTags
+from prefect.client.schemas.objects import TaskRun
+
+from deployments.limits import ensure_limits
+from flows.appliance import Appliance
+from flows.migrate_wave import migrate_wave
+from vmshift.azure.errors import DnsGateFailed
+from vmshift.limits import planned_limits
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def run_wave(vm_names: list[str], steps: LocalSteps, appliance: Appliance | None = None) -> tuple[dict, str]:
+    """Run a wave under a tag of its own; returns its result and the tag to find its runs by."""
+    marker = f"test-{uuid.uuid4().hex[:8]}"
+    with tags(marker):
+        result = asyncio.run(migrate_wave(wave_of(marker, vm_names), appliance or Appliance(name=marker)))
+    return result, marker
+
+
+def task_runs(marker: str, name: str) -> list[TaskRun]:
+    async def read() -> list[TaskRun]:
+        async with get_client() as client:
+            return await client.read_task_runs(task_run_filter=TaskRunFilter(tags=TaskRunFilterTags(all_=[marker])))
+    return [run for run in asyncio.run(read()) if run.name.startswith(f"{name}-")]
+
+
+def outcomes(result: dict) -> dict[str, str]:
+    return {row["vm"]: row["outcome"] for row in result["vms"]}
+
+
+def test_no_replication_starts_before_the_dns_gate_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    vms = ["vm-a", "vm-b", "vm-c"]
+    steps = LocalSteps(monkeypatch, vms)
+    result, marker = run_wave(vms, steps)
+    assert outcomes(result) == dict.fromkeys(vms, "protected")
+    order = [step for step, _ in steps.calls]
+    assert order[:3] == ["endpoint", "dns", "gate"]
+    assert sorted(order[3:]) == ["cycle"] * 3
+    gate_end = max(run.end_time for run in task_runs(marker, "dns-gate"))
+    assert all(run.start_time >= gate_end for run in task_runs(marker, "replication-cycle"))
+
+
+def test_a_failing_dns_gate_blocks_its_vms_and_replicates_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = LocalSteps(monkeypatch, ["vm-a", "vm-b"])
+
+    def public(account: str) -> None:
+        raise DnsGateFailed("public-address", f"{account}.blob.core.windows.net resolves to a public address")
+    steps.gate = public
+    result, _ = run_wave(["vm-a", "vm-b"], steps)
+    assert outcomes(result) == {"vm-a": "blocked", "vm-b": "blocked"}
+    assert "resolves to a public address" in result["vms"][0]["error"]
+    assert not [call for call in steps.calls if call[0] == "cycle"]
+
+
+def test_one_vm_failing_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    vms = ["vm-a", "vm-b", "vm-c", "vm-d"]
+    steps = LocalSteps(monkeypatch, vms)
+    normal = steps.cycle
+
+    def cycle(vm: str) -> dict:
+        if vm == "vm-b":
+            raise RuntimeError("datastore ds-nfs-02 went read-only")
+        return normal(vm)
+    steps.cycle = cycle
+    result, _ = run_wave(vms, steps)
+    assert outcomes(result) == {"vm-a": "protected", "vm-b": "failed", "vm-c": "protected", "vm-d": "protected"}
+    failed = next(row for row in result["vms"] if row["vm"] == "vm-b")
+    assert "datastore ds-nfs-02 went read-only" in failed["error"]
+
+
+def test_a_concurrency_limit_of_2_is_never_exceeded(monkeypatch: pytest.MonkeyPatch) -> None:
+    vms = [f"vm-{i}" for i in range(6)]
+    steps = LocalSteps(monkeypatch, vms)
+    appliance = Appliance(name=f"appl-{uuid.uuid4().hex[:6]}")
+    limits = planned_limits([], [], [appliance.name], [], overrides={"vmshift-appliance-disks": 2})
+    asyncio.run(ensure_limits(limits, update=True))
+    result, marker = run_wave(vms, steps, appliance)
+    assert outcomes(result) == dict.fromkeys(vms, "protected")
+    runs = task_runs(marker, "replication-cycle")
+    assert len(runs) == 6
+    edges = sorted([(run.start_time, 1) for run in runs] + [(run.end_time, -1) for run in runs])
+    running, most = 0, 0
+    for _, change in edges:
+        running += change
+        most = max(most, running)
+    assert most == 2  # never more than the limit, and the limit was reached: the VMs did run concurrently
+
+
+def test_a_transient_fault_is_retried_and_absorbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = LocalSteps(monkeypatch, ["vm-a"])
+    normal, attempts = steps.cycle, []
+
+    def reset_once(vm: str) -> dict:
+        attempts.append(vm)
+        if len(attempts) == 1:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return normal(vm)
+    steps.cycle = reset_once
+    result, marker = run_wave(["vm-a"], steps)
+    assert outcomes(result) == {"vm-a": "protected"}
+    assert len(attempts) == 2
+    assert task_runs(marker, "replication-cycle")[0].run_count == 2
+
+
+def test_a_validation_error_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = LocalSteps(monkeypatch, ["vm-a"])
+    attempts = []
+
+    def invalid(vm: str) -> dict:
+        attempts.append(vm)
+        raise ValueError("no cache storage account: pass one or set VMSHIFT_CACHE_ACCOUNT")
+    steps.cycle = invalid
+    result, _ = run_wave(["vm-a"], steps)
+    assert outcomes(result) == {"vm-a": "failed"}
+    assert attempts == ["vm-a"]
+
+
+def test_a_vm_that_is_not_ready_is_blocked_with_its_reason_and_the_others_go_on(monkeypatch) -> None:
+    steps = LocalSteps(monkeypatch, ["vm-a"])  # vm-ghost is not in the inventory
+    result, _ = run_wave(["vm-a", "vm-ghost"], steps)
+    assert outcomes(result) == {"vm-a": "protected", "vm-ghost": "blocked"}
+    assert result["vms"][1]["error"] == "not found in the vCenter inventory"
