@@ -47,8 +47,13 @@ class VCenterConfig:
             verify_tls=os.environ.get("VMSHIFT_VCENTER_VERIFY_TLS", "true").lower() not in ("false", "0", "no"),
         )
 
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:
+        # Pretty-printers (IPython, hypothesis' failure reports) print dataclass fields one by one and ignore
+        # repr=False: keep the password out of them.
+        printer.text(repr(self))  # type: ignore[attr-defined]
 
-@dataclass
+
+@dataclass(repr=False)
 class VSphereSession:
     """A logged-in vCenter: pyvmomi's service instance, the datacenter, and `http` carrying the same session
     cookie for datastore file access (vCenter accepts the SOAP session there)."""
@@ -59,6 +64,12 @@ class VSphereSession:
     datacenter: vim.Datacenter
     http: requests.Session
     base_url: str
+
+    def __repr__(self) -> str:
+        return f"VSphereSession({self.config.url}, datacenter={self.config.datacenter})"
+
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:
+        printer.text(repr(self))  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Log out, so that vCenter does not keep the session until it expires."""

@@ -39,7 +39,8 @@ class DatastoreDiskReader:
                                      f"({self.size} bytes)")
         if length == 0:
             return b""
-        response = self._http.get(self._url, params=self._params,
+        # verify is passed again: requests lets REQUESTS_CA_BUNDLE override a session's verify setting.
+        response = self._http.get(self._url, params=self._params, verify=self._http.verify,
                                   headers={"Range": f"bytes={offset}-{offset + length - 1}"})
         if response.status_code == 401:
             raise DatastoreReadError(f"vCenter refused datastore access to {self.datastore_path}: session expired?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pyVmomi import vim, vmodl
 
@@ -39,19 +40,19 @@ def shutdown_guest(session: VSphereSession, vm: vim.VirtualMachine, timeout_s: f
 
 def power_off(session: VSphereSession, vm: vim.VirtualMachine) -> None:
     """Hard power off; a VM already off is left as it is."""
-    if vm.runtime.powerState == OFF:
-        return
-    try:
-        wait_for_task(session, vm.PowerOffVM_Task())
-    except vmodl.MethodFault as fault:
-        raise PowerOperationFailed(f"power off of {vm.name} failed: {fault_text(fault)}") from fault
+    _power(session, vm, OFF, vm.PowerOffVM_Task, "power off")
 
 
 def power_on(session: VSphereSession, vm: vim.VirtualMachine) -> None:
     """Power on; a VM already on is left as it is."""
-    if vm.runtime.powerState == ON:
+    _power(session, vm, ON, vm.PowerOnVM_Task, "power on")
+
+
+def _power(session: VSphereSession, vm: vim.VirtualMachine, target: str, start: Callable[[], vim.Task],
+           what: str) -> None:
+    if vm.runtime.powerState == target:
         return
     try:
-        wait_for_task(session, vm.PowerOnVM_Task())
+        wait_for_task(session, start())
     except vmodl.MethodFault as fault:
-        raise PowerOperationFailed(f"power on of {vm.name} failed: {fault_text(fault)}") from fault
+        raise PowerOperationFailed(f"{what} of {vm.name} failed: {fault_text(fault)}") from fault

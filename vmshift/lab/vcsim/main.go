@@ -79,6 +79,8 @@ func run(specFile, listen, certFile, keyFile, stateDir, readyFile string) error 
 	if err != nil {
 		return err
 	}
+	pc := simulator.Map.Get(client.ServiceContent.PropertyCollector).(*simulator.PropertyCollector)
+	simulator.Map.Put(&PropertyCollector{PropertyCollector: *pc})
 	if err := buildInventory(ctx, client, spec, lab); err != nil {
 		return err
 	}

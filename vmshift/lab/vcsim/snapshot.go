@@ -29,7 +29,9 @@ type Snapshot struct {
 // the ones after it) into the layers below.
 func (s *Snapshot) RemoveSnapshotTask(ctx *simulator.Context, req *types.RemoveSnapshot_Task) soap.HasFault {
 	vm := s.vm
-	task := simulator.CreateTask(s, "removeSnapshot", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
+	// The task's entity is the VM, as on vCenter (TaskInfo.entity must be a
+	// ManagedEntity, which a snapshot is not; pyvmomi refuses it otherwise).
+	task := simulator.CreateTask(vm, "removeSnapshot", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
 		var fault types.BaseMethodFault
 		simulator.Map.WithLock(vm, func() {
 			vm.lab.mu.Lock()
