@@ -92,7 +92,8 @@ def snapshot_disks_capacity(vm: vim.VirtualMachine) -> int:
 
 def read_all(session, datastore_path: str, capacity: int) -> bytes:
     reader = open_disk(session, datastore_path, capacity)
-    return b"".join(reader.read(offset, min(READ_CHUNK, capacity - offset)) for offset in range(0, capacity, READ_CHUNK))
+    chunks = (reader.read(offset, min(READ_CHUNK, capacity - offset)) for offset in range(0, capacity, READ_CHUNK))
+    return b"".join(chunks)
 
 
 def test_long_answers_page_through_start_offset(session, lab):

@@ -51,6 +51,7 @@ def test_a_logged_out_session_can_no_longer_read(config):
 
 
 def test_a_datastore_path_maps_to_its_flat_extent():
-    assert flat_extent_path("[ds-ssd-01] win-sql-01/win-sql-01_1.vmdk") == ("ds-ssd-01", "win-sql-01/win-sql-01_1-flat.vmdk")
+    assert flat_extent_path("[ds-ssd-01] win-sql-01/win-sql-01_1.vmdk") == (
+        "ds-ssd-01", "win-sql-01/win-sql-01_1-flat.vmdk")
     with pytest.raises(DatastoreReadError, match="not a datastore path"):
         flat_extent_path("win-sql-01.vmdk")

@@ -54,4 +54,4 @@ def test_a_snapshot_keeps_the_base_file_and_the_vm_moves_to_a_redo_log(session):
         remove_snapshot(session, snapshot)
 
     assert vm.snapshot is None
-    assert [d.datastore_path for d in vm_disks(vm)][0] == "[ds-nfs-02] vsphere-lib-01/vsphere-lib-01.vmdk"
+    assert vm_disks(vm)[0].datastore_path == "[ds-nfs-02] vsphere-lib-01/vsphere-lib-01.vmdk"
