@@ -14,7 +14,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from vmshift.plan.columns import COLUMNS_BY_NAME
+from vmshift.plan.columns import COLUMNS_BY_NAME, clipped, shown
 from vmshift.plan.csv_reader import RawRow, Table, normalise_column
 from vmshift.plan.schema import NicSelection, PlanError, PlanWarning
 
@@ -146,10 +146,10 @@ def read_azure_migrate(
         if not name:
             errors.append(PlanError(1, None, "a column has no name; remove the empty column or name it"))
         elif name in header:
-            errors.append(PlanError(1, label, f"column {label!r} appears twice"))
+            errors.append(PlanError(1, clipped(label), "the column appears twice; allowed: each column once"))
         elif name not in KNOWN_COLUMNS:
-            errors.append(PlanError(1, label, "unknown column: not in the at-scale scripts' Input.csv template; "
-                                              "check its spelling"))
+            errors.append(PlanError(1, clipped(label), "unknown column: not in the at-scale scripts' Input.csv "
+                                                       "template; check its spelling"))
         else:
             header[name] = label
     errors.extend(PlanError(1, name, "required column is missing") for name in REQUIRED if name not in header)
@@ -210,7 +210,7 @@ def _map_record(row: int, cells: dict[str, str], header: dict[str, str]) -> tupl
         if licence.lower() in _LICENSES:
             values["hybrid_benefit"], labels["hybrid_benefit"] = _LICENSES[licence.lower()], header["LICENSE_TYPE"]
         else:
-            errors.append(PlanError(row, header["LICENSE_TYPE"], f"{licence[:60]!r} is not a licence type; "
+            errors.append(PlanError(row, header["LICENSE_TYPE"], f"{shown(licence)} is not a licence type; "
                                                                  "allowed: NoLicenseType, WindowsServer, or empty"))
     if cells.get("OS_DISK_ID", "").isdecimal():
         values["os_disk"], labels["os_disk"] = cells["OS_DISK_ID"], header["OS_DISK_ID"]
@@ -257,7 +257,7 @@ def _nics(row: int, cells: dict[str, str], header: dict[str, str]) -> tuple[str,
             continue
         selection = fields[0] or ("Primary" if number == 1 else "Secondary")
         if selection.lower() not in selections:
-            errors.append(PlanError(row, header[prefix + "SELECTIONTYPE"], f"{selection[:60]!r} is not a NIC "
+            errors.append(PlanError(row, header[prefix + "SELECTIONTYPE"], f"{shown(selection)} is not a NIC "
                                     "selection; allowed: Primary, Secondary, DoNotCreate"))
             continue
         for part, address in (("IP", fields[2]), ("TEST_IP", fields[3])):
@@ -265,7 +265,7 @@ def _nics(row: int, cells: dict[str, str], header: dict[str, str]) -> tuple[str,
                 try:
                     ipaddress.IPv4Address(address)
                 except ValueError:
-                    errors.append(PlanError(row, header[prefix + part], f"{address[:60]!r} is not an IPv4 address; "
+                    errors.append(PlanError(row, header[prefix + part], f"{shown(address)} is not an IPv4 address; "
                                                                         "allowed: a static private IP of the subnet"))
         if ":" in "".join(fields):
             errors.append(PlanError(row, header.get(prefix + "SUBNET_NAME", prefix), "a NIC field contains ':'; "
@@ -284,7 +284,7 @@ def _read_waves_file(
     names = {normalise_column(label): label for label in waves.header}
     for column, label in names.items():
         if column != "source_vm" and column not in WAVES_FILE_COLUMNS:
-            errors.append(PlanError(1, f"{name}:{label}", f"not a waves file column; allowed: source_vm, "
+            errors.append(PlanError(1, f"{name}:{clipped(label)}", f"not a waves file column; allowed: source_vm, "
                                                           f"{', '.join(WAVES_FILE_COLUMNS)}"))
     if "source_vm" not in names:
         return {}, [*errors, PlanError(1, f"{name}:source_vm", "required column is missing")]
@@ -292,10 +292,10 @@ def _read_waves_file(
     for record in waves.records:
         vm = record.cells[names["source_vm"]]
         if vm in per_vm:
-            errors.append(PlanError(record.row, f"{name}:source_vm", f"{vm[:60]!r} is listed twice; allowed: each "
+            errors.append(PlanError(record.row, f"{name}:source_vm", f"{shown(vm)} is listed twice; allowed: each "
                                                                      "VM once"))
         elif vm not in machines:
-            errors.append(PlanError(record.row, f"{name}:source_vm", f"{vm[:60]!r} is not a SOURCE_MACHINE_NAME of "
+            errors.append(PlanError(record.row, f"{name}:source_vm", f"{shown(vm)} is not a SOURCE_MACHINE_NAME of "
                                                                      "the plan; allowed: a VM of the plan"))
         else:
             given = {column: record.cells[label] for column, label in names.items()

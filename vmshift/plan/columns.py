@@ -52,7 +52,7 @@ def _pattern(regex: str, allowed: str) -> Callable[[str], str]:
 
     def parse(text: str) -> str:
         if not compiled.fullmatch(text):
-            raise CellInvalid(f"{_shown(text)} is not {allowed}")
+            raise CellInvalid(f"{shown(text)} is not {allowed}")
         return text
 
     return parse
@@ -65,7 +65,7 @@ def _enum(kind: type[StrEnum]) -> Callable[[str], StrEnum]:
         try:
             return by_lower[text.lower()]
         except KeyError:
-            raise CellInvalid(f"{_shown(text)} is not one of {', '.join(m.value for m in kind)}") from None
+            raise CellInvalid(f"{shown(text)} is not a known value") from None
 
     return parse
 
@@ -85,7 +85,7 @@ def parse_bool(text: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise CellInvalid(f"{_shown(text)} is not yes or no")
+    raise CellInvalid(f"{shown(text)} is not yes or no")
 
 
 TIME_ALLOWED = "an ISO 8601 time with a time zone, like 2031-03-01T22:00:00Z or 2031-03-01T23:00:00+01:00"
@@ -95,16 +95,16 @@ def parse_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise CellInvalid(f"{_shown(text)} is not a time") from None
+        raise CellInvalid(f"{shown(text)} is not a time") from None
     if moment.tzinfo is None:
-        raise CellInvalid(f"{_shown(text)} has no time zone; add Z (UTC) or an offset like +01:00")
+        raise CellInvalid(f"{shown(text)} has no time zone; add Z (UTC) or an offset like +01:00")
     return moment
 
 
 def parse_window(text: str) -> CutoverWindow:
     start_text, slash, end_text = text.partition("/")
     if not slash:
-        raise CellInvalid(f"{_shown(text)} is not START/END")
+        raise CellInvalid(f"{shown(text)} is not START/END")
     start, end = parse_time(start_text.strip()), parse_time(end_text.strip())
     if end <= start:
         raise CellInvalid(f"the window ends ({end_text.strip()}) before it starts ({start_text.strip()})")
@@ -113,13 +113,13 @@ def parse_window(text: str) -> CutoverWindow:
 
 def parse_zone(text: str) -> str:
     if text not in {"1", "2", "3"}:
-        raise CellInvalid(f"{_shown(text)} is not an availability zone (1, 2 or 3)")
+        raise CellInvalid(f"{shown(text)} is not an availability zone (1, 2 or 3)")
     return text
 
 
 def parse_disk_number(text: str) -> int:
     if not text.isdecimal() or not 1 <= int(text) <= 256:
-        raise CellInvalid(f"{_shown(text)} is not a disk number (1 for Hard disk 1, 2 for Hard disk 2...)")
+        raise CellInvalid(f"{shown(text)} is not a disk number (1 for Hard disk 1, 2 for Hard disk 2...)")
     return int(text)
 
 
@@ -147,10 +147,10 @@ def parse_tags(text: str) -> tuple[tuple[str, str], ...]:
         key, equals, value = entry.partition("=")
         key, value = key.strip(), value.strip()
         if not equals or not key:
-            raise CellInvalid(f"{_shown(entry)} is not key=value")
+            raise CellInvalid(f"{shown(entry)} is not key=value")
         check_tag(key, value)
         if key.lower() in (known.lower() for known in tags):
-            raise CellInvalid(f"tag {_shown(key)} is given twice (Azure tag names ignore case)")
+            raise CellInvalid(f"tag {shown(key)} is given twice (Azure tag names ignore case)")
         tags[key] = value
     if len(tags) > MAX_TAGS:
         raise CellInvalid(f"{len(tags)} tags; Azure allows at most {MAX_TAGS} on a resource")
@@ -159,11 +159,11 @@ def parse_tags(text: str) -> tuple[tuple[str, str], ...]:
 
 def check_tag(key: str, value: str) -> None:
     if len(key) > MAX_TAG_KEY:
-        raise CellInvalid(f"tag name {_shown(key)} is longer than Azure's {MAX_TAG_KEY} characters")
+        raise CellInvalid(f"tag name {shown(key)} is longer than Azure's {MAX_TAG_KEY} characters")
     if TAG_KEY_FORBIDDEN & set(key):
-        raise CellInvalid(f"tag name {_shown(key)} contains one of {' '.join(sorted(TAG_KEY_FORBIDDEN))}")
+        raise CellInvalid(f"tag name {shown(key)} contains one of {' '.join(sorted(TAG_KEY_FORBIDDEN))}")
     if len(value) > MAX_TAG_VALUE:
-        raise CellInvalid(f"tag value of {_shown(key)} is longer than Azure's {MAX_TAG_VALUE} characters")
+        raise CellInvalid(f"tag value of {shown(key)} is longer than Azure's {MAX_TAG_VALUE} characters")
 
 
 _parse_selection = _enum(NicSelection)
@@ -179,10 +179,10 @@ def parse_nics(text: str) -> tuple[tuple[int, NicSelection, str | None, str | No
     for entry in _entries(text):
         fields = [part.strip() for part in entry.split(":")]
         if len(fields) < 2 or len(fields) > 6:
-            raise CellInvalid(f"{_shown(entry)} is not N:selection[:subnet[:ip[:test_ip[:test_subnet]]]]")
+            raise CellInvalid(f"{shown(entry)} is not N:selection[:subnet[:ip[:test_ip[:test_subnet]]]]")
         fields += [""] * (6 - len(fields))
         if not fields[0].isdecimal() or not 1 <= int(fields[0]) <= 8:
-            raise CellInvalid(f"{_shown(fields[0])} is not a NIC number (1 for the first source NIC)")
+            raise CellInvalid(f"{shown(fields[0])} is not a NIC number (1 for the first source NIC)")
         number = int(fields[0])
         if any(number == nic[0] for nic in nics):
             raise CellInvalid(f"NIC {number} is mapped twice")
@@ -190,7 +190,7 @@ def parse_nics(text: str) -> tuple[tuple[int, NicSelection, str | None, str | No
         subnet, ip, test_ip, test_subnet = (value or None for value in fields[2:])
         for name in (subnet, test_subnet):
             if name is not None and not _SUBNET_RE.fullmatch(name):
-                raise CellInvalid(f"{_shown(name)} is not a subnet name")
+                raise CellInvalid(f"{shown(name)} is not a subnet name")
         for address in (ip, test_ip):
             if address is not None:
                 parse_ipv4(address)
@@ -204,16 +204,20 @@ def parse_ipv4(text: str) -> str:
     try:
         return str(ipaddress.IPv4Address(text))
     except ValueError:
-        raise CellInvalid(f"{_shown(text)} is not an IPv4 address") from None
+        raise CellInvalid(f"{shown(text)} is not an IPv4 address") from None
 
 
 def _entries(text: str) -> list[str]:
     return [entry.strip() for entry in text.split(";") if entry.strip()]
 
 
-def _shown(text: str) -> str:
-    """The value as a message quotes it: short, so a 1 MB cell does not flood the report."""
-    return repr(text if len(text) <= 60 else text[:57] + "...")
+def clipped(text: str) -> str:
+    """Text as a message quotes it: short, so that a 1 MB cell does not flood the report."""
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def shown(text: str) -> str:
+    return repr(clipped(text))
 
 
 _NAME_64 = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?"

@@ -10,16 +10,17 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vmshift.plan.columns import COLUMNS_BY_NAME, FORMULA_PREFIXES, REQUIRED_COLUMNS
+from vmshift.plan.columns import COLUMNS_BY_NAME, FORMULA_PREFIXES, REQUIRED_COLUMNS, clipped
 from vmshift.plan.schema import PlanError
 
 # A plan of a few thousand VMs is well under a megabyte; anything this big is a mistake.
 MAX_FILE_BYTES = 16 * 1024 * 1024
-# The csv module's own default field limit; a longer cell is reported, not read.
-MAX_CELL_CHARS = 131072
+# Pasted line breaks, tabs and other invisible characters: no column means them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def _parse_text(text: str) -> Table:
         errors.append(PlanError(1, None, "the columns are separated by ';'; separate them by ',' "
                                          "(save as 'CSV UTF-8 (comma delimited)')"))
         return Table(header, (), tuple(errors))
-    errors.extend(_formula_errors(1, header, header))
+    errors.extend(_cell_errors(1, header, header))
     records = []
     for row, cells in rows[1:]:
         extra = [cell for cell in cells[len(header):] if cell.strip()]
@@ -111,18 +112,23 @@ def _parse_text(text: str) -> Table:
                                                "columns; quote cells that contain commas"))
             continue
         cells = [cell.strip() for cell in cells[: len(header)]] + [""] * (len(header) - len(cells))
-        errors.extend(_formula_errors(row, header, cells))
+        errors.extend(_cell_errors(row, header, cells))
         records.append(Record(row, dict(zip(header, cells, strict=True))))
     return Table(header, tuple(records), tuple(errors))
 
 
-def _formula_errors(row: int, header: tuple[str, ...], cells: list[str] | tuple[str, ...]) -> list[PlanError]:
-    return [
-        PlanError(row, name or None, "starts with " + repr(cell.lstrip(" ")[0]) + ", which a spreadsheet runs "
-                  "as a formula; remove it (cells may not start with = + - @ or a tab)")
-        for name, cell in zip(header, cells, strict=True)
-        if cell.lstrip(" ").startswith(FORMULA_PREFIXES)
-    ]
+def _cell_errors(row: int, header: tuple[str, ...], cells: list[str] | tuple[str, ...]) -> list[PlanError]:
+    """Formulas and control characters, refused in any cell before a column reads it."""
+    errors = []
+    for name, cell in zip(header, cells, strict=True):
+        control = _CONTROL.search(cell.lstrip(" "))
+        if cell.lstrip(" ").startswith(FORMULA_PREFIXES):
+            errors.append(PlanError(row, name or None, f"starts with {cell.lstrip(' ')[0]!r}, which a spreadsheet "
+                                    "runs as a formula; remove it (cells may not start with = + - @ or a tab)"))
+        elif control:
+            errors.append(PlanError(row, name or None, f"contains the control character {control.group()!r} (a line "
+                                    "break, tab or other invisible character); allowed: printable text only"))
+    return errors
 
 
 def _refused(message: str, row: int = 1) -> Table:
@@ -143,9 +149,9 @@ def read_vmshift(table: Table) -> tuple[list[RawRow], list[PlanError]]:
         if not column:
             errors.append(PlanError(1, None, "a column has no name; remove the empty column or name it"))
         elif column in names:
-            errors.append(PlanError(1, label, f"column {label!r} appears twice"))
+            errors.append(PlanError(1, clipped(label), "the column appears twice; allowed: each column once"))
         elif column not in COLUMNS_BY_NAME:
-            errors.append(PlanError(1, label, f"unknown column; the columns are: {', '.join(COLUMNS_BY_NAME)}"))
+            errors.append(PlanError(1, clipped(label), f"unknown column; allowed: {', '.join(COLUMNS_BY_NAME)}"))
         else:
             names[column] = label
     errors.extend(
