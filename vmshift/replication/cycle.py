@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
+from pyVmomi import vim, vmodl
 
 from vmshift.replication.checkpoint import Checkpointer, DiskProgress, remaining
 from vmshift.replication.extents import DiskExtent, coalesce, plan_writes, total_bytes
@@ -110,9 +111,22 @@ def _check_no_other_run(state: VmState) -> None:
         )
 
 
-def _remove_leftover_snapshots(session: VSphereSession, vm: object) -> list[str]:
+def has_snapshots(session: VSphereSession, vm: vim.VirtualMachine) -> bool:
+    """Whether the VM has any snapshot, asked through the property collector: an unset `snapshot` property
+    then comes back absent, where a direct read of it fails on govmomi's simulator (0.24)."""
+    spec = vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=vm)],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=["snapshot"])],
+    )
+    contents = session.content.propertyCollector.RetrieveContents([spec])
+    return any(prop.name == "snapshot" and prop.val for item in contents for prop in item.propSet)
+
+
+def _remove_leftover_snapshots(session: VSphereSession, vm: vim.VirtualMachine) -> list[str]:
     """Remove snapshots a crashed vmshift run left, so that the VM never carries two of ours."""
-    removed = []
+    removed: list[str] = []
+    if not has_snapshots(session, vm):
+        return removed
     for snapshot in snapshots.find_snapshots(vm, SNAPSHOT_PREFIX):
         removed.append(getattr(snapshot, "_moId", str(snapshot)))
         snapshots.remove_snapshot(session, snapshot)

@@ -1,0 +1,338 @@
+"""Replication cycles against the lab: vcsim (CBT, snapshots, guest writes) and Azurite, through the product's
+own clients. Each test uses its own VM of tests/lab-spec.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from images import download, footer_of, qemu_identical, random_bytes
+from pyVmomi import vim
+
+from vmshift.lab.guest import write_guest
+from vmshift.replication.cycle import (
+    ReplicationInProgress,
+    ReplicationSettings,
+    has_snapshots,
+    replicate_once,
+    verify_vm,
+)
+from vmshift.replication.extents import MIB
+from vmshift.replication.mover import MoverSettings
+from vmshift.replication.pageblob import PageBlobReplica
+from vmshift.replication.vhd import parse_footer
+from vmshift.state.document import Claim, CycleInProgress
+from vmshift.state.store import StateStore
+from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
+from vmshift.vsphere.datastore import open_disk
+from vmshift.vsphere.inventory import find_vm
+from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, remove_snapshot, snapshot_disks
+from vmshift.vsphere.tasks import wait_for_task
+
+CHUNK = MIB  # small chunks so that guest writes straddle chunk borders in small disks
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def session(lab: dict) -> Iterator[VSphereSession]:
+    with connect(VCenterConfig.from_env()) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def replication(blob_service: BlobServiceClient) -> Iterator[ReplicationSettings]:
+    run = uuid.uuid4().hex[:10]
+    chosen = ReplicationSettings(
+        cache_account="vmshiftcache01",
+        replica_container=f"replicas-{run}",
+        state_container=f"state-{run}",
+        mover=MoverSettings(concurrency=4, chunk_size=CHUNK),
+        keep_recovery_points=2,
+    )
+    yield chosen
+    for name in (chosen.replica_container, chosen.state_container):
+        blob_service.delete_container(name)
+
+
+def source_disks(session: VSphereSession, vm_name: str) -> dict[int, bytes]:
+    """The VM's disks as a snapshot freezes them now, read as the product reads them."""
+    vm = find_vm(session, vm_name)
+    probe = create_snapshot(session, vm, "test-probe")
+    try:
+        return {
+            d.key: open_disk(session, d.datastore_path, d.capacity_bytes).read(0, d.capacity_bytes)
+            for d in snapshot_disks(probe)
+        }
+    finally:
+        remove_snapshot(session, probe)
+
+
+def replica(blob_service: BlobServiceClient, chosen: ReplicationSettings, vm: str, key: int) -> PageBlobReplica:
+    container = blob_service.get_container_client(chosen.replica_container)
+    return PageBlobReplica(container, f"{vm}/disk-{key}.vhd", owner=f"{vm}/disk-{key}")
+
+
+def assert_replicas_equal_source(
+    session: VSphereSession, blob_service: BlobServiceClient, chosen: ReplicationSettings, vm: str, folder: Path
+) -> None:
+    for key, data in source_disks(session, vm).items():
+        vhd = download(replica(blob_service, chosen, vm, key), folder / f"{vm}-{key}.vhd")
+        raw = folder / f"{vm}-{key}.raw"
+        raw.write_bytes(data)
+        assert vhd.read_bytes()[: len(data)] == data, f"disk {key} of {vm} differs"
+        assert qemu_identical(raw, vhd)
+        assert parse_footer(footer_of(vhd)).current_size == len(data)
+
+
+def vmshift_snapshots(session: VSphereSession, vm: str) -> list:
+    found = find_vm(session, vm)
+    return find_snapshots(found, "vmshift-") if has_snapshots(session, found) else []
+
+
+@pytest.fixture(scope="module")
+def initial_cycle(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict:
+    for offset, length in ((0, 3000), (5 * MIB - 100, 300_000), (14 * MIB, 2 * MIB)):
+        write_guest(lab, "repl-cycle-01", offset, random_bytes(length, offset))
+    report = replicate_once("repl-cycle-01", session=session, blob_service=blob_service, settings=replication)
+    assert_replicas_equal_source(
+        session, blob_service, replication, "repl-cycle-01", tmp_path_factory.mktemp("initial")
+    )
+    return report
+
+
+def test_initial_cycle_copies_what_is_allocated_and_leaves_a_recovery_point(initial_cycle: dict) -> None:
+    assert initial_cycle["vm"] == "repl-cycle-01"
+    assert initial_cycle["cycle"] == 1 and initial_cycle["kind"] == "initial"
+    assert 0 < initial_cycle["bytes_sent"] <= initial_cycle["changed_bytes"] < 24 * MIB
+    assert sorted(d["key"] for d in initial_cycle["disks"]) == [2000, 2001]
+    assert all(d["recovery_point"] and d["blob_url"].endswith(".vhd") for d in initial_cycle["disks"])
+
+
+writes = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1]),  # which disk
+        st.one_of(st.integers(0, 8 * MIB - 1), st.sampled_from([MIB - 10, 2 * MIB - 700, 4 * MIB - 1])),
+        st.integers(1, 300_000),
+        st.booleans(),  # zeros over data, or random bytes
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(churn=writes)
+def test_delta_cycles_after_guest_churn_keep_the_replica_byte_equal(
+    churn: list,
+    initial_cycle: dict,
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    sizes = {0: 16 * MIB, 1: 8 * MIB}
+    for disk, offset, length, zeros in churn:
+        length = min(length, sizes[disk] - offset)
+        data = bytes(length) if zeros else random_bytes(length, offset + length)
+        write_guest(lab, "repl-cycle-01", offset, data, disk_key=2000 + disk)
+    report = replicate_once("repl-cycle-01", session=session, blob_service=blob_service, settings=replication)
+    assert report["kind"] == "delta"
+    assert report["bytes_sent"] <= report["changed_bytes"]
+    assert report["changed_bytes"] < 24 * MIB
+    assert vmshift_snapshots(session, "repl-cycle-01") == []
+    assert_replicas_equal_source(session, blob_service, replication, "repl-cycle-01", tmp_path_factory.mktemp("d"))
+    state = StateStore(blob_service.get_container_client(replication.state_container)).load("repl-cycle-01").state
+    assert len(state.recovery_points) == 2  # keep_recovery_points
+    assert state.recovery_points[-1].cycle == report["cycle"]
+    assert verify_vm("repl-cycle-01", session=session, blob_service=blob_service, settings=replication)["equal"]
+
+
+def test_verify_names_the_first_offset_the_guest_changed_since_the_last_cycle(
+    initial_cycle: dict,
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+) -> None:
+    write_guest(lab, "repl-cycle-01", 7 * MIB + 5, b"\x5a" * 10, disk_key=2001)
+    result = verify_vm("repl-cycle-01", session=session, blob_service=blob_service, settings=replication)
+    assert not result["equal"]
+    assert {d["key"]: d["first_difference"] for d in result["disks"]} == {2000: None, 2001: 7 * MIB + 5}
+    assert vmshift_snapshots(session, "repl-cycle-01") == []
+
+
+class DiskLostAfter:
+    """Opens the source as the product does, then fails after a few reads: the injected failure."""
+
+    def __init__(self, reads: int) -> None:
+        self.reads = reads
+
+    def __call__(self, session: VSphereSession, path: str, capacity: int) -> object:
+        reader, test = open_disk(session, path, capacity), self
+
+        class Failing:
+            size = capacity
+
+            def read(self, offset: int, length: int) -> bytes:
+                test.reads -= 1
+                if test.reads < 0:
+                    raise ConnectionResetError("injected: datastore connection lost")
+                return reader.read(offset, length)
+
+        return Failing()
+
+
+def test_a_failed_cycle_leaves_no_snapshot_and_the_next_one_resumes(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    tmp_path: Path,
+) -> None:
+    write_guest(lab, "repl-fail-01", 0, random_bytes(8 * MIB, 41))
+    with pytest.raises(ConnectionResetError, match="injected"):
+        replicate_once(
+            "repl-fail-01",
+            session=session,
+            blob_service=blob_service,
+            settings=replication,
+            open_reader=DiskLostAfter(reads=3),
+        )
+    assert vmshift_snapshots(session, "repl-fail-01") == []
+    state = StateStore(blob_service.get_container_client(replication.state_container)).load("repl-fail-01").state
+    assert state.phase == "failed" and "injected" in state.error
+
+    report = replicate_once("repl-fail-01", session=session, blob_service=blob_service, settings=replication)
+    assert report["cycle"] == 1
+    assert report["bytes_sent"] <= 8 * MIB - 3 * CHUNK + replication.mover.concurrency * CHUNK
+    assert_replicas_equal_source(session, blob_service, replication, "repl-fail-01", tmp_path)
+
+
+def test_a_cbt_reset_leads_to_a_resync_that_sends_only_the_differing_blocks(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    tmp_path: Path,
+) -> None:
+    write_guest(lab, "repl-reset-01", 0, random_bytes(8 * MIB, 51))
+    replicate_once("repl-reset-01", session=session, blob_service=blob_service, settings=replication)
+    write_guest(lab, "repl-reset-01", 5 * MIB + 100, random_bytes(200, 52))
+    vm = find_vm(session, "repl-reset-01")
+    for on in (False, True):  # what an admin or a backup tool's "reset CBT" does
+        wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(changeTrackingEnabled=on)))
+
+    report = replicate_once("repl-reset-01", session=session, blob_service=blob_service, settings=replication)
+    assert report["kind"] == "resync"
+    assert report["bytes_sent"] == CHUNK
+    assert_replicas_equal_source(session, blob_service, replication, "repl-reset-01", tmp_path)
+
+
+def test_a_grown_disk_is_resized_and_replicated(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    tmp_path: Path,
+) -> None:
+    write_guest(lab, "repl-grow-01", 0, random_bytes(2 * MIB, 61))
+    replicate_once("repl-grow-01", session=session, blob_service=blob_service, settings=replication)
+    vm = find_vm(session, "repl-grow-01")
+    disk = next(d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk))
+    disk.capacityInBytes, disk.capacityInKB = 12 * MIB, 12 * 1024
+    change = vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)
+    wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
+    write_guest(lab, "repl-grow-01", 10 * MIB, random_bytes(MIB, 62))
+
+    report = replicate_once("repl-grow-01", session=session, blob_service=blob_service, settings=replication)
+    assert report["kind"] == "resync"
+    assert report["bytes_sent"] == MIB
+    assert_replicas_equal_source(session, blob_service, replication, "repl-grow-01", tmp_path)
+
+
+def test_a_second_run_on_a_vm_being_replicated_stops_before_touching_it(
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+) -> None:
+    store = StateStore(blob_service.get_container_client(replication.state_container))
+    stored = store.load("repl-fail-01")
+    claim = Claim(
+        run_id="other", host="appliance-2", pid=1, heartbeat_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    )
+    stored.state.in_progress = CycleInProgress(cycle=9, kind="delta", started_at=claim.heartbeat_at, claim=claim)
+    store.save(stored)
+    with pytest.raises(ReplicationInProgress, match="appliance-2"):
+        replicate_once("repl-fail-01", session=session, blob_service=blob_service, settings=replication)
+    assert vmshift_snapshots(session, "repl-fail-01") == []
+    assert store.load("repl-fail-01").state.in_progress.claim.run_id == "other"
+
+
+KILLED_RUN = """
+import json, sys
+from vmshift.replication.cycle import ReplicationSettings, replicate_once
+from vmshift.replication.mover import MoverSettings
+settings = ReplicationSettings(cache_account="vmshiftcache01", replica_container=sys.argv[1],
+                               state_container=sys.argv[2], mover=MoverSettings(concurrency=4, chunk_size=%d,
+                               bandwidth_mb_s=float(sys.argv[3])))
+print(json.dumps(replicate_once("repl-kill-01", settings=settings)))
+"""
+
+
+def test_kill_9_during_initial_replication_then_a_new_run_resumes_from_the_checkpoint(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    tmp_path: Path,
+) -> None:
+    capacity = 256 * MIB
+    for offset in range(0, capacity, 16 * MIB):
+        write_guest(lab, "repl-kill-01", offset, random_bytes(16 * MIB, offset))
+    store = StateStore(blob_service.get_container_client(replication.state_container))
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN % CHUNK, replication.replica_container, replication.state_container, "24"],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        while True:  # until a quarter of the disk is checkpointed, then kill -9
+            assert child.poll() is None, child.stderr.read().decode()
+            progress = store.load("repl-kill-01").state.in_progress
+            checkpoint = progress.checkpoints.get("2000") if progress else None
+            if checkpoint is not None and checkpoint.resume_offset >= capacity // 4:
+                break
+            time.sleep(0.2)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert len(vmshift_snapshots(session, "repl-kill-01")) == 1  # the crashed run's snapshot
+    checkpoint = store.load("repl-kill-01").state.in_progress.checkpoints["2000"]
+    done = checkpoint.resume_offset + sum(length for _, length in checkpoint.done_beyond)
+
+    report = replicate_once("repl-kill-01", session=session, blob_service=blob_service, settings=replication)
+    sent_again = report["bytes_sent"] - (capacity - done)
+    assert sent_again <= replication.mover.concurrency * CHUNK
+    assert report["cycle"] == 1
+    assert vmshift_snapshots(session, "repl-kill-01") == []
+    assert_replicas_equal_source(session, blob_service, replication, "repl-kill-01", tmp_path)
+    assert json.loads(json.dumps(report))["kind"] == "initial"
