@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plan_helpers import EXAMPLES, NOW, example_rows, write_rows
+from plan_helpers import EXAMPLES, NOW, errors_at, example_rows, write_rows
 
 from vmshift.plan import PlanFormat, validate_plan
 from vmshift.plan.azure_migrate import TEMPLATE_COLUMNS
@@ -22,10 +22,6 @@ def validate_input(tmp_path: Path, changes: dict[int, dict[str, str]] | None = N
         rows[row - 2].update(cells)
     path = write_rows(tmp_path / "Input.csv", rows)
     return validate_plan(path, **(OPTIONS | options))
-
-
-def errors_at(result):
-    return {(error.row, error.column) for error in result.errors}
 
 
 def test_example_input_with_waves_file_gives_the_same_waves_as_our_format():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from azure.mgmt.compute.models import ResourceSku
-from plan_helpers import EXAMPLES, NOW
+from plan_helpers import EXAMPLES, NOW, errors_at
 
 from vmshift.plan import OfferedSize, ReplicationState, SourceVm, StaticChecks, validate_plan
 from vmshift.plan.checks import sizes_from_skus, source_vms_from_inventory
@@ -18,10 +18,6 @@ LAB_VMS = (
 SIZES = {"westeurope": tuple(OfferedSize(name, frozenset({"1", "2"}))
                              for name in ("Standard_B2s", "Standard_D2s_v5", "Standard_D4s_v5"))}
 LAB = StaticChecks(LAB_VMS, SIZES)
-
-
-def errors_at(result):
-    return {(error.row, error.column) for error in result.errors}
 
 
 def test_example_passes_the_online_checks(validate_example):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from plan_helpers import NOW, errors_at
+from plan_helpers import EXAMPLES, NOW, errors_at
 
-from vmshift.plan import PlanInvalid
+from vmshift.plan import PlanInvalid, parse_start_at
+from vmshift.plan.columns import COLUMNS
 from vmshift.plan.schema import DiskType, Encryption, NicSelection, OsType
 
 
@@ -210,3 +211,24 @@ def test_fingerprint_is_stable_and_changes_with_content(validate_example):
 
     assert first == validate_example().plan.wave("wave-1").fingerprint()
     assert first != validate_example({3: {"vm_size": "Standard_D4s_v5"}}).plan.wave("wave-1").fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("now", NOW), ("+30m", NOW + timedelta(minutes=30)), ("+2h", NOW + timedelta(hours=2)),
+     ("2031-01-01T00:00:00+01:00", datetime(2030, 12, 31, 23, tzinfo=UTC))],
+)
+def test_start_at_option_forms(text, expected):
+    assert parse_start_at(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["soon", "2031-01-01T00:00:00", "+5 minutes"])
+def test_start_at_option_refuses_what_it_cannot_read(text):
+    with pytest.raises(ValueError, match="--start-at"):
+        parse_start_at(text, NOW)
+
+
+def test_docs_describe_every_column():
+    docs = (EXAMPLES.parent / "docs" / "wave-plan.md").read_text(encoding="utf-8")
+
+    assert all(f"| `{column.name}` |" in docs for column in COLUMNS)

@@ -3,7 +3,7 @@ and the validation that runs before anything is started."""
 
 from vmshift.plan.checks import LiveChecks, OfferedSize, PlanChecks, ReplicationState, SourceVm, StaticChecks
 from vmshift.plan.schema import PlanError, PlanFormat, PlanWarning, Wave, WavePlan, WavePlanRow
-from vmshift.plan.validation import PlanInvalid, PlanValidation, validate_plan
+from vmshift.plan.validation import PlanInvalid, PlanValidation, parse_start_at, validate_plan
 
 __all__ = [
     "LiveChecks",
@@ -20,5 +20,6 @@ __all__ = [
     "Wave",
     "WavePlan",
     "WavePlanRow",
+    "parse_start_at",
     "validate_plan",
 ]

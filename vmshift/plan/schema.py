@@ -89,10 +89,9 @@ class PlanWarning:
     message: str
 
     def __str__(self) -> str:
-        where = ", ".join(
-            part for part in (f"row {self.row}" if self.row else "", f"column {self.column or ''}") if part
-        )
-        return f"{where}: {self.message}"
+        where = [f"row {self.row}"] if self.row else []
+        where += [f"column {self.column}"] if self.column else []
+        return f"{', '.join(where) or 'plan'}: {self.message}"
 
 
 @dataclass(frozen=True)

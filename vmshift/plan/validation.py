@@ -4,6 +4,7 @@ with its row, its column and what is allowed. Any error means no plan, so nothin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from vmshift.plan.columns import (
     COLUMNS,
     COLUMNS_BY_NAME,
     MAX_WINDOWS_VM_NAME,
+    TIME_ALLOWED,
     CellInvalid,
 )
 from vmshift.plan.csv_reader import RawRow, normalise_column, read_table, read_vmshift
@@ -38,6 +40,28 @@ from vmshift.plan.schema import (
 # A start time this close behind "now" is taken as now: `--start-at now` is read a moment
 # before the plan is checked.
 START_GRACE = timedelta(minutes=1)
+
+
+def parse_start_at(text: str, now: datetime | None = None) -> datetime:
+    """A `--start-at` option: `now`, `+30m` / `+2h` / `+1d` from now, or an ISO 8601 time with a time zone.
+
+    Relative times belong on the command line, never in the CSV, where a leading `+` is a formula.
+    """
+    now = now or datetime.now(UTC)
+    text = text.strip()
+    if text.lower() == "now":
+        return now
+    relative = re.fullmatch(r"\+(\d{1,6})([smhd])", text)
+    if relative:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[relative.group(2)]
+        return now + timedelta(**{unit: int(relative.group(1))})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--start-at {text!r}: allowed: now, +30m, +2h, +1d, or {TIME_ALLOWED}") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"--start-at {text!r} has no time zone; add Z (UTC) or an offset like +01:00")
+    return moment
 
 
 class PlanInvalid(Exception):
