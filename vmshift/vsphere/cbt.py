@@ -25,13 +25,15 @@ class ChangedArea:
 
 def enable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
     """Switch CBT on. On a powered-on VM, ESXi starts tracking only at the next stun, so a snapshot is created
-    and removed right away, as backup tools do; without it the first snapshot would carry no changeId."""
-    if not vm.config.changeTrackingEnabled:
-        spec = vim.vm.ConfigSpec(changeTrackingEnabled=True)
-        try:
-            wait_for_task(session, vm.ReconfigVM_Task(spec=spec))
-        except vmodl.MethodFault as fault:
-            raise VSphereError(f"enabling CBT on {vm.name} failed: {fault_text(fault)}") from fault
+    and removed right away, as backup tools do; without it the first snapshot would carry no changeId.
+    A VM that already has CBT on is left alone."""
+    if vm.config.changeTrackingEnabled:
+        return
+    spec = vim.vm.ConfigSpec(changeTrackingEnabled=True)
+    try:
+        wait_for_task(session, vm.ReconfigVM_Task(spec=spec))
+    except vmodl.MethodFault as fault:
+        raise VSphereError(f"enabling CBT on {vm.name} failed: {fault_text(fault)}") from fault
     if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
         snapshot = create_snapshot(session, vm, CBT_ACTIVATION_SNAPSHOT, "vmshift: activates change tracking")
         remove_snapshot(session, snapshot)
@@ -41,7 +43,8 @@ def changed_areas(session: VSphereSession, vm: vim.VirtualMachine, snapshot: vim
                   change_id: str) -> list[ChangedArea]:
     """Areas of the disk changed between change_id and the snapshot ("*": all allocated areas), paging through
     startOffset as vCenter answers a disk in several pieces."""
-    capacity = _snapshot_capacity(snapshot, disk_key)
+    disk = _snapshot_disk(snapshot, disk_key)
+    capacity = int(disk.capacityInBytes or disk.capacityInKB * 1024)
     areas: list[ChangedArea] = []
     offset = 0
     while offset < capacity:
@@ -53,6 +56,9 @@ def changed_areas(session: VSphereSession, vm: vim.VirtualMachine, snapshot: vim
                 raise VSphereError(f"QueryChangedDiskAreas on {vm.name}: {fault_text(fault)}") from fault
             if not vm.config.changeTrackingEnabled:
                 raise ChangeTrackingInactive(f"CBT is off on {vm.name}: enable it, then take a new snapshot") from fault
+            if not getattr(_snapshot_disk(snapshot, disk_key).backing, "changeId", None):
+                raise ChangeTrackingInactive(f"CBT was not active yet on {vm.name} when snapshot {snapshot._moId} "
+                                             "was taken: take a new snapshot") from fault
             raise ChangeIdRefused(vm.name, disk_key, change_id, fault_text(fault)) from fault
         except vmodl.MethodFault as fault:
             raise VSphereError(f"QueryChangedDiskAreas on {vm.name} disk {disk_key}: {fault_text(fault)}") from fault
@@ -72,8 +78,8 @@ def _append(areas: list[ChangedArea], area: ChangedArea) -> None:
         areas.append(area)
 
 
-def _snapshot_capacity(snapshot: vim.vm.Snapshot, disk_key: int) -> int:
+def _snapshot_disk(snapshot: vim.vm.Snapshot, disk_key: int) -> vim.vm.device.VirtualDisk:
     for device in snapshot.config.hardware.device:
         if isinstance(device, vim.vm.device.VirtualDisk) and device.key == disk_key:
-            return int(device.capacityInBytes or device.capacityInKB * 1024)
+            return device
     raise VSphereError(f"snapshot {snapshot._moId} has no disk with device key {disk_key}")

@@ -79,8 +79,10 @@ func run(specFile, listen, certFile, keyFile, stateDir, readyFile string) error 
 	if err != nil {
 		return err
 	}
-	pc := simulator.Map.Get(client.ServiceContent.PropertyCollector).(*simulator.PropertyCollector)
-	simulator.Map.Put(&PropertyCollector{PropertyCollector: *pc})
+	// A fresh collector, as the simulator itself makes one per session.
+	collector := &PropertyCollector{}
+	collector.Self = client.ServiceContent.PropertyCollector
+	simulator.Map.Put(collector)
 	if err := buildInventory(ctx, client, spec, lab); err != nil {
 		return err
 	}
