@@ -34,7 +34,7 @@ from vmshift.state.store import StateStore, StoredState
 from vmshift.vsphere import cbt, inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 from vmshift.vsphere.datastore import open_disk
-from vmshift.vsphere.errors import ChangeIdRefused, ConsolidationNeeded
+from vmshift.vsphere.errors import ChangeIdRefused, ChangeTrackingInactive, ConsolidationNeeded
 
 SNAPSHOT_PREFIX = "vmshift-"
 ALL_AREAS = "*"  # QueryChangedDiskAreas' changeId for "every allocated area"
@@ -96,7 +96,7 @@ def _claim_is_live(claim: Claim) -> bool:
             os.kill(claim.pid, 0)
         except ProcessLookupError:
             return False
-        except PermissionError:
+        except PermissionError:  # alive, under another user
             return True
         return True
     return dt.datetime.now(dt.UTC) - claim.heartbeat_at < CLAIM_STALE_AFTER
@@ -128,14 +128,13 @@ def _remove_leftover_snapshots(session: VSphereSession, vm: vim.VirtualMachine) 
     if not has_snapshots(session, vm):
         return removed
     for snapshot in snapshots.find_snapshots(vm, SNAPSHOT_PREFIX):
-        removed.append(getattr(snapshot, "_moId", str(snapshot)))
+        removed.append(snapshot._moId)
         snapshots.remove_snapshot(session, snapshot)
     return removed
 
 
-def _check_consolidation(vm: object, name: str) -> None:
-    runtime = getattr(vm, "runtime", None)
-    if runtime is not None and getattr(runtime, "consolidationNeeded", False):
+def _check_consolidation(vm: vim.VirtualMachine, name: str) -> None:
+    if vm.runtime.consolidationNeeded:
         raise ConsolidationNeeded(
             f"{name} needs disk consolidation (vSphere: Snapshot > Consolidate); vmshift will not snapshot it "
             "again until that is done"
@@ -168,6 +167,7 @@ class _Cycle:
         self.clients = clients
         self.open_reader = open_reader
         self.stored: StoredState = clients.store.load(vm_name)
+        self.vm: vim.VirtualMachine | None = None
 
     @property
     def state(self) -> VmState:
@@ -181,7 +181,7 @@ class _Cycle:
     def run(self) -> dict:
         started = time.monotonic()
         _check_no_other_run(self.state)
-        vm = inventory.find_vm(self.session, self.vm_name)
+        vm = self.vm = inventory.find_vm(self.session, self.vm_name)
         try:
             _check_consolidation(vm, self.vm_name)
         except ConsolidationNeeded as error:
@@ -201,25 +201,25 @@ class _Cycle:
         self.state.in_progress = progress
         self.state.phase = "replicating"
         self.save()  # the claim: a second run that read the same ETag stops here with StateConflict
-
-        _remove_leftover_snapshots(self.session, vm)
-        if not all(disk.cbt for disk in inventory.vm_disks(vm)):
-            cbt.enable_cbt(self.session, vm)
-        snapshot = snapshots.create_snapshot(
-            self.session,
-            vm,
-            f"{SNAPSHOT_PREFIX}{self.vm_name}-cycle-{progress.cycle}",
-            description="vmshift replication cycle; removed when the cycle ends",
-        )
-        snapshot_time = _now()
         try:
-            report = self._replicate(vm, snapshot, snapshot_time, started)
+            leftovers = _remove_leftover_snapshots(self.session, vm)
+            if not all(disk.cbt for disk in inventory.vm_disks(vm)):
+                cbt.enable_cbt(self.session, vm)
+            snapshot = snapshots.create_snapshot(
+                self.session,
+                vm,
+                f"{SNAPSHOT_PREFIX}{self.vm_name}-cycle-{progress.cycle}",
+                description="vmshift replication cycle; removed when the cycle ends",
+            )
+            snapshot_time = _now()
+            try:
+                report = self._replicate(snapshot, snapshot_time, started)
+            finally:
+                snapshots.remove_snapshot(self.session, snapshot)
         except BaseException as error:
             self._record_failure(error)
             raise
-        finally:
-            snapshots.remove_snapshot(self.session, snapshot)
-        return report
+        return {**report, "leftover_snapshots_removed": leftovers}
 
     def _record_failure(self, error: BaseException) -> None:
         """Keep the checkpoints for the next run, release the claim, say what went wrong."""
@@ -232,10 +232,16 @@ class _Cycle:
         except Exception:  # the original error matters more; a stale claim is recognised by its pid
             pass
 
-    def _replicate(self, vm: object, snapshot: object, snapshot_time: dt.datetime, started: float) -> dict:
+    def _replicate(self, snapshot: vim.vm.Snapshot, snapshot_time: dt.datetime, started: float) -> dict:
         progress = self.state.in_progress
         assert progress is not None
         disks = snapshots.snapshot_disks(snapshot)
+        untracked = [d.key for d in disks if not d.change_id]
+        if untracked:
+            raise ChangeTrackingInactive(
+                f"the snapshot of {self.vm_name} carries no changeId for disks {untracked}: CBT is not active on "
+                "them; check that the VM's CBT setting stuck (ctkEnabled) and run the cycle again"
+            )
         crashed_snapshot_ids = dict(progress.snapshot_change_ids)
         progress.snapshot_change_ids = {str(d.key): d.change_id for d in disks}
         self.save()
@@ -254,7 +260,7 @@ class _Cycle:
             known.blob_url = replica.url
             checkpoint = progress.checkpoints.get(key)
             kind, result, disk_changed = self._replicate_disk(
-                vm, snapshot, disk, replica, known, checkpoint, crashed_snapshot_ids.get(key), fresh
+                snapshot, disk, replica, known, checkpoint, crashed_snapshot_ids.get(key), fresh
             )
             kinds.add(kind)
             sent += result.bytes_sent
@@ -297,8 +303,7 @@ class _Cycle:
 
     def _replicate_disk(
         self,
-        vm: object,
-        snapshot: object,
+        snapshot: vim.vm.Snapshot,
         disk: snapshots.SnapshotDisk,
         replica: PageBlobReplica,
         known: DiskState,
@@ -313,13 +318,13 @@ class _Cycle:
         resync = known.change_id is not None and base is None
         whole = [DiskExtent(0, disk.capacity_bytes)]
         try:
-            areas = whole if resync else self._changed(vm, snapshot, disk.key, base or ALL_AREAS)
+            areas = whole if resync else self._changed(snapshot, disk.key, base or ALL_AREAS)
         except ChangeIdRefused:
             resync, areas = True, whole
         if checkpoint is not None:
             # A resumed cycle: what the crashed run did not finish, plus what changed since its snapshot.
             try:
-                since_crash = self._changed(vm, snapshot, disk.key, crashed_change_id) if crashed_change_id else []
+                since_crash = self._changed(snapshot, disk.key, crashed_change_id) if crashed_change_id else []
                 areas = coalesce(remaining(areas, checkpoint) + since_crash)
             except ChangeIdRefused:
                 resync, areas = True, whole
@@ -345,8 +350,9 @@ class _Cycle:
         self.save()
         return ("resync" if resync else self.state.in_progress.kind), result, disk_changed
 
-    def _changed(self, vm: object, snapshot: object, key: int, change_id: str) -> list[DiskExtent]:
-        return [DiskExtent(a.start, a.length) for a in cbt.changed_areas(self.session, vm, snapshot, key, change_id)]
+    def _changed(self, snapshot: vim.vm.Snapshot, key: int, change_id: str) -> list[DiskExtent]:
+        areas = cbt.changed_areas(self.session, self.vm, snapshot, key, change_id)
+        return [DiskExtent(a.start, a.length) for a in areas]
 
 
 def verify_vm(
