@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from azure.mgmt.compute.models import ResourceSku
 from plan_helpers import EXAMPLES, NOW, errors_at
 
 from vmshift.plan import OfferedSize, ReplicationState, SourceVm, StaticChecks, validate_plan
-from vmshift.plan.checks import sizes_from_skus, source_vms_from_inventory
+from vmshift.plan.checks import source_vms_from_inventory
 from vmshift.plan.schema import OsType
 
 LAB_VMS = (
@@ -85,21 +84,6 @@ def test_at_scale_plan_is_checked_against_the_inventory_too():
                            region="westeurope", cache_storage_account="vmshiftcache01", start_at=NOW, now=NOW)
 
     assert (5, "SOURCE_MACHINE_NAME") in errors_at(result)
-
-
-def test_sizes_from_arm_resource_skus_drop_restricted_ones():
-    skus = [
-        ResourceSku({"name": "Standard_D2s_v5", "resourceType": "virtualMachines",
-                     "locationInfo": [{"location": "westeurope", "zones": ["1", "2", "3"]}],
-                     "restrictions": [{"type": "Zone", "restrictionInfo": {"zones": ["3"]},
-                                       "reasonCode": "NotAvailableForSubscription"}]}),
-        ResourceSku({"name": "Standard_M416ms_v2", "resourceType": "virtualMachines",
-                     "restrictions": [{"type": "Location", "values": ["westeurope"],
-                                       "reasonCode": "NotAvailableForSubscription"}]}),
-        ResourceSku({"name": "Premium_LRS", "resourceType": "disks"}),
-    ]
-
-    assert sizes_from_skus(skus, "westeurope") == (OfferedSize("Standard_D2s_v5", frozenset({"1", "2"})),)
 
 
 def test_source_vms_from_inventory_records():

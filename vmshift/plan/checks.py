@@ -12,7 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vmshift.azure.clients import AzureClients
+from vmshift.azure.sizing import region_offer
 from vmshift.plan.schema import OsType, PlanError
+from vmshift.vsphere.connection import VSphereSession
+from vmshift.vsphere.inventory import inventory, inventory_records
 
 
 @dataclass(frozen=True)
@@ -80,26 +84,24 @@ class StaticChecks:
 
 
 class LiveChecks:
-    """Checks against a vCenter session and an azure-mgmt-compute client."""
+    """Checks against vCenter (a VSphereSession) and ARM (AzureClients); what replicates is asked of
+    `replication_state`, which knows where the state documents are."""
 
     def __init__(
         self,
-        vsphere_session: Any,
-        compute_client: Any,
+        vsphere_session: VSphereSession,
+        azure_clients: AzureClients,
         replication_state: Callable[[str], ReplicationState | None],
     ) -> None:
         self._session = vsphere_session
-        self._compute = compute_client
+        self._clients = azure_clients
         self._replication_state = replication_state
 
     def source_vms(self) -> Iterable[SourceVm]:
-        from vmshift.vsphere.inventory import inventory
-
-        return source_vms_from_inventory(inventory(self._session).to_dict("records"))
+        return source_vms_from_inventory(inventory_records(inventory(self._session)))
 
     def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
-        skus = self._compute.resource_skus.list(filter=f"location eq '{region}'")
-        return sizes_from_skus(skus, region)
+        return tuple(OfferedSize(size.name, size.zones) for size in region_offer(self._clients, region).sizes)
 
     def replication_state(self, vm: str) -> ReplicationState | None:
         return self._replication_state(vm)
@@ -111,28 +113,6 @@ def source_vms_from_inventory(records: Iterable[Mapping[str, Any]]) -> tuple[Sou
         SourceVm(str(vm["name"]), str(vm["moref"]), str(vm.get("guest_os") or ""), len(vm.get("disks") or ()))
         for vm in records
     )
-
-
-def sizes_from_skus(skus: Iterable[Any], region: str) -> tuple[OfferedSize, ...]:
-    """Offered VM sizes from ARM's resource SKUs (azure.mgmt.compute.models.ResourceSku), minus restricted ones."""
-    offered = []
-    for sku in skus:
-        if sku.resource_type != "virtualMachines":
-            continue
-        restrictions = sku.restrictions or []
-        if any(r.type == "Location" for r in restrictions):
-            continue
-        zones = {
-            zone
-            for info in sku.location_info or []
-            if (info.location or "").lower() == region.lower()
-            for zone in info.zones or []
-        }
-        for restriction in restrictions:
-            if restriction.type == "Zone" and restriction.restriction_info:
-                zones -= set(restriction.restriction_info.zones or [])
-        offered.append(OfferedSize(sku.name, frozenset(zones)))
-    return tuple(offered)
 
 
 @dataclass
