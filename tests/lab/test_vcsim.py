@@ -166,3 +166,28 @@ def test_a_failed_build_shows_the_compiler_output(tmp_path, monkeypatch):
 
     with pytest.raises(vcsim_build.VcsimBuildError, match="undefinedThing"):
         vcsim_build.build_vcsim(tmp_path / "cache")
+
+
+def test_removing_an_older_snapshot_under_a_newer_one_keeps_what_each_froze(vcenter):
+    lab, session = vcenter
+    vm = find_vm(session, "web-rhel-02")
+    enable_cbt(session, vm)
+    older = create_snapshot(session, vm, "older")
+    older_change_id = snapshot_disks(older)[0].change_id
+    write_guest(lab, "web-rhel-02", 5 * MIB, b"after older")
+    newer = create_snapshot(session, vm, "newer")
+    write_guest(lab, "web-rhel-02", 6 * MIB, b"after newer")
+
+    remove_snapshot(session, older)
+
+    frozen = snapshot_disks(newer)[0]
+    assert frozen.datastore_path == "[ds-nfs-02] web-rhel-02/web-rhel-02.vmdk"
+    assert vm_disks(vm)[0].datastore_path == "[ds-nfs-02] web-rhel-02/web-rhel-02-000002.vmdk"
+    reader = open_disk(session, frozen.datastore_path, frozen.capacity_bytes)
+    assert (reader.read(5 * MIB, 11), reader.read(6 * MIB, 11)) == (b"after older", b"\0" * 11)
+    assert changed_areas(session, vm, newer, 2000, older_change_id) == [ChangedArea(5 * MIB, BLOCK)]
+
+    remove_snapshot(session, newer)
+    assert vm.snapshot is None
+    current = open_disk(session, vm_disks(vm)[0].datastore_path, frozen.capacity_bytes)
+    assert current.read(6 * MIB, 11) == b"after newer"
