@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from vmshift.vsphere.connection import VCenterConfig, connect
-from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed, VmNotFound
+from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed, VCenterUnreachable, VmNotFound
 from vmshift.vsphere.inventory import find_vm, inventory, inventory_records, vm_disks
 
 TEST_SPEC = Path(__file__).parents[1] / "lab-spec.json"
@@ -101,3 +103,13 @@ def test_wrong_credentials_are_refused(lab):
 
     with pytest.raises(VCenterLoginFailed, match="refused the login"):
         connect(config)
+
+
+def test_a_vcenter_that_does_not_answer_is_named(config):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    silent = dataclasses.replace(config, url=f"https://127.0.0.1:{port}/sdk")
+
+    with pytest.raises(VCenterUnreachable, match=str(port)):
+        connect(silent)

@@ -12,7 +12,7 @@ import requests
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
-from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed
+from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed, VCenterUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,9 @@ def connect(config: VCenterConfig) -> VSphereSession:
             f"TLS verification of vCenter {config.url} failed ({error.reason}); "
             "add its CA to VMSHIFT_CA_FILE"
         ) from error
+    except OSError as error:
+        raise VCenterUnreachable(f"vCenter {config.url} does not answer ({error}); check the URL and the network "
+                                 "path from this appliance") from error
     content = si.RetrieveContent()
     datacenter = next((dc for dc in content.rootFolder.childEntity
                        if isinstance(dc, vim.Datacenter) and dc.name == config.datacenter), None)

@@ -15,6 +15,10 @@ class VCenterLoginFailed(VSphereError):
     """vCenter refused the credentials, or its TLS certificate did not verify."""
 
 
+class VCenterUnreachable(VSphereError):
+    """No answer from vCenter at the configured URL."""
+
+
 class VmNotFound(VSphereError):
     """No VM with that name or moref in the datacenter."""
 
