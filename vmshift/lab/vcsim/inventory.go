@@ -88,6 +88,12 @@ func buildInventory(ctx context.Context, c *vim25.Client, spec *Spec, lab *Lab) 
 	}
 
 	for _, vmSpec := range spec.VMs {
+		if hosts[vmSpec.Host] == nil {
+			return fmt.Errorf("VM %s: host %q is in no cluster of the spec", vmSpec.Name, vmSpec.Host)
+		}
+		if _, ok := datastores[vmSpec.Datastore]; !ok {
+			return fmt.Errorf("VM %s: datastore %q is not in the spec", vmSpec.Name, vmSpec.Datastore)
+		}
 		if err := createVM(ctx, c, folders, lab, vmSpec, hosts[vmSpec.Host], pools[vmSpec.Host], datastores[vmSpec.Datastore]); err != nil {
 			return fmt.Errorf("VM %s: %w", vmSpec.Name, err)
 		}

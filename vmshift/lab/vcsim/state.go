@@ -16,7 +16,8 @@ type VMState struct {
 	CBT        bool    `json:"change_tracking_enabled"`
 	Disks      []*Disk `json:"disks"`
 
-	snapshots []*Snapshot
+	snapshots      []*Snapshot
+	lastSnapshotID int32
 }
 
 func (s *VMState) disk(key int32) *Disk {

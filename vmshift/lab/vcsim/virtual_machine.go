@@ -177,9 +177,10 @@ func (vm *VM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapsh
 		simulator.Map.Put(snap)
 		snap.tree = types.VirtualMachineSnapshotTree{
 			Snapshot: snap.Self, Vm: vm.Self, Name: req.Name, Description: req.Description,
-			Id: int32(len(vm.state.snapshots) + 1), CreateTime: time.Now(), State: vm.Runtime.PowerState,
+			Id: vm.state.lastSnapshotID + 1, CreateTime: time.Now(), State: vm.Runtime.PowerState,
 			Quiesced: req.Quiesce, ReplaySupported: types.NewBool(false),
 		}
+		vm.state.lastSnapshotID++
 		vm.state.snapshots = append(vm.state.snapshots, snap)
 		vm.publishSnapshots()
 		return snap.Self, vm.save()
