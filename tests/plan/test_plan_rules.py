@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from plan_helpers import EXAMPLES, NOW, errors_at
+from pydantic import TypeAdapter
 
-from vmshift.plan import PlanInvalid, parse_start_at
+from vmshift.plan import PlanInvalid, Wave, parse_start_at
 from vmshift.plan.columns import COLUMNS
 from vmshift.plan.schema import DiskType, Encryption, NicSelection, OsType
 
@@ -232,3 +234,19 @@ def test_docs_describe_every_column():
     docs = (EXAMPLES.parent / "docs" / "wave-plan.md").read_text(encoding="utf-8")
 
     assert all(f"| `{column.name}` |" in docs for column in COLUMNS)
+
+
+def test_region_and_cache_options_fill_empty_cells(validate_example):
+    result = validate_example({3: {"region": "", "cache_storage_account": ""}}, region="westeurope",
+                              cache_storage_account="vmshiftcache01")
+
+    assert result.ok, result.errors
+    rhel = result.plan.wave("wave-1").vms[1]
+    assert (rhel.region, rhel.cache_storage_account) == ("westeurope", "vmshiftcache01")
+
+
+def test_a_wave_travels_as_json_flow_parameters(validate_example):
+    wave = validate_example().plan.wave("wave-1")
+    parameters = json.loads(json.dumps(validate_example().plan.to_dict()))["waves"][0]
+
+    assert TypeAdapter(Wave).validate_python(parameters) == wave

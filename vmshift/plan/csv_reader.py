@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,8 +141,13 @@ def normalise_column(name: str) -> str:
     return "_".join(name.strip().lower().replace("-", " ").split())
 
 
-def read_vmshift(table: Table) -> tuple[list[RawRow], list[PlanError]]:
-    """Map vmshift-format records onto its columns; unknown, missing or repeated columns are errors."""
+def read_vmshift(table: Table, defaults: Mapping[str, str] | None = None) -> tuple[list[RawRow], list[PlanError]]:
+    """Map vmshift-format records onto its columns; unknown, missing or repeated columns are errors.
+
+    `defaults` (column → value, from command-line options) fill the column's empty cells, and a
+    column with a default may be left out of the file.
+    """
+    defaults = {column: value for column, value in (defaults or {}).items() if value}
     errors: list[PlanError] = []
     names: dict[str, str] = {}
     for label in table.header:
@@ -157,10 +163,14 @@ def read_vmshift(table: Table) -> tuple[list[RawRow], list[PlanError]]:
     errors.extend(
         PlanError(1, column, "required column is missing")
         for column in REQUIRED_COLUMNS
-        if column not in names
+        if column not in names and column not in defaults
     )
-    rows = [
-        RawRow(record.row, {column: record.cells[label] for column, label in names.items()}, dict(names))
-        for record in table.records
-    ]
+    rows = []
+    for record in table.records:
+        values = {column: record.cells[label] for column, label in names.items()}
+        labels = dict(names)
+        for column, value in defaults.items():
+            if not values.get(column):
+                values[column], labels[column] = value, "--" + column.replace("_", "-")
+        rows.append(RawRow(record.row, values, labels))
     return rows, errors

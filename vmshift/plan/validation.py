@@ -127,7 +127,8 @@ def validate_plan(
     (None: offline). wave: keep only this wave (in the Azure Migrate format, which has no wave
     column, it also names the wave). start_at: moves the whole schedule so that the first wave
     (or `wave`) starts then; every start time, cutover window and cutover time moves by the same
-    amount. region, cache_storage_account, waves_file: what the Azure Migrate format lacks.
+    amount. region, cache_storage_account: fill empty cells (the Azure Migrate format has neither
+    column). waves_file: per-VM values the Azure Migrate format lacks (see docs/wave-plan.md).
     """
     now = now or datetime.now(UTC)
     table = read_table(Path(path))
@@ -141,7 +142,8 @@ def validate_plan(
                                                                       f"allowed: {allowed}"),))
     warnings: list[PlanWarning] = []
     if plan_format is PlanFormat.VMSHIFT:
-        raw_rows, read_errors = read_vmshift(table)
+        defaults = {"region": region, "cache_storage_account": cache_storage_account}
+        raw_rows, read_errors = read_vmshift(table, defaults)
     else:
         waves_table = read_table(Path(waves_file)) if waves_file else None
         defaults = AtScaleDefaults(wave=wave, region=region, cache_storage_account=cache_storage_account)
@@ -279,7 +281,9 @@ def _plan_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
         errors.append(PlanError(row, labels[row].get(column, column), message))
 
     vms = frame.dropna(subset=["source_vm", "wave"])
-    for _, group in vms.groupby(vms["source_vm"].str.lower(), sort=False):
+    vm_key = vms["source_vm"].str.lower()
+    vms, vm_key = vms[vm_key.duplicated(keep=False)], vm_key[vm_key.duplicated(keep=False)]
+    for _, group in vms.groupby(vm_key, sort=False):
         first = group.iloc[0]
         for _, later in group.iloc[1:].iterrows():
             if later["wave"] == first["wave"]:
@@ -291,7 +295,8 @@ def _plan_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
     targets = frame.dropna(subset=["target_subscription", "resource_group", "target_vm_name"])
     target_key = (targets["target_subscription"].str.lower() + "/" + targets["resource_group"].str.lower() + "/"
                   + targets["target_vm_name"].str.lower())
-    for _, group in targets.groupby(target_key, sort=False):
+    repeated = target_key.duplicated(keep=False)
+    for _, group in targets[repeated].groupby(target_key[repeated], sort=False):
         first = group.iloc[0]
         for _, later in group.iloc[1:].iterrows():
             if later["source_vm"] != first["source_vm"]:
@@ -305,10 +310,9 @@ def _plan_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
             if given.empty:
                 continue
             first = given.iloc[0]
-            for _, later in given.iloc[1:].iterrows():
-                if later[column] != first[column]:
-                    error(later["row"], column, f"wave {wave} already has {column} {_shown(first[column])} (row "
-                                                f"{first['row']}); allowed: the same value, or empty")
+            for _, later in given[given[column] != first[column]].iterrows():
+                error(later["row"], column, f"wave {wave} already has {column} {_shown(first[column])} (row "
+                                            f"{first['row']}); allowed: the same value, or empty")
     grouped = frame.dropna(subset=["application_group", "wave"])
     for group_name, group in grouped.groupby("application_group", sort=False):
         first = group.iloc[0]
