@@ -8,7 +8,6 @@ wave's result and its table artifact name each VM's outcome.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
@@ -16,10 +15,10 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
+from flows.selection import side_by_side
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
-from tasks.replication import held, readiness, replication_cycle, source_facts, vm_slots
-from vmshift.limits import planned_limits
+from tasks.replication import cycle_within_limits, limits_for, readiness, source_facts
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.readiness import VmFacts
 
@@ -54,12 +53,11 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
         for warning in verdict.warnings:
             log.warning("%s: %s", name, warning)
 
-    await ensure_limits(_limits_for(runnable, facts, appliance), update=False)
-    results = await asyncio.gather(*(replicate_vm(vm, facts[vm.source_vm], appliance) for vm in runnable),
-                                   return_exceptions=True)
-    for vm, result in zip(runnable, results, strict=True):
-        outcomes[vm.source_vm] = (outcome_row(vm.source_vm, "failed", error=f"{type(result).__name__}: {result}")
-                                  if isinstance(result, BaseException) else result)
+    await ensure_limits(limits_for([facts[vm.source_vm] for vm in runnable], appliance), update=False)
+    async def replicate(vm: WavePlanRow) -> dict:
+        return await replicate_vm(vm, facts[vm.source_vm], appliance)
+    for row in await side_by_side(runnable, replicate, lambda _, outcome: outcome):
+        outcomes[row["vm"]] = row
     rows = [outcomes[name] for name in names]
     await acreate_table_artifact(rows, key=artifact_key("wave", wave.name),
                                  description=f"Wave {wave.name}: each VM's outcome after its initial replication")
@@ -81,15 +79,7 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) ->
     """The VM's initial replication: CBT, snapshot, full copy, snapshot removed, first recovery point."""
     progress = await acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
                                                description=f"{vm.source_vm}: initial replication")
-    async with held(vm_slots(facts, appliance)):
-        report = await replication_cycle(vm.source_vm, vm.cache_storage_account)
+    outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance)
     await aupdate_progress_artifact(progress, 100.0)
-    return outcome_row(vm.source_vm, "protected", cycle=report.get("cycle"), bytes_sent=report.get("bytes_sent"),
-                       seconds=report.get("seconds"))
+    return outcome
 
-
-def _limits_for(vms: Sequence[WavePlanRow], facts: dict[str, VmFacts], appliance: Appliance) -> dict[str, int]:
-    chosen = [facts[vm.source_vm] for vm in vms]
-    return planned_limits(hosts=[f.host or appliance.vcenter for f in chosen],
-                          datastores=[ds for f in chosen for ds in f.datastores],
-                          appliances=[appliance.name], vcenters=[appliance.vcenter])

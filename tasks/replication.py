@@ -9,7 +9,7 @@ to retry after a throttle keeps them, which keeps others from piling onto the th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import pandas as pd
@@ -17,8 +17,9 @@ from prefect import get_run_logger, task
 from prefect.concurrency.asyncio import concurrency
 
 from flows.appliance import Appliance
+from flows.report import outcome_row
 from tasks.retry import TRANSIENT_RETRY
-from vmshift.limits import LimitKind, limit_name
+from vmshift.limits import LimitKind, limit_name, planned_limits
 from vmshift.readiness import Readiness, VmFacts, facts_from_inventory, replication_readiness
 from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.vsphere.connection import VCenterConfig, connect
@@ -56,6 +57,23 @@ async def held(slots: Sequence[tuple[str, int]]) -> AsyncIterator[None]:
         for name, occupy in sorted(slots):
             await stack.enter_async_context(concurrency(name, occupy=occupy, strict=True))
         yield
+
+
+def limits_for(facts: Iterable[VmFacts], appliance: Appliance) -> dict[str, int]:
+    """Every limit the VMs' cycles will take, at its default size: what must exist before they start."""
+    chosen = list(facts)
+    return planned_limits(hosts=[f.host or appliance.vcenter for f in chosen],
+                          datastores=[ds for f in chosen for ds in f.datastores],
+                          appliances=[appliance.name], vcenters=[appliance.vcenter])
+
+
+async def cycle_within_limits(vm: str, cache_account: str, facts: VmFacts, appliance: Appliance) -> dict:
+    """One cycle of the VM while it holds its slots; returns its outcome row."""
+    async with held(vm_slots(facts, appliance)):
+        report = await replication_cycle(vm, cache_account)
+    return outcome_row(vm, "protected", kind=report.get("kind"), cycle=report.get("cycle"),
+                       bytes_sent=report.get("bytes_sent"), changed_bytes=report.get("changed_bytes"),
+                       seconds=report.get("seconds"))
 
 
 @task(name="replication-cycle", tags=["vcenter", "blob"], **TRANSIENT_RETRY)

@@ -53,6 +53,8 @@ class VmFacts:
     target_name: str | None = None
     os_disk_key: int | None = None  # None: the first disk
     host: str = ""  # the ESXi host, whose NFC buffer bounds the disk reads
+    cpus: int = 0
+    memory_mib: int = 0
 
     @property
     def is_windows(self) -> bool:
@@ -86,6 +88,7 @@ def facts_from_inventory(table: pd.DataFrame, target_names: Mapping[str, str] | 
             disks=disks, snapshot_count=int(_cell(first, "snapshot_count", 0)),
             nic_count=int(_cell(first, "nic_count", 1)),
             target_name=(target_names or {}).get(str(name)), host=str(_cell(first, "host", "")),
+            cpus=int(_cell(first, "cpus", 0)), memory_mib=int(_cell(first, "memory_mib", 0)),
         )
     return facts
 

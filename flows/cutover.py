@@ -1,0 +1,75 @@
+"""`cutover`, triggered through the API: gates, then each allowed VM cut over, with a markdown report.
+
+Refused, with the reason, when a VM's last delta is older than the bound, its replication is failing, it was
+never test-migrated (unless `skip_test_migration`), the call is outside the cutover window (or before the VM's
+own cutover time, or in the appliance's blackout), or the plan says not to migrate it. An application group
+cuts over together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+
+from flows.appliance import Appliance
+from flows.report import artifact_key, outcome_row
+from flows.selection import select_vms, side_by_side
+from tasks.cutover import CutoverDone, cut_over, cutover_facts
+from tasks.replication import source_facts
+from vmshift.plan.schema import Wave, WavePlanRow
+from vmshift.readiness import CutoverPolicy, cutover_decisions
+from vmshift.schedule import BlackoutWindow
+
+
+@flow(name="cutover", flow_run_name="cutover-{wave.name}")
+async def cutover(
+    wave: Wave,
+    vms: list[str] | None = None,
+    skip_test_migration: bool = False,
+    max_delta_age_minutes: float = 780,
+    shutdown_timeout_s: float = 600,
+    blackout_windows: list[str] | None = None,
+    appliance: Appliance | None = None,
+) -> dict:
+    """Returns `{"wave", "vms": [{vm, outcome: migrated | refused | failed, downtime_s, verified, error}]}`."""
+    appliance = appliance or Appliance.from_env()
+    chosen = select_vms(wave, vms)
+    policy = CutoverPolicy(max_delta_age=timedelta(minutes=max_delta_age_minutes),
+                           skip_test_migration=skip_test_migration,
+                           blackouts={appliance.name: [BlackoutWindow.parse(w) for w in blackout_windows or ()]})
+    decisions = cutover_decisions(await cutover_facts(wave, chosen, appliance), datetime.now(UTC), policy,
+                                  groups=wave.application_groups())
+    refused = [outcome_row(vm.source_vm, "refused", error="; ".join(decisions[vm.source_vm]))
+               for vm in chosen if decisions[vm.source_vm]]
+    for row in refused:
+        get_run_logger().warning("cutover of %s refused: %s", row["vm"], row["error"])
+    allowed = [vm for vm in chosen if not decisions[vm.source_vm]]
+    facts = await source_facts([vm.source_vm for vm in allowed], {}) if allowed else {}
+
+    async def one(vm: WavePlanRow) -> CutoverDone:
+        return await cut_over(vm, facts[vm.source_vm], appliance, shutdown_timeout_s)
+
+    def done(vm: WavePlanRow, result: CutoverDone) -> dict:
+        return outcome_row(vm.source_vm, "migrated", target_vm_id=result.target_vm_id,
+                           resources=list(result.resources), downtime_s=round(result.downtime_s, 1),
+                           verified=all(equal for _, equal, _ in result.verifications),
+                           disks=[{"key": key, "equal": equal, "bytes_compared": size}
+                                  for key, equal, size in result.verifications])
+
+    rows = [*await side_by_side(allowed, one, done), *refused]
+    await acreate_markdown_artifact(_report(wave, rows), key=artifact_key("cutover", wave.name),
+                                    description=f"Cutover of wave {wave.name}")
+    return {"wave": wave.name, "vms": rows}
+
+
+def _report(wave: Wave, rows: list[dict]) -> str:
+    lines = [f"# Cutover of wave {wave.name}", "",
+             "| VM | outcome | downtime (s, source shutdown → target VM created) | disks verified | resources | "
+             "reason / error |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        disks = ", ".join(f"{d['key']}: {'equal' if d['equal'] else 'DIFFERENT'}" for d in r.get("disks", []))
+        lines.append(f"| {r['vm']} | {r['outcome']} | {r.get('downtime_s', '')} | {disks} | "
+                     f"{'<br>'.join(r.get('resources', []))} | {r['error'] or ''} |")
+    return "\n".join(lines)

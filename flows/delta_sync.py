@@ -1,0 +1,54 @@
+"""`delta-sync`, on an interval schedule: runs the delta cycles that are due, concurrently, within the limits.
+
+Which VMs are due follows Azure Migrate's rule (vmshift/schedule.py); none starts inside a blackout window
+of the appliance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_table_artifact
+
+from deployments.limits import ensure_limits
+from flows.appliance import Appliance
+from flows.report import artifact_key, outcome_row
+from tasks.delta import due_cycles, replication_states
+from tasks.replication import cycle_within_limits, limits_for, source_facts
+from vmshift.schedule import BlackoutWindow, CycleRule
+
+
+@flow(name="delta-sync")
+async def delta_sync(
+    cache_accounts: list[str] | None = None,
+    appliance: Appliance | None = None,
+    min_interval_minutes: float = 60,
+    max_interval_minutes: float = 720,
+    blackout_windows: list[str] | None = None,
+) -> dict:
+    """One pass: every due VM runs one delta cycle; returns `{"due": [...], "vms": [{vm, outcome, ...}]}`."""
+    appliance = appliance or Appliance.from_env()
+    accounts = cache_accounts or [a for a in os.environ.get("VMSHIFT_CACHE_ACCOUNT", "").split(",") if a]
+    rule = CycleRule(timedelta(minutes=min_interval_minutes), timedelta(minutes=max_interval_minutes))
+    blackouts = [BlackoutWindow.parse(text) for text in blackout_windows or ()]
+    states = await replication_states(accounts)
+    due = due_cycles(states, appliance.name, rule, blackouts)
+    if not due:
+        get_run_logger().info("no delta cycle is due among %d VMs", len(states))
+        return {"due": [], "vms": []}
+    facts = await source_facts(due, {})
+    await ensure_limits(limits_for(facts.values(), appliance), update=False)
+    results = await asyncio.gather(
+        *(cycle_within_limits(vm, states[vm][0], facts[vm], appliance) for vm in due if vm in facts),
+        return_exceptions=True)
+    rows = [outcome_row(vm, "failed", error=f"{type(result).__name__}: {result}")
+            if isinstance(result, BaseException) else result
+            for vm, result in zip([vm for vm in due if vm in facts], results, strict=True)]
+    rows += [outcome_row(vm, "failed", error="not found in the vCenter inventory") for vm in due if vm not in facts]
+    await acreate_table_artifact(rows, key=artifact_key("delta-sync", appliance.name),
+                                 description="The last delta-sync pass: each due VM's cycle")
+    return {"due": due, "vms": rows}
+

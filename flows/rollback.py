@@ -1,0 +1,25 @@
+"""`rollback`: the target VM deleted and the source powered on again; replication resumes where it was."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows.report import outcome_row
+from flows.selection import select_vms, side_by_side
+from tasks.cutover import roll_back
+from tasks.replication import source_facts
+from vmshift.plan.schema import Wave, WavePlanRow
+
+
+@flow(name="rollback", flow_run_name="rollback-{wave.name}")
+async def rollback(wave: Wave, vms: list[str] | None = None, delete_disks: bool = False) -> dict:
+    """Returns `{"wave", "vms": [{vm, outcome: rolled-back | failed, deleted, error}]}`."""
+    chosen = select_vms(wave, vms)
+    facts = await source_facts([vm.source_vm for vm in chosen], {})
+
+    async def one(vm: WavePlanRow) -> tuple[str, ...]:
+        return await roll_back(vm, facts[vm.source_vm], delete_disks)
+
+    def done(vm: WavePlanRow, deleted: tuple[str, ...]) -> dict:
+        return outcome_row(vm.source_vm, "rolled-back", deleted=list(deleted))
+    return {"wave": wave.name, "vms": await side_by_side(chosen, one, done)}

@@ -1,0 +1,119 @@
+"""Cutover: the gates' facts, the cutover itself with its downtime, completion, and the way back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prefect import task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName, TaskRunFilterState, TaskRunFilterStateType
+from prefect.client.schemas.objects import StateType
+
+from flows.appliance import Appliance
+from tasks.delta import state_store
+from tasks.retry import TRANSIENT_RETRY
+from tasks.test_migration import target_spec
+from vmshift.azure import cutover as azure_cutover
+from vmshift.azure.clients import connect
+from vmshift.azure.naming import target_vm_name
+from vmshift.azure.sizing import SizeChoice
+from vmshift.azure.source import VSphereSourceVm
+from vmshift.azure.vms import BuiltVm
+from vmshift.plan.schema import Wave, WavePlanRow
+from vmshift.readiness import CutoverFacts, VmFacts
+from vmshift.replication.cycle import ReplicationSettings
+from vmshift.vsphere.connection import VCenterConfig
+from vmshift.vsphere.connection import connect as connect_vcenter
+
+# Test migrations are recorded as these task runs (named per VM): Prefect is the record of what was run.
+TEST_MIGRATION_RUN = "test-migration-{vm}"
+
+
+@dataclass(frozen=True)
+class CutoverDone:
+    vm: str
+    target_vm_id: str
+    resources: tuple[str, ...]
+    verifications: tuple[tuple[int, bool, int], ...]  # disk key, equal, bytes compared
+    downtime_s: float
+
+
+@task(name="cutover-gate-facts", tags=["blob"], **TRANSIENT_RETRY)
+async def cutover_facts(wave: Wave, vms: Sequence[WavePlanRow], appliance: Appliance) -> list[CutoverFacts]:
+    """Each VM's replication state and test-migration record, as the gates read them."""
+    tested = await _test_migrated({vm.source_vm for vm in vms})
+    facts = []
+    for vm in vms:
+        state = (await asyncio.to_thread(state_store(vm.cache_storage_account).load, vm.source_vm)).state
+        window = vm.cutover_window or wave.cutover_window
+        facts.append(CutoverFacts(
+            vm=vm.source_vm,
+            last_delta_end=state.last_cycle.finished_at if state.last_cycle else None,
+            replication_error=state.error if state.phase == "failed" else None,
+            test_migrated=vm.source_vm in tested,
+            application_group=vm.application_group,
+            window_start=window.start if window else None,
+            window_end=window.end if window else None,
+            cutover_at=vm.cutover_at,
+            allow_cutover=vm.allow_cutover,
+            appliance=appliance.name,
+        ))
+    return facts
+
+
+# Not retried as a whole: the source may be shut down already; the steps inside retry what is transient.
+@task(name="cutover-vm", task_run_name="cutover-{vm.source_vm}", tags=["azure", "vcenter"])
+async def cut_over(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, shutdown_timeout_s: float) -> CutoverDone:
+    """Shut the source down, final delta, managed disks, VM in the target VNet, disks verified byte for byte."""
+    def run() -> CutoverDone:
+        clients = connect()
+        spec = target_spec(vm, facts, appliance, clients.config.subscription_id)
+        source = _source(vm)
+        started = time.monotonic()  # the source goes down first: downtime runs from here to the VM created
+        result = azure_cutover.cutover(clients, spec, source,
+                                       azure_cutover.CutoverOptions(shutdown_timeout_s=shutdown_timeout_s,
+                                                                    power_off_after_timeout=vm.turn_off_source))
+        built = result.built
+        return CutoverDone(vm.source_vm, built.vm_id, (built.vm_id, built.nic_id, *built.disk_ids),
+                           tuple((v.key, v.equal, v.bytes_compared) for v in result.verifications),
+                           time.monotonic() - started)
+    return await asyncio.to_thread(run)
+
+
+@task(name="complete-migration", task_run_name="complete-{vm.source_vm}", tags=["vcenter", "blob"],
+      **TRANSIENT_RETRY)
+async def complete(vm: WavePlanRow, delete_cache_blobs: bool) -> None:
+    """No more cycles for the VM; source snapshots and CBT left clean; cache blobs kept or deleted."""
+    await asyncio.to_thread(azure_cutover.complete_migration, _source(vm), delete_cache_blobs=delete_cache_blobs)
+
+
+@task(name="rollback-vm", task_run_name="rollback-{vm.source_vm}", tags=["azure", "vcenter"], **TRANSIENT_RETRY)
+async def roll_back(vm: WavePlanRow, facts: VmFacts, delete_disks: bool) -> tuple[str, ...]:
+    """Delete the target VM (and its NIC, disks when asked) and power the source on; replication resumes."""
+    def run() -> tuple[str, ...]:
+        clients = connect()
+        name = target_vm_name(vm.source_vm, vm.target_vm_name, (vm.os_type or "linux").capitalize())
+        target = clients.compute.virtual_machines.get(vm.resource_group, name)
+        storage = target.storage_profile
+        disks = (storage.os_disk.managed_disk.id, *(d.managed_disk.id for d in storage.data_disks or ()))
+        built = BuiltVm(target.id, name, vm.resource_group, target.network_profile.network_interfaces[0].id,
+                        disks, SizeChoice(target.hardware_profile.vm_size, "plan", "read back for the rollback"))
+        return azure_cutover.rollback_cutover(clients, built, _source(vm), delete_disks=delete_disks)
+    return await asyncio.to_thread(run)
+
+
+def _source(vm: WavePlanRow) -> VSphereSourceVm:
+    return VSphereSourceVm(connect_vcenter(VCenterConfig.from_env()), vm.source_vm,
+                           ReplicationSettings(vm.cache_storage_account))
+
+
+async def _test_migrated(vms: set[str]) -> set[str]:
+    names = [TEST_MIGRATION_RUN.format(vm=vm) for vm in sorted(vms)]
+    async with get_client() as client:
+        runs = await client.read_task_runs(task_run_filter=TaskRunFilter(
+            name=TaskRunFilterName(any_=names),
+            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.COMPLETED]))))
+    return {run.name.removeprefix("test-migration-") for run in runs}

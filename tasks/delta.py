@@ -1,0 +1,53 @@
+"""Delta sync: the replication states in the cache accounts, and which VMs' next cycle is due now."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from prefect import task
+
+from tasks.retry import TRANSIENT_RETRY
+from vmshift.replication.cycle import ReplicationSettings
+from vmshift.replication.storage import blob_service_client
+from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, due_vms
+from vmshift.state.document import VmState
+from vmshift.state.store import StateStore
+
+# Phases of the state document in which delta cycles run: a failed cycle is tried again when next due,
+# resuming from its checkpoints.
+SYNCING_PHASES = frozenset({"protected", "failed"})
+
+
+def state_store(cache_account: str) -> StateStore:
+    settings = ReplicationSettings(cache_account)
+    return StateStore(blob_service_client(cache_account).get_container_client(settings.state_container))
+
+
+def read_states(cache_account: str) -> list[VmState]:
+    """Every VM's state document in the account's state container."""
+    store = state_store(cache_account)
+    names = [blob.name for blob in store.container.list_blobs() if blob.name.endswith(".json")]
+    return [store.load(name.removesuffix(".json")).state for name in names]
+
+
+@task(name="replication-states", tags=["blob"], **TRANSIENT_RETRY)
+async def replication_states(cache_accounts: Sequence[str]) -> dict[str, tuple[str, VmState]]:
+    """VM name → (its cache account, its state), across the accounts."""
+    found: dict[str, tuple[str, VmState]] = {}
+    for account in cache_accounts:
+        for state in await asyncio.to_thread(read_states, account):
+            found[state.vm] = (account, state)
+    return found
+
+
+@task(name="due-cycles")
+def due_cycles(states: dict[str, tuple[str, VmState]], appliance: str, rule: CycleRule,
+               blackouts: Sequence[BlackoutWindow], now: datetime | None = None) -> list[str]:
+    """VMs past their initial cycle whose next delta cycle is due now, outside the appliance's blackouts."""
+    records = [
+        CycleRecord(vm, appliance, state.last_cycle.finished_at, timedelta(seconds=state.last_cycle.seconds))
+        for vm, (_, state) in states.items() if state.phase in SYNCING_PHASES and state.last_cycle is not None
+    ]
+    return due_vms(records, now or datetime.now(UTC), rule, {appliance: list(blackouts)})
