@@ -84,20 +84,3 @@ def inventory(session: VSphereSession) -> pd.DataFrame:
             })
     return pd.DataFrame(rows, columns=INVENTORY_COLUMNS)
 
-
-def inventory_records(frame: pd.DataFrame) -> list[dict]:
-    """The inventory frame as `vmshift inventory --json` reports it: one object per VM with its disks."""
-    vms = []
-    for _, rows in frame.groupby("moref", sort=False):
-        first = rows.iloc[0]
-        disks = [
-            {"key": int(row.disk_key), "label": row.disk_label, "capacity": int(row.capacity_bytes),
-             "datastore_path": row.datastore_path, "cbt": bool(row.cbt)}
-            for row in rows.itertuples() if not pd.isna(row.disk_key)
-        ]
-        vms.append({
-            "name": first["vm"], "moref": first["moref"], "instance_uuid": first["instance_uuid"],
-            "guest_os": first["guest_os"], "firmware": first["firmware"], "power_state": first["power_state"],
-            "cpus": int(first["cpus"]), "memory_mib": int(first["memory_mib"]), "disks": disks,
-        })
-    return vms
