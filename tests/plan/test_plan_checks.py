@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from plan_helpers import EXAMPLES, NOW, errors_at
 
 from vmshift.plan import OfferedSize, ReplicationState, SourceVm, StaticChecks, validate_plan
 from vmshift.plan.checks import source_vms_from_inventory
 from vmshift.plan.schema import OsType
+from vmshift.vsphere.inventory import INVENTORY_COLUMNS
 
 LAB_VMS = (
     SourceVm("app-linux-01", "vm-41", "ubuntu64Guest", 1),
@@ -86,9 +88,14 @@ def test_at_scale_plan_is_checked_against_the_inventory_too():
     assert (5, "SOURCE_MACHINE_NAME") in errors_at(result)
 
 
-def test_source_vms_from_inventory_records():
-    records = [{"name": "win-sql-01", "moref": "vm-42", "guest_os": "Microsoft Windows Server 2019 (64-bit)",
-                "disks": [{"key": 2000}, {"key": 2001}]}]
+def test_source_vms_from_the_inventory_frame():
+    frame = pd.DataFrame(
+        [{"vm": "win-sql-01", "moref": "vm-42", "guest_os": "windows2019srv_64Guest", "disk_key": key}
+         for key in (2000, 2001)]
+        + [{"vm": "empty-01", "moref": "vm-50", "guest_os": "otherGuest", "disk_key": None}],
+        columns=INVENTORY_COLUMNS,
+    )
 
-    (vm,) = source_vms_from_inventory(records)
-    assert (vm.moref, vm.disk_count, vm.os_type) == ("vm-42", 2, OsType.WINDOWS)
+    sql, empty = source_vms_from_inventory(frame)
+    assert (sql.name, sql.moref, sql.disk_count, sql.os_type) == ("win-sql-01", "vm-42", 2, OsType.WINDOWS)
+    assert (empty.disk_count, empty.os_type) == (0, None)

@@ -12,11 +12,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pandas as pd
+
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.sizing import region_offer
 from vmshift.plan.schema import OsType, PlanError
 from vmshift.vsphere.connection import VSphereSession
-from vmshift.vsphere.inventory import inventory, inventory_records
+from vmshift.vsphere.inventory import inventory
+
+# Markers of Linux in vSphere guest ids (VirtualMachineGuestOsIdentifier).
+_LINUX_GUESTS = ("linux", "ubuntu", "rhel", "centos", "debian", "sles", "suse", "oracle", "rocky", "alma",
+                 "fedora", "photon", "coreos", "asianux", "mandr", "turbo", "amazon")
 
 
 @dataclass(frozen=True)
@@ -29,9 +35,14 @@ class SourceVm:
     disk_count: int
 
     @property
-    def os_type(self) -> OsType:
-        # vSphere guest ids (windows2019srv_64Guest) and full names (Microsoft Windows Server ...) both say it.
-        return OsType.WINDOWS if "win" in self.guest_os.lower() else OsType.LINUX
+    def os_type(self) -> OsType | None:
+        """From vSphere's guest id (windows2019srv_64Guest, rhel8_64Guest); None when it does not say."""
+        guest = self.guest_os.lower()
+        if "win" in guest:
+            return OsType.WINDOWS
+        if any(marker in guest for marker in _LINUX_GUESTS):
+            return OsType.LINUX
+        return None
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ class LiveChecks:
         self._replication_state = replication_state
 
     def source_vms(self) -> Iterable[SourceVm]:
-        return source_vms_from_inventory(inventory_records(inventory(self._session)))
+        return source_vms_from_inventory(inventory(self._session))
 
     def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
         return tuple(OfferedSize(size.name, size.zones) for size in region_offer(self._clients, region).sizes)
@@ -107,11 +118,12 @@ class LiveChecks:
         return self._replication_state(vm)
 
 
-def source_vms_from_inventory(records: Iterable[Mapping[str, Any]]) -> tuple[SourceVm, ...]:
-    """SourceVms from `vmshift inventory` records (`name, moref, guest_os, disks: [...]`)."""
+def source_vms_from_inventory(frame: pd.DataFrame) -> tuple[SourceVm, ...]:
+    """SourceVms from the vSphere inventory frame (one row per VM disk: vm, moref, guest_os, disk_key...)."""
     return tuple(
-        SourceVm(str(vm["name"]), str(vm["moref"]), str(vm.get("guest_os") or ""), len(vm.get("disks") or ()))
-        for vm in records
+        SourceVm(str(rows["vm"].iloc[0]), str(moref), str(rows["guest_os"].iloc[0] or ""),
+                 int(rows["disk_key"].notna().sum()))
+        for moref, rows in frame.groupby("moref", sort=False)
     )
 
 
@@ -162,9 +174,10 @@ def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict
             error("source_vm", f"{source!r} is not in the vCenter inventory (matched exactly, by name or "
                                f"moref like vm-42){hint}")
         if vm is not None:
-            os_types[row] = vm.os_type
             planned = values.get("os_type")
-            if planned and planned != vm.os_type:
+            if vm.os_type:
+                os_types[row] = vm.os_type
+            if planned and vm.os_type and planned != vm.os_type:
                 error("os_type", f"vCenter reports {vm.guest_os!r} ({vm.os_type}) for {vm.name}; "
                                  f"allowed: {vm.os_type} or empty")
             numbers = [values.get("os_disk")] + [number for number, _ in values.get("disks") or ()]

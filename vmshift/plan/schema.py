@@ -123,6 +123,9 @@ class CutoverWindow:
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment <= self.end
 
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
+
 
 Tags = tuple[tuple[str, str], ...]
 

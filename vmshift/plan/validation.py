@@ -89,7 +89,7 @@ class PlanValidation:
 
     def raise_for_errors(self) -> WavePlan:
         """The plan, or PlanInvalid naming every error."""
-        if not self.ok or self.plan is None:
+        if self.errors or self.plan is None:
             raise PlanInvalid(self.errors or (PlanError(1, None, "the plan has no VM"),))
         return self.plan
 
@@ -416,7 +416,7 @@ def _build_wave(name: str, rows: list[dict[str, Any]]) -> Wave:
     return Wave(name, wave_start, vms, window)
 
 
-def _plan_row(values: dict[str, Any], start: datetime, window: Any) -> WavePlanRow:
+def _plan_row(values: dict[str, Any], start: datetime, window: CutoverWindow | None) -> WavePlanRow:
     fields = {column.name: values[column.name] for column in COLUMNS}
     disks = None
     if fields["disks"]:
@@ -429,9 +429,4 @@ def _plan_row(values: dict[str, Any], start: datetime, window: Any) -> WavePlanR
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "start") and hasattr(value, "end"):
-        return f"{value.start.isoformat()}/{value.end.isoformat()}"
-    return str(value)
-
+    return value.isoformat() if isinstance(value, datetime) else str(value)
