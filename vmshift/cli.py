@@ -9,9 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmshift.lab import launcher
+from vmshift.lab import guest, launcher
+from vmshift.lab.guest import GuestWriteFailed
 from vmshift.lab.process import PartFailed
 from vmshift.lab.spec import LabSpecInvalid
+from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.errors import VSphereError
+from vmshift.vsphere.inventory import inventory
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,9 @@ class Outcome:
 Handler = Callable[[argparse.Namespace], Outcome]
 
 # Expected failures: the message is for the user, a traceback would only hide it.
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (LabSpecInvalid, PartFailed, FileNotFoundError)
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    LabSpecInvalid, PartFailed, FileNotFoundError, GuestWriteFailed, VSphereError,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,7 +69,61 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--show-secrets", action="store_true",
                          help="print the lab's throwaway credentials instead of masking them")
     lab_commands.add_parser("down", parents=[common], help="stop the lab").set_defaults(handler=_lab_down)
+    lab_write = lab_commands.add_parser("write", parents=[common], help="write into a VM's disk as its guest would")
+    lab_write.add_argument("--vm", required=True)
+    lab_write.add_argument("--disk", type=int, help="device key (default: the first disk)")
+    lab_write.add_argument("--offset", type=int, required=True)
+    lab_write.add_argument("--file", type=Path, required=True, help="the bytes to write")
+    lab_write.set_defaults(handler=_lab_write)
+    lab_churn = lab_commands.add_parser("churn", parents=[common], help="random guest writes over P %% of each disk")
+    lab_churn.add_argument("--vm", required=True)
+    lab_churn.add_argument("--percent", type=float, required=True)
+    lab_churn.add_argument("--seed", type=int)
+    lab_churn.set_defaults(handler=_lab_churn)
+
+    commands.add_parser("inventory", parents=[common], help="the vCenter inventory").set_defaults(
+        handler=_inventory)
     return parser
+
+
+def _running_lab() -> dict:
+    lab = launcher.status(launcher.lab_dir())
+    if not lab.get("vcenter", {}).get("healthy"):
+        raise PartFailed(lab.get("error") or "the lab's vCenter does not answer; run `vmshift lab up`")
+    return lab
+
+
+def _lab_write(args: argparse.Namespace) -> Outcome:
+    result = guest.write_guest(_running_lab(), args.vm, args.offset, args.file.read_bytes(), args.disk)
+    return Outcome(f"wrote {result['length']} bytes at offset {result['offset']} of {result['vm']} disk "
+                   f"{result['disk']}", result)
+
+
+def _lab_churn(args: argparse.Namespace) -> Outcome:
+    result = guest.churn_guest(_running_lab(), args.vm, args.percent, args.seed)
+    return Outcome(f"wrote {result['bytes_written']} bytes over {args.percent:g} % of {result['vm']}'s disks", result)
+
+
+def _inventory(args: argparse.Namespace) -> Outcome:
+    with connect(VCenterConfig.from_env()) as session:
+        table = inventory(session)
+    vms = []
+    for (name, moref), rows in table.groupby(["vm", "moref"], sort=False):
+        first = rows.iloc[0]
+        disks = [
+            {"key": int(r.disk_key), "capacity": int(r.capacity_bytes), "datastore_path": r.datastore_path,
+             "cbt": bool(r.cbt)}
+            for r in rows.itertuples() if r.disk_key == r.disk_key  # NaN: a VM without disks
+        ]
+        vms.append({"name": name, "moref": moref, "guest_os": first.guest_os, "firmware": first.firmware,
+                    "power_state": first.power_state, "cpus": int(first.cpus), "memory_mib": int(first.memory_mib),
+                    "disks": disks})
+    lines = [f"{'VM':16} {'moref':10} {'guest OS':24} {'firmware':8} {'power':11} disks"]
+    for vm in vms:
+        sizes = ", ".join(f"{d['key']}: {d['capacity'] // 2**20} MiB{' cbt' if d['cbt'] else ''}" for d in vm["disks"])
+        lines.append(f"{vm['name']:16} {vm['moref']:10} {vm['guest_os']:24} {vm['firmware']:8} "
+                     f"{vm['power_state']:11} {sizes}")
+    return Outcome("\n".join(lines), {"vms": vms})
 
 
 def _lab_up(args: argparse.Namespace) -> Outcome:

@@ -29,8 +29,8 @@ class PartProcess:
             recorded = json.loads(self.pid_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        pid, marker = recorded.get("pid"), recorded.get("marker", "")
-        if isinstance(pid, int) and _runs(pid, marker):
+        pid = recorded.get("pid")
+        if isinstance(pid, int) and _alive(pid) and _start_time(pid) == recorded.get("start_time"):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -59,7 +59,8 @@ def start(
             cwd=cwd,
             start_new_session=True,
         )
-    part.pid_file.write_text(json.dumps({"pid": process.pid, "marker": Path(argv[0]).name}))
+    # The start time tells our process from a later one that reuses its PID.
+    part.pid_file.write_text(json.dumps({"pid": process.pid, "start_time": _start_time(process.pid)}))
     return process.pid
 
 
@@ -92,12 +93,12 @@ def wait_ready_file(part: PartProcess, ready_file: Path, timeout_s: float) -> di
                      f"{part.log_file}:\n{part.log_tail()}")
 
 
-def _runs(pid: int, marker: str) -> bool:
+def _start_time(pid: int) -> int | None:
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except FileNotFoundError:
-        return False
-    return _alive(pid) and marker in cmdline
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return None
+    return int(fields[19])
 
 
 def _alive(pid: int) -> bool:
