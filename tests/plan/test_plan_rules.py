@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from plan_helpers import EXAMPLES, NOW, errors_at
+from plan_helpers import EXAMPLES, NOW, errors_at, example_rows
 from pydantic import TypeAdapter
 
 from vmshift.plan import PlanInvalid, Wave, parse_start_at
@@ -210,9 +210,13 @@ def test_invalid_plan_raises_with_every_error(validate_example):
 
 def test_fingerprint_is_stable_and_changes_with_content(validate_example):
     first = validate_example().plan.wave("wave-1").fingerprint()
+    sql, rhel = (row for row in example_rows() if row["wave"] == "wave-1")
+    reordered = {2: rhel, 3: sql}
 
     assert first == validate_example().plan.wave("wave-1").fingerprint()
+    assert first == validate_example(reordered).plan.wave("wave-1").fingerprint()
     assert first != validate_example({3: {"vm_size": "Standard_D4s_v5"}}).plan.wave("wave-1").fingerprint()
+    assert first != validate_example(start_at=NOW).plan.wave("wave-1").fingerprint()
 
 
 @pytest.mark.parametrize(

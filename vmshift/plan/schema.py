@@ -188,8 +188,12 @@ class Wave:
     cutover_window: CutoverWindow | None = None
 
     def fingerprint(self) -> str:
-        """A stable digest of the wave's content, for idempotent scheduling (same plan → same key)."""
-        canonical = json.dumps(_jsonable(asdict(self)), sort_keys=True, separators=(",", ":"))
+        """A digest of what the wave asks for, for idempotent scheduling: the same wave uploaded twice
+        gives the same key. Row numbers and row order do not count; times do (a moved wave is new)."""
+        content = _jsonable(asdict(self))
+        vms = [{key: value for key, value in vm.items() if key != "row"} for vm in content["vms"]]
+        content["vms"] = sorted(vms, key=lambda vm: vm["source_vm"].lower())
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def application_groups(self) -> dict[str, tuple[str, ...]]:
