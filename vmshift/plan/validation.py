@@ -21,6 +21,7 @@ from vmshift.plan.columns import (
     MAX_WINDOWS_VM_NAME,
     TIME_ALLOWED,
     CellInvalid,
+    parse_time,
 )
 from vmshift.plan.csv_reader import RawRow, normalise_column, read_table, read_vmshift
 from vmshift.plan.schema import (
@@ -56,12 +57,9 @@ def parse_start_at(text: str, now: datetime | None = None) -> datetime:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[relative.group(2)]
         return now + timedelta(**{unit: int(relative.group(1))})
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"--start-at {text!r}: allowed: now, +30m, +2h, +1d, or {TIME_ALLOWED}") from None
-    if moment.tzinfo is None:
-        raise ValueError(f"--start-at {text!r} has no time zone; add Z (UTC) or an offset like +01:00")
-    return moment
+        return parse_time(text)
+    except CellInvalid as exc:
+        raise ValueError(f"--start-at {exc}; allowed: now, +30m, +2h, +1d, or {TIME_ALLOWED}") from None
 
 
 class PlanInvalid(Exception):
