@@ -149,3 +149,30 @@ def test_every_broken_plan_is_refused_with_row_level_errors(data):
         assert error.message and len(error.message) < 2000
     document = json.loads(json.dumps(result.to_json()))
     assert document["ok"] is False and document["errors"] and document["waves"] == []
+
+
+AT_SCALE = example_rows("azure-migrate-input.csv")
+CELLS = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["Y", "N", "y", "", "a,b", ",", "a,b,c", "1", "4", "Primary", "DoNotCreate", "10.0.0.1",
+                     "10.0.0.999", "WindowsServer", "AHUB", "Premium_LRS", "/subscriptions/x", ":", ";", "="]),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(range(len(AT_SCALE))), st.sampled_from(list(AT_SCALE[0])), CELLS),
+                min_size=1, max_size=8))
+def test_any_at_scale_input_is_answered_without_a_traceback(changes):
+    rows = [dict(row) for row in AT_SCALE]
+    for index, column, value in changes:
+        rows[index][column] = value
+    path = FOLDER / "Input.csv"
+    path.write_text(_csv(rows, list(AT_SCALE[0])), encoding="utf-8")
+
+    result = validate_plan(path, region="westeurope", cache_storage_account="vmshiftcache01", wave="w1",
+                           start_at=NOW, now=NOW)
+
+    assert result.ok == (result.plan is not None) == (not result.errors)
+    assert all(isinstance(error.row, int) and error.row >= 1 for error in result.errors)
+    json.dumps(result.to_json())
