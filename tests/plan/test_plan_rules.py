@@ -250,7 +250,8 @@ def test_region_and_cache_options_fill_empty_cells(validate_example):
 
 
 def test_a_wave_travels_as_json_flow_parameters(validate_example):
-    wave = validate_example().plan.wave("wave-1")
-    parameters = json.loads(json.dumps(validate_example().plan.to_dict()))["waves"][0]
+    for wave in validate_example().plan.waves:
+        parameters = json.loads(json.dumps(TypeAdapter(Wave).dump_python(wave, mode="json")))
 
-    assert TypeAdapter(Wave).validate_python(parameters) == wave
+        returned = TypeAdapter(Wave).validate_python(parameters)
+        assert returned == wave and returned.fingerprint() == wave.fingerprint()

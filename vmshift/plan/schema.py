@@ -218,10 +218,6 @@ class WavePlan:
                 return wave
         raise KeyError(f"no wave {name!r} in the plan; waves: {', '.join(w.name for w in self.waves)}")
 
-    def to_dict(self) -> dict:
-        """JSON-safe form, for flow parameters and `--json` output."""
-        return _jsonable(asdict(self))
-
 
 def _jsonable(value: object) -> object:
     if isinstance(value, dict):
