@@ -122,13 +122,14 @@ def _cell_errors(row: int, header: tuple[str, ...], cells: list[str] | tuple[str
     """Formulas and control characters, refused in any cell before a column reads it."""
     errors = []
     for name, cell in zip(header, cells, strict=True):
-        control = _CONTROL.search(cell.lstrip(" "))
-        if cell.lstrip(" ").startswith(FORMULA_PREFIXES):
-            errors.append(PlanError(row, name or None, f"starts with {cell.lstrip(' ')[0]!r}, which a spreadsheet "
-                                    "runs as a formula; remove it (cells may not start with = + - @ or a tab)"))
+        text, column = cell.lstrip(" "), clipped(name) or None
+        control = _CONTROL.search(text)
+        if text.startswith(FORMULA_PREFIXES):
+            errors.append(PlanError(row, column, f"starts with {text[0]!r}, which a spreadsheet runs as a formula; "
+                                                 "remove it (cells may not start with = + - @ or a tab)"))
         elif control:
-            errors.append(PlanError(row, name or None, f"contains the control character {control.group()!r} (a line "
-                                    "break, tab or other invisible character); allowed: printable text only"))
+            errors.append(PlanError(row, column, f"contains the control character {control.group()!r} (a line "
+                                                 "break, tab or other invisible character); allowed: printable text"))
     return errors
 
 
