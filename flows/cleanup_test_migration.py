@@ -5,14 +5,15 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.report import outcome_row
-from flows.selection import select_vms, side_by_side
+from flows.selection import resolve_wave, select_vms, side_by_side
 from tasks.test_migration import clean_up_test_migration
 from vmshift.plan.schema import Wave, WavePlanRow
 
 
-@flow(name="cleanup-test", flow_run_name="cleanup-test-{wave.name}")
-async def cleanup_test_migration(wave: Wave, vms: list[str] | None = None) -> dict:
+@flow(name="cleanup-test")
+async def cleanup_test_migration(wave: Wave | str, vms: list[str] | None = None) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: cleaned | failed, deleted, error}]}`."""
+    wave = await resolve_wave(wave)
     def done(vm: WavePlanRow, deleted: tuple[str, ...]) -> dict:
         return outcome_row(vm.source_vm, "cleaned", deleted=list(deleted))
     return {"wave": wave.name, "vms": await side_by_side(select_vms(wave, vms), clean_up_test_migration, done)}

@@ -5,14 +5,15 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.report import outcome_row
-from flows.selection import select_vms, side_by_side
+from flows.selection import resolve_wave, select_vms, side_by_side
 from tasks.cutover import complete
 from vmshift.plan.schema import Wave, WavePlanRow
 
 
-@flow(name="complete-migration", flow_run_name="complete-{wave.name}")
-async def complete_migration(wave: Wave, vms: list[str] | None = None, delete_cache_blobs: bool = False) -> dict:
+@flow(name="complete-migration")
+async def complete_migration(wave: Wave | str, vms: list[str] | None = None, delete_cache_blobs: bool = False) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: completed | failed, error}]}`."""
+    wave = await resolve_wave(wave)
     async def one(vm: WavePlanRow) -> None:
         await complete(vm, delete_cache_blobs)
 

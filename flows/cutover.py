@@ -15,7 +15,7 @@ from prefect.artifacts import acreate_markdown_artifact
 
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
-from flows.selection import select_vms, side_by_side
+from flows.selection import resolve_wave, select_vms, side_by_side
 from tasks.cutover import CutoverDone, cut_over, cutover_facts
 from tasks.replication import source_facts
 from vmshift.plan.schema import Wave, WavePlanRow
@@ -23,9 +23,9 @@ from vmshift.readiness import CutoverPolicy, cutover_decisions
 from vmshift.schedule import BlackoutWindow
 
 
-@flow(name="cutover", flow_run_name="cutover-{wave.name}")
+@flow(name="cutover")
 async def cutover(
-    wave: Wave,
+    wave: Wave | str,
     vms: list[str] | None = None,
     skip_test_migration: bool = False,
     max_delta_age_minutes: float = 780,
@@ -34,6 +34,7 @@ async def cutover(
     appliance: Appliance | None = None,
 ) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: migrated | refused | failed, downtime_s, verified, error}]}`."""
+    wave = await resolve_wave(wave)
     appliance = appliance or Appliance.from_env()
     chosen = select_vms(wave, vms)
     policy = CutoverPolicy(max_delta_age=timedelta(minutes=max_delta_age_minutes),
@@ -64,7 +65,7 @@ async def cutover(
     return {"wave": wave.name, "vms": rows}
 
 
-def _report(wave: Wave, rows: list[dict]) -> str:
+def _report(wave: Wave | str, rows: list[dict]) -> str:
     lines = [f"# Cutover of wave {wave.name}", "",
              "| VM | outcome | downtime (s, source shutdown → target VM created) | disks verified | resources | "
              "reason / error |", "| --- | --- | --- | --- | --- | --- |"]

@@ -5,15 +5,16 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.report import outcome_row
-from flows.selection import select_vms, side_by_side
+from flows.selection import resolve_wave, select_vms, side_by_side
 from tasks.cutover import roll_back
 from tasks.replication import source_facts
 from vmshift.plan.schema import Wave, WavePlanRow
 
 
-@flow(name="rollback", flow_run_name="rollback-{wave.name}")
-async def rollback(wave: Wave, vms: list[str] | None = None, delete_disks: bool = False) -> dict:
+@flow(name="rollback")
+async def rollback(wave: Wave | str, vms: list[str] | None = None, delete_disks: bool = False) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: rolled-back | failed, deleted, error}]}`."""
+    wave = await resolve_wave(wave)
     chosen = select_vms(wave, vms)
     facts = await source_facts([vm.source_vm for vm in chosen], {})
 

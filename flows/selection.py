@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from deployments.upload import uploaded_wave
 from flows.report import outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
 
@@ -15,6 +16,11 @@ T = TypeVar("T")
 
 class UnknownVm(ValueError):
     """The call names a VM that is not in the wave."""
+
+
+async def resolve_wave(wave: Wave | str) -> Wave:
+    """API callers name an uploaded wave; flows started from Python may pass the wave itself."""
+    return wave if isinstance(wave, Wave) else await uploaded_wave(wave)
 
 
 def select_vms(wave: Wave, vms: Sequence[str] | None) -> list[WavePlanRow]:

@@ -7,16 +7,17 @@ from prefect.artifacts import acreate_markdown_artifact
 
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
-from flows.selection import select_vms, side_by_side
+from flows.selection import resolve_wave, select_vms, side_by_side
 from tasks.replication import source_facts
 from tasks.test_migration import run_test_migration
 from vmshift.azure.vms import BuiltVm
 from vmshift.plan.schema import Wave, WavePlanRow
 
 
-@flow(name="test-migrate", flow_run_name="test-migrate-{wave.name}")
-async def test_migrate(wave: Wave, vms: list[str] | None = None, appliance: Appliance | None = None) -> dict:
+@flow(name="test-migrate")
+async def test_migrate(wave: Wave | str, vms: list[str] | None = None, appliance: Appliance | None = None) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: test-migrated | failed | skipped, test_vm, error}]}`."""
+    wave = await resolve_wave(wave)
     appliance = appliance or Appliance.from_env()
     chosen = [vm for vm in select_vms(wave, vms) if vm.allow_test_migration]
     skipped = [outcome_row(vm.source_vm, "skipped", error="the plan says no test migration (OK_TO_TESTMIGRATE=N)")
@@ -36,7 +37,7 @@ async def test_migrate(wave: Wave, vms: list[str] | None = None, appliance: Appl
     return {"wave": wave.name, "vms": rows}
 
 
-def _report(wave: Wave, rows: list[dict]) -> str:
+def _report(wave: Wave | str, rows: list[dict]) -> str:
     lines = [f"# Test migration of wave {wave.name}", "", "| VM | outcome | test VM | resources created | error |",
              "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['vm']} | {r['outcome']} | {r.get('test_vm', '')} | {'<br>'.join(r.get('resources', []))} "

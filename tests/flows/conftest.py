@@ -1,11 +1,21 @@
-"""One Prefect test harness (a temporary SQLite server, ~20 s to start) for every flow test of the session."""
+"""Prefect servers for the flow tests, each started once per session (~10-25 s each on SQLite).
+
+`prefect_harness`: Prefect's test harness, in-process, for flows run from the tests.
+`prefect_server`: the lab's own server (vmshift/lab/prefect_server.py), a separate process behind its API
+secret, for what goes through the CLI and the REST API (`prefect deploy`, plan upload, cutover calls).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
+
+from vmshift.lab import process
+from vmshift.lab.prefect_server import start_prefect
+from vmshift.lab.process import PartProcess
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +24,14 @@ def prefect_harness() -> Iterator[None]:
         patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         with prefect_test_harness(server_startup_timeout=180):
             yield
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
+    """(lab folder, its lab.json entry) of a lab Prefect server started for this session."""
+    folder = tmp_path_factory.mktemp("prefect-lab")
+    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
+    try:
+        yield folder, start_prefect(folder, part)
+    finally:
+        process.stop(part)

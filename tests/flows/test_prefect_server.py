@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
-from vmshift.lab import process
 from vmshift.lab.prefect_server import start_prefect
 from vmshift.lab.process import PartProcess
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
-    folder = tmp_path_factory.mktemp("prefect-lab")
-    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
-    try:
-        yield folder, start_prefect(folder, part)
-    finally:
-        process.stop(part)
 
 
 def test_the_server_answers_on_loopback_with_its_database_in_the_lab_folder(prefect_server) -> None:

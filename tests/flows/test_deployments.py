@@ -1,0 +1,93 @@
+"""prefect.yaml deploys against the lab's Prefect server; a plan upload schedules each wave once; the cutover
+is one authenticated REST call."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+from deployments.upload import upload_plan, uploaded_wave
+from vmshift.lab.prefect_server import client_environment
+from vmshift.plan.validation import validate_plan
+
+PROJECT = Path(__file__).parents[2]
+PREFECT = str(Path(sys.executable).parent / "prefect")
+DEPLOYMENTS = {"migrate-wave/wave-replicate", "delta-sync/delta-sync", "test-migrate/test-migrate",
+               "cleanup-test/cleanup-test", "cutover/cutover", "complete-migration/complete-migration",
+               "rollback/rollback"}
+
+
+@pytest.fixture(scope="module")
+def deployed(prefect_server: tuple[Path, dict]) -> Iterator[dict]:
+    """The lab server with the work pool created and `prefect deploy --all` run, as a user would."""
+    folder, entry = prefect_server
+    env = {**os.environ, **client_environment(entry), "PREFECT_HOME": str(folder / "client")}
+    for argv in ([PREFECT, "work-pool", "create", "vmshift", "--type", "process", "--overwrite"],
+                 [PREFECT, "--no-prompt", "deploy", "--all"]):
+        done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+    with temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
+        yield entry
+
+
+def example_plan():
+    return validate_plan(PROJECT / "examples" / "waves.csv").raise_for_errors()
+
+
+def test_prefect_deploy_all_creates_every_deployment(deployed: dict) -> None:
+    async def names() -> set[str]:
+        async with get_client() as client:
+            flows = {flow.id: flow.name for flow in await client.read_flows()}
+            return {f"{flows[d.flow_id]}/{d.name}" for d in await client.read_deployments()}
+    assert asyncio.run(names()) >= DEPLOYMENTS
+
+
+def test_uploading_the_same_plan_twice_creates_nothing_twice(deployed: dict) -> None:
+    first = asyncio.run(upload_plan(example_plan()))
+    again = asyncio.run(upload_plan(example_plan()))
+    assert [wave["name"] for wave in first] == ["wave-1", "wave-2"]
+    assert [w["flow_run_id"] for w in again] == [w["flow_run_id"] for w in first]
+    assert not any(wave["created"] for wave in again)
+    assert asyncio.run(uploaded_wave("wave-1")).vms == example_plan().wave("wave-1").vms
+
+
+def test_a_changed_wave_replaces_its_scheduled_run(deployed: dict) -> None:
+    plan = example_plan()
+    before = {w["name"]: w["flow_run_id"] for w in asyncio.run(upload_plan(plan))}
+    later = dataclasses.replace(plan.waves[1], start_at=plan.waves[1].start_at + timedelta(days=1))
+    after = {w["name"]: w for w in asyncio.run(upload_plan(dataclasses.replace(plan, waves=(plan.waves[0], later))))}
+    assert after["wave-1"]["flow_run_id"] == before["wave-1"]
+    assert after["wave-2"]["created"] and after["wave-2"]["flow_run_id"] != before["wave-2"]
+    assert asyncio.run(uploaded_wave("wave-2")).start_at == later.start_at
+
+    async def old_run() -> None:
+        async with get_client() as client:
+            await client.read_flow_run(before["wave-2"])
+    with pytest.raises(ObjectNotFound):
+        asyncio.run(old_run())
+
+
+def test_the_cutover_is_one_rest_call_with_the_servers_credentials(deployed: dict) -> None:
+    asyncio.run(upload_plan(example_plan()))
+    api, token = deployed["api_url"], base64.b64encode(deployed["auth_string"].encode()).decode()
+    headers = {"Authorization": f"Basic {token}"}
+    deployment = requests.get(f"{api}/deployments/name/cutover/cutover", headers=headers, timeout=10).json()
+    body = {"parameters": {"wave": "wave-1", "vms": ["win-sql-01"], "skip_test_migration": False}}
+    url = f"{api}/deployments/{deployment['id']}/create_flow_run"
+    assert requests.post(url, json=body, timeout=10).status_code == 401
+    created = requests.post(url, json=body, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+    assert created.json()["parameters"]["wave"] == "wave-1"
