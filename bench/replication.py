@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument("--account", default="vmshiftcache01")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--ceiling-concurrency", default="2,4,8,16")
+    parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of the dense copies (best kept)")
     parser.add_argument("--container", help=argparse.SUPPRESS)
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -207,19 +208,23 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             dense, sparse = Path(folder) / "dense.raw", Path(folder) / "sparse.raw"
             write_dense(dense, size, seed=1)
-            baseline_dense = upload_blob_baseline(container, dense)
+            # Alternated rounds, best of each: the machine is shared, so one slow moment should not pick a side.
+            baseline_dense = dense_s = float("inf")
+            replica = None
+            for _ in range(args.rounds):
+                baseline_dense = min(baseline_dense, upload_blob_baseline(container, dense))
+                if replica is not None:
+                    replica.blob.delete_blob()
+                seconds, dense_sent, replica = vmshift_copy(container, dense, [DiskExtent(0, size)], settings)
+                dense_s = min(dense_s, seconds)
             rows.append(("A upload_blob, dense", baseline_dense, size))
             best = max(
                 (ceiling(container, min(size, 256 * MIB), int(c)), int(c)) for c in args.ceiling_concurrency.split(",")
             )
+            ceiling_bytes = min(size, 256 * MIB)
             rows.append(
-                (
-                    f"B 4 MiB upload_page ceiling (concurrency {best[1]})",
-                    min(size, 256 * MIB) / best[0] / 1e6,
-                    min(size, 256 * MIB),
-                )
+                (f"B 4 MiB upload_page ceiling (concurrency {best[1]})", ceiling_bytes / best[0] / 1e6, ceiling_bytes)
             )
-            dense_s, dense_sent, replica = vmshift_copy(container, dense, [DiskExtent(0, size)], settings)
             rows.append(("vmshift initial, dense", dense_s, dense_sent))
 
             changed = churn(dense, size, 0.01, seed=3)
