@@ -146,7 +146,7 @@ def test_every_broken_plan_is_refused_with_row_level_errors(data):
     assert result.errors
     for error in result.errors:
         assert isinstance(error.row, int) and error.row >= 1
-        assert error.message and len(error.message) < 2000
+        assert error.message and len(error.message) < 2000 and len(error.column or "") < 200
     document = json.loads(json.dumps(result.to_json()))
     assert document["ok"] is False and document["errors"] and document["waves"] == []
 
