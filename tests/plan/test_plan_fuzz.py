@@ -81,7 +81,8 @@ def broken_plans(draw) -> bytes:
         elif kind == "missing":
             header.remove(draw(st.sampled_from([c for c in REQUIRED_COLUMNS if c in header] or ["wave"])))
         elif kind == "extra":
-            header.append(draw(st.from_regex(r"[a-z]{3,12}_(x|colour|notes)", fullmatch=True)))
+            header.append(draw(st.one_of(st.from_regex(r"[a-z]{3,12}_(x|colour|notes)", fullmatch=True),
+                                         st.sampled_from(["h" * 5000, "=cmd|' /C calc'!A0", "notes\x07"]))))
         elif kind == "duplicate":
             copy = dict(row)
             if draw(st.booleans()):
