@@ -29,7 +29,7 @@ from vmshift.replication.cycle import (
 )
 from vmshift.replication.extents import MIB
 from vmshift.replication.mover import MoverSettings
-from vmshift.replication.pageblob import PageBlobReplica
+from vmshift.replication.pageblob import BlobNotOurs, PageBlobReplica
 from vmshift.replication.vhd import parse_footer
 from vmshift.state.document import Claim, CycleInProgress
 from vmshift.state.store import StateStore
@@ -336,3 +336,27 @@ def test_kill_9_during_initial_replication_then_a_new_run_resumes_from_the_check
     assert vmshift_snapshots(session, "repl-kill-01") == []
     assert_replicas_equal_source(session, blob_service, replication, "repl-kill-01", tmp_path)
     assert report["kind"] == "initial"
+
+
+def test_a_blob_that_is_not_ours_stops_the_cycle_and_is_left_untouched(
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+) -> None:
+    run = uuid.uuid4().hex[:10]
+    elsewhere = ReplicationSettings(
+        cache_account="vmshiftcache01",
+        replica_container=f"foreign-{run}",
+        state_container=f"state-{run}",
+        mover=replication.mover,
+    )
+    foreign = blob_service.create_container(elsewhere.replica_container)
+    try:
+        foreign.upload_blob("repl-grow-01/disk-2000.vhd", b"a VHD someone copied here by hand")
+        with pytest.raises(BlobNotOurs, match="will not overwrite"):
+            replicate_once("repl-grow-01", session=session, blob_service=blob_service, settings=elsewhere)
+        assert foreign.download_blob("repl-grow-01/disk-2000.vhd").readall() == b"a VHD someone copied here by hand"
+        assert vmshift_snapshots(session, "repl-grow-01") == []
+    finally:
+        foreign.delete_container()
+        blob_service.delete_container(elsewhere.state_container)
