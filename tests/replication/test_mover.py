@@ -11,6 +11,8 @@ from vmshift.replication.pageblob import BlobNotOurs, InvalidPageWrite, PageBlob
 from vmshift.replication.reader import LocalDiskReader
 from vmshift.replication.vhd import parse_footer
 
+pytestmark = pytest.mark.lab  # Azurite
+
 SIZE = 24 * MIB
 
 

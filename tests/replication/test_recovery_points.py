@@ -1,9 +1,12 @@
+import pytest
 from azure.storage.blob import ContainerClient
 
 from vmshift.replication.extents import MIB
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.recovery_points import prune_recovery_points, take_recovery_point
 from vmshift.state.document import VmState
+
+pytestmark = pytest.mark.lab  # Azurite
 
 
 def test_each_cycle_leaves_a_recovery_point_and_only_the_last_n_are_kept(container: ContainerClient) -> None:

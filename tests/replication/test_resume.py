@@ -12,6 +12,8 @@ from vmshift.replication.reader import LocalDiskReader
 from vmshift.state.document import CycleInProgress, DiskCheckpoint
 from vmshift.state.store import StateStore
 
+pytestmark = pytest.mark.lab  # Azurite
+
 SIZE = 24 * MIB
 SETTINGS = MoverSettings(concurrency=3, chunk_size=MIB)
 

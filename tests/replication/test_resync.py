@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 from azure.storage.blob import ContainerClient
 from images import download, footer_of, qemu_identical, random_bytes, write_image
 
@@ -9,6 +10,8 @@ from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.reader import LocalDiskReader
 from vmshift.replication.resync import resync_disk
 from vmshift.replication.vhd import parse_footer
+
+pytestmark = pytest.mark.lab  # Azurite
 
 SETTINGS = MoverSettings(concurrency=2, chunk_size=MIB)
 

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 from azure.storage.blob import ContainerClient
 from images import random_bytes, write_image
 
@@ -8,6 +9,8 @@ from vmshift.replication.mover import MoverSettings, move
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.reader import LocalDiskReader
 from vmshift.replication.verify import compare_disks
+
+pytestmark = pytest.mark.lab  # Azurite
 
 
 def test_verification_names_the_first_differing_offset(container: ContainerClient, tmp_path: Path) -> None:

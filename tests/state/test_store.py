@@ -6,6 +6,8 @@ from azure.storage.blob import ContainerClient
 from vmshift.state.document import SCHEMA_VERSION, DiskState
 from vmshift.state.store import StateConflict, StateSchemaTooNew, StateStore
 
+pytestmark = pytest.mark.lab  # Azurite
+
 
 def test_state_round_trips_with_its_schema_version(state_container: ContainerClient) -> None:
     store = StateStore(state_container)
