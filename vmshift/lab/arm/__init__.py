@@ -1,0 +1,1 @@
+"""The lab's Azure Resource Manager: an HTTPS simulator of the ARM operations vmshift uses, with real DNS."""

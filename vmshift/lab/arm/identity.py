@@ -1,0 +1,117 @@
+"""The lab tenant's token endpoint (client credentials, as Microsoft Entra ID answers) and token checks for ARM.
+
+MSAL asks `<authority>/<tenant>/v2.0/.well-known/openid-configuration` first, then posts to the
+token endpoint it names. Tokens are JWTs signed with the lab's key; ARM accepts only those.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from vmshift.lab.arm.errors import ArmError
+from vmshift.lab.arm.simulator import Settings
+
+TOKEN_LIFETIME_S = 3600
+ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
+
+
+def openid_configuration(settings: Settings, base_url: str, tenant: str) -> tuple[int, dict[str, Any]]:
+    if tenant.lower() != settings.tenant_id.lower():
+        return 400, _aad_error("invalid_tenant", 90002, f"Tenant '{tenant}' not found. Check to make sure you "
+                               "have the correct tenant ID and are signing into the correct cloud.")
+    root = f"{base_url}/{settings.tenant_id}"
+    return 200, {
+        "token_endpoint": f"{root}/oauth2/v2.0/token",
+        "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+        "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
+        "issuer": f"{root}/v2.0",
+        "jwks_uri": f"{root}/discovery/v2.0/keys",
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "tenant_region_scope": "EU",
+    }
+
+
+def _aad_error(error: str, code: int, description: str) -> dict[str, Any]:
+    return {
+        "error": error,
+        "error_description": f"AADSTS{code}: {description} Trace ID: {uuid.uuid4()} "
+                             f"Correlation ID: {uuid.uuid4()} Timestamp: {time.strftime('%Y-%m-%d %H:%M:%SZ')}",
+        "error_codes": [code],
+        "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ"),
+        "trace_id": str(uuid.uuid4()),
+        "correlation_id": str(uuid.uuid4()),
+    }
+
+
+def issue_token(settings: Settings, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """The client-credentials grant: right tenant, known client, matching secret, an ARM scope."""
+    if tenant.lower() != settings.tenant_id.lower():
+        return 400, _aad_error("invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
+    if form.get("grant_type") != "client_credentials":
+        return 400, _aad_error("unsupported_grant_type", 70003,
+                               "The app requested an unsupported grant type 'client_credentials' only.")
+    client_id = form.get("client_id", "")
+    if client_id.lower() != settings.client_id.lower():
+        return 400, _aad_error("unauthorized_client", 700016,
+                               f"Application with identifier '{client_id}' was not found in the directory "
+                               f"'{settings.tenant_id}'.")
+    if not hmac.compare_digest(form.get("client_secret", "").encode(), settings.client_secret.encode()):
+        return 401, _aad_error("invalid_client", 7000215,
+                               "Invalid client secret provided. Ensure the secret being sent in the request is the "
+                               f"client secret value, not the client secret ID, for a secret added to app "
+                               f"'{settings.client_id}'.")
+    scope = form.get("scope", "").split()
+    audiences = [s.removesuffix("/.default").rstrip("/") for s in scope if s.endswith("/.default")]
+    if len(audiences) != 1 or audiences[0] not in ARM_AUDIENCES:
+        return 400, _aad_error("invalid_scope", 1002012,
+                               f"The provided value for scope {' '.join(scope)} is not valid. Client credential "
+                               "flows must have a scope value with /.default suffixed to the resource identifier.")
+    now = int(time.time())
+    claims = {
+        "aud": audiences[0] + "/", "iss": f"https://sts.windows.net/{settings.tenant_id}/",
+        "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME_S,
+        "appid": settings.client_id, "oid": settings.client_id, "sub": settings.client_id,
+        "tid": settings.tenant_id, "idtyp": "app", "ver": "1.0",
+    }
+    token = jwt.encode(claims, settings.signing_key, algorithm="HS256")
+    return 200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S, "ext_expires_in": TOKEN_LIFETIME_S,
+                 "access_token": token}
+
+
+def check_bearer(settings: Settings, authorization: str | None) -> None:
+    """ARM's 401s: no header, not a bearer token, a token we did not sign, or one that expired."""
+    if not authorization:
+        raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
+                       headers=_challenge(settings))
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ArmError(401, "AuthenticationFailed",
+                       "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+                       headers=_challenge(settings))
+    try:
+        claims = jwt.decode(token, settings.signing_key, algorithms=["HS256"],
+                            audience=[a + "/" for a in ARM_AUDIENCES] + list(ARM_AUDIENCES))
+    except jwt.ExpiredSignatureError as exc:
+        raise ArmError(401, "ExpiredAuthenticationToken",
+                       "The access token expiry UTC time is earlier than current UTC time.",
+                       headers=_challenge(settings)) from exc
+    except jwt.InvalidTokenError as exc:
+        raise ArmError(401, "InvalidAuthenticationToken", "The access token is invalid.",
+                       headers=_challenge(settings)) from exc
+    if str(claims.get("tid", "")).lower() != settings.tenant_id.lower():
+        raise ArmError(401, "InvalidAuthenticationTokenTenant",
+                       f"The access token is from the wrong issuer '{claims.get('iss')}'. It must match the tenant "
+                       f"'https://sts.windows.net/{settings.tenant_id}/' associated with this subscription.",
+                       headers=_challenge(settings))
+
+
+def _challenge(settings: Settings) -> dict[str, str]:
+    return {"WWW-Authenticate": f'Bearer authorization_uri="https://login.windows.net/{settings.tenant_id}", '
+                                'error="invalid_token", error_description="The authentication failed"'}

@@ -1,0 +1,85 @@
+"""What every provider needs to answer a request: the lab's settings, its state, and ARM's common checks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vmshift.lab.arm.errors import ArmError
+from vmshift.lab.arm.store import Store
+
+
+@dataclass
+class Settings:
+    """The lab tenant and the parts the simulator talks to; secrets come from the environment."""
+
+    tenant_id: str
+    client_id: str
+    subscription_id: str
+    client_secret: str = field(repr=False)
+    regions: list[str]
+    data_dir: Path
+    ca_file: Path | None = None
+    azurite_endpoint: str | None = None
+    storage_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    signing_key: bytes = field(default=b"", repr=False)
+
+
+@dataclass
+class Simulator:
+    settings: Settings
+    store: Store
+    appliance_vnet_ids: list[str] = field(default_factory=list)
+
+    def subscription_scope(self, subscription_id: str) -> str:
+        if subscription_id.lower() != self.settings.subscription_id.lower():
+            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
+        return f"/subscriptions/{self.settings.subscription_id}"
+
+    def resource_group(self, subscription_id: str, group: str) -> dict[str, Any]:
+        """The group's stored resource, so IDs carry the group name as it was created."""
+        scope = self.subscription_scope(subscription_id)
+        body = self.store.get(f"{scope}/resourceGroups/{group}")
+        if body is None:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{group}' could not be found.")
+        return body
+
+    def group_scope(self, subscription_id: str, group: str) -> str:
+        return self.resource_group(subscription_id, group)["id"]
+
+    def check_location(self, location: str | None, target: str = "location") -> str:
+        """Azure normalises 'West Europe' to 'westeurope' and refuses regions it does not offer."""
+        if not location:
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        normal = location.replace(" ", "").lower()
+        if normal not in self.settings.regions:
+            raise ArmError(
+                400, "LocationNotAvailableForResourceType",
+                f"The provided location '{location}' is not available for resource type. "
+                f"List of available regions is '{','.join(self.settings.regions)}'.",
+                target,
+            )
+        return normal
+
+
+# Azure's naming rules for the resource types the lab holds (Microsoft's "naming rules and restrictions").
+_NAME_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "general": (
+        re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$"),
+        "The name can be up to 80 characters long. It must begin with a word character, and it must end "
+        "with a word character or with '_'. The name may contain word characters or '.', '-', '_'.",
+    ),
+    "vm": (
+        re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?$"),
+        "Virtual machine names can be up to 64 characters long, begin with a word character, "
+        "end with a word character or '_', and contain word characters, '.', '-' or '_'.",
+    ),
+}
+
+
+def check_name(name: str, rule: str = "general") -> None:
+    pattern, explanation = _NAME_RULES[rule]
+    if not pattern.match(name):
+        raise ArmError(400, "InvalidResourceName", f"Resource name {name} is invalid. {explanation}")

@@ -1,0 +1,239 @@
+"""Microsoft.Storage: storage accounts (each one an Azurite account, so blobs are real), keys,
+network rules and the private endpoint connections that approve or reject private endpoints."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import re
+from typing import Any
+
+from vmshift.lab.arm.errors import ArmError, resource_not_found
+from vmshift.lab.arm.routing import arm_resource
+from vmshift.lab.arm.simulator import Simulator
+from vmshift.lab.arm.store import Store
+
+STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
+CONNECTION = "Microsoft.Storage/storageAccounts/privateEndpointConnections"
+KINDS = ("Storage", "StorageV2", "BlobStorage", "FileStorage", "BlockBlobStorage")
+SKUS = ("Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Standard_ZRS", "Premium_LRS", "Premium_ZRS",
+        "Standard_GZRS", "Standard_RAGZRS")
+# Only general-purpose v2 accounts (and the premium blob/file kinds) take private endpoints.
+PRIVATE_LINK_KINDS = ("StorageV2", "BlockBlobStorage", "FileStorage")
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+_KEYS = "storage-key"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def find_account(store: Store, name: str) -> dict[str, Any] | None:
+    """Account names are global in Azure: one name, one account, whatever the group."""
+    return next((a for a in store.list(STORAGE_ACCOUNT) if a["name"] == name), None)
+
+
+class StorageBackend:
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.store = simulator.store
+
+    def _scope(self, subscription_id: str, group: str) -> str:
+        return self.simulator.group_scope(subscription_id, group) + "/providers/Microsoft.Storage"
+
+    def blob_endpoint(self, name: str) -> str:
+        azurite = self.simulator.settings.azurite_endpoint
+        return f"{azurite.rstrip('/')}/{name}/" if azurite else f"https://{name}.blob.core.windows.net/"
+
+    def create_storage_account(self, subscription_id: str, group: str, name: str,
+                               body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        scope = self._scope(subscription_id, group)
+        if not _ACCOUNT_NAME.match(name):
+            raise ArmError(400, "AccountNameInvalid",
+                           f"{name} is not a valid storage account name. Storage account name must be between 3 "
+                           "and 24 characters in length and use numbers and lower-case letters only.",
+                           "accountName")
+        resource_id = f"{scope}/storageAccounts/{name}"
+        existing = find_account(self.store, name)
+        if existing is not None and existing["id"].lower() != resource_id.lower():
+            raise ArmError(409, "StorageAccountAlreadyTaken",
+                           f"The storage account named {name} is already taken.")
+        location = self.simulator.check_location(body.get("location"))
+        kind = body.get("kind")
+        if kind not in KINDS:
+            raise ArmError(400, "InvalidValuesForRequestParameters",
+                           f"Values for request parameters are invalid: kind. Allowed: {', '.join(KINDS)}.", "kind")
+        sku = (body.get("sku") or {}).get("name")
+        if sku not in SKUS:
+            raise ArmError(400, "InvalidValuesForRequestParameters",
+                           f"Values for request parameters are invalid: sku.name '{sku}'.", "sku.name")
+        if existing is not None and existing["location"] != location:
+            raise ArmError(409, "InvalidAccountLocation",
+                           f"The storage account {name} already exists in location {existing['location']}.")
+        requested = body.get("properties") or {}
+        previous = (existing or {}).get("properties", {})
+        properties: dict[str, Any] = {
+            "creationTime": previous.get("creationTime", _now()),
+            "primaryEndpoints": {"blob": self.blob_endpoint(name)},
+            "primaryLocation": location, "statusOfPrimary": "available",
+            "supportsHttpsTrafficOnly": requested.get("supportsHttpsTrafficOnly", True),
+            "allowBlobPublicAccess": requested.get("allowBlobPublicAccess", False),
+            "allowSharedKeyAccess": requested.get("allowSharedKeyAccess", True),
+            "minimumTlsVersion": requested.get("minimumTlsVersion", "TLS1_2"),
+            "publicNetworkAccess": requested.get("publicNetworkAccess", "Enabled"),
+            "networkAcls": self._network_acls(requested.get("networkAcls")),
+            "encryption": {"keySource": "Microsoft.Storage",
+                           "services": {"blob": {"enabled": True, "keyType": "Account"}}},
+            "privateEndpointConnections": previous.get("privateEndpointConnections", []),
+        }
+        if kind in ("StorageV2", "BlobStorage"):
+            properties["accessTier"] = requested.get("accessTier", "Hot")
+        account = arm_resource(resource_id, STORAGE_ACCOUNT, location, properties, body.get("tags"), kind=kind,
+                               sku={"name": sku, "tier": "Premium" if sku.startswith("Premium") else "Standard"})
+        return account, existing is None
+
+    @staticmethod
+    def _network_acls(acls: dict[str, Any] | None) -> dict[str, Any]:
+        acls = acls or {}
+        default_action = acls.get("defaultAction", "Allow")
+        if default_action not in ("Allow", "Deny"):
+            raise ArmError(400, "InvalidValuesForRequestParameters",
+                           f"Values for request parameters are invalid: networkAcls.defaultAction "
+                           f"'{default_action}'.", "networkAcls.defaultAction")
+        return {"bypass": acls.get("bypass", "AzureServices"), "defaultAction": default_action,
+                "virtualNetworkRules": acls.get("virtualNetworkRules", []), "ipRules": acls.get("ipRules", []),
+                "resourceAccessRules": acls.get("resourceAccessRules", [])}
+
+    def update_storage_account(self, subscription_id: str, group: str, name: str,
+                               body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH: only what the request names changes (network rules, public access, tags)."""
+        account = self.get_storage_account(subscription_id, group, name)
+        requested = body.get("properties") or {}
+        for key in ("publicNetworkAccess", "allowBlobPublicAccess", "allowSharedKeyAccess", "minimumTlsVersion",
+                    "supportsHttpsTrafficOnly", "accessTier"):
+            if key in requested:
+                account["properties"][key] = requested[key]
+        if "networkAcls" in requested:
+            account["properties"]["networkAcls"] = self._network_acls(requested["networkAcls"])
+        if "tags" in body:
+            account["tags"] = body["tags"]
+        self.store.put(account["id"], account)
+        return account
+
+    def get_storage_account(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
+        account = self.store.get(f"{self._scope(subscription_id, group)}/storageAccounts/{name}")
+        if account is None:
+            raise resource_not_found(STORAGE_ACCOUNT, name, group)
+        return account
+
+    def list_storage_accounts(self, subscription_id: str, group: str | None) -> list[dict[str, Any]]:
+        scope = self._scope(subscription_id, group) if group else self.simulator.subscription_scope(subscription_id)
+        return self.store.list(STORAGE_ACCOUNT, scope)
+
+    def delete_storage_account(self, subscription_id: str, group: str, name: str) -> None:
+        self.store.delete(f"{self._scope(subscription_id, group)}/storageAccounts/{name}")
+
+    def list_keys(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
+        """Azurite's key for a seeded account; a created account gets keys of its own, kept in the store."""
+        account = self.get_storage_account(subscription_id, group, name)
+        keys = self.store.get(account["id"], kind=_KEYS)
+        if keys is None:
+            seeded = self.simulator.settings.storage_keys.get(name)
+            keys = {"key1": seeded or base64.b64encode(os.urandom(64)).decode(),
+                    "key2": base64.b64encode(os.urandom(64)).decode(), "created": account["properties"]["creationTime"]}
+            self.store.put(account["id"], keys, kind=_KEYS)
+        return {"keys": [{"keyName": k, "value": keys[k], "permissions": "FULL", "creationTime": keys["created"]}
+                         for k in ("key1", "key2")]}
+
+    # --- private endpoint connections --------------------------------------------------------------
+
+    def account_by_id(self, account_id: str) -> dict[str, Any] | None:
+        return self.store.get(account_id)
+
+    def add_private_endpoint_connection(self, account: dict[str, Any], endpoint_id: str, status: str,
+                                        description: str) -> dict[str, Any]:
+        """What a new private endpoint leaves on the account: a connection, approved or pending."""
+        if account["kind"] not in PRIVATE_LINK_KINDS:
+            raise ArmError(400, "OperationNotAllowedOnKind",
+                           "Call to Microsoft.Storage/storageAccounts failed. Error message: The operation is not "
+                           f"allowed on account kind {account['kind']}")
+        connections = account["properties"]["privateEndpointConnections"]
+        current = next((c for c in connections
+                        if c["properties"]["privateEndpoint"]["id"].lower() == endpoint_id.lower()), None)
+        if current is not None:
+            return current
+        name = f"{endpoint_id.rsplit('/', 1)[-1]}.{os.urandom(4).hex()}"
+        connection = {
+            "id": f"{account['id']}/privateEndpointConnections/{name}", "name": name, "type": CONNECTION,
+            "properties": {"privateEndpoint": {"id": endpoint_id},
+                           "privateLinkServiceConnectionState": {"status": status, "description": description,
+                                                                 "actionRequired": "None"},
+                           "provisioningState": "Succeeded"},
+        }
+        connections.append(connection)
+        self.store.put(account["id"], account)
+        return connection
+
+    def remove_private_endpoint_connections(self, endpoint_id: str) -> None:
+        for account in self.store.list(STORAGE_ACCOUNT):
+            connections = account["properties"]["privateEndpointConnections"]
+            kept = [c for c in connections if c["properties"]["privateEndpoint"]["id"].lower() != endpoint_id.lower()]
+            if len(kept) != len(connections):
+                account["properties"]["privateEndpointConnections"] = kept
+                self.store.put(account["id"], account)
+
+    def list_private_endpoint_connections(self, subscription_id: str, group: str, name: str) -> list[dict[str, Any]]:
+        return self.get_storage_account(subscription_id, group, name)["properties"]["privateEndpointConnections"]
+
+    def get_private_endpoint_connection(self, subscription_id: str, group: str, name: str,
+                                        connection_name: str) -> dict[str, Any]:
+        for connection in self.list_private_endpoint_connections(subscription_id, group, name):
+            if connection["name"].lower() == connection_name.lower():
+                return connection
+        raise ArmError(404, "PrivateEndpointConnectionNotFound",
+                       f"Private endpoint connection {connection_name} of storage account {name} was not found.")
+
+    def put_private_endpoint_connection(self, subscription_id: str, group: str, name: str, connection_name: str,
+                                        body: dict[str, Any]) -> dict[str, Any]:
+        """Approve or reject: the account's owner decides, and the endpoint sees the new state."""
+        account = self.get_storage_account(subscription_id, group, name)
+        state = ((body.get("properties") or {}).get("privateLinkServiceConnectionState")) or {}
+        status = state.get("status")
+        if status not in ("Approved", "Rejected", "Pending"):
+            raise ArmError(400, "InvalidValuesForRequestParameters",
+                           f"Values for request parameters are invalid: privateLinkServiceConnectionState.status "
+                           f"'{status}'.", "properties.privateLinkServiceConnectionState.status")
+        for connection in account["properties"]["privateEndpointConnections"]:
+            if connection["name"].lower() != connection_name.lower():
+                continue
+            current = connection["properties"]["privateLinkServiceConnectionState"]
+            if current["status"] == "Rejected" and status != "Rejected":
+                raise ArmError(400, "PrivateEndpointConnectionRejected",
+                               f"Private endpoint connection {connection_name} was rejected and cannot be "
+                               f"set to {status}; create a new private endpoint.")
+            current.update({"status": status, "description": state.get("description", ""),
+                            "actionRequired": state.get("actionRequired", "None")})
+            self.store.put(account["id"], account)
+            return connection
+        raise ArmError(404, "PrivateEndpointConnectionNotFound",
+                       f"Private endpoint connection {connection_name} of storage account {name} was not found.")
+
+    def delete_private_endpoint_connection(self, subscription_id: str, group: str, name: str,
+                                           connection_name: str) -> dict[str, Any] | None:
+        account = self.get_storage_account(subscription_id, group, name)
+        connections = account["properties"]["privateEndpointConnections"]
+        gone = next((c for c in connections if c["name"].lower() == connection_name.lower()), None)
+        if gone is not None:
+            connections.remove(gone)
+            self.store.put(account["id"], account)
+        return gone
+
+    def connection_state(self, endpoint_id: str, account_id: str) -> dict[str, Any]:
+        """The endpoint's view of its connection: what the account says, or Disconnected once removed."""
+        account = self.store.get(account_id)
+        for connection in (account or {}).get("properties", {}).get("privateEndpointConnections", []):
+            if connection["properties"]["privateEndpoint"]["id"].lower() == endpoint_id.lower():
+                return dict(connection["properties"]["privateLinkServiceConnectionState"])
+        return {"status": "Disconnected", "description": "The private link service connection was removed.",
+                "actionsRequired": "None"}
