@@ -64,18 +64,26 @@ class MoveResult:
 class BandwidthCap:
     """A token bucket shared by the workers: the appliance's upload cap, as Azure Migrate offers."""
 
-    def __init__(self, mb_per_s: float) -> None:
+    def __init__(
+        self,
+        mb_per_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = mb_per_s * 1_000_000
+        self._clock = clock
+        self._sleep = sleep
         self._lock = threading.Lock()
-        self._next_free = time.monotonic()
+        self._next_free = clock()
 
     def take(self, nbytes: int) -> None:
+        """Wait until sending nbytes keeps the average under the cap."""
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             start = max(now, self._next_free)
             self._next_free = start + nbytes / self.rate
         if start > now:
-            time.sleep(start - now)
+            self._sleep(start - now)
 
 
 def is_zero(data: bytes) -> bool:
