@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 from pathlib import Path
 
 import pytest
 
 from vmshift.azure import dns_gate
 from vmshift.azure.endpoint import PrivateEndpointInfo, ensure_private_endpoint, private_endpoint_name
-from vmshift.azure.errors import DnsGateFailed, PreflightFailed
+from vmshift.azure.errors import ApprovalTimedOut, DnsGateFailed, PreflightFailed, PrivateEndpointRejected
 from vmshift.azure.preflight import preflight_cache_account
 from vmshift.azure.private_dns import BLOB_ZONE, ensure_private_dns, zone_view
 
 pytestmark = pytest.mark.lab
 
 ACCOUNT = "vmshiftcache01"
+MANUAL_ACCOUNT = "vmshiftmanual01"  # the lab's app may not approve private endpoints on it
 
 
 @pytest.fixture(scope="module")
@@ -101,22 +103,27 @@ def test_private_endpoint_on_a_classic_account_is_refused_and_nothing_is_created
     assert [e.name for e in azure.network.private_endpoints.list("rg-hub")] == before
 
 
-def test_endpoint_and_private_dns_run_twice_create_nothing_new(azure, ids, endpoint, private_dns):
-    account = azure.storage.storage_accounts.get_properties("rg-migration", ACCOUNT)
-    again = ensure_private_endpoint(
-        azure,
-        account,
-        subnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub", "snet-endpoints"),
-        resource_group="rg-hub",
+def _network_counts(azure) -> tuple[int, int, int, int]:
+    return (
+        len(list(azure.network.private_endpoints.list("rg-hub"))),
+        len(list(azure.network.network_interfaces.list("rg-hub"))),
+        len(list(azure.privatedns.private_zones.list_by_resource_group("rg-hub"))),
+        len(list(azure.privatedns.virtual_network_links.list("rg-hub", BLOB_ZONE))),
     )
+
+
+def test_endpoint_and_private_dns_run_twice_create_nothing_new(azure, ids, endpoint, private_dns):
+    before = _network_counts(azure)
+    account = azure.storage.storage_accounts.get_properties("rg-migration", ACCOUNT)
+    subnet = ids("rg-hub", "virtualNetworks", "vnet-hub", "snet-endpoints")
+    again = ensure_private_endpoint(azure, account, subnet_id=subnet, resource_group="rg-hub")
     dns_again = ensure_private_dns(
         azure, again, zone_resource_group="rg-hub", vnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub")
     )
     assert again == endpoint
     assert dns_again == private_dns
-    assert len(list(azure.network.private_endpoints.list("rg-hub"))) == 1
-    assert len(list(azure.privatedns.virtual_network_links.list("rg-hub", BLOB_ZONE))) == 1
-    assert len(list(azure.privatedns.private_zones.list_by_resource_group("rg-hub"))) == 1
+    assert _network_counts(azure) == before
+    assert before[2:] == (1, 1)
     record = azure.privatedns.record_sets.get("rg-hub", BLOB_ZONE, "A", ACCOUNT)
     assert [a.ipv4_address for a in record.properties.a_records] == [endpoint.private_ip]
 
@@ -190,3 +197,46 @@ def _restore_record(azure, endpoint: PrivateEndpointInfo) -> None:
         ACCOUNT,
         {"properties": {"ttl": 10, "aRecords": [{"ipv4Address": endpoint.private_ip}]}},
     )
+
+
+def _decide(azure, status: str) -> None:
+    """The account owner's click in Networking > Private endpoint connections."""
+    connections = azure.storage.private_endpoint_connections
+    (pending,) = [c for c in connections.list("rg-migration", MANUAL_ACCOUNT)]
+    connections.put(
+        "rg-migration",
+        MANUAL_ACCOUNT,
+        pending.name,
+        {"properties": {"privateLinkServiceConnectionState": {"status": status, "description": f"{status} by owner"}}},
+    )
+
+
+def test_endpoint_without_approval_rights_waits_for_the_owner_and_fails_on_rejection(azure, ids):
+    account = azure.storage.storage_accounts.get_properties("rg-migration", MANUAL_ACCOUNT)
+    subnet = ids("rg-hub", "virtualNetworks", "vnet-hub", "snet-endpoints")
+
+    def ensure(timeout_s: float) -> PrivateEndpointInfo:
+        return ensure_private_endpoint(
+            azure, account, subnet_id=subnet, resource_group="rg-hub", approval_timeout_s=timeout_s, poll_interval_s=0.1
+        )
+
+    with pytest.raises(ApprovalTimedOut) as waited:
+        ensure(0.3)
+    assert f"{MANUAL_ACCOUNT} > Networking > Private endpoint connections" in str(waited.value)
+    pending = azure.network.private_endpoints.get("rg-hub", private_endpoint_name(MANUAL_ACCOUNT))
+    assert pending.properties.private_link_service_connections == []
+    assert len(pending.properties.manual_private_link_service_connections) == 1
+
+    _decide(azure, "Rejected")
+    with pytest.raises(PrivateEndpointRejected, match=f"to storage account {MANUAL_ACCOUNT} is Rejected"):
+        ensure(5)
+
+    azure.network.private_endpoints.begin_delete("rg-hub", private_endpoint_name(MANUAL_ACCOUNT)).result()
+    owner = threading.Timer(0.5, _decide, (azure, "Approved"))
+    owner.start()
+    try:
+        approved = ensure(60)
+    finally:
+        owner.join()
+    assert (approved.status, approved.approval) == ("Approved", "manual")
+    assert ensure(0) == approved
