@@ -23,6 +23,7 @@ from vmshift.lab.arm.privatedns.urls import ROUTES as PRIVATEDNS_ROUTES
 from vmshift.lab.arm.resources.urls import ROUTES as RESOURCES_ROUTES
 from vmshift.lab.arm.routing import ArmRequest, ArmResponse, Route, Router
 from vmshift.lab.arm.simulator import Simulator
+from vmshift.lab.arm.storage.models import StorageBackend
 from vmshift.lab.arm.storage.urls import ROUTES as STORAGE_ROUTES
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,16 @@ def build_app(simulator: Simulator, faults: Faults) -> Starlette:
                 return JSONResponse({"error": {"code": "InvalidFaultPlan", "message": str(exc)}}, status_code=400)
         return JSONResponse(faults.describe())
 
+    async def lab_approvals(request: Request) -> Response:
+        """Take or give back the lab app's right to approve private endpoints on one account."""
+        try:
+            body = json.loads(await request.body())
+            StorageBackend(simulator).set_caller_may_approve(str(body["account"]), bool(body["caller_may_approve"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": {"code": "InvalidApproval", "message":
+                                 f"expected {{'account': name, 'caller_may_approve': bool}}: {exc}"}}, status_code=400)
+        return JSONResponse(body)
+
     async def disk_download(request: Request) -> Response:
         try:
             return compute_responses.read_disk_access(simulator, request.path_params["grant"],
@@ -111,6 +122,7 @@ def build_app(simulator: Simulator, faults: Faults) -> Starlette:
         HttpRoute("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
         HttpRoute("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),
         HttpRoute("/_lab/faults", lab_faults, methods=["GET", "POST"]),
+        HttpRoute("/_lab/approvals", lab_approvals, methods=["POST"]),
         HttpRoute("/_lab/disks/{grant}", disk_download, methods=["GET", "HEAD"]),
         HttpRoute("/{path:path}", arm, methods=methods),
     ])

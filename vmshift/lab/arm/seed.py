@@ -40,6 +40,8 @@ class StorageAccountSpec(_Spec):
     location: str
     kind: str = "StorageV2"
     sku: str = "Standard_LRS"
+    # False: the lab's app may not approve private endpoints on this account (auto-approval refused).
+    caller_may_approve: bool = True
 
 
 class AvailabilitySetSpec(_Spec):
@@ -100,6 +102,7 @@ def seed(simulator: Simulator, spec: AzureSpec) -> None:
             body, _ = storage.create_storage_account(sub, account.resource_group, account.name, {
                 "location": account.location, "kind": account.kind, "sku": {"name": account.sku}})
             _succeeded(simulator, body)
+        storage.set_caller_may_approve(account.name, account.caller_may_approve)
     compute = ComputeBackend(simulator)
     for avset in spec.availability_sets:
         if store.get(f"{simulator.group_scope(sub, avset.resource_group)}/providers/Microsoft.Compute/"

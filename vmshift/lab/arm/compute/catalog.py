@@ -48,7 +48,8 @@ REGIONS = {
     "westeurope": Region(("1", "2", "3"), _ALL, (("Standard_E8s_v5", ("1", "2")),)),
     "northeurope": Region(("1", "2", "3"), tuple(s for s in _ALL if s != "Standard_E8s_v5")),
     "eastus": Region(("1", "2", "3"), _ALL),
-    "westcentralus": Region((), ("Standard_B2s", "Standard_D2s_v5", "Standard_D4s_v5", "Standard_A2_v2")),
+    # northcentralus has no availability zones in Azure.
+    "northcentralus": Region((), ("Standard_B2s", "Standard_D2s_v5", "Standard_D4s_v5", "Standard_A2_v2")),
 }
 
 

@@ -14,7 +14,7 @@ import math
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import BlobClient
@@ -148,6 +148,8 @@ class ComputeBackend:
         """The blob behind a URI given either Azurite-style (host/account/...) or as *.blob.core.windows.net."""
         parsed = urlparse(source_uri)
         parts = [p for p in parsed.path.split("/") if p]
+        # A recovery point is a blob snapshot: `?snapshot=<timestamp>` selects its bytes, not the base blob's.
+        snapshot = parse_qs(parsed.query).get("snapshot", [None])[0]
         if parsed.hostname and parsed.hostname.endswith(".blob.core.windows.net"):
             account_name, container, blob_name = parsed.hostname.split(".")[0], parts[0], "/".join(parts[1:])
         elif len(parts) >= 3:
@@ -161,7 +163,7 @@ class ComputeBackend:
         storage = StorageBackend(self.simulator)
         key = storage.list_keys(*self._account_parts(account))["keys"][0]["value"]
         settings = self.simulator.settings
-        return BlobClient(storage.blob_endpoint(account_name).rstrip("/"), container, blob_name,
+        return BlobClient(storage.blob_endpoint(account_name).rstrip("/"), container, blob_name, snapshot=snapshot,
                           credential={"account_name": account_name, "account_key": key},
                           connection_verify=str(settings.ca_file) if settings.ca_file else True)
 

@@ -337,18 +337,22 @@ class NetworkBackend:
             status, description = ("Approved", "Auto-Approved") if automatic else \
                 ("Pending", connection_properties.get("requestMessage", ""))
             storage.add_private_endpoint_connection(account, resource_id, status, description)
-            nic_name = requested.get("customNetworkInterfaceName") or f"{name}.nic.{uuid.uuid4()}"
-            static = [c for c in requested.get("ipConfigurations") or []
-                      if (c.get("properties") or {}).get("privateIPAddress")]
-            ip_configuration: dict[str, Any] = {"subnet": {"id": subnet["id"]}}
-            if static:
-                ip_configuration.update(privateIPAllocationMethod="Static",
-                                        privateIPAddress=static[0]["properties"]["privateIPAddress"])
-            nic, _ = self.create_or_update_network_interface(
-                subscription_id, group, nic_name,
-                {"location": location, "properties": {"ipConfigurations": [
-                    {"name": f"privateEndpointIpConfig.{uuid.uuid4()}", "properties": ip_configuration}]}},
-                managed_by=resource_id)
+            try:
+                nic_name = requested.get("customNetworkInterfaceName") or f"{name}.nic.{uuid.uuid4()}"
+                static = [c for c in requested.get("ipConfigurations") or []
+                          if (c.get("properties") or {}).get("privateIPAddress")]
+                ip_configuration: dict[str, Any] = {"subnet": {"id": subnet["id"]}}
+                if static:
+                    ip_configuration.update(privateIPAllocationMethod="Static",
+                                            privateIPAddress=static[0]["properties"]["privateIPAddress"])
+                nic, _ = self.create_or_update_network_interface(
+                    subscription_id, group, nic_name,
+                    {"location": location, "properties": {"ipConfigurations": [
+                        {"name": f"privateEndpointIpConfig.{uuid.uuid4()}", "properties": ip_configuration}]}},
+                    managed_by=resource_id)
+            except ArmError:
+                storage.remove_private_endpoint_connections(resource_id)
+                raise
             self.store.put(nic["id"], nic)
             nic_ids = [nic["id"]]
             address = nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]

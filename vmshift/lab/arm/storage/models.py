@@ -23,6 +23,7 @@ SKUS = ("Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Standard_ZRS", "Premi
 PRIVATE_LINK_KINDS = ("StorageV2", "BlockBlobStorage", "FileStorage")
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 _KEYS = "storage-key"
+_APPROVAL = "approval"
 
 
 def _now() -> str:
@@ -148,6 +149,14 @@ class StorageBackend:
 
     # --- private endpoint connections --------------------------------------------------------------
 
+    def set_caller_may_approve(self, name: str, allowed: bool) -> None:
+        """Whether the lab's app holds privateEndpointConnectionsApproval/action on the account."""
+        self.store.put(name, {"caller_may_approve": allowed}, kind=_APPROVAL)
+
+    def caller_may_approve(self, account: dict[str, Any]) -> bool:
+        entry = self.store.get(account["name"], kind=_APPROVAL)
+        return entry is None or entry["caller_may_approve"]
+
     def account_by_id(self, account_id: str) -> dict[str, Any] | None:
         return self.store.get(account_id)
 
@@ -158,6 +167,14 @@ class StorageBackend:
             raise ArmError(400, "OperationNotAllowedOnKind",
                            "Call to Microsoft.Storage/storageAccounts failed. Error message: The operation is not "
                            f"allowed on account kind {account['kind']}")
+        if status == "Approved" and not self.caller_may_approve(account):
+            client = self.simulator.settings.client_id
+            raise ArmError(403, "LinkedAuthorizationFailed",
+                           f"The client '{client}' with object id '{client}' has permission to perform action "
+                           f"'Microsoft.Network/privateEndpoints/write' on scope '{endpoint_id}'; however, it does "
+                           "not have permission to perform action(s) 'Microsoft.Storage/storageAccounts/"
+                           f"privateEndpointConnectionsApproval/action' on the linked scope(s) '{account['id']}' "
+                           "or the linked scope(s) are invalid.")
         connections = account["properties"]["privateEndpointConnections"]
         current = next((c for c in connections
                         if c["properties"]["privateEndpoint"]["id"].lower() == endpoint_id.lower()), None)

@@ -1,0 +1,43 @@
+"""The ARM simulator of the session's lab, reached only through azure-identity and the azure-mgmt-* clients."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from arm_clients import LOCATION, Arm, lab_credential, management_client
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.privatedns import PrivateDnsManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.storage import StorageManagementClient
+
+
+@pytest.fixture(scope="session")
+def arm(lab: dict) -> Arm:
+    credential = lab_credential(lab)
+    return Arm(
+        lab, credential,
+        resources=management_client(ResourceManagementClient, lab, credential),
+        network=management_client(NetworkManagementClient, lab, credential),
+        private_dns=management_client(PrivateDnsManagementClient, lab, credential),
+        storage=management_client(StorageManagementClient, lab, credential),
+        compute=management_client(ComputeManagementClient, lab, credential),
+    )
+
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Names no other test uses, so tests share one lab without stepping on each other."""
+    return lambda prefix: f"{prefix}{next(_names)}"
+
+
+@pytest.fixture
+def group(arm: Arm, unique: Callable[[str], str]) -> str:
+    name = unique("rg-test-")
+    arm.resources.resource_groups.create_or_update(name, {"location": LOCATION})
+    return name
