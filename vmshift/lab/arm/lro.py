@@ -57,9 +57,12 @@ def accepted_put(req: ArmRequest, namespace: str, resource_id: str, body: dict[s
 
 
 def accepted_action(req: ArmRequest, namespace: str, location: str, result: Any = None,
-                    result_status: int = 200) -> ArmResponse:
-    """A POST action or DELETE: 202, then the result at the Location URL once the operation is done."""
-    operation_id = _start(req, None, result, result_status)
+                    result_status: int = 200, resource_id: str | None = None) -> ArmResponse:
+    """A POST action or DELETE: 202, then the result at the Location URL once the operation is done.
+
+    With resource_id (a PUT that Azure answers 202, as storage accounts do) the result is the resource.
+    """
+    operation_id = _start(req, resource_id, result, result_status)
     status_url, result_url = _operation_urls(req, namespace, location, operation_id)
     return ArmResponse(202, None, {"Azure-AsyncOperation": status_url, "Location": result_url,
                                    "Retry-After-Ms": POLL_DELAY_MS})
@@ -97,6 +100,8 @@ def get_operation_result(req: ArmRequest) -> ArmResponse:
     if "endTime" not in operation:
         return ArmResponse(202, None, {"Location": f"{req.base_url}{req.path}?api-version={req.api_version}",
                                        "Retry-After-Ms": POLL_DELAY_MS})
+    if operation["result"] is None and operation["resource_id"]:
+        return ArmResponse(200, req.simulator.store.get(operation["resource_id"]))
     if operation["result"] is None:
         return ArmResponse(operation["result_status"])
     return ArmResponse(operation["result_status"], operation["result"])

@@ -170,6 +170,15 @@ class PrivateDnsBackend:
                 raise ArmError(409, "Conflict",
                                f"A virtual network cannot be linked to the same zone twice: '{vnet['name']}' is "
                                f"already linked to '{zone_name}' through '{other['name']}'.")
+        for other_zone in self.store.list(ZONE):
+            if other_zone["name"].lower() != zone["name"].lower() or other_zone["id"] == zone["id"]:
+                continue
+            if any(other["properties"]["virtualNetwork"]["id"].lower() == vnet_id.lower()
+                   for other in self.store.list(LINK, other_zone["id"])):
+                raise ArmError(400, "BadRequest",
+                               "A virtual network cannot be linked to multiple zones with overlapping namespaces. "
+                               f"You tried to link virtual network with '{zone['name']}' and '{other_zone['name']}' "
+                               "zones.")
         existing = self.store.get(resource_id)
         link = arm_resource(resource_id, LINK, "global", {
             "virtualNetwork": {"id": vnet["id"]},
@@ -191,9 +200,9 @@ class PrivateDnsBackend:
         zone = self.get_private_zone(subscription_id, group, zone_name)
         return self.store.list(LINK, zone["id"])
 
-    def delete_virtual_network_link(self, subscription_id: str, group: str, zone_name: str, name: str) -> None:
-        zone = self.get_private_zone(subscription_id, group, zone_name)
-        self.store.delete(f"{zone['id']}/virtualNetworkLinks/{name}")
+    def delete_virtual_network_link(self, subscription_id: str, group: str, zone_name: str, name: str) -> bool:
+        zone = self.store.get(f"{self._scope(subscription_id, group)}/privateDnsZones/{zone_name}")
+        return zone is not None and self.store.delete(f"{zone['id']}/virtualNetworkLinks/{name}")
 
 
 def lookup(store: Store, fqdn: str, vnet_ids: list[str]) -> tuple[str, list[str], str | None] | None:

@@ -90,6 +90,6 @@ def list_virtual_network_links(req: ArmRequest) -> ArmResponse:
 
 def delete_virtual_network_link(req: ArmRequest) -> ArmResponse:
     backend, sub, group = _backend(req)
-    backend.delete_virtual_network_link(sub, group, req.params["privateZoneName"],
-                                        req.params["virtualNetworkLinkName"])
-    return lro.accepted_action(req, NAMESPACE, "global")
+    found = backend.delete_virtual_network_link(sub, group, req.params["privateZoneName"],
+                                                req.params["virtualNetworkLinkName"])
+    return lro.accepted_action(req, NAMESPACE, "global") if found else ArmResponse(204)

@@ -1,0 +1,156 @@
+"""The private link chain vmshift builds for its cache account, and the DNS answer the appliance gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import pytest
+from arm_clients import LOCATION, Arm
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.network.models import (
+    AddressSpace,
+    PrivateDnsZoneConfig,
+    PrivateDnsZoneGroup,
+    PrivateEndpoint,
+    PrivateLinkServiceConnection,
+    Subnet,
+    VirtualNetwork,
+)
+from azure.mgmt.privatedns.models import PrivateZone, SubResource, VirtualNetworkLink
+from azure.mgmt.storage.models import (
+    PrivateEndpointConnection,
+    PrivateLinkServiceConnectionState,
+    StorageAccountCreateParameters,
+)
+from azure.mgmt.storage.models import Sku as StorageSku
+
+pytestmark = pytest.mark.lab
+
+BLOB_ZONE = "privatelink.blob.core.windows.net"
+
+
+def resolve(arm: Arm, name: str, tcp: bool = False) -> list[tuple[str, str]]:
+    """(type, value) of each answer record, as the appliance's resolver gets them."""
+    host, port = arm.dns_address
+    query = dns.message.make_query(name, "A")
+    reply = dns.query.tcp(query, host, port=port, timeout=5) if tcp else dns.query.udp(query, host, port=port,
+                                                                                        timeout=5)
+    return [(dns.rdatatype.to_text(rrset.rdtype), item.to_text()) for rrset in reply.answer for item in rrset]
+
+
+@pytest.fixture
+def endpoint_subnet(arm: Arm, group: str, unique: Callable[[str], str]) -> str:
+    vnet = arm.network.virtual_networks.begin_create_or_update(group, unique("vnet-"), VirtualNetwork(
+        location=LOCATION, address_space=AddressSpace(address_prefixes=["10.60.0.0/16"]),
+        subnets=[Subnet(name="snet-endpoints", address_prefix="10.60.2.0/24")])).result()
+    return vnet.subnets[0].id
+
+
+def create_account(arm: Arm, group: str, name: str, kind: str = "StorageV2") -> str:
+    account = arm.storage.storage_accounts.begin_create(group, name, StorageAccountCreateParameters(
+        location=LOCATION, kind=kind, sku=StorageSku(name="Standard_LRS"))).result()
+    return account.id
+
+
+def blob_endpoint(arm: Arm, group: str, name: str, subnet_id: str, account_id: str,
+                  manual: bool = False) -> PrivateEndpoint:
+    connection = PrivateLinkServiceConnection(name=f"{name}-blob", private_link_service_id=account_id,
+                                              group_ids=["blob"], request_message="vmshift replication")
+    endpoint = PrivateEndpoint(location=LOCATION, subnet=Subnet(id=subnet_id))
+    if manual:
+        endpoint.manual_private_link_service_connections = [connection]
+    else:
+        endpoint.private_link_service_connections = [connection]
+    return arm.network.private_endpoints.begin_create_or_update(group, name, endpoint).result()
+
+
+@pytest.fixture
+def hub_link(arm: Arm, group: str) -> Iterator[Callable[[], None]]:
+    """Link the group's blob zone to the appliance's hub VNet; unlinked again after the test."""
+    hub = arm.network.virtual_networks.get("rg-hub", "vnet-hub")
+
+    def link() -> None:
+        arm.private_dns.virtual_network_links.begin_create_or_update(
+            group, BLOB_ZONE, "link-hub",
+            VirtualNetworkLink(location="global", virtual_network=SubResource(id=hub.id),
+                               registration_enabled=False)).result()
+
+    yield link
+    arm.private_dns.virtual_network_links.begin_delete(group, BLOB_ZONE, "link-hub").result()
+
+
+def test_blob_name_resolves_to_the_endpoint_ip_once_the_chain_is_built(
+    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str, hub_link: Callable[[], None]
+) -> None:
+    account = unique("vmshiftchain")
+    endpoint = blob_endpoint(arm, group, "pe-cache", endpoint_subnet, create_account(arm, group, account))
+    state = endpoint.private_link_service_connections[0].private_link_service_connection_state
+    assert state.status == "Approved"
+    nic = arm.network.network_interfaces.get(group, endpoint.network_interfaces[0].id.rsplit("/", 1)[-1])
+    private_ip = nic.ip_configurations[0].private_ip_address
+    assert private_ip.startswith("10.60.2.")
+    fqdn = f"{account}.blob.core.windows.net"
+    public = resolve(arm, fqdn)
+    assert ("CNAME", f"{account}.privatelink.blob.core.windows.net.") in public
+    assert public[-1][1].startswith("20.60.")
+
+    arm.private_dns.private_zones.begin_create_or_update(group, BLOB_ZONE, PrivateZone(location="global")).result()
+    hub_link()
+    arm.network.private_dns_zone_groups.begin_create_or_update(group, "pe-cache", "default", PrivateDnsZoneGroup(
+        private_dns_zone_configs=[PrivateDnsZoneConfig(
+            name="blob", private_dns_zone_id=f"{arm.scope(group)}/providers/Microsoft.Network/privateDnsZones/"
+                                             f"{BLOB_ZONE}")])).result()
+
+    record = arm.private_dns.record_sets.get(group, BLOB_ZONE, "A", account)
+    assert [a.ipv4_address for a in record.a_records] == [private_ip]
+    assert resolve(arm, fqdn) == [("CNAME", f"{account}.privatelink.blob.core.windows.net."), ("A", private_ip)]
+    assert resolve(arm, fqdn, tcp=True)[-1] == ("A", private_ip)
+
+    arm.private_dns.virtual_network_links.begin_delete(group, BLOB_ZONE, "link-hub").result()
+    assert resolve(arm, fqdn)[-1][1].startswith("20.60.")
+
+
+def test_manual_connection_stays_pending_until_approved_on_the_account(
+    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str
+) -> None:
+    account = unique("vmshiftmanual")
+    endpoint = blob_endpoint(arm, group, "pe-manual", endpoint_subnet, create_account(arm, group, account),
+                             manual=True)
+    assert endpoint.manual_private_link_service_connections[0].private_link_service_connection_state.status \
+        == "Pending"
+    [connection] = arm.storage.private_endpoint_connections.list(group, account)
+    assert connection.private_endpoint.id == endpoint.id
+    arm.storage.private_endpoint_connections.put(group, account, connection.name, PrivateEndpointConnection(
+        private_link_service_connection_state=PrivateLinkServiceConnectionState(status="Approved",
+                                                                                description="approved by ops")))
+    endpoint = arm.network.private_endpoints.get(group, "pe-manual")
+    assert endpoint.manual_private_link_service_connections[0].private_link_service_connection_state.status \
+        == "Approved"
+
+
+def test_auto_approval_refused_when_the_caller_may_not_approve(
+    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str
+) -> None:
+    account = unique("vmshiftnoapprove")
+    account_id = create_account(arm, group, account)
+    arm.admin("/_lab/approvals", {"account": account, "caller_may_approve": False})
+    with pytest.raises(HttpResponseError) as refused:
+        blob_endpoint(arm, group, "pe-auto", endpoint_subnet, account_id)
+    assert refused.value.error.code == "LinkedAuthorizationFailed"
+    assert list(arm.storage.private_endpoint_connections.list(group, account)) == []
+    endpoint = blob_endpoint(arm, group, "pe-auto", endpoint_subnet, account_id, manual=True)
+    assert endpoint.manual_private_link_service_connections[0].private_link_service_connection_state.status \
+        == "Pending"
+
+
+def test_private_endpoint_on_a_general_purpose_v1_account_is_refused(
+    arm: Arm, group: str, endpoint_subnet: str
+) -> None:
+    classic = arm.storage.storage_accounts.get_properties("rg-migration", "vmshiftclassic01")
+    assert classic.kind == "Storage"
+    with pytest.raises(HttpResponseError) as refused:
+        blob_endpoint(arm, group, "pe-classic", endpoint_subnet, classic.id)
+    assert refused.value.error.code == "OperationNotAllowedOnKind"
