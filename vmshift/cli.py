@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     lab_commands = lab.add_subparsers(title="lab commands")
     lab_up = lab_commands.add_parser("up", parents=[common], help="start the lab (no-op when it is up)")
     lab_up.add_argument("--spec", type=Path, help="lab spec JSON (default: the one shipped with vmshift)")
+    lab_up.add_argument("--with-prefect", action="store_true", help="also start a Prefect server (UI and API)")
     lab_up.set_defaults(handler=_lab_up)
     lab_status = lab_commands.add_parser("status", parents=[common], help="ask each part")
     lab_status.set_defaults(handler=_lab_status)
@@ -127,7 +128,7 @@ def _inventory(args: argparse.Namespace) -> Outcome:
 
 
 def _lab_up(args: argparse.Namespace) -> Outcome:
-    return _lab_outcome(launcher.up(launcher.lab_dir(), args.spec), args.show_secrets)
+    return _lab_outcome(launcher.up(launcher.lab_dir(), args.spec, with_prefect=args.with_prefect), args.show_secrets)
 
 
 def _lab_status(args: argparse.Namespace) -> Outcome:

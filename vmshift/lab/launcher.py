@@ -20,27 +20,32 @@ import requests
 
 from vmshift.lab import process
 from vmshift.lab.ca import LabCertificates, ensure_certificates
+from vmshift.lab.prefect_server import client_environment, prefect_healthy, start_prefect
 from vmshift.lab.process import PartFailed, PartProcess
 from vmshift.lab.spec import LabSpec, load_spec
 from vmshift.lab.vcsim_build import build_vcsim
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("vcenter", "azurite", "arm")
+PARTS = ("vcenter", "azurite", "arm", "prefect")
 READY_TIMEOUT_S = 60.0
 HEALTH_TIMEOUT_S = 5.0
-SECRET_FIELDS = (("vcenter", "password"), ("azurite", "accounts"), ("arm", "client_secret"))
+SECRET_FIELDS = (
+    ("vcenter", "password"), ("azurite", "accounts"), ("arm", "client_secret"), ("prefect", "auth_string"),
+)
 
 
 def lab_dir() -> Path:
     return Path(os.environ.get("VMSHIFT_LAB_DIR", PROJECT_ROOT / ".lab")).resolve()
 
 
-def up(folder: Path, spec_path: Path | None = None, cache_dir: Path | None = None) -> dict:
+def up(
+    folder: Path, spec_path: Path | None = None, cache_dir: Path | None = None, with_prefect: bool = False
+) -> dict:
     """Bring every part up; a no-op for parts already running. Nothing is left half-started on failure."""
     spec = load_spec(spec_path)
     if _all_running(folder) and (folder / "lab.json").exists():
         current = status(folder)
-        if current["healthy"]:
+        if current["healthy"] and (not with_prefect or "prefect" in current):
             return current
     folder.mkdir(parents=True, exist_ok=True)
     certs = ensure_certificates(folder / "ca")
@@ -52,6 +57,8 @@ def up(folder: Path, spec_path: Path | None = None, cache_dir: Path | None = Non
         if spec.azure is not None:
             arm, dns_ = _start_arm(folder, spec_path, credentials, certs, lab["azurite"])
             lab["arm"], lab["dns"] = arm, dns_
+        if with_prefect:
+            lab["prefect"] = start_prefect(folder, _part(folder, "prefect"))
     except PartFailed:
         down(folder)
         raise
@@ -70,6 +77,7 @@ def status(folder: Path) -> dict:
         "azurite": lambda part, ca: _https_answers(part["blob_endpoint"].format(account=""), ca),
         "arm": lambda part, ca: _https_answers(part["endpoint"], ca),
         "dns": lambda part, ca: _dns_answers(part["host"], part["port"]),
+        "prefect": lambda part, ca: prefect_healthy(part["api_url"], part["auth_string"]),
     }
     for name, check in checks.items():
         if name in lab:
@@ -121,6 +129,8 @@ def lab_env(lab: dict) -> dict[str, str]:
             "AZURE_SUBSCRIPTION_ID": arm["subscription_id"],
             "VMSHIFT_ARM_ENDPOINT": arm["endpoint"],
         }
+    if "prefect" in lab:
+        env |= client_environment(lab["prefect"])
     if "dns" in lab:
         env["VMSHIFT_DNS_SERVERS"] = f"{lab['dns']['host']}:{lab['dns']['port']}"
     return env
