@@ -68,6 +68,19 @@ def accepted_action(req: ArmRequest, namespace: str, location: str, result: Any 
                                    "Retry-After-Ms": POLL_DELAY_MS})
 
 
+def accepted_create(req: ArmRequest, namespace: str, body: dict[str, Any], created: bool,
+                    location: str = "global") -> ArmResponse:
+    """The providers that answer a PUT with 202 and a Location to poll (storage accounts, disks,
+    snapshots, disk encryption sets); an update of an existing resource answers 200 with it."""
+    if not created:
+        body.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        req.simulator.store.put(body["id"], body)
+        return ArmResponse(200, body)
+    body.setdefault("properties", {})["provisioningState"] = "Creating"
+    req.simulator.store.put(body["id"], body)
+    return accepted_action(req, namespace, location, resource_id=body["id"])
+
+
 def _advance(req: ArmRequest, operation_id: str) -> dict[str, Any]:
     store = req.simulator.store
     operation = store.get(operation_id, kind=OPERATION)

@@ -23,7 +23,7 @@ def _backend(req: ArmRequest) -> tuple[ComputeBackend, str, str]:
 def create_or_update_disk(req: ArmRequest) -> ArmResponse:
     backend, sub, group = _backend(req)
     disk, created = backend.create_or_update_disk(sub, group, req.params["diskName"], req.json())
-    return lro.accepted_put(req, NAMESPACE, disk["id"], disk, created, disk["location"])
+    return lro.accepted_create(req, NAMESPACE, disk, created, disk["location"])
 
 
 def get_disk(req: ArmRequest) -> ArmResponse:
@@ -57,7 +57,7 @@ def end_get_access(req: ArmRequest) -> ArmResponse:
 def create_or_update_snapshot(req: ArmRequest) -> ArmResponse:
     backend, sub, group = _backend(req)
     snapshot, created = backend.create_or_update_disk(sub, group, req.params["snapshotName"], req.json(), SNAPSHOT)
-    return lro.accepted_put(req, NAMESPACE, snapshot["id"], snapshot, created, snapshot["location"])
+    return lro.accepted_create(req, NAMESPACE, snapshot, created, snapshot["location"])
 
 
 def get_snapshot(req: ArmRequest) -> ArmResponse:
@@ -81,7 +81,7 @@ def create_or_update_disk_encryption_set(req: ArmRequest) -> ArmResponse:
     backend, sub, group = _backend(req)
     des, created = backend.create_or_update_disk_encryption_set(sub, group, req.params["diskEncryptionSetName"],
                                                                 req.json())
-    return lro.accepted_put(req, NAMESPACE, des["id"], des, created, des["location"])
+    return lro.accepted_create(req, NAMESPACE, des, created, des["location"])
 
 
 def get_disk_encryption_set(req: ArmRequest) -> ArmResponse:

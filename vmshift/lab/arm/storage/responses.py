@@ -16,14 +16,7 @@ def _backend(req: ArmRequest) -> tuple[StorageBackend, str, str]:
 def create(req: ArmRequest) -> ArmResponse:
     backend, sub, group = _backend(req)
     account, created = backend.create_storage_account(sub, group, req.params["accountName"], req.json())
-    if not created:
-        account["properties"]["provisioningState"] = "Succeeded"
-        req.simulator.store.put(account["id"], account)
-        return ArmResponse(200, account)
-    # Azure answers a new account with 202 and a Location to poll, no body.
-    account["properties"]["provisioningState"] = "Creating"
-    req.simulator.store.put(account["id"], account)
-    return lro.accepted_action(req, NAMESPACE, account["location"], resource_id=account["id"])
+    return lro.accepted_create(req, NAMESPACE, account, created, account["location"])
 
 
 def update(req: ArmRequest) -> ArmResponse:

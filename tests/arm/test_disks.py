@@ -1,0 +1,131 @@
+"""Managed disks from the replica's page blob: Import reads the blob, grant access reads the disk back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+from arm_clients import LOCATION, Arm
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.compute.models import (
+    CreationData,
+    Disk,
+    DiskCreateOption,
+    DiskSku,
+    Encryption,
+    GrantAccessData,
+)
+from azure.storage.blob import BlobServiceClient
+
+pytestmark = pytest.mark.lab
+
+MIB = 1024 * 1024
+CACHE_ACCOUNT = "vmshiftcache01"
+
+
+def fixed_vhd(folder: Path, data: bytes) -> bytes:
+    """The blob a replication leaves: the data and a fixed-VHD footer, made by qemu-img."""
+    raw, vhd = folder / "disk.raw", folder / "disk.vhd"
+    raw.write_bytes(data)
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size",
+                    str(raw), str(vhd)], check=True)
+    return vhd.read_bytes()
+
+
+def upload_page_blob(arm: Arm, name: str, content: bytes) -> str:
+    key = arm.lab["azurite"]["accounts"][CACHE_ACCOUNT]
+    service = BlobServiceClient(arm.lab["azurite"]["blob_endpoint"].format(account=CACHE_ACCOUNT),
+                                credential={"account_name": CACHE_ACCOUNT, "account_key": key},
+                                connection_verify=arm.lab["ca_file"])
+    container = service.get_container_client("replicas")
+    if not container.exists():
+        container.create_container()
+    blob = container.get_blob_client(name)
+    blob.create_page_blob(len(content))
+    for offset in range(0, len(content), 4 * MIB):
+        chunk = content[offset:offset + 4 * MIB]
+        if chunk.count(0) != len(chunk):
+            blob.upload_page(chunk, offset=offset, length=len(chunk))
+    return blob.url
+
+
+def cache_account_id(arm: Arm) -> str:
+    return arm.storage.storage_accounts.get_properties("rg-migration", CACHE_ACCOUNT).id
+
+
+def import_disk(arm: Arm, group: str, name: str, source_uri: str, **disk: object) -> Disk:
+    return arm.compute.disks.begin_create_or_update(group, name, Disk(
+        location=LOCATION, sku=DiskSku(name="StandardSSD_LRS"),
+        creation_data=CreationData(create_option=DiskCreateOption.IMPORT, source_uri=source_uri,
+                                   storage_account_id=cache_account_id(arm)), **disk)).result()
+
+
+def test_imported_disk_reads_back_byte_for_byte_through_grant_access(
+    arm: Arm, group: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    data = bytearray(6 * MIB)
+    data[:MIB] = os.urandom(MIB)
+    data[5 * MIB:5 * MIB + 4096] = os.urandom(4096)
+    blob = fixed_vhd(tmp_path, bytes(data))
+    assert len(blob) == 6 * MIB + 512
+    disk = import_disk(arm, group, "disk-os", upload_page_blob(arm, unique("os-") + ".vhd", blob),
+                       os_type="Linux", hyper_v_generation="V2")
+    assert disk.provisioning_state == "Succeeded"
+    assert disk.disk_size_bytes == 6 * MIB
+    assert disk.disk_state == "Unattached"
+
+    access = arm.compute.disks.begin_grant_access(group, "disk-os", GrantAccessData(
+        access="Read", duration_in_seconds=600)).result()
+    assert arm.compute.disks.get(group, "disk-os").disk_state == "ActiveSAS"
+    whole = requests.get(access.access_sas, verify=arm.lab["ca_file"], timeout=30)
+    assert whole.status_code == 200
+    assert whole.content == blob
+    ranged = requests.get(access.access_sas, headers={"Range": f"bytes={5 * MIB}-{6 * MIB - 1}"},
+                          verify=arm.lab["ca_file"], timeout=30)
+    assert ranged.status_code == 206
+    assert ranged.content == blob[5 * MIB:6 * MIB]
+
+    forged = requests.get(access.access_sas.split("?")[0] + "?sig=00", verify=arm.lab["ca_file"], timeout=30)
+    assert forged.status_code == 403
+    arm.compute.disks.begin_revoke_access(group, "disk-os").result()
+    assert requests.get(access.access_sas, verify=arm.lab["ca_file"], timeout=30).status_code == 403
+
+
+def test_import_of_a_blob_without_a_vhd_footer_is_refused(
+    arm: Arm, group: str, unique: Callable[[str], str]
+) -> None:
+    uri = upload_page_blob(arm, unique("raw-") + ".vhd", os.urandom(MIB) + bytes(512))
+    with pytest.raises(HttpResponseError) as refused:
+        import_disk(arm, group, "disk-raw", uri)
+    assert refused.value.error.code == "InvalidParameter"
+    assert "conectix" in refused.value.error.message
+
+
+def test_import_of_a_blob_not_a_whole_mib_plus_512_is_refused(
+    arm: Arm, group: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    uri = upload_page_blob(arm, unique("odd-") + ".vhd", fixed_vhd(tmp_path, bytes(MIB))[:-512] + bytes(1024))
+    with pytest.raises(HttpResponseError) as refused:
+        import_disk(arm, group, "disk-odd", uri)
+    assert refused.value.error.code == "BadRequest"
+    assert "multiple of MiB" in refused.value.error.message
+
+
+def test_customer_key_encryption_needs_an_existing_disk_encryption_set(arm: Arm, group: str) -> None:
+    des = arm.compute.disk_encryption_sets.get("rg-target", "des-cmk")
+    disk = arm.compute.disks.begin_create_or_update(group, "disk-cmk", Disk(
+        location=LOCATION, sku=DiskSku(name="Premium_LRS"), disk_size_gb=1,
+        creation_data=CreationData(create_option=DiskCreateOption.EMPTY),
+        encryption=Encryption(type="EncryptionAtRestWithCustomerKey", disk_encryption_set_id=des.id))).result()
+    assert disk.encryption.disk_encryption_set_id == des.id
+    with pytest.raises(HttpResponseError) as refused:
+        arm.compute.disks.begin_create_or_update(group, "disk-nodes", Disk(
+            location=LOCATION, sku=DiskSku(name="Premium_LRS"), disk_size_gb=1,
+            creation_data=CreationData(create_option=DiskCreateOption.EMPTY),
+            encryption=Encryption(type="EncryptionAtRestWithCustomerKey",
+                                  disk_encryption_set_id=des.id.replace("des-cmk", "des-missing")))).result()
+    assert refused.value.status_code == 404
