@@ -1,0 +1,57 @@
+"""The online checks against the lab's vCenter and ARM, through the same clients the CLI uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from plan_helpers import EXAMPLES, errors_at, example_rows, write_rows
+
+from vmshift.azure.clients import connect as connect_azure
+from vmshift.plan import LiveChecks, ReplicationState, parse_start_at, validate_plan
+from vmshift.vsphere.connection import VCenterConfig, connect
+
+pytestmark = pytest.mark.lab
+
+
+REPLICATING = {"web-rhel-02": ReplicationState("web-rhel-02", "vmshiftcacheeus", "eastus")}
+
+
+@pytest.fixture(scope="module")
+def live_checks(lab: dict) -> Iterator[LiveChecks]:
+    """Checks against the lab; web-rhel-02 already replicates to East US."""
+    with connect(VCenterConfig.from_env()) as session:
+        yield LiveChecks(session, connect_azure(), REPLICATING.get)
+
+
+def test_example_plan_passes_the_lab_checks(live_checks, tmp_path: Path):
+    rows = example_rows()
+    rows[1] |= {"cache_storage_account": "vmshiftcacheeus", "region": "eastus"}
+
+    result = validate_plan(write_rows(tmp_path / "plan.csv", rows), checks=live_checks,
+                           start_at=parse_start_at("now"))
+
+    assert result.ok, result.errors
+    assert [vm.source_vm for wave in result.plan.waves for vm in wave.vms] == [
+        "win-sql-01", "web-rhel-02", "app-linux-01", "win-iis-03"]
+
+
+def test_lab_refuses_unknown_vm_missing_disk_size_zone_and_a_moved_replication(live_checks, tmp_path: Path):
+    rows = example_rows()
+    rows[0] |= {"disks": "1;2;3"}
+    rows[1] |= {"source_vm": "web-rhel-2", "target_vm_name": "web-rhel-2"}
+    rows[2] |= {"vm_size": "Standard_M416ms_v2"}
+    rows[3] |= {"availability_zone": "2", "region": "northcentralus", "vm_size": "Standard_D2s_v5"}
+    plan = write_rows(tmp_path / "plan.csv", rows)
+
+    result = validate_plan(plan, checks=live_checks, start_at=parse_start_at("now"))
+
+    assert {(2, "disks"), (3, "source_vm"), (4, "vm_size"), (5, "availability_zone")} <= errors_at(result)
+    assert "did you mean web-rhel-02" in next(e.message for e in result.errors if e.row == 3)
+
+
+def test_lab_refuses_changing_the_cache_account_of_a_replicating_vm(live_checks):
+    result = validate_plan(EXAMPLES / "waves.csv", checks=live_checks, start_at=parse_start_at("now"))
+
+    assert {(3, "cache_storage_account"), (3, "region")} <= errors_at(result)
