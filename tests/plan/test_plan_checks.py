@@ -99,3 +99,13 @@ def test_source_vms_from_the_inventory_frame():
     sql, empty = source_vms_from_inventory(frame)
     assert (sql.name, sql.moref, sql.disk_count, sql.os_type) == ("win-sql-01", "vm-42", 2, OsType.WINDOWS)
     assert (empty.disk_count, empty.os_type) == (0, None)
+
+
+def test_a_row_for_another_vcenter_is_refused(validate_example):
+    checks = StaticChecks(LAB_VMS, SIZES, vcenter_host="vc01.lab.local")
+
+    result = validate_example({3: {"vcenter": "vc02.lab.local"}, 4: {"vcenter": "VC01.lab.local:443"}},
+                              checks=checks)
+
+    assert errors_at(result) == {(3, "vcenter")}
+    assert "allowed: vc01.lab.local or empty" in result.errors[0].message

@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 import pandas as pd
 
@@ -63,6 +64,9 @@ class ReplicationState:
 
 
 class PlanChecks(Protocol):
+    # The host of the vCenter the checks (and the flows) talk to; a row naming another one cannot run.
+    vcenter_host: str | None
+
     def source_vms(self) -> Iterable[SourceVm]:
         """Every VM in the vCenter inventory."""
         ...
@@ -83,6 +87,7 @@ class StaticChecks:
     vms: tuple[SourceVm, ...] = ()
     sizes: Mapping[str, tuple[OfferedSize, ...]] = field(default_factory=dict)
     replications: Mapping[str, ReplicationState] = field(default_factory=dict)
+    vcenter_host: str | None = None
 
     def source_vms(self) -> Iterable[SourceVm]:
         return self.vms
@@ -107,6 +112,7 @@ class LiveChecks:
         self._session = vsphere_session
         self._clients = azure_clients
         self._replication_state = replication_state
+        self.vcenter_host = urlparse(vsphere_session.config.url).hostname
 
     def source_vms(self) -> Iterable[SourceVm]:
         return source_vms_from_inventory(inventory(self._session))
@@ -166,6 +172,11 @@ def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict
         def error(column: str, message: str, row: int = row, labels: dict = labels) -> None:
             errors.append(PlanError(row, labels.get(column, column), message))
 
+        vcenter = values.get("vcenter")
+        if vcenter and checks.vcenter_host and vcenter.split(":")[0].lower() != checks.vcenter_host.lower():
+            error("vcenter", f"vmshift works with vCenter {checks.vcenter_host} (VMSHIFT_VCENTER_URL), not "
+                             f"{vcenter}; allowed: {checks.vcenter_host} or empty (plan each vCenter separately)")
+            continue
         source = values.get("source_vm")
         vm = facts.vm(source) if source else None
         if source and vm is None:
