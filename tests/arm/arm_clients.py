@@ -40,10 +40,11 @@ class Arm:
     def scope(self, group: str) -> str:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{group}"
 
-    def admin(self, path: str, body: dict) -> dict:
-        """The lab's admin endpoints (outside ARM's paths): faults, approval rights."""
-        response = requests.post(f"{self.lab['arm']['endpoint']}{path}", data=json.dumps(body),
-                                 verify=self.lab["ca_file"], timeout=10)
+    def admin(self, path: str, body: dict | None = None) -> dict:
+        """The lab's admin endpoints (outside ARM's paths): faults, approval rights; GET without a body."""
+        url = f"{self.lab['arm']['endpoint']}{path}"
+        response = requests.get(url, verify=self.lab["ca_file"], timeout=10) if body is None else \
+            requests.post(url, data=json.dumps(body), verify=self.lab["ca_file"], timeout=10)
         response.raise_for_status()
         return response.json()
 

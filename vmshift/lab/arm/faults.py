@@ -31,7 +31,8 @@ class FaultPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rate: float = Field(default=0.0, ge=0.0, le=1.0)
     statuses: list[int] = Field(default_factory=lambda: [429, 503])
-    retry_after: int = Field(default=1, ge=0)
+    # Seconds; a fraction is sent as Retry-After-Ms (azure-core honours it) so reliability tests stay short.
+    retry_after: float = Field(default=1, ge=0)
     seed: int | None = None
     next: list[NextFault] = Field(default_factory=list)
 
@@ -63,7 +64,11 @@ class Faults:
                 return
             self.injected += 1
         code, message = _CODES[status]
-        headers = {"Retry-After": str(self.plan.retry_after)} if status in (429, 503) else {}
+        headers: dict[str, str] = {}
+        if status in (429, 503):
+            seconds = self.plan.retry_after
+            headers = {"Retry-After": str(int(seconds))} if seconds == int(seconds) else \
+                {"Retry-After-Ms": str(int(seconds * 1000))}
         raise ArmError(status, code, message, headers=headers)
 
     def _due(self, operation: str) -> int | None:
