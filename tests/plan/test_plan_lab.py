@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from plan_helpers import EXAMPLES, errors_at, example_rows, write_rows
 
-from vmshift.azure.clients import connect as connect_azure
-from vmshift.plan import LiveChecks, ReplicationState, parse_start_at, validate_plan
-from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.plan import LiveChecks, ReplicationState, live_checks_from_env, parse_start_at, validate_plan
 
 pytestmark = pytest.mark.lab
 
@@ -21,8 +19,8 @@ REPLICATING = {"web-rhel-02": ReplicationState("web-rhel-02", "vmshiftcacheeus",
 @pytest.fixture(scope="module")
 def live_checks(lab: dict) -> Iterator[LiveChecks]:
     """Checks against the lab; web-rhel-02 already replicates to East US."""
-    with connect(VCenterConfig.from_env()) as session:
-        yield LiveChecks(session, connect_azure(), REPLICATING.get)
+    with live_checks_from_env(REPLICATING.get) as checks:
+        yield checks
 
 
 def test_example_plan_passes_the_lab_checks(live_checks, tmp_path: Path):

@@ -1,7 +1,15 @@
 """Wave plans: the CSV schema, its readers (vmshift's own and Azure Migrate's at-scale Input.csv),
 and the validation that runs before anything is started."""
 
-from vmshift.plan.checks import LiveChecks, OfferedSize, PlanChecks, ReplicationState, SourceVm, StaticChecks
+from vmshift.plan.checks import (
+    LiveChecks,
+    OfferedSize,
+    PlanChecks,
+    ReplicationState,
+    SourceVm,
+    StaticChecks,
+    live_checks_from_env,
+)
 from vmshift.plan.schema import PlanError, PlanFormat, PlanWarning, Wave, WavePlan, WavePlanRow
 from vmshift.plan.validation import PlanInvalid, PlanValidation, parse_start_at, validate_plan
 
@@ -20,6 +28,7 @@ __all__ = [
     "Wave",
     "WavePlan",
     "WavePlanRow",
+    "live_checks_from_env",
     "parse_start_at",
     "validate_plan",
 ]

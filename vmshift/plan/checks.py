@@ -8,7 +8,8 @@ and the CLI hands it `LiveChecks` (or `--offline` skips them).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -16,9 +17,11 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from vmshift.azure.clients import AzureClients
+from vmshift.azure.clients import connect as connect_azure
 from vmshift.azure.sizing import region_offer
 from vmshift.plan.schema import OsType, PlanError
-from vmshift.vsphere.connection import VSphereSession
+from vmshift.vsphere.connection import VCenterConfig, VSphereSession
+from vmshift.vsphere.connection import connect as connect_vcenter
 from vmshift.vsphere.inventory import inventory
 
 # Markers of Linux in vSphere guest ids (VirtualMachineGuestOsIdentifier).
@@ -122,6 +125,14 @@ class LiveChecks:
 
     def replication_state(self, vm: str) -> ReplicationState | None:
         return self._replication_state(vm)
+
+
+@contextmanager
+def live_checks_from_env(replication_state: Callable[[str], ReplicationState | None]) -> Iterator[LiveChecks]:
+    """LiveChecks against the vCenter and ARM the environment names (VMSHIFT_VCENTER_*, AZURE_*, VMSHIFT_ARM_*),
+    logged out of vCenter afterwards."""
+    with connect_vcenter(VCenterConfig.from_env()) as session:
+        yield LiveChecks(session, connect_azure(), replication_state)
 
 
 def source_vms_from_inventory(frame: pd.DataFrame) -> tuple[SourceVm, ...]:
