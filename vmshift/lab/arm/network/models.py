@@ -284,6 +284,22 @@ class NetworkBackend:
             raise resource_not_found(NETWORK_INTERFACE, name, group)
         return nic
 
+    def list_network_interfaces(self, subscription_id: str, group: str) -> list[dict[str, Any]]:
+        return self.store.list(NETWORK_INTERFACE, self._scope(subscription_id, group))
+
+    def delete_subnet(self, subscription_id: str, group: str, vnet_name: str, name: str) -> dict[str, Any] | None:
+        vnet = self.get_virtual_network(subscription_id, group, vnet_name)
+        subnet = next((s for s in vnet["properties"]["subnets"] if s["name"].lower() == name.lower()), None)
+        if subnet is None:
+            return None
+        if subnet["properties"]["ipConfigurations"]:
+            raise ArmError(400, "InUseSubnetCannotBeDeleted",
+                           f"Subnet {name} is in use by {subnet['properties']['ipConfigurations'][0]['id']} and "
+                           "cannot be deleted. In order to delete the subnet, delete all the resources within it.")
+        vnet["properties"]["subnets"].remove(subnet)
+        self.store.put(vnet["id"], vnet)
+        return subnet
+
     def delete_network_interface(self, subscription_id: str, group: str, name: str) -> dict[str, Any] | None:
         nic = self.store.get(f"{self._scope(subscription_id, group)}/networkInterfaces/{name}")
         if nic is None:

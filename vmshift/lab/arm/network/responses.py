@@ -72,6 +72,17 @@ def get_network_interface(req: ArmRequest) -> ArmResponse:
     return ArmResponse(200, backend.get_network_interface(sub, group, req.params["networkInterfaceName"]))
 
 
+def list_network_interfaces(req: ArmRequest) -> ArmResponse:
+    backend, sub, group = _backend(req)
+    return listing(backend.list_network_interfaces(sub, group))
+
+
+def delete_subnet(req: ArmRequest) -> ArmResponse:
+    backend, sub, group = _backend(req)
+    return _deleted(req, backend.delete_subnet(sub, group, req.params["virtualNetworkName"],
+                                               req.params["subnetName"]))
+
+
 def delete_network_interface(req: ArmRequest) -> ArmResponse:
     backend, sub, group = _backend(req)
     return _deleted(req, backend.delete_network_interface(sub, group, req.params["networkInterfaceName"]))
