@@ -9,6 +9,9 @@ import pytest
 from plan_helpers import EXAMPLES, errors_at, example_rows, write_rows
 
 from vmshift.plan import LiveChecks, ReplicationState, live_checks_from_env, parse_start_at, validate_plan
+from vmshift.replication.storage import blob_service_client
+from vmshift.state.document import VmState
+from vmshift.state.store import DEFAULT_CONTAINER, StateStore, StoredState
 
 pytestmark = pytest.mark.lab
 
@@ -53,3 +56,22 @@ def test_lab_refuses_changing_the_cache_account_of_a_replicating_vm(live_checks)
     result = validate_plan(EXAMPLES / "waves.csv", checks=live_checks, start_at=parse_start_at("now"))
 
     assert {(3, "cache_storage_account"), (3, "region")} <= errors_at(result)
+
+
+def test_a_vm_replicating_to_another_cache_account_is_found_in_the_storage_accounts(lab, tmp_path: Path):
+    container = blob_service_client("vmshiftcacheeus").get_container_client(DEFAULT_CONTAINER)
+    store = StateStore(container)
+    store.ensure_container()
+    store.save(StoredState(VmState(vm="plan-moved-01", phase="protected"), None))
+    rows = example_rows()[:1]
+    rows[0] |= {"source_vm": "plan-moved-01", "target_vm_name": "plan-moved-01", "disks": ""}
+    try:
+        with live_checks_from_env() as checks:
+            result = validate_plan(write_rows(tmp_path / "plan.csv", rows), checks=checks,
+                                   start_at=parse_start_at("now"))
+    finally:
+        container.delete_blob(store.blob_name("plan-moved-01"))
+
+    assert {(2, "cache_storage_account"), (2, "region")} <= errors_at(result)
+    assert "already replicates to 'vmshiftcacheeus'" in next(
+        e.message for e in result.errors if e.column == "cache_storage_account")

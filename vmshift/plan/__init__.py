@@ -2,6 +2,7 @@
 and the validation that runs before anything is started."""
 
 from vmshift.plan.checks import (
+    CacheAccountStates,
     LiveChecks,
     OfferedSize,
     PlanChecks,
@@ -14,6 +15,7 @@ from vmshift.plan.schema import PlanError, PlanFormat, PlanWarning, Wave, WavePl
 from vmshift.plan.validation import PlanInvalid, PlanValidation, parse_start_at, validate_plan
 
 __all__ = [
+    "CacheAccountStates",
     "LiveChecks",
     "OfferedSize",
     "PlanChecks",

@@ -20,6 +20,8 @@ from vmshift.azure.clients import AzureClients
 from vmshift.azure.clients import connect as connect_azure
 from vmshift.azure.sizing import region_offer
 from vmshift.plan.schema import OsType, PlanError
+from vmshift.replication.storage import blob_service_client
+from vmshift.state.store import DEFAULT_CONTAINER, StateStore
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession
 from vmshift.vsphere.connection import connect as connect_vcenter
 from vmshift.vsphere.inventory import inventory
@@ -127,12 +129,38 @@ class LiveChecks:
         return self._replication_state(vm)
 
 
+class CacheAccountStates:
+    """Where VMs already replicate: a VM's state document lives in the cache storage account it
+    replicates to, and that account's region is the replication's region."""
+
+    def __init__(self, accounts: Mapping[str, str], state_container: str = DEFAULT_CONTAINER) -> None:
+        self._regions = dict(accounts)  # account name -> region
+        self._stores = {account: StateStore(blob_service_client(account).get_container_client(state_container))
+                        for account in sorted(accounts)}
+
+    @classmethod
+    def from_azure(cls, clients: AzureClients, state_container: str = DEFAULT_CONTAINER) -> CacheAccountStates:
+        """Every storage account of the subscription is a cache account candidate."""
+        accounts = clients.storage.storage_accounts.list()
+        return cls({account.name: account.location for account in accounts}, state_container)
+
+    def __call__(self, vm: str) -> ReplicationState | None:
+        for account, store in self._stores.items():
+            if store.load(vm).etag is not None:
+                return ReplicationState(vm, account, self._regions[account])
+        return None
+
+
 @contextmanager
-def live_checks_from_env(replication_state: Callable[[str], ReplicationState | None]) -> Iterator[LiveChecks]:
+def live_checks_from_env(
+    replication_state: Callable[[str], ReplicationState | None] | None = None,
+) -> Iterator[LiveChecks]:
     """LiveChecks against the vCenter and ARM the environment names (VMSHIFT_VCENTER_*, AZURE_*, VMSHIFT_ARM_*),
-    logged out of vCenter afterwards."""
+    logged out of vCenter afterwards; by default what replicates is read from the subscription's storage
+    accounts (CacheAccountStates)."""
+    clients = connect_azure()
     with connect_vcenter(VCenterConfig.from_env()) as session:
-        yield LiveChecks(session, connect_azure(), replication_state)
+        yield LiveChecks(session, clients, replication_state or CacheAccountStates.from_azure(clients))
 
 
 def source_vms_from_inventory(frame: pd.DataFrame) -> tuple[SourceVm, ...]:
