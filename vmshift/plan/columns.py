@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from vmshift.plan.schema import CutoverWindow, DiskType, Encryption, NicSelection, OsType, SqlLicense
+from vmshift.plan.schema import CutoverWindow, DiskType, Encryption, NicPlan, NicSelection, OsType, SqlLicense
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP);
 # tab and carriage return are on OWASP's list too.
@@ -170,12 +170,12 @@ _parse_selection = _enum(NicSelection)
 _SUBNET_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
 
 
-def parse_nics(text: str) -> tuple[tuple[int, NicSelection, str | None, str | None, str | None, str | None], ...]:
+def parse_nics(text: str) -> tuple[NicPlan, ...]:
     """`1:Primary:snet-app:10.20.1.10:10.30.1.10:snet-app;2:DoNotCreate` → NIC mappings by position.
 
     Fields after the selection are optional: subnet, static IP, static test IP, test subnet.
     """
-    nics = []
+    nics: list[NicPlan] = []
     for entry in _entries(text):
         fields = [part.strip() for part in entry.split(":")]
         if len(fields) < 2 or len(fields) > 6:
@@ -184,18 +184,15 @@ def parse_nics(text: str) -> tuple[tuple[int, NicSelection, str | None, str | No
         if not fields[0].isdecimal() or not 1 <= int(fields[0]) <= 8:
             raise CellInvalid(f"{shown(fields[0])} is not a NIC number (1 for the first source NIC)")
         number = int(fields[0])
-        if any(number == nic[0] for nic in nics):
+        if any(number == nic.number for nic in nics):
             raise CellInvalid(f"NIC {number} is mapped twice")
-        selection = _parse_selection(fields[1])
         subnet, ip, test_ip, test_subnet = (value or None for value in fields[2:])
         for name in (subnet, test_subnet):
             if name is not None and not _SUBNET_RE.fullmatch(name):
                 raise CellInvalid(f"{shown(name)} is not a subnet name")
-        for address in (ip, test_ip):
-            if address is not None:
-                parse_ipv4(address)
-        nics.append((number, selection, subnet, ip, test_ip, test_subnet))
-    if sum(1 for nic in nics if nic[1] is NicSelection.PRIMARY) > 1:
+        nics.append(NicPlan(number, _parse_selection(fields[1]), subnet, ip and parse_ipv4(ip),
+                            test_ip and parse_ipv4(test_ip), test_subnet))
+    if sum(1 for nic in nics if nic.selection is NicSelection.PRIMARY) > 1:
         raise CellInvalid("more than one NIC is Primary")
     return tuple(nics)
 

@@ -28,7 +28,6 @@ from vmshift.plan.schema import (
     CutoverWindow,
     DiskPlan,
     Encryption,
-    NicPlan,
     OsType,
     PlanError,
     PlanFormat,
@@ -332,7 +331,7 @@ def _ip_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
     seen: dict[tuple[str, str], int] = {}
     for values in parsed:
         for nic in values.get("nics") or ():
-            for network, ip in ((values.get("target_vnet"), nic[3]), (values.get("test_vnet"), nic[4])):
+            for network, ip in ((values.get("target_vnet"), nic.ip), (values.get("test_vnet"), nic.test_ip)):
                 if not ip or not network:
                     continue
                 key = (network.lower(), ip)
@@ -420,9 +419,7 @@ def _plan_row(values: dict[str, Any], start: datetime, window: CutoverWindow | N
     if fields["disks"]:
         disks = tuple(DiskPlan(number, disk_type or fields["disk_type"], number == fields["os_disk"])
                       for number, disk_type in fields["disks"])
-    nics = tuple(NicPlan(number, selection, subnet, ip, test_ip, test_subnet)
-                 for number, selection, subnet, ip, test_ip, test_subnet in fields["nics"])
-    fields |= {"disks": disks, "nics": nics, "start_time": start, "cutover_window": window}
+    fields |= {"disks": disks, "start_time": start, "cutover_window": window}
     return WavePlanRow(row=values["row"], **fields)
 
 
