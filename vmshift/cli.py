@@ -13,6 +13,10 @@ from vmshift.lab import guest, launcher
 from vmshift.lab.guest import GuestWriteFailed
 from vmshift.lab.process import PartFailed
 from vmshift.lab.spec import LabSpecInvalid
+from vmshift.replication.cycle import ReplicationInProgress, ReplicationSettings, replicate_once, verify_vm
+from vmshift.replication.extents import UnalignedDisk
+from vmshift.replication.pageblob import BlobNotOurs, DiskShrunk
+from vmshift.state.store import StateConflict, StateCorrupt, StateSchemaTooNew
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.errors import VSphereError
 from vmshift.vsphere.inventory import inventory
@@ -32,6 +36,7 @@ Handler = Callable[[argparse.Namespace], Outcome]
 # Expected failures: the message is for the user, a traceback would only hide it.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     LabSpecInvalid, PartFailed, FileNotFoundError, GuestWriteFailed, VSphereError,
+    ReplicationInProgress, UnalignedDisk, BlobNotOurs, DiskShrunk, StateConflict, StateCorrupt, StateSchemaTooNew,
 )
 
 
@@ -84,7 +89,36 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("inventory", parents=[common], help="the vCenter inventory").set_defaults(
         handler=_inventory)
+
+    replicate = commands.add_parser("replicate", parents=[common],
+                                    help="one replication cycle now (initial, delta or resync)")
+    replicate.add_argument("--vm", required=True, help="source VM name or moref")
+    replicate.add_argument("--cache-account", help="cache storage account (default: $VMSHIFT_CACHE_ACCOUNT)")
+    replicate.set_defaults(handler=_replicate)
+    verify = commands.add_parser("verify", parents=[common], help="compare the source snapshot and the replica")
+    verify.add_argument("--vm", required=True, help="source VM name or moref")
+    verify.add_argument("--recovery-point", help="a cycle number or blob snapshot id (default: the latest)")
+    verify.add_argument("--cache-account", help="cache storage account (default: $VMSHIFT_CACHE_ACCOUNT)")
+    verify.set_defaults(handler=_verify)
     return parser
+
+
+def _replicate(args: argparse.Namespace) -> Outcome:
+    report = replicate_once(args.vm, settings=ReplicationSettings.from_env(args.cache_account))
+    lines = [f"{report['vm']}: {report.get('kind', '')} cycle {report['cycle']} sent {report['bytes_sent']} bytes "
+             f"({report['changed_bytes']} changed) in {report['seconds']:.1f} s"]
+    lines += [f"  disk {d['key']}: recovery point {d['recovery_point']} of {d['blob_url']}" for d in report["disks"]]
+    return Outcome("\n".join(lines), report)
+
+
+def _verify(args: argparse.Namespace) -> Outcome:
+    report = verify_vm(args.vm, recovery_point=args.recovery_point,
+                       settings=ReplicationSettings.from_env(args.cache_account))
+    lines = [f"{report['vm']}: {'equal' if report['equal'] else 'DIFFERENT'}"]
+    for disk in report["disks"]:
+        where = "" if disk["equal"] else f", first difference at byte {disk['first_difference']}"
+        lines.append(f"  disk {disk['key']}: {'equal' if disk['equal'] else 'different'}{where}")
+    return Outcome("\n".join(lines), report, ok=report["equal"])
 
 
 def _running_lab() -> dict:

@@ -26,6 +26,7 @@ from vmshift.lab.spec import LabSpec, load_spec
 from vmshift.lab.vcsim_build import build_vcsim
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_ACCOUNT = "vmshiftlab"  # the lone storage account of a spec without an Azure side
 PARTS = ("vcenter", "azurite", "arm", "prefect")
 READY_TIMEOUT_S = 60.0
 HEALTH_TIMEOUT_S = 5.0
@@ -53,7 +54,7 @@ def up(
     lab: dict = {"ca_file": str(certs.ca_file)}
     try:
         lab["vcenter"] = _start_vcenter(folder, spec, credentials, certs, cache_dir or PROJECT_ROOT / ".cache")
-        lab["azurite"] = _start_azurite(folder, credentials, certs)
+        lab["azurite"] = _start_azurite(folder, credentials, certs) | {"cache_account": _cache_account(spec)}
         if spec.azure is not None:
             arm, dns_ = _start_arm(folder, spec_path, credentials, certs, lab["azurite"])
             lab["arm"], lab["dns"] = arm, dns_
@@ -117,6 +118,7 @@ def lab_env(lab: dict) -> dict[str, str]:
         }
     if "azurite" in lab:
         env["VMSHIFT_BLOB_ENDPOINT"] = lab["azurite"]["blob_endpoint"]
+        env["VMSHIFT_CACHE_ACCOUNT"] = lab["azurite"]["cache_account"]
         for account, key in lab["azurite"]["accounts"].items():
             env[f"VMSHIFT_STORAGE_KEY_{account.upper()}"] = key
     if "arm" in lab:
@@ -144,12 +146,20 @@ def _all_running(folder: Path) -> bool:
     return all(_part(folder, name).pid() is not None for name in PARTS if (folder / "run" / f"{name}.pid").exists())
 
 
+def _cache_account(spec: LabSpec) -> str:
+    """The account a replication goes to when none is named: the spec's first general-purpose v2 account."""
+    if spec.azure is None:
+        return DEFAULT_ACCOUNT
+    v2 = [account.name for account in spec.azure.storage_accounts if account.kind == "StorageV2"]
+    return (v2 or [spec.azure.storage_accounts[0].name])[0]
+
+
 def _credentials(folder: Path, spec: LabSpec) -> dict:
     """Throwaway lab credentials, made once per lab folder so that restarts keep them."""
     path = folder / "credentials.json"
     if path.exists():
         return json.loads(path.read_text())
-    accounts = [account.name for account in spec.azure.storage_accounts] if spec.azure else ["vmshiftlab"]
+    accounts = [account.name for account in spec.azure.storage_accounts] if spec.azure else [DEFAULT_ACCOUNT]
     credentials = {
         "vcenter_password": secrets.token_urlsafe(18),
         "arm_client_secret": secrets.token_urlsafe(30),
