@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 from azure.identity import ClientSecretCredential
@@ -12,9 +14,12 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
+from azure.storage.blob import BlobServiceClient
 
 ARM_SCOPE = "https://management.azure.com/.default"
 LOCATION = "westeurope"
+CACHE_ACCOUNT = "vmshiftcache01"
+MIB = 1024 * 1024
 
 
 @dataclass
@@ -60,3 +65,29 @@ def lab_credential(lab: dict, secret: str | None = None) -> ClientSecretCredenti
 def management_client(cls: type, lab: dict, credential: ClientSecretCredential, **kwargs: object):
     return cls(credential, lab["arm"]["subscription_id"], base_url=lab["arm"]["endpoint"],
                credential_scopes=[ARM_SCOPE], connection_verify=lab["ca_file"], **kwargs)
+
+
+def fixed_vhd(folder: Path, data: bytes) -> bytes:
+    """The blob a replication leaves: the data and a fixed-VHD footer, made by qemu-img."""
+    raw, vhd = folder / "disk.raw", folder / "disk.vhd"
+    raw.write_bytes(data)
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size",
+                    str(raw), str(vhd)], check=True)
+    return vhd.read_bytes()
+
+
+def upload_page_blob(arm: Arm, name: str, content: bytes) -> str:
+    key = arm.lab["azurite"]["accounts"][CACHE_ACCOUNT]
+    service = BlobServiceClient(arm.lab["azurite"]["blob_endpoint"].format(account=CACHE_ACCOUNT),
+                                credential={"account_name": CACHE_ACCOUNT, "account_key": key},
+                                connection_verify=arm.lab["ca_file"])
+    container = service.get_container_client("replicas")
+    if not container.exists():
+        container.create_container()
+    blob = container.get_blob_client(name)
+    blob.create_page_blob(len(content))
+    for offset in range(0, len(content), 4 * MIB):
+        chunk = content[offset:offset + 4 * MIB]
+        if chunk.count(0) != len(chunk):
+            blob.upload_page(chunk, offset=offset, length=len(chunk))
+    return blob.url

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
-from arm_clients import LOCATION, Arm
+from arm_clients import CACHE_ACCOUNT, LOCATION, MIB, Arm, fixed_vhd, upload_page_blob
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute.models import (
     CreationData,
@@ -19,38 +18,9 @@ from azure.mgmt.compute.models import (
     Encryption,
     GrantAccessData,
 )
-from azure.storage.blob import BlobServiceClient
 
 pytestmark = pytest.mark.lab
 
-MIB = 1024 * 1024
-CACHE_ACCOUNT = "vmshiftcache01"
-
-
-def fixed_vhd(folder: Path, data: bytes) -> bytes:
-    """The blob a replication leaves: the data and a fixed-VHD footer, made by qemu-img."""
-    raw, vhd = folder / "disk.raw", folder / "disk.vhd"
-    raw.write_bytes(data)
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size",
-                    str(raw), str(vhd)], check=True)
-    return vhd.read_bytes()
-
-
-def upload_page_blob(arm: Arm, name: str, content: bytes) -> str:
-    key = arm.lab["azurite"]["accounts"][CACHE_ACCOUNT]
-    service = BlobServiceClient(arm.lab["azurite"]["blob_endpoint"].format(account=CACHE_ACCOUNT),
-                                credential={"account_name": CACHE_ACCOUNT, "account_key": key},
-                                connection_verify=arm.lab["ca_file"])
-    container = service.get_container_client("replicas")
-    if not container.exists():
-        container.create_container()
-    blob = container.get_blob_client(name)
-    blob.create_page_blob(len(content))
-    for offset in range(0, len(content), 4 * MIB):
-        chunk = content[offset:offset + 4 * MIB]
-        if chunk.count(0) != len(chunk):
-            blob.upload_page(chunk, offset=offset, length=len(chunk))
-    return blob.url
 
 
 def cache_account_id(arm: Arm) -> str:

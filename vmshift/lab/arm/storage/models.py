@@ -251,6 +251,9 @@ class StorageBackend:
         account = self.store.get(account_id)
         for connection in (account or {}).get("properties", {}).get("privateEndpointConnections", []):
             if connection["properties"]["privateEndpoint"]["id"].lower() == endpoint_id.lower():
-                return dict(connection["properties"]["privateLinkServiceConnectionState"])
+                # Storage spells it actionRequired, Network actionsRequired.
+                state = connection["properties"]["privateLinkServiceConnectionState"]
+                return {"status": state["status"], "description": state.get("description", ""),
+                        "actionsRequired": state.get("actionRequired", "None")}
         return {"status": "Disconnected", "description": "The private link service connection was removed.",
                 "actionsRequired": "None"}
