@@ -48,12 +48,12 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
             memory_mib=16384,
             os_disk_key=keys[0],
             disks=target_disks(state, disk_skus={keys[0]: "Premium_LRS"}, default_sku="StandardSSD_LRS"),
-            name="win-sql-e2e",
+            name="winsql-e2e",
             hybrid_benefit=True,
         )
 
     built = tm.run_test_migration(azure, spec(), test_vnet_id=ids("rg-target", "virtualNetworks", "vnet-test"))
-    assert built.vm_name == "win-sql-e2e-test"
+    assert built.vm_name == "winsql-e2e-test"
     tm.clean_up_test_migration(azure, resource_group="rg-target", source_vm=VM)
     leftovers = [
         r.name
@@ -73,9 +73,9 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
     assert [(v.key, v.equal) for v in result.verifications] == [(keys[0], True), (keys[1], True)]
     capacities = {d.key: d.capacity_bytes for d in inventory.vm_disks(source_vm)}
     assert [v.bytes_compared for v in result.verifications] == [capacities[k] for k in keys]
-    vm = azure.compute.virtual_machines.get("rg-target", "win-sql-e2e")
+    vm = azure.compute.virtual_machines.get("rg-target", "winsql-e2e")
     assert vm.properties.license_type == "Windows_Server"
-    assert azure.compute.disks.get("rg-target", "win-sql-e2e-osdisk").properties.hyper_v_generation == "V2"
+    assert azure.compute.disks.get("rg-target", "winsql-e2e-osdisk").properties.hyper_v_generation == "V2"
 
     complete_migration(source, delete_cache_blobs=True)
     assert store.load(VM).state.phase == MIGRATED

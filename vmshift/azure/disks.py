@@ -102,11 +102,14 @@ class ManagedDiskReader:
         ).result()
         self._url = access.access_sas
         self._http = requests.Session()
-        self._http.verify = clients.config.ca_file or True
+        # Per request: a session's own `verify` loses to REQUESTS_CA_BUNDLE in requests' settings merge.
+        self._verify = clients.config.ca_file or True
         self.size = clients.compute.disks.get(resource_group, name).properties.disk_size_bytes
 
     def read(self, offset: int, length: int) -> bytes:
-        response = self._http.get(self._url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, timeout=300)
+        response = self._http.get(
+            self._url, headers={"Range": f"bytes={offset}-{offset + length - 1}"}, verify=self._verify, timeout=300
+        )
         response.raise_for_status()
         return response.content
 
