@@ -163,3 +163,11 @@ def test_waves_file_errors_name_the_file(tmp_path):
     columns = {error.column for error in result.errors}
     assert "waves.csv:colour" in columns and "waves.csv:source_vm" in columns
     assert "waves.csv row 2: start_time" in columns
+
+
+def test_nic_ip_auto_means_a_dynamic_ip_as_the_scripts_docs_say(tmp_path):
+    result = validate_input(tmp_path, {2: {"UPDATED_TARGET_NIC1_IP": "auto", "UPDATED_TARGET_NIC1_TEST_IP": "AUTO"}},
+                            start_at=NOW)
+
+    nic = result.plan.waves[0].vms[0].nics[0]
+    assert (nic.ip, nic.test_ip, nic.subnet) == (None, None, "snet-data")

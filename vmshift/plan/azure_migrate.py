@@ -42,8 +42,9 @@ TEMPLATE_COLUMNS = (
     "OK_TO_USE_ASSESSMENT", "OK_TO_TESTMIGRATE", "OK_TO_RETRIEVE_REPLICATIONSTATUS", "OK_TO_CLEANUP",
     "OK_TO_TESTMIGRATE_CLEANUP",
 )
-# AzMigrate_StartReplication.ps1 reads these although the template lacks them.
-SCRIPT_COLUMNS = ("TEST_VNET_NAME", "TEST_SUBNET_NAME")
+# AzMigrate_StartReplication.ps1 reads the first two although the template lacks them; the docs of the
+# scripts spell the NIC ids UPDATE_NICn_ID.
+SCRIPT_COLUMNS = ("TEST_VNET_NAME", "TEST_SUBNET_NAME", "UPDATE_NIC1_ID", "UPDATE_NIC2_ID")
 KNOWN_COLUMNS = frozenset(TEMPLATE_COLUMNS + SCRIPT_COLUMNS)
 
 # our column ← the at-scale columns that give it, the first non-empty winning (UPDATED_* first, as
@@ -101,6 +102,8 @@ NOT_HONOURED: dict[str, str] = {
     "DATA_DISK2_ID": "every disk of the VM is replicated (as the scripts do); disk ids are not used",
     "UPDATED_NIC1_ID": "NICs are mapped by position: NIC1 is the VM's first NIC",
     "UPDATED_NIC2_ID": "NICs are mapped by position: NIC2 is the VM's second NIC",
+    "UPDATE_NIC1_ID": "NICs are mapped by position: NIC1 is the VM's first NIC",
+    "UPDATE_NIC2_ID": "NICs are mapped by position: NIC2 is the VM's second NIC",
     "UPDATED_TARGET_NIC1_NAME": "vmshift names the NICs after the target VM",
     "UPDATED_TARGET_NIC2_NAME": "vmshift names the NICs after the target VM",
     "UPDATED_TARGET_DISK_NAME": _DISK_NAMES,
@@ -253,6 +256,8 @@ def _nics(row: int, cells: dict[str, str], header: dict[str, str]) -> tuple[str,
         prefix = f"UPDATED_TARGET_NIC{number}_"
         fields = [cells.get(prefix + part, "") for part in
                   ("SELECTIONTYPE", "SUBNET_NAME", "IP", "TEST_IP", "TEST_SUBNET_NAME")]
+        # The scripts' docs: "auto" assigns the IP dynamically, as an empty cell does here.
+        fields[2:4] = ["" if address.lower() == "auto" else address for address in fields[2:4]]
         if not any(fields):
             continue
         selection = fields[0] or ("Primary" if number == 1 else "Secondary")
