@@ -49,6 +49,15 @@ class Simulator:
     def group_scope(self, subscription_id: str, group: str) -> str:
         return self.resource_group(subscription_id, group)["id"]
 
+    def claim(self, scope: str, collection: str, name: str, body: dict[str, Any],
+              rule: str = "general") -> tuple[str, str, dict[str, Any] | None]:
+        """What every PUT checks first: the name's rules and the region; gives the ID, the normalised
+        location and the resource as it stands (None when the PUT creates it)."""
+        check_name(name, rule)
+        location = self.check_location(body.get("location"))
+        resource_id = f"{scope}/{collection}/{name}"
+        return resource_id, location, self.store.get(resource_id)
+
     def check_location(self, location: str | None, target: str = "location") -> str:
         """Azure normalises 'West Europe' to 'westeurope' and refuses regions it does not offer."""
         if not location:

@@ -20,12 +20,13 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import BlobClient
 
 from vmshift.lab.arm.compute import catalog
-from vmshift.lab.arm.compute.vhd import FOOTER_SIZE, MIB, InvalidVhd, build_footer, parse_footer
+from vmshift.lab.arm.compute.vhd import FOOTER_SIZE, MIB, InvalidVhd, parse_footer
 from vmshift.lab.arm.errors import ArmError, invalid_parameter, resource_not_found
 from vmshift.lab.arm.routing import arm_resource
-from vmshift.lab.arm.simulator import Simulator, check_name
+from vmshift.lab.arm.simulator import Simulator
 from vmshift.lab.arm.storage.models import StorageBackend
 from vmshift.lab.arm.store import GRANT
+from vmshift.replication.vhd import build_footer
 
 DISK = "Microsoft.Compute/disks"
 SNAPSHOT = "Microsoft.Compute/snapshots"
@@ -211,12 +212,9 @@ class ComputeBackend:
 
     def create_or_update_disk(self, subscription_id: str, group: str, name: str,
                               body: dict[str, Any], resource_type: str = DISK) -> tuple[dict[str, Any], bool]:
-        scope = self._scope(subscription_id, group)
-        check_name(name)
-        location = self.simulator.check_location(body.get("location"))
         collection = "disks" if resource_type == DISK else "snapshots"
-        resource_id = f"{scope}/{collection}/{name}"
-        existing = self.store.get(resource_id)
+        resource_id, location, existing = self.simulator.claim(
+            self._scope(subscription_id, group), collection, name, body)
         requested = body.get("properties") or {}
         sku = (body.get("sku") or {}).get("name", "Standard_LRS")
         if sku not in DISK_SKUS:
@@ -349,11 +347,8 @@ class ComputeBackend:
 
     def create_or_update_disk_encryption_set(self, subscription_id: str, group: str, name: str,
                                              body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        scope = self._scope(subscription_id, group)
-        check_name(name)
-        location = self.simulator.check_location(body.get("location"))
-        resource_id = f"{scope}/diskEncryptionSets/{name}"
-        existing = self.store.get(resource_id)
+        resource_id, location, existing = self.simulator.claim(
+            self._scope(subscription_id, group), "diskEncryptionSets", name, body)
         requested = body.get("properties") or {}
         encryption_type = requested.get("encryptionType", "EncryptionAtRestWithCustomerKey")
         if encryption_type not in DES_TYPES:
@@ -375,11 +370,8 @@ class ComputeBackend:
 
     def create_or_update_availability_set(self, subscription_id: str, group: str, name: str,
                                           body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        scope = self._scope(subscription_id, group)
-        check_name(name)
-        location = self.simulator.check_location(body.get("location"))
-        resource_id = f"{scope}/availabilitySets/{name}"
-        existing = self.store.get(resource_id)
+        resource_id, location, existing = self.simulator.claim(
+            self._scope(subscription_id, group), "availabilitySets", name, body)
         requested = body.get("properties") or {}
         faults = requested.get("platformFaultDomainCount", 2)
         updates = requested.get("platformUpdateDomainCount", 5)
@@ -420,11 +412,8 @@ class ComputeBackend:
 
     def create_or_update_virtual_machine(self, subscription_id: str, group: str, name: str,
                                          body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        scope = self._scope(subscription_id, group)
-        check_name(name, "vm")
-        location = self.simulator.check_location(body.get("location"))
-        resource_id = f"{scope}/virtualMachines/{name}"
-        existing = self.store.get(resource_id)
+        resource_id, location, existing = self.simulator.claim(
+            self._scope(subscription_id, group), "virtualMachines", name, body, rule="vm")
         requested = body.get("properties") or {}
         size = (requested.get("hardwareProfile") or {}).get("vmSize", "")
         region = catalog.region(location)

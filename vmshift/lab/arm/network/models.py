@@ -49,11 +49,8 @@ class NetworkBackend:
 
     def create_or_update_virtual_network(self, subscription_id: str, group: str, name: str,
                                          body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        scope = self._scope(subscription_id, group)
-        check_name(name)
-        location = self.simulator.check_location(body.get("location"))
-        resource_id = f"{scope}/virtualNetworks/{name}"
-        existing = self.store.get(resource_id)
+        resource_id, location, existing = self.simulator.claim(
+            self._scope(subscription_id, group), "virtualNetworks", name, body)
         properties = body.get("properties") or {}
         prefixes = (properties.get("addressSpace") or {}).get("addressPrefixes") or []
         if not prefixes:
@@ -222,11 +219,8 @@ class NetworkBackend:
     def create_or_update_network_interface(self, subscription_id: str, group: str, name: str,
                                            body: dict[str, Any], managed_by: str | None = None
                                            ) -> tuple[dict[str, Any], bool]:
-        scope = self._scope(subscription_id, group)
-        check_name(name)
-        location = self.simulator.check_location(body.get("location"))
-        resource_id = f"{scope}/networkInterfaces/{name}"
-        existing = self.store.get(resource_id)
+        resource_id, location, existing = self.simulator.claim(
+            self._scope(subscription_id, group), "networkInterfaces", name, body)
         configurations = (body.get("properties") or {}).get("ipConfigurations") or []
         if not configurations:
             raise invalid_parameter("Network interface must have at least one IP configuration.",
@@ -316,11 +310,8 @@ class NetworkBackend:
 
     def create_or_update_private_endpoint(self, subscription_id: str, group: str, name: str,
                                           body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        scope = self._scope(subscription_id, group)
-        check_name(name)
-        location = self.simulator.check_location(body.get("location"))
-        resource_id = f"{scope}/privateEndpoints/{name}"
-        existing = self.store.get(resource_id)
+        resource_id, location, existing = self.simulator.claim(
+            self._scope(subscription_id, group), "privateEndpoints", name, body)
         requested = body.get("properties") or {}
         subnet_id = (requested.get("subnet") or {}).get("id", "")
         vnet, subnet = self.subnet_by_id(subnet_id, resource_id)
