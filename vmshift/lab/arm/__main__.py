@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"https://{args.host}:{port}"
     server = uvicorn.Server(uvicorn.Config(
         build_app(simulator, faults), ssl_certfile=str(args.cert), ssl_keyfile=str(args.key),
-        log_level="warning", access_log=False, lifespan="off",
+        log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2,
     ))
 
     def announce() -> None:
