@@ -17,6 +17,7 @@ from azure.mgmt.compute.models import (
     DiskSku,
     Encryption,
     GrantAccessData,
+    Snapshot,
 )
 
 pytestmark = pytest.mark.lab
@@ -99,3 +100,25 @@ def test_customer_key_encryption_needs_an_existing_disk_encryption_set(arm: Arm,
             encryption=Encryption(type="EncryptionAtRestWithCustomerKey",
                                   disk_encryption_set_id=des.id.replace("des-cmk", "des-missing")))).result()
     assert refused.value.status_code == 404
+
+
+def test_snapshot_and_disk_copied_from_it_keep_the_bytes(
+    arm: Arm, group: str, unique: Callable[[str], str], tmp_path: Path
+) -> None:
+    blob = fixed_vhd(tmp_path, os.urandom(MIB) + bytes(MIB))
+    source = import_disk(arm, group, "disk-source", upload_page_blob(arm, unique("snap-") + ".vhd", blob))
+    snapshot = arm.compute.snapshots.begin_create_or_update(group, "snap-1", Snapshot(
+        location=LOCATION, creation_data=CreationData(create_option=DiskCreateOption.COPY,
+                                                      source_resource_id=source.id))).result()
+    copy = arm.compute.disks.begin_create_or_update(group, "disk-copy", Disk(
+        location=LOCATION, sku=DiskSku(name="Premium_LRS"), zones=["2"],
+        creation_data=CreationData(create_option=DiskCreateOption.COPY, source_resource_id=snapshot.id))).result()
+    assert copy.disk_size_bytes == 2 * MIB and copy.zones == ["2"]
+    access = arm.compute.disks.begin_grant_access(group, "disk-copy", GrantAccessData(
+        access="Read", duration_in_seconds=60)).result()
+    assert requests.get(access.access_sas, verify=arm.lab["ca_file"], timeout=30).content == blob
+    with pytest.raises(HttpResponseError) as refused:
+        arm.compute.disks.begin_create_or_update(group, "disk-zone9", Disk(
+            location=LOCATION, sku=DiskSku(name="Premium_LRS"), disk_size_gb=1, zones=["9"],
+            creation_data=CreationData(create_option=DiskCreateOption.EMPTY))).result()
+    assert refused.value.error.code == "InvalidParameter"

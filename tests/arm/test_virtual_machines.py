@@ -78,6 +78,10 @@ def test_vm_from_attached_disks_runs_and_powers_off(arm: Arm, group: str) -> Non
     arm.compute.virtual_machines.begin_power_off(group, "vm1").result()
     statuses = [s.code for s in arm.compute.virtual_machines.instance_view(group, "vm1").statuses]
     assert "PowerState/stopped" in statuses
+    arm.compute.virtual_machines.begin_deallocate(group, "vm1").result()
+    arm.compute.virtual_machines.begin_start(group, "vm1").result()
+    expanded = arm.compute.virtual_machines.get(group, "vm1", expand="instanceView")
+    assert "PowerState/running" in [s.code for s in expanded.instance_view.statuses]
     arm.compute.virtual_machines.begin_delete(group, "vm1").result()
     with pytest.raises(ResourceNotFoundError):
         arm.compute.virtual_machines.get(group, "vm1")

@@ -66,6 +66,13 @@ class NetworkBackend:
         subnets = [self._subnet(resource_id, s.get("name", ""), s.get("properties") or {}, spaces, existing)
                    for s in properties.get("subnets") or []]
         self._check_subnet_overlaps(name, subnets)
+        kept = {s["name"].lower() for s in subnets}
+        for subnet in (existing or {}).get("properties", {}).get("subnets", []):
+            if subnet["name"].lower() not in kept and subnet["properties"]["ipConfigurations"]:
+                raise ArmError(400, "InUseSubnetCannotBeDeleted",
+                               f"Subnet {subnet['name']} is in use by "
+                               f"{subnet['properties']['ipConfigurations'][0]['id']} and cannot be deleted. In order "
+                               "to delete the subnet, delete all the resources within it.")
         vnet = arm_resource(resource_id, VIRTUAL_NETWORK, location, {
             "addressSpace": {"addressPrefixes": [str(s) for s in spaces]},
             "subnets": subnets,
