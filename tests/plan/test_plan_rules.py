@@ -255,3 +255,13 @@ def test_a_wave_travels_as_json_flow_parameters(validate_example):
 
         returned = TypeAdapter(Wave).validate_python(parameters)
         assert returned == wave and returned.fingerprint() == wave.fingerprint()
+
+
+def test_text_report_lists_errors_then_the_verdict(validate_example):
+    refused = validate_example({3: {"disk_type": "fast"}}).text().splitlines()
+    accepted = validate_example().text().splitlines()
+
+    assert refused[0].startswith("error: row 3, column disk_type: 'fast' is not a known value; allowed:")
+    assert refused[-1] == "refused: 1 error(s) in 4 row(s); nothing is started"
+    assert accepted[0] == "ok: 4 VM(s) in 2 wave(s)"
+    assert accepted[1].startswith("  wave-1: 2 VM(s), starts 2031-01-15T20:00:00+00:00, cutover window 2031-01-15")

@@ -90,6 +90,19 @@ class PlanValidation:
             raise PlanInvalid(self.errors or (PlanError(1, None, "the plan has no VM"),))
         return self.plan
 
+    def text(self) -> str:
+        """What `vmshift plan validate` prints for a person: every error and warning, then the verdict."""
+        lines = [f"error: {error}" for error in self.errors] + [f"warning: {warning}" for warning in self.warnings]
+        if self.plan is None:
+            lines.append(f"refused: {len(self.errors)} error(s) in {self.rows} row(s); nothing is started")
+        else:
+            vms = sum(len(wave.vms) for wave in self.plan.waves)
+            lines.append(f"ok: {vms} VM(s) in {len(self.plan.waves)} wave(s)")
+            lines += [f"  {wave.name}: {len(wave.vms)} VM(s), starts {wave.start_at.isoformat()}"
+                      + (f", cutover window {wave.cutover_window}" if wave.cutover_window else "")
+                      for wave in self.plan.waves]
+        return "\n".join(lines)
+
     def to_json(self) -> dict[str, Any]:
         """The `vmshift plan validate --json` object."""
         return {
