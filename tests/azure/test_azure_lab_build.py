@@ -79,6 +79,7 @@ def linux_spec(ids, recovery_point) -> TargetVmSpec:
         memory_mib=4096,
         os_disk_key=2000,
         disks=(TargetDisk(2000, "Standard_LRS", uris[2000]),),
+        assessed_size="Standard_D2s_v5",
         availability_set="avset-sql",
         encryption_type=PLATFORM_AND_CUSTOMER_KEYS,
         disk_encryption_set="des-double",
@@ -129,7 +130,9 @@ def test_windows_efi_vm_gets_every_option_on_its_resources(azure, ids, windows_s
 
 def test_linux_bios_vm_in_an_availability_set_with_double_encryption(azure, ids, linux_spec):
     built = build_vm(azure, plan_build(azure, linux_spec))
+    assert (built.size.name, built.size.rule) == ("Standard_D2s_v5", "assessment")
     vm = azure.compute.virtual_machines.get("rg-target", built.vm_name)
+    assert vm.properties.hardware_profile.vm_size == "Standard_D2s_v5"
     assert vm.properties.availability_set.id.lower() == ids("rg-target", "availabilitySets", "avset-sql").lower()
     assert vm.properties.license_type is None
     assert not vm.zones
@@ -172,6 +175,7 @@ def test_test_migration_builds_tagged_copy_in_test_vnet_and_cleanup_removes_exac
     spec = replace(
         windows_spec,
         run_id="run-test-1",
+        size="Standard_E4s_v5",
         zone=None,
         encryption_type=PLATFORM_KEY,
         disk_encryption_set=None,
@@ -183,6 +187,7 @@ def test_test_migration_builds_tagged_copy_in_test_vnet_and_cleanup_removes_exac
     assert built.vm_name == "win-sql-01-test"
     vm = azure.compute.virtual_machines.get("rg-target", "win-sql-01-test")
     assert vm.tags[PURPOSE_TAG] == "test-migration" and vm.tags[RUN_TAG] == "run-test-1"
+    assert vm.properties.hardware_profile.vm_size == "Standard_E4s_v5" and built.size.rule == "plan"
     nic = azure.network.network_interfaces.get("rg-target", "win-sql-01-test-nic")
     ip = nic.properties.ip_configurations[0].properties
     assert ip.subnet.id.lower() == f"{test_vnet}/subnets/snet-app".lower()
@@ -265,6 +270,8 @@ def test_cutover_verifies_disks_byte_for_byte_then_rollback_restores_the_source(
     vm = azure.compute.virtual_machines.get("rg-target", "web-rhel-02")
     assert vm.properties.storage_profile.os_disk.managed_disk.id.lower() == result.built.disk_ids[0].lower()
     assert azure.compute.disks.get("rg-target", "web-rhel-02-osdisk").properties.hyper_v_generation == "V2"
+    assert cutover(azure, spec, source).built == result.built
+    assert source.events == ["shut_down 30 True", "final_delta"]
 
     deleted = rollback_cutover(azure, result.built, source)
     assert sorted(i.rsplit("/", 1)[1] for i in deleted) == ["web-rhel-02", "web-rhel-02-nic"]

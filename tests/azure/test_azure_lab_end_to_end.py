@@ -1,11 +1,13 @@
-"""On the whole lab: a Windows EFI VM with two disks, from vCenter to Azure and back, byte for byte."""
+"""On the whole lab: VMs from vCenter to Azure and back, through the mover, byte for byte."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 
 from vmshift.azure import test_migration as tm
-from vmshift.azure.cutover import CutoverOptions, complete_migration, cutover
+from vmshift.azure.cutover import CutoverOptions, complete_migration, cutover, rollback_cutover
 from vmshift.azure.source import MIGRATED, VSphereSourceVm
 from vmshift.azure.tags import PURPOSE_TAG
 from vmshift.azure.vms import TargetVmSpec, target_disks
@@ -14,48 +16,45 @@ from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import StateStore
 from vmshift.vsphere import inventory, snapshots
-from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 
 pytestmark = pytest.mark.lab
 
-VM = "win-sql-01"
 CACHE = "vmshiftcache01"
+SETTINGS = ReplicationSettings(cache_account=CACHE)
 
 
-def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_source(lab, azure, ids):
-    session = connect(VCenterConfig.from_env())
-    settings = ReplicationSettings(cache_account=CACHE)
-    source_vm = inventory.find_vm(session, VM)
-    keys = sorted(d.key for d in inventory.vm_disks(source_vm))
-    assert len(keys) == 2
-    write_guest(lab, VM, 0, b"EFI PART before the initial cycle" * 64, disk_key=keys[0])
-    write_guest(lab, VM, 3 << 20, b"data disk" * 512, disk_key=keys[1])
-    replicate_once(VM, session=session, settings=settings)
-    store = StateStore(blob_service_client(CACHE).get_container_client(settings.state_container))
+@pytest.fixture(scope="module")
+def session(lab) -> VSphereSession:
+    return connect(VCenterConfig.from_env())
+
+
+@pytest.fixture(scope="module")
+def store(lab) -> StateStore:
+    return StateStore(blob_service_client(CACHE).get_container_client(SETTINGS.state_container))
+
+
+def _spec_from_state(ids, store: StateStore, vm: str, keys: list[int], **settings) -> Callable[[], TargetVmSpec]:
+    """The target spec from the VM's latest recovery point, as the flows build it from the plan."""
 
     def spec() -> TargetVmSpec:
-        state = store.load(VM).state
+        state = store.load(vm).state
         return TargetVmSpec(
-            source_vm=VM,
-            run_id="run-e2e",
+            source_vm=vm,
             resource_group="rg-target",
             region="westeurope",
             storage_account_id=ids("rg-migration", "storageAccounts", CACHE),
             subnet_id=ids("rg-target", "virtualNetworks", "vnet-target", "snet-data"),
-            os_type="Windows",
-            firmware="efi",
-            vcpus=4,
-            memory_mib=16384,
             os_disk_key=keys[0],
             disks=target_disks(state, disk_skus={keys[0]: "Premium_LRS"}, default_sku="StandardSSD_LRS"),
-            name="winsql-e2e",
-            hybrid_benefit=True,
+            **settings,
         )
 
-    built = tm.run_test_migration(azure, spec(), test_vnet_id=ids("rg-target", "virtualNetworks", "vnet-test"))
-    assert built.vm_name == "winsql-e2e-test"
-    tm.clean_up_test_migration(azure, resource_group="rg-target", source_vm=VM)
-    leftovers = [
+    return spec
+
+
+def _resource_names(azure) -> list[str]:
+    return [
         r.name
         for r in (
             *azure.compute.virtual_machines.list("rg-target"),
@@ -64,21 +63,70 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
         )
         if (r.tags or {}).get(PURPOSE_TAG) == "test-migration"
     ]
-    assert leftovers == []
 
-    write_guest(lab, VM, 1 << 20, b"written after the last scheduled cycle" * 100, disk_key=keys[0])
-    source = VSphereSourceVm(session, VM, settings)
+
+def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_source(lab, azure, ids, session, store):
+    vm_name = "azure-win-01"
+    source_vm = inventory.find_vm(session, vm_name)
+    keys = sorted(d.key for d in inventory.vm_disks(source_vm))
+    assert len(keys) == 2
+    write_guest(lab, vm_name, 0, b"EFI PART before the initial cycle" * 64, disk_key=keys[0])
+    write_guest(lab, vm_name, 3 << 20, b"data disk" * 512, disk_key=keys[1])
+    replicate_once(vm_name, session=session, settings=SETTINGS)
+    spec = _spec_from_state(
+        ids, store, vm_name, keys, run_id="run-e2e", name="winsql-e2e", os_type="Windows", firmware="efi",
+        vcpus=2, memory_mib=4096, hybrid_benefit=True,
+    )
+
+    built = tm.run_test_migration(azure, spec(), test_vnet_id=ids("rg-target", "virtualNetworks", "vnet-test"))
+    assert built.vm_name == "winsql-e2e-test"
+    tm.clean_up_test_migration(azure, resource_group="rg-target", source_vm=vm_name)
+    assert _resource_names(azure) == []
+
+    write_guest(lab, vm_name, 1 << 20, b"written after the last scheduled cycle" * 100, disk_key=keys[0])
+    source = VSphereSourceVm(session, vm_name, SETTINGS)
     result = cutover(azure, spec(), source, CutoverOptions(shutdown_timeout_s=5))
-    assert inventory.find_vm(session, VM).runtime.powerState == "poweredOff"
-    assert [(v.key, v.equal) for v in result.verifications] == [(keys[0], True), (keys[1], True)]
+    assert inventory.find_vm(session, vm_name).runtime.powerState == "poweredOff"
     capacities = {d.key: d.capacity_bytes for d in inventory.vm_disks(source_vm)}
-    assert [v.bytes_compared for v in result.verifications] == [capacities[k] for k in keys]
+    assert [(v.key, v.equal, v.bytes_compared) for v in result.verifications] == [
+        (key, True, capacities[key]) for key in keys
+    ]
     vm = azure.compute.virtual_machines.get("rg-target", "winsql-e2e")
     assert vm.properties.license_type == "Windows_Server"
     assert azure.compute.disks.get("rg-target", "winsql-e2e-osdisk").properties.hyper_v_generation == "V2"
 
+    def counts() -> tuple[int, int]:
+        return len(list(azure.compute.disks.list_by_resource_group("rg-target"))), store.load(vm_name).state.cycles
+
+    before = counts()
+    assert cutover(azure, spec(), source).built == result.built
+    assert counts() == before
+
     complete_migration(source, delete_cache_blobs=True)
-    assert store.load(VM).state.phase == MIGRATED
-    assert snapshots.find_snapshots(inventory.find_vm(session, VM), "vmshift-") == []
-    replicas = blob_service_client(CACHE).get_container_client(settings.replica_container)
-    assert [b.name for b in replicas.list_blobs(name_starts_with=f"{VM}/")] == []
+    assert store.load(vm_name).state.phase == MIGRATED
+    assert snapshots.find_snapshots(inventory.find_vm(session, vm_name), "vmshift-") == []
+    replicas = blob_service_client(CACHE).get_container_client(SETTINGS.replica_container)
+    assert [b.name for b in replicas.list_blobs(name_starts_with=f"{vm_name}/")] == []
+
+
+def test_rollback_powers_the_source_on_and_replication_resumes_with_a_delta(lab, azure, ids, session, store):
+    vm_name = "azure-lnx-01"
+    keys = sorted(d.key for d in inventory.vm_disks(inventory.find_vm(session, vm_name)))
+    replicate_once(vm_name, session=session, settings=SETTINGS)
+    spec = _spec_from_state(
+        ids, store, vm_name, keys, run_id="run-rollback", os_type="Linux", firmware="bios", vcpus=1, memory_mib=1024
+    )
+    source = VSphereSourceVm(session, vm_name, SETTINGS)
+    result = cutover(azure, spec(), source, CutoverOptions(shutdown_timeout_s=5))
+    assert all(v.equal for v in result.verifications)
+    assert inventory.find_vm(session, vm_name).runtime.powerState == "poweredOff"
+
+    deleted = rollback_cutover(azure, result.built, source, delete_disks=True)
+    assert sorted(i.rsplit("/", 1)[1] for i in deleted) == ["azure-lnx-01", "azure-lnx-01-nic", "azure-lnx-01-osdisk"]
+    assert inventory.find_vm(session, vm_name).runtime.powerState == "poweredOn"
+    assert rollback_cutover(azure, result.built, source, delete_disks=True) == ()
+
+    write_guest(lab, vm_name, 2 << 20, b"after rollback" * 1000)
+    resumed = replicate_once(vm_name, session=session, settings=SETTINGS)
+    assert resumed["kind"] == "delta" and 0 < resumed["changed_bytes"] < 8 << 20
+    assert store.load(vm_name).state.phase == "protected"

@@ -71,16 +71,33 @@ def test_preflight_refuses_an_account_of_another_kind_or_region(azure):
     assert "location is eastus" in str(elsewhere.value)
 
 
-def test_preflight_refuses_an_account_whose_public_endpoint_is_closed(azure):
+@pytest.mark.parametrize(
+    ("closed", "problem"),
+    [
+        ({"publicNetworkAccess": "Disabled"}, "public network access is Disabled"),
+        ({"networkAcls": {"defaultAction": "Deny", "bypass": "None"}}, "bypass AzureServices"),
+    ],
+)
+def test_preflight_refuses_an_account_the_disk_import_cannot_read(azure, closed, problem):
     accounts = azure.storage.storage_accounts
-    accounts.update("rg-migration", ACCOUNT, {"properties": {"publicNetworkAccess": "Disabled"}})
+    accounts.update("rg-migration", ACCOUNT, {"properties": closed})
     try:
-        with pytest.raises(PreflightFailed, match="public network access is Disabled"):
+        with pytest.raises(PreflightFailed, match=problem):
             preflight_cache_account(
                 azure, resource_group="rg-migration", account_name=ACCOUNT, target_region="westeurope"
             )
     finally:
-        accounts.update("rg-migration", ACCOUNT, {"properties": {"publicNetworkAccess": "Enabled"}})
+        accounts.update(
+            "rg-migration",
+            ACCOUNT,
+            {
+                "properties": {
+                    "publicNetworkAccess": "Enabled",
+                    "networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices"},
+                }
+            },
+        )
+    preflight_cache_account(azure, resource_group="rg-migration", account_name=ACCOUNT, target_region="westeurope")
 
 
 def test_private_endpoint_is_approved_with_a_private_ip_in_its_subnet(endpoint):

@@ -16,7 +16,7 @@ from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import ManagedDiskReader, delete_disk
 from vmshift.azure.errors import DiskVerificationFailed
 from vmshift.azure.naming import nic_name
-from vmshift.azure.vms import BuildPlan, BuiltVm, TargetVmSpec, create_vm, import_disks, plan_build
+from vmshift.azure.vms import BuildPlan, BuiltVm, TargetVmSpec, create_vm, existing_vm, import_disks, plan_build
 from vmshift.replication.reader import DiskReader
 from vmshift.replication.verify import compare_disks
 
@@ -67,9 +67,15 @@ class CutoverResult:
 def cutover(
     clients: AzureClients, spec: TargetVmSpec, source: SourceVm, options: CutoverOptions | None = None
 ) -> CutoverResult:
-    """The whole cutover; the target's settings are checked before the source is touched."""
+    """The whole cutover; the target's settings are checked before the source is touched.
+
+    Run again after it succeeded, it finds the VM it built and touches neither the source nor Azure.
+    """
     options = options or CutoverOptions()
-    plan_build(clients, spec)
+    done = existing_vm(clients, plan_build(clients, spec))
+    if done is not None:
+        log.info("%s: already cut over to %s", spec.source_vm, done.vm_id)
+        return CutoverResult(done, ())
     if options.leave_source_running:
         log.warning("%s: cutover with the source left running, as asked", spec.source_vm)
     else:

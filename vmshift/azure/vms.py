@@ -23,7 +23,14 @@ from vmshift.azure.disks import (
 )
 from vmshift.azure.errors import BuildInputInvalid
 from vmshift.azure.sizing import SizeChoice, choose_size, region_offer
-from vmshift.azure.tags import PURPOSE_MIGRATION, PURPOSE_TEST, merge_tags, vmshift_tags
+from vmshift.azure.tags import (
+    PURPOSE_MIGRATION,
+    PURPOSE_TAG,
+    PURPOSE_TEST,
+    SOURCE_VM_TAG,
+    merge_tags,
+    vmshift_tags,
+)
 from vmshift.state.document import RecoveryPoint, VmState
 
 _ENCRYPTION_TYPES = (PLATFORM_KEY, CUSTOMER_KEY, PLATFORM_AND_CUSTOMER_KEYS)
@@ -223,21 +230,47 @@ def import_disks(clients: AzureClients, plan: BuildPlan) -> list[Disk]:
 
 
 def create_vm(clients: AzureClients, plan: BuildPlan, disks: list[Disk]) -> BuiltVm:
-    """The NIC and the VM with the imported disks attached; an existing VM of that name is kept."""
+    """The NIC and the VM with the imported disks attached; the VM an earlier run built is kept."""
+    done = existing_vm(clients, plan)
+    if done is not None:
+        return done
     spec = plan.spec
     nic_id = _ensure_nic(clients, plan)
-    try:
-        vm = clients.compute.virtual_machines.get(spec.resource_group, plan.vm_name)
-    except ResourceNotFoundError:
-        vm = clients.compute.virtual_machines.begin_create_or_update(
-            spec.resource_group, plan.vm_name, _vm_body(plan, disks, nic_id)
-        ).result()
+    vm = clients.compute.virtual_machines.begin_create_or_update(
+        spec.resource_group, plan.vm_name, _vm_body(plan, disks, nic_id)
+    ).result()
     return BuiltVm(
         vm_id=vm.id,
         vm_name=vm.name,
         resource_group=spec.resource_group,
         nic_id=nic_id,
         disk_ids=tuple(d.id for d in disks),
+        size=plan.size,
+    )
+
+
+def existing_vm(clients: AzureClients, plan: BuildPlan) -> BuiltVm | None:
+    """The VM this plan builds, if an earlier run already built it (found by name and vmshift's tags)."""
+    spec = plan.spec
+    try:
+        vm = clients.compute.virtual_machines.get(spec.resource_group, plan.vm_name)
+    except ResourceNotFoundError:
+        return None
+    tags = vm.tags or {}
+    if tags.get(SOURCE_VM_TAG) != spec.source_vm or tags.get(PURPOSE_TAG) != plan.purpose:
+        raise BuildInputInvalid(
+            spec.source_vm,
+            "target_vm_name",
+            f"a VM named {plan.vm_name} already exists in {spec.resource_group} and is not this VM's "
+            f"{plan.purpose} (tags {tags}); choose another target name",
+        )
+    storage = vm.properties.storage_profile
+    return BuiltVm(
+        vm_id=vm.id,
+        vm_name=vm.name,
+        resource_group=spec.resource_group,
+        nic_id=vm.properties.network_profile.network_interfaces[0].id,
+        disk_ids=(storage.os_disk.managed_disk.id, *(d.managed_disk.id for d in storage.data_disks or [])),
         size=plan.size,
     )
 
