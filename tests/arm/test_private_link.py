@@ -154,3 +154,11 @@ def test_private_endpoint_on_a_general_purpose_v1_account_is_refused(
     with pytest.raises(HttpResponseError) as refused:
         blob_endpoint(arm, group, "pe-classic", endpoint_subnet, classic.id)
     assert refused.value.error.code == "OperationNotAllowedOnKind"
+
+
+def test_storage_account_names_follow_azure_rules(arm: Arm, group: str) -> None:
+    for name in ("Vmshift_Cache", "ab", "vmshiftcache01"):
+        with pytest.raises(HttpResponseError) as refused:
+            create_account(arm, group, name)
+        assert refused.value.error.code == ("StorageAccountAlreadyTaken" if name == "vmshiftcache01"
+                                            else "AccountNameInvalid")
