@@ -6,7 +6,9 @@ import logging
 import os
 import ssl
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from urllib.parse import urlparse
+from xml.etree.ElementTree import ParseError
 
 import requests
 from pyVim.connect import Disconnect, SmartConnect
@@ -117,6 +119,9 @@ def connect(config: VCenterConfig) -> VSphereSession:
     except OSError as error:
         raise VCenterUnreachable(f"vCenter {config.url} does not answer ({error}); check the URL and the network "
                                  "path from this appliance") from error
+    except (ParseError, HTTPException) as error:
+        raise VCenterUnreachable(f"{config.url} answers, but not as a vCenter SDK endpoint ({error}); "
+                                 "check the URL (it ends in /sdk)") from error
     content = si.RetrieveContent()
     datacenter = next((dc for dc in content.rootFolder.childEntity
                        if isinstance(dc, vim.Datacenter) and dc.name == config.datacenter), None)
