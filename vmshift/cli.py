@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+
+from vmshift.azure.clients import AzureNotConfigured
+from vmshift.azure.errors import AzureStepError
 from vmshift.lab import guest, launcher
 from vmshift.lab.guest import GuestWriteFailed
 from vmshift.lab.process import PartFailed
 from vmshift.lab.spec import LabSpecInvalid
+from vmshift.plan.checks import live_checks_from_env
+from vmshift.plan.validation import PlanValidation, parse_start_at, validate_plan
 from vmshift.replication.cycle import ReplicationInProgress, ReplicationSettings, replicate_once, verify_vm
 from vmshift.replication.extents import UnalignedDisk
 from vmshift.replication.pageblob import BlobNotOurs, DiskShrunk
@@ -36,6 +43,7 @@ Handler = Callable[[argparse.Namespace], Outcome]
 # Expected failures: the message is for the user, a traceback would only hide it.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     LabSpecInvalid, PartFailed, FileNotFoundError, GuestWriteFailed, VSphereError,
+    AzureStepError, AzureNotConfigured, ClientAuthenticationError, ServiceRequestError,
     ReplicationInProgress, UnalignedDisk, BlobNotOurs, DiskShrunk, StateConflict, StateCorrupt, StateSchemaTooNew,
 )
 
@@ -100,7 +108,51 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--recovery-point", help="a cycle number or blob snapshot id (default: the latest)")
     verify.add_argument("--cache-account", help="cache storage account (default: $VMSHIFT_CACHE_ACCOUNT)")
     verify.set_defaults(handler=_verify)
+
+    plan = commands.add_parser("plan", parents=[common], help="wave plans: validate, upload")
+    plan_commands = plan.add_subparsers(title="plan commands")
+    plan_validate = plan_commands.add_parser("validate", parents=[common], help="validate a wave plan CSV")
+    plan_upload = plan_commands.add_parser("upload", parents=[common],
+                                           help="validate, then schedule each wave on the Prefect server")
+    for sub in (plan_validate, plan_upload):
+        sub.add_argument("file", type=Path, help="the wave plan (vmshift's CSV or Azure Migrate's Input.csv)")
+        sub.add_argument("--format", choices=["vmshift", "azure-migrate"], help="default: from the header")
+        sub.add_argument("--offline", action="store_true", help="skip the checks that ask vCenter and ARM")
+        sub.add_argument("--wave", help="the wave name for a plan without one (Azure Migrate's format)")
+        sub.add_argument("--start-at", help="'now', '+30m' or an ISO time: moves the plan's whole schedule")
+        sub.add_argument("--region", help="the target region for rows without one")
+        sub.add_argument("--cache-storage-account", help="the cache storage account for rows without one")
+        sub.add_argument("--waves-file", type=Path, help="a small CSV of VM, wave and start time")
+    plan_validate.set_defaults(handler=_plan_validate)
+    plan_upload.set_defaults(handler=_plan_upload)
     return parser
+
+
+def _validated(args: argparse.Namespace) -> PlanValidation:
+    options = dict(fmt=args.format, wave=args.wave, region=args.region,
+                   cache_storage_account=args.cache_storage_account, waves_file=args.waves_file,
+                   start_at=parse_start_at(args.start_at) if args.start_at else None)
+    if args.offline:
+        return validate_plan(args.file, checks=None, **options)
+    with live_checks_from_env() as checks:
+        return validate_plan(args.file, checks=checks, **options)
+
+
+def _plan_validate(args: argparse.Namespace) -> Outcome:
+    result = _validated(args)
+    return Outcome(result.text(), result.to_json(), ok=result.ok)
+
+
+def _plan_upload(args: argparse.Namespace) -> Outcome:
+    from deployments.upload import upload_plan
+
+    result = _validated(args)
+    if not result.ok:
+        return Outcome(result.text() + "\nnothing was scheduled", result.to_json() | {"waves": []}, ok=False)
+    waves = asyncio.run(upload_plan(result.raise_for_errors()))
+    lines = [f"wave {w['name']}: flow run {w['flow_run_id']} at {w['start_at']}"
+             f"{'' if w['created'] else ' (already scheduled: unchanged)'}" for w in waves]
+    return Outcome("\n".join(lines), {"waves": waves})
 
 
 def _replicate(args: argparse.Namespace) -> Outcome:

@@ -1,0 +1,63 @@
+"""The `vmshift` command as a migration engineer meets it: clear text, one JSON line, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vmshift.cli import main
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def _last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_plan_validate_offline_accepts_the_example(capsys) -> None:
+    assert main(["plan", "validate", str(EXAMPLES / "waves.csv"), "--offline", "--json"]) == 0
+    result = _last_json(capsys.readouterr().out)
+    assert result["ok"] is True and result["rows"] == 4 and result["errors"] == []
+
+
+def test_plan_validate_names_the_bad_row_and_exits_1(tmp_path: Path, capsys) -> None:
+    lines = (EXAMPLES / "waves.csv").read_text().splitlines()
+    lines[2] = "=cmd|' /C calc'!A0," + lines[2].split(",", 1)[1]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    assert main(["plan", "validate", str(bad), "--offline", "--json"]) == 1
+    captured = capsys.readouterr()
+    result = _last_json(captured.out)
+    assert result["ok"] is False
+    assert any(error["row"] == 3 for error in result["errors"])
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_plan_validate_online_checks_the_lab_inventory(lab: dict, capsys) -> None:
+    assert main(["plan", "validate", str(EXAMPLES / "waves.csv"), "--start-at", "now", "--json"]) == 0
+    assert _last_json(capsys.readouterr().out)["ok"] is True
+
+
+def test_replicate_an_unknown_vm_is_a_clear_error(lab: dict, capsys) -> None:
+    assert main(["replicate", "--vm", "no-such-vm", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert "no VM named 'no-such-vm'" in captured.err and "Traceback" not in captured.err
+    assert _last_json(captured.out)["ok"] is False
+
+
+def test_replicate_then_verify_through_the_cli(lab: dict, capsys) -> None:
+    assert main(["replicate", "--vm", "app-linux-01", "--json"]) == 0
+    report = _last_json(capsys.readouterr().out)
+    assert report["vm"] == "app-linux-01" and report["cycle"] >= 1
+    assert {"bytes_sent", "changed_bytes", "seconds", "disks"} <= report.keys()
+    assert main(["verify", "--vm", "app-linux-01", "--json"]) == 0
+    assert _last_json(capsys.readouterr().out)["equal"] is True
+
+
+def test_inventory_json_lists_vms_with_their_disks(lab: dict, capsys) -> None:
+    assert main(["inventory", "--json"]) == 0
+    vms = {vm["name"]: vm for vm in _last_json(capsys.readouterr().out)["vms"]}
+    sql = vms["win-sql-01"]
+    assert sql["firmware"] == "efi" and sql["guest_os"].startswith("windows")
+    assert [d["key"] for d in sql["disks"]] == [2000, 2001]
+    assert sql["disks"][0]["datastore_path"] == "[ds-ssd-01] win-sql-01/win-sql-01.vmdk"
