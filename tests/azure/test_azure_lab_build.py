@@ -273,16 +273,17 @@ def test_cutover_verifies_disks_byte_for_byte_then_rollback_restores_the_source(
     assert cutover(azure, spec, source).built == result.built
     assert source.events == ["shut_down 30 True", "final_delta"]
 
-    deleted = rollback_cutover(azure, result.built, source)
+    deleted = rollback_cutover(azure, source, resource_group="rg-target", vm_name="web-rhel-02")
     assert sorted(i.rsplit("/", 1)[1] for i in deleted) == ["web-rhel-02", "web-rhel-02-nic"]
     assert source.events[-1] == "power_on"
     assert azure.compute.disks.get("rg-target", "web-rhel-02-osdisk").id == result.built.disk_ids[0]
     with pytest.raises(DiskFromOtherRecoveryPoint, match="web-rhel-02-osdisk"):
         cutover(azure, spec, source, CutoverOptions(leave_source_running=True))
-    assert rollback_cutover(azure, result.built, source, delete_disks=True) == result.built.disk_ids
+    again = rollback_cutover(azure, source, resource_group="rg-target", vm_name="web-rhel-02", delete_disks=True)
+    assert again == result.built.disk_ids
     remaining = [d.name for d in azure.compute.disks.list_by_resource_group("rg-target")]
     assert not [name for name in remaining if name.startswith("web-rhel-02")]
-    assert rollback_cutover(azure, result.built, source, delete_disks=True) == ()
+    assert rollback_cutover(azure, source, resource_group="rg-target", vm_name="web-rhel-02", delete_disks=True) == ()
 
 
 def test_cutover_refuses_disks_that_differ_from_the_source_and_creates_no_vm(

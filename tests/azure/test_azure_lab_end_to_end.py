@@ -121,10 +121,10 @@ def test_rollback_powers_the_source_on_and_replication_resumes_with_a_delta(lab,
     assert all(v.equal for v in result.verifications)
     assert inventory.find_vm(session, vm_name).runtime.powerState == "poweredOff"
 
-    deleted = rollback_cutover(azure, result.built, source, delete_disks=True)
+    deleted = rollback_cutover(azure, source, resource_group="rg-target", vm_name=vm_name, delete_disks=True)
     assert sorted(i.rsplit("/", 1)[1] for i in deleted) == ["azure-lnx-01", "azure-lnx-01-nic", "azure-lnx-01-osdisk"]
     assert inventory.find_vm(session, vm_name).runtime.powerState == "poweredOn"
-    assert rollback_cutover(azure, result.built, source, delete_disks=True) == ()
+    assert rollback_cutover(azure, source, resource_group="rg-target", vm_name=vm_name, delete_disks=True) == ()
 
     write_guest(lab, vm_name, 2 << 20, b"after rollback" * 1000)
     resumed = replicate_once(vm_name, session=session, settings=SETTINGS)

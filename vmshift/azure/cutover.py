@@ -5,6 +5,7 @@ And its way back: rollback deletes the target VM and starts the source again, re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -15,7 +16,7 @@ from azure.mgmt.core.tools import parse_resource_id
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import ManagedDiskReader, delete_disk
 from vmshift.azure.errors import DiskVerificationFailed
-from vmshift.azure.naming import nic_name
+from vmshift.azure.naming import data_disk_name, nic_name, os_disk_name
 from vmshift.azure.vms import BuildPlan, BuiltVm, TargetVmSpec, create_vm, existing_vm, import_disks, plan_build
 from vmshift.replication.reader import DiskReader
 from vmshift.replication.verify import compare_disks
@@ -117,34 +118,42 @@ def complete_migration(source: SourceVm, *, delete_cache_blobs: bool = False) ->
 
 
 def rollback_cutover(
-    clients: AzureClients, built: BuiltVm, source: SourceVm, *, delete_disks: bool = False
+    clients: AzureClients, source: SourceVm, *, resource_group: str, vm_name: str, delete_disks: bool = False
 ) -> tuple[str, ...]:
     """Deletes the target VM and its NIC (its disks too when asked) and starts the source again.
 
-    Replication is left as it was, so the next delta cycle resumes from the last changeId.
+    Replication is left as it was, so the next delta cycle resumes from the last changeId. Run again,
+    it deletes nothing more; found by name, so a half-finished cutover is rolled back as well.
     """
-    deleted: list[str] = []
     compute, network = clients.compute, clients.network
+    deleted: list[str] = []
     try:
-        compute.virtual_machines.get(built.resource_group, built.vm_name)
-        compute.virtual_machines.begin_delete(built.resource_group, built.vm_name).result()
-        deleted.append(built.vm_id)
+        vm = compute.virtual_machines.get(resource_group, vm_name)
     except ResourceNotFoundError:
-        pass
-    try:
-        network.network_interfaces.get(built.resource_group, nic_name(built.vm_name))
-        network.network_interfaces.begin_delete(built.resource_group, nic_name(built.vm_name)).result()
-        deleted.append(built.nic_id)
-    except ResourceNotFoundError:
-        pass
-    if delete_disks:
-        for disk_id in built.disk_ids:
-            parts = parse_resource_id(disk_id)
-            try:
-                compute.disks.get(parts["resource_group"], parts["name"])
-            except ResourceNotFoundError:
-                continue
-            delete_disk(clients, parts["resource_group"], parts["name"])
-            deleted.append(disk_id)
+        vm = None
+    if vm is not None:
+        storage = vm.properties.storage_profile
+        nics = [parse_resource_id(n.id)["name"] for n in vm.properties.network_profile.network_interfaces]
+        disks = [parse_resource_id(d.managed_disk.id)["name"] for d in (storage.os_disk, *(storage.data_disks or []))]
+        compute.virtual_machines.begin_delete(resource_group, vm_name).result()
+        deleted.append(vm.id)
+    else:
+        nics = [nic_name(vm_name)]
+        data_disk_prefix = data_disk_name(vm_name, 0).removesuffix("0")
+        disks = [
+            d.name
+            for d in compute.disks.list_by_resource_group(resource_group)
+            if d.name == os_disk_name(vm_name) or d.name.startswith(data_disk_prefix)
+        ]
+    for name in nics:
+        with contextlib.suppress(ResourceNotFoundError):
+            nic = network.network_interfaces.get(resource_group, name)
+            network.network_interfaces.begin_delete(resource_group, name).result()
+            deleted.append(nic.id)
+    for name in disks if delete_disks else []:
+        with contextlib.suppress(ResourceNotFoundError):
+            disk = compute.disks.get(resource_group, name)
+            delete_disk(clients, resource_group, name)
+            deleted.append(disk.id)
     source.power_on()
     return tuple(deleted)
