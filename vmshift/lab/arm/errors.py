@@ -40,6 +40,3 @@ def resource_not_found(resource_type: str, name: str, group: str) -> ArmError:
 def invalid_parameter(message: str, target: str | None = None) -> ArmError:
     return ArmError(400, "InvalidParameter", message, target)
 
-
-def invalid_request_format(message: str, target: str | None = None) -> ArmError:
-    return ArmError(400, "InvalidRequestFormat", message, target)

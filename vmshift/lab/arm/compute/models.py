@@ -41,6 +41,7 @@ DES_TYPES = ("EncryptionAtRestWithCustomerKey", "EncryptionAtRestWithPlatformAnd
              "ConfidentialVmEncryptedWithCustomerKey")
 GIB = 1024 * MIB
 _DISK_FILE = "disk-file"
+_REVOKED = "grant-revoked"
 COPY_CHUNK = 4 * MIB
 
 
@@ -326,7 +327,7 @@ class ComputeBackend:
         if collection == "disks":
             resource["properties"]["diskState"] = "Attached" if resource.get("managedBy") else "Unattached"
             self.store.put(resource["id"], resource)
-        self.store.put(resource["id"], {"revoked_at": dt.datetime.now(dt.UTC).timestamp()}, kind="grant-revoked")
+        self.store.put(resource["id"], {"revoked_at": dt.datetime.now(dt.UTC).timestamp()}, kind=_REVOKED)
 
     def signature(self, grant: str) -> str:
         return hmac.new(self.simulator.settings.signing_key, grant.encode(), hashlib.sha256).hexdigest()
@@ -337,7 +338,7 @@ class ComputeBackend:
         if entry is None or not hmac.compare_digest(signature, self.signature(grant)):
             raise ArmError(403, "AuthenticationFailed", "Server failed to authenticate the request. Make sure the "
                                                         "value of Authorization header is formed correctly.")
-        revoked = self.store.get(entry["resource_id"], kind="grant-revoked")
+        revoked = self.store.get(entry["resource_id"], kind=_REVOKED)
         now = dt.datetime.now(dt.UTC).timestamp()
         if entry["expires"] < now or (revoked and revoked["revoked_at"] >= entry.get("created", 0)):
             raise ArmError(403, "AuthenticationFailed", "Signed expiry time has passed or access was revoked.")
