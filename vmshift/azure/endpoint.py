@@ -12,7 +12,7 @@ from azure.mgmt.network.models import PrivateEndpoint
 from azure.mgmt.storage.models import StorageAccount
 
 from vmshift.azure.clients import AzureClients
-from vmshift.azure.errors import ApprovalTimedOut, PreflightFailed, PrivateEndpointRejected
+from vmshift.azure.errors import ApprovalTimedOut, PreflightFailed, PrivateEndpointConflict, PrivateEndpointRejected
 from vmshift.azure.preflight import PRIVATE_LINK_KIND
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def ensure_private_endpoint(
         location = _subnet_location(clients, subnet_id)
         endpoint = _create(clients, account, name, resource_group, location, subnet_id, tags or {})
     elif (_connection(endpoint)[0].properties.private_link_service_id or "").lower() != account.id.lower():
-        raise PrivateEndpointRejected(
+        raise PrivateEndpointConflict(
             f"private endpoint {name} in {resource_group} already exists for another resource "
             f"({_connection(endpoint)[0].properties.private_link_service_id}); delete it or rename the account"
         )
@@ -88,7 +88,7 @@ def _subnet_location(clients: AzureClients, subnet_id: str) -> str:
         vnet = clients.network.virtual_networks.get(parts["resource_group"], parts["name"])
         clients.network.subnets.get(parts["resource_group"], parts["name"], parts["child_name_1"])
     except ResourceNotFoundError as error:
-        raise PrivateEndpointRejected(
+        raise PrivateEndpointConflict(
             f"subnet {subnet_id} does not exist: the endpoint goes in the appliance's VNet or one peered with it"
         ) from error
     return vnet.location

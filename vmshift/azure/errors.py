@@ -21,6 +21,10 @@ class PrivateEndpointRejected(AzureStepError):
     """The storage account's owner rejected (or removed) the private endpoint connection."""
 
 
+class PrivateEndpointConflict(AzureStepError):
+    """The endpoint cannot be placed: its subnet is missing, or its name is taken by another resource's endpoint."""
+
+
 class ApprovalTimedOut(AzureStepError):
     """Nobody approved the private endpoint connection within the configured wait."""
 
