@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from azure.mgmt.compute.models import ResourceSku
 from azure.mgmt.storage.models import StorageAccount
@@ -12,6 +14,11 @@ from vmshift.azure.errors import BuildInputInvalid
 from vmshift.azure.preflight import cache_account_problems
 from vmshift.azure.sizing import RegionOffer, VmSize, choose_size, offer_from_skus
 from vmshift.azure.tags import merge_tags, vmshift_tags
+from vmshift.azure.vms import TargetDisk, target_disks
+from vmshift.state.document import DiskState, RecoveryPoint, VmState
+
+MIB = 1 << 20
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 
 OFFER = RegionOffer(
     "westeurope",
@@ -191,3 +198,26 @@ def test_preflight_names_every_problem_with_what_to_change_and_where():
     assert "sub-1" in subscription and "sub-2" in subscription
     assert "cache01 > Networking > Public network access" in public
     assert "trusted services" in trusted and "bypass AzureServices" in trusted
+
+
+def test_target_disks_come_from_the_latest_recovery_point_of_the_state_document():
+    state = VmState(
+        vm="win-sql-01",
+        disks={
+            "2000": DiskState(key=2000, blob_name="win-sql-01/disk-2000.vhd", blob_url="https://a/c/os.vhd",
+                              capacity_bytes=MIB),
+            "2001": DiskState(key=2001, blob_name="win-sql-01/disk-2001.vhd", blob_url="https://a/c/data.vhd",
+                              capacity_bytes=MIB),
+        },
+        recovery_points=[
+            RecoveryPoint(cycle=1, created_at=NOW, blob_snapshots={"2000": "t1", "2001": "t1"}, change_ids={}),
+            RecoveryPoint(cycle=2, created_at=NOW, blob_snapshots={"2001": "t2b", "2000": "t2a"}, change_ids={}),
+        ],
+    )
+    disks = target_disks(state, disk_skus={2001: "Premium_LRS"}, default_sku="StandardSSD_LRS")
+    assert disks == (
+        TargetDisk(2000, "StandardSSD_LRS", "https://a/c/os.vhd?snapshot=t2a"),
+        TargetDisk(2001, "Premium_LRS", "https://a/c/data.vhd?snapshot=t2b"),
+    )
+    first = target_disks(state, disk_skus={}, default_sku="Standard_LRS", point=state.recovery_points[0])
+    assert [d.source_uri for d in first] == ["https://a/c/os.vhd?snapshot=t1", "https://a/c/data.vhd?snapshot=t1"]
