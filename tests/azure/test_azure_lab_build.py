@@ -147,6 +147,29 @@ def test_linux_bios_vm_in_an_availability_set_with_double_encryption(azure, ids,
     assert nic.properties.ip_configurations[0].properties.private_ip_allocation_method == "Dynamic"
 
 
+def test_the_plans_os_disk_becomes_the_os_disk_and_the_others_data_disks(azure, windows_spec):
+    spec = replace(
+        windows_spec,
+        name="sql-os-second",
+        os_disk_key=2001,
+        zone=None,
+        encryption_type=PLATFORM_KEY,
+        disk_encryption_set=None,
+        static_ip=None,
+    )
+    built = build_vm(azure, plan_build(azure, spec))
+    storage = azure.compute.virtual_machines.get("rg-target", built.vm_name).properties.storage_profile
+    os_disk = azure.compute.disks.get("rg-target", "sql-os-second-osdisk")
+    data_disk = azure.compute.disks.get("rg-target", "sql-os-second-datadisk-0")
+    assert storage.os_disk.managed_disk.id.lower() == os_disk.id.lower()
+    assert [d.managed_disk.id.lower() for d in storage.data_disks] == [data_disk.id.lower()]
+    assert os_disk.properties.creation_data.source_uri == windows_spec.disks[1].source_uri
+    assert data_disk.properties.creation_data.source_uri == windows_spec.disks[0].source_uri
+    assert (os_disk.properties.disk_size_bytes, data_disk.properties.disk_size_bytes) == (3 * MIB, 4 * MIB)
+    assert os_disk.sku.name == "StandardSSD_LRS" and os_disk.properties.os_type == "Windows"
+    assert data_disk.properties.os_type is None
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
