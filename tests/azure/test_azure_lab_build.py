@@ -93,7 +93,9 @@ def test_windows_efi_vm_gets_every_option_on_its_resources(azure, ids, windows_s
     assert vm.id == built.vm_id
     assert vm.zones == ["1"]
     assert vm.properties.license_type == "Windows_Server"
-    assert vm.properties.hardware_profile.vm_size == plan.size.name and plan.size.rule == "closest match"
+    # The smallest size with 4 vCPUs, 16 GiB, a data-disk slot, Generation 2 and Premium SSD in zone 1.
+    assert (plan.size.name, plan.size.rule) == ("Standard_D4s_v5", "closest match")
+    assert vm.properties.hardware_profile.vm_size == "Standard_D4s_v5"
     assert vm.properties.availability_set is None
     assert vm.tags == {"app": "sql", SOURCE_VM_TAG: "win-sql-01", RUN_TAG: "run-build-1", PURPOSE_TAG: "migration"}
     storage = vm.properties.storage_profile

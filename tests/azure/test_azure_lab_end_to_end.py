@@ -92,6 +92,8 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
         (key, True, capacities[key]) for key in keys
     ]
     vm = azure.compute.virtual_machines.get("rg-target", "winsql-e2e")
+    # Standard_A2_v2 has the same vCPUs and memory but runs neither Generation 2 nor Premium SSD.
+    assert vm.properties.hardware_profile.vm_size == result.built.size.name == "Standard_B2s"
     assert vm.properties.license_type == "Windows_Server"
     assert azure.compute.disks.get("rg-target", "winsql-e2e-osdisk").properties.hyper_v_generation == "V2"
 

@@ -20,14 +20,16 @@ from vmshift.state.document import DiskState, RecoveryPoint, VmState
 MIB = 1 << 20
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 
+GEN1_AND_2 = frozenset({"V1", "V2"})
 OFFER = RegionOffer(
     "westeurope",
     (
-        VmSize("Standard_B2s", 2, 4, 4, frozenset({"1", "2", "3"})),
-        VmSize("Standard_D2s_v5", 2, 8, 4, frozenset({"1", "2", "3"})),
-        VmSize("Standard_D4s_v5", 4, 16, 8, frozenset({"1", "2"})),
-        VmSize("Standard_E4s_v5", 4, 32, 8, frozenset({"1", "2", "3"})),
-        VmSize("Standard_F2s_v2", 2, 4, 1, frozenset({"1"})),
+        VmSize("Standard_A2_v2", 2, 4, 4, frozenset({"1", "2", "3"})),
+        VmSize("Standard_B2s", 2, 4, 4, frozenset({"1", "2", "3"}), GEN1_AND_2, premium_io=True),
+        VmSize("Standard_D2s_v5", 2, 8, 4, frozenset({"1", "2", "3"}), GEN1_AND_2, premium_io=True),
+        VmSize("Standard_D4s_v5", 4, 16, 8, frozenset({"1", "2"}), GEN1_AND_2, premium_io=True),
+        VmSize("Standard_E4s_v5", 4, 32, 8, frozenset({"1", "2", "3"}), GEN1_AND_2, premium_io=True),
+        VmSize("Standard_F2s_v2", 2, 4, 1, frozenset({"1"}), GEN1_AND_2, premium_io=True),
     ),
 )
 
@@ -43,6 +45,8 @@ def _sku(name: str, vcpus: int, memory: int, disks: int, *, zones=("1", "2", "3"
                 {"name": "vCPUs", "value": str(vcpus)},
                 {"name": "MemoryGB", "value": str(memory)},
                 {"name": "MaxDataDiskCount", "value": str(disks)},
+                {"name": "HyperVGenerations", "value": "V1,V2"},
+                {"name": "PremiumIO", "value": "True"},
             ],
             "restrictions": list(restrictions),
         }
@@ -56,8 +60,18 @@ def test_closest_match_is_the_smallest_size_that_fits_and_says_so():
 
 
 def test_closest_match_needs_enough_data_disk_slots_and_the_zone():
-    assert choose_size("vm", OFFER, vcpus=2, memory_mib=4096, data_disks=2).name == "Standard_B2s"
+    assert choose_size("vm", OFFER, vcpus=2, memory_mib=4096, data_disks=2).name == "Standard_A2_v2"
     assert choose_size("vm", OFFER, vcpus=4, memory_mib=16384, data_disks=1, zone="3").name == "Standard_E4s_v5"
+
+
+def test_closest_match_runs_generation_2_and_premium_disks():
+    assert choose_size("vm", OFFER, vcpus=2, memory_mib=4096, data_disks=2, generation="V2").name == "Standard_B2s"
+    assert choose_size("vm", OFFER, vcpus=2, memory_mib=4096, data_disks=2, premium=True).name == "Standard_B2s"
+    with pytest.raises(BuildInputInvalid, match="does not run Generation 2 VMs") as refused:
+        choose_size("win-01", OFFER, vcpus=2, memory_mib=1024, data_disks=0, planned="Standard_A2_v2", generation="V2")
+    assert refused.value.field == "target_size"
+    with pytest.raises(BuildInputInvalid, match="does not take Premium SSD"):
+        choose_size("vm", OFFER, vcpus=2, memory_mib=1024, data_disks=0, assessed="Standard_A2_v2", premium=True)
 
 
 def test_plan_size_wins_over_assessment_and_closest_match():
@@ -106,6 +120,8 @@ def test_resource_skus_restricted_for_the_subscription_or_zone_are_left_out():
     )
     assert [s.name for s in offer.sizes] == ["Standard_D2s_v5", "Standard_E2s_v5"]
     assert offer.size("standard_e2s_v5").zones == {"1", "2"}
+    d2 = offer.size("Standard_D2s_v5")
+    assert d2.hyper_v_generations == {"V1", "V2"} and d2.premium_io
     assert offer.zones == {"1", "2", "3"}
     assert offer_from_skus("northcentralus", [_sku("Standard_D2s_v5", 2, 8, 4)]).sizes == ()
 

@@ -18,6 +18,16 @@ class VmSize:
     memory_gib: float
     max_data_disks: int
     zones: frozenset[str] = frozenset()
+    hyper_v_generations: frozenset[str] = frozenset({"V1"})
+    premium_io: bool = False
+
+    def cannot_host(self, generation: str, premium: bool) -> str | None:
+        """Why this size cannot run the VM's disks, or None: Gen2 (EFI) and Premium SSD need the size's support."""
+        if generation not in self.hyper_v_generations:
+            return f"{self.name} does not run Generation {generation[-1]} VMs (EFI firmware needs Generation 2)"
+        if premium and not self.premium_io:
+            return f"{self.name} does not take Premium SSD disks"
+        return None
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,8 @@ def offer_from_skus(region: str, skus: Iterable[ResourceSku]) -> RegionOffer:
                 memory_gib=float(capability.get("MemoryGB", "0")),
                 max_data_disks=int(capability.get("MaxDataDiskCount", "0")),
                 zones=frozenset(zones),
+                hyper_v_generations=frozenset(capability.get("HyperVGenerations", "V1").replace(" ", "").split(",")),
+                premium_io=capability.get("PremiumIO", "False").lower() == "true",
             )
         )
     return RegionOffer(region, tuple(sizes))
@@ -92,11 +104,14 @@ def choose_size(
     planned: str | None = None,
     assessed: str | None = None,
     zone: str | None = None,
+    generation: str = "V1",
+    premium: bool = False,
 ) -> SizeChoice:
     """The plan's size, else the assessment's, else the smallest offered size that fits the source.
 
-    Fitting means at least the source's vCPUs and memory and a data-disk slot per data disk, and
-    offered in the requested zone; a named size that does not fit is an error, not silently replaced.
+    Fitting means at least the source's vCPUs and memory, a data-disk slot per data disk, offered in
+    the requested zone, and able to run the VM's generation and disk types (`premium`: a Premium SSD
+    disk); a named size that does not fit is an error, not silently replaced.
     """
     for rule, field, name in (("plan", "target_size", planned), ("assessment", "assessed_size", assessed)):
         if not name:
@@ -112,6 +127,9 @@ def choose_size(
             raise BuildInputInvalid(
                 vm, field, f"size {name} takes {size.max_data_disks} data disks, the VM has {data_disks}"
             )
+        unable = size.cannot_host(generation, premium)
+        if unable:
+            raise BuildInputInvalid(vm, field, unable)
         return SizeChoice(size.name, rule, f"{rule} names {size.name}")
     fitting = [
         size
@@ -120,13 +138,16 @@ def choose_size(
         and size.memory_gib * 1024 >= memory_mib
         and size.max_data_disks >= data_disks
         and (not zone or zone in size.zones)
+        and size.cannot_host(generation, premium) is None
     ]
     if not fitting:
         raise BuildInputInvalid(
             vm,
             "target_size",
             f"no size in {offer.region}{f' zone {zone}' if zone else ''} has {vcpus} vCPUs, "
-            f"{memory_mib} MiB memory and {data_disks} data-disk slots; name a size in the plan",
+            f"{memory_mib} MiB memory and {data_disks} data-disk slots"
+            f"{' for Generation 2' if generation == 'V2' else ''}{' with Premium SSD' if premium else ''}; "
+            "name a size in the plan",
         )
     best = min(fitting, key=lambda s: (s.vcpus, s.memory_gib, s.max_data_disks, s.name))
     return SizeChoice(

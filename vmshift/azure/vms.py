@@ -136,6 +136,8 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
         raise BuildInputInvalid(
             vm, "disk_encryption_set", f"{spec.encryption_type} needs a disk encryption set in the target group"
         )
+    if spec.firmware not in ("bios", "efi"):
+        raise BuildInputInvalid(vm, "firmware", f"{spec.firmware!r}: bios or efi, as vSphere reports it")
     keys = [d.key for d in spec.disks]
     if spec.os_disk_key not in keys:
         raise BuildInputInvalid(vm, "os_disk", f"disk {spec.os_disk_key} is not in the recovery point ({keys})")
@@ -161,6 +163,8 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
         planned=spec.size,
         assessed=spec.assessed_size,
         zone=spec.zone,
+        generation=_generation(spec),
+        premium=any(d.sku.startswith("Premium") for d in spec.disks),
     )
     availability_set_id = _availability_set(clients, spec) if spec.availability_set else None
     des_id = _disk_encryption_set(clients, spec) if spec.disk_encryption_set else None
@@ -175,7 +179,7 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
                 source_uri=os_disk.source_uri,
                 sku=os_disk.sku,
                 os_type=spec.os_type,
-                hyper_v_generation="V2" if spec.firmware == "efi" else "V1",
+                hyper_v_generation=_generation(spec),
                 encryption_type=spec.encryption_type,
                 disk_encryption_set_id=encryption_set,
                 zone=spec.zone,
@@ -211,6 +215,11 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
         disk_tags=disk_tags,
         nic_tags=nic_tags,
     )
+
+
+def _generation(spec: TargetVmSpec) -> str:
+    """EFI guests boot only as Generation 2 VMs in Azure; BIOS guests as Generation 1."""
+    return "V2" if spec.firmware == "efi" else "V1"
 
 
 def import_disks(clients: AzureClients, plan: BuildPlan) -> list[Disk]:
