@@ -16,6 +16,7 @@ from vmshift.azure.dns_gate import (
     parse_dns_servers,
     resolve_blob_fqdn,
 )
+from vmshift.azure.errors import DnsGateFailed
 from vmshift.azure.private_dns import ZoneView
 
 ACCOUNT = "vmshiftcache01"
@@ -130,3 +131,10 @@ def test_hosts_file_lines_are_read_as_the_system_resolver_reads_them(tmp_path: P
 )
 def test_dns_servers_setting_accepts_ports_and_ipv6(value, servers):
     assert parse_dns_servers(value) == servers
+
+
+def test_a_resolver_that_does_not_answer_fails_the_gate_with_where_to_look(tmp_path: Path):
+    with pytest.raises(DnsGateFailed) as failed:
+        resolve_blob_fqdn(FQDN, servers=[("127.0.0.1", 9)], hosts_file=tmp_path / "hosts", lifetime_s=0.5)
+    assert failed.value.reason == "resolver-unreachable"
+    assert "127.0.0.1" in str(failed.value) and "VMSHIFT_DNS_SERVERS" in str(failed.value)

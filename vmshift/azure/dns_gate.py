@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import dns.exception
 import dns.message
 import dns.name
 import dns.nameserver
@@ -107,9 +108,16 @@ def chain_from_response(fqdn: str, response: dns.message.Message) -> tuple[tuple
 
 
 def resolve_blob_fqdn(
-    fqdn: str, *, servers: list[tuple[str, int]] | None = None, hosts_file: Path = HOSTS_FILE
+    fqdn: str,
+    *,
+    servers: list[tuple[str, int]] | None = None,
+    hosts_file: Path = HOSTS_FILE,
+    lifetime_s: float = 10.0,
 ) -> Resolution:
-    """Resolve the name as the appliance does: its hosts file first, then its resolvers (or the system's)."""
+    """Resolve the name as the appliance does: its hosts file first, then its resolvers (or the system's).
+
+    Raises DnsGateFailed ("resolver-unreachable") when no resolver answers within `lifetime_s`.
+    """
     listed = hosts_file_addresses(fqdn, hosts_file)
     if listed:
         return Resolution(fqdn, f"hosts file {hosts_file}", addresses=listed, from_hosts_file=True)
@@ -118,10 +126,16 @@ def resolve_blob_fqdn(
         resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in servers]
     path = "DNS " + ", ".join(str(ns) for ns in resolver.nameservers)
     try:
-        answer = resolver.resolve(fqdn, "A", raise_on_no_answer=False, search=False, lifetime=10.0)
+        answer = resolver.resolve(fqdn, "A", raise_on_no_answer=False, search=False, lifetime=lifetime_s)
         response = answer.response
     except dns.resolver.NXDOMAIN as nxdomain:
         response = next(iter(nxdomain.responses().values()))
+    except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:
+        raise DnsGateFailed(
+            "resolver-unreachable",
+            f"no answer for {fqdn} from {path}: {error}; check that the appliance's resolvers "
+            "(VMSHIFT_DNS_SERVERS, else /etc/resolv.conf) are reachable from it",
+        ) from error
     cnames, addresses = chain_from_response(fqdn, response)
     return Resolution(fqdn, path, cnames=cnames, addresses=addresses)
 
