@@ -1,61 +1,211 @@
-"""`make demo`: the lab up, a guest writing into its disk, and what vCenter's CBT reports of it."""
+"""`make demo`: a wave migrated end to end on the lab, the way a migration team runs it.
+
+Lab up with a Prefect server → deployments and a process worker → `vmshift plan upload` → wave 1 replicates
+→ guests churn → two delta cycles → test migration and its clean-up → cutover through Prefect's REST API →
+the Azure disks read back and compared with the final source snapshot → a summary, and one JSON line.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import os
-import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from vmshift.lab import guest, launcher
-from vmshift.vsphere.cbt import ALL_ALLOCATED, changed_areas, enable_cbt
-from vmshift.vsphere.connection import VCenterConfig, connect
-from vmshift.vsphere.inventory import find_vm, inventory
-from vmshift.vsphere.snapshots import create_snapshot, remove_snapshot, snapshot_disks
+import requests
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-DEMO_VM = "win-sql-01"
-MIB = 2**20
+from vmshift.cli import main as vmshift
+from vmshift.lab import guest, launcher, process
+from vmshift.lab.process import PartProcess
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+WAVE_PLAN = PROJECT_ROOT / "examples" / "waves.csv"
+WORK_POOL = "vmshift"
+RUN_TIMEOUT_S = 420.0
+CHURN_PERCENT = 3.0
+DEMO_MIN_INTERVAL_MINUTES = 0.05
+DEMO_MARKER = "demo-ran"
 
 
-def main() -> None:
-    lab = launcher.up(launcher.lab_dir())
-    print(f"lab up at {launcher.lab_dir()}: vCenter {lab['vcenter']['url']}")
+class DemoFailed(RuntimeError):
+    """A step of the demo did not end as it should; the message says which and why."""
+
+
+def main() -> int:
+    started = time.monotonic()
+    folder = launcher.lab_dir()
+    if (folder / DEMO_MARKER).exists():
+        # The last demo cut its VMs over: a migrated VM is not migrated twice, so the demo starts on a new lab.
+        _say(f"A previous demo ran in {folder}: taking that lab down and starting a fresh one")
+        launcher.down(folder)
+        shutil.rmtree(folder)
+    _say(f"Bringing the lab up in {folder} (vCenter, Azurite, ARM + DNS, Prefect server)")
+    lab = launcher.up(folder, with_prefect=True)
     os.environ.update(launcher.lab_env(lab))
-    with connect(VCenterConfig.from_env()) as session:
-        print("\nInventory")
-        print(inventory(session).drop(columns=["instance_uuid"]).to_string(index=False))
+    _say(f"Prefect UI: {lab['prefect']['ui_url']}  (API {lab['prefect']['api_url']}, behind its auth string)")
 
-        vm = find_vm(session, DEMO_VM)
-        enable_cbt(session, vm)
-        base = create_snapshot(session, vm, "vmshift-demo-base")
-        base_disks = {d.key: d for d in snapshot_disks(base)}
-        remove_snapshot(session, base)
+    _say("Deploying the flows (prefect.yaml) on the process work pool, and starting a worker")
+    _deploy()
+    worker = _start_worker(folder)
+    # Prefect reads its settings when it is imported, before lab.env was known to this process.
+    settings = {PREFECT_API_URL: lab["prefect"]["api_url"], PREFECT_API_AUTH_STRING: lab["prefect"]["auth_string"]}
+    try:
+        with temporary_settings(updates=settings):
+            return _run(lab, started)
+    finally:
+        process.stop(worker)
 
-        writes = [(0, 512 * 1024), (10 * MIB + 4096, 100_000), (40 * MIB, 64 * 1024)]
-        for offset, length in writes:
-            guest.write_guest(lab, DEMO_VM, offset, secrets.token_bytes(length))
-        print(f"\nGuest of {DEMO_VM} wrote {len(writes)} ranges: "
-              + ", ".join(f"{length} B at {offset}" for offset, length in writes))
 
-        after = create_snapshot(session, vm, "vmshift-demo-after")
-        try:
-            report = []
-            for key, disk in sorted(base_disks.items()):
-                changed = changed_areas(session, vm, after, key, disk.change_id)
-                allocated = changed_areas(session, vm, after, key, ALL_ALLOCATED)
-                report.append({"disk": key, "since_change_id": disk.change_id,
-                               "changed": [[a.start, a.length] for a in changed],
-                               "changed_bytes": sum(a.length for a in changed),
-                               "allocated_bytes": sum(a.length for a in allocated)})
-        finally:
-            remove_snapshot(session, after)
-    print("\nChanged areas that CBT reports (QueryChangedDiskAreas, 64 KiB blocks)")
-    for disk in report:
-        print(f"  disk {disk['disk']}: {disk['changed_bytes']} bytes changed since {disk['since_change_id']!r}, "
-              f"{disk['allocated_bytes']} bytes allocated")
-        for start, length in disk["changed"]:
-            print(f"    [{start}, {start + length})")
-    print(json.dumps({"vm": DEMO_VM, "disks": report}))
+def _run(lab: dict, started: float) -> int:
+    _say(f"Uploading the wave plan {WAVE_PLAN.name}: wave-1 starts now, wave-2 a week later")
+    waves = _vmshift("plan", "upload", str(WAVE_PLAN), "--start-at", "now")["waves"]
+    wave_run = next(w for w in waves if w["name"] == "wave-1")
+    replicated = _wait(wave_run["flow_run_id"], "wave-1 replication")
+    vms = [row["vm"] for row in replicated["vms"]]
+    _table("wave-1 initial replication", replicated["vms"], ["vm", "outcome", "bytes_sent", "seconds", "error"])
+
+    for cycle in (1, 2):
+        for vm in vms:
+            written = guest.churn_guest(lab, vm, CHURN_PERCENT, seed=cycle)["bytes_written"]
+            _say(f"guest of {vm} wrote {written} bytes")
+        # Azure Migrate's rule waits an hour at least; the demo shortens it to seconds.
+        delta = _run_deployment("delta-sync/delta-sync", {"min_interval_minutes": DEMO_MIN_INTERVAL_MINUTES},
+                                f"delta cycle {cycle}")
+        _table(f"delta cycle {cycle}", delta["vms"], ["vm", "outcome", "kind", "bytes_sent", "changed_bytes", "error"])
+
+    tested = _run_deployment("test-migrate/test-migrate", {"wave": "wave-1"}, "test migration")
+    _table("test migration", tested["vms"], ["vm", "outcome", "error"])
+    cleaned = _run_deployment("cleanup-test/cleanup-test", {"wave": "wave-1"}, "test migration clean-up")
+    _table("clean-up", cleaned["vms"], ["vm", "outcome", "error"])
+
+    _say("Cutover through Prefect's REST API: POST /api/deployments/{id}/create_flow_run")
+    run_id = _cutover_over_rest(lab["prefect"], "wave-1")
+    cut = _wait(run_id, "cutover")
+    _table("cutover", cut["vms"], ["vm", "outcome", "downtime_s", "verified", "error"])
+
+    rows = cut["vms"]
+    summary = {
+        "vms": len(vms),
+        "migrated": sum(row["outcome"] == "migrated" for row in rows),
+        "verified": sum(bool(row.get("verified")) for row in rows),
+        "failed": sum(row["outcome"] != "migrated" for row in rows)
+        + sum(row["outcome"] not in ("protected",) for row in replicated["vms"]),
+        "delta_cycles": 2,
+        "test_migrated": sum(row["outcome"] in ("tested", "test-migrated") for row in tested["vms"]),
+        "seconds": round(time.monotonic() - started, 1),
+        "ui": lab["prefect"]["ui_url"],
+    }
+    (launcher.lab_dir() / DEMO_MARKER).touch()
+    _say(f"Done in {summary['seconds']} s. Watch the runs in the Prefect UI at {summary['ui']}")
+    print(json.dumps(summary))
+    return 0 if summary["failed"] == 0 and summary["verified"] == summary["vms"] else 1
+
+
+def _deploy() -> None:
+    prefect = str(Path(sys.executable).parent / "prefect")
+    pools = subprocess.run([prefect, "work-pool", "ls"], capture_output=True, text=True, check=True).stdout
+    if WORK_POOL not in pools:
+        _check([prefect, "work-pool", "create", WORK_POOL, "--type", "process"], "creating the work pool")
+    _check([prefect, "--no-prompt", "deploy", "--all"], "prefect deploy --all")
+
+
+def _start_worker(folder: Path) -> PartProcess:
+    worker = PartProcess("worker", folder / "run" / "worker.pid", folder / "logs" / "worker.log")
+    if worker.pid() is None:
+        prefect = str(Path(sys.executable).parent / "prefect")
+        # Flow results are persisted so that the demo (and anyone in the UI) can read what each run returned.
+        process.start(worker, [prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process"],
+                      {"PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true"}, cwd=PROJECT_ROOT)
+    return worker
+
+
+def _cutover_over_rest(prefect: dict, wave: str) -> str:
+    """The one call the README documents: create a flow run of the `cutover` deployment."""
+    api, token = prefect["api_url"], base64.b64encode(prefect["auth_string"].encode()).decode()
+    headers = {"Authorization": f"Basic {token}"}
+    deployment = requests.get(f"{api}/deployments/name/cutover/cutover", headers=headers, timeout=30)
+    deployment.raise_for_status()
+    created = requests.post(f"{api}/deployments/{deployment.json()['id']}/create_flow_run", headers=headers,
+                            json={"parameters": {"wave": wave}}, timeout=30)
+    created.raise_for_status()
+    return created.json()["id"]
+
+
+def _run_deployment(name: str, parameters: dict, what: str) -> dict:
+    async def create() -> str:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name(name)
+            run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+            return str(run.id)
+
+    return _wait(asyncio.run(create()), what)
+
+
+def _wait(flow_run_id: str, what: str) -> dict:
+    async def finished() -> FlowRun:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        async with get_client() as client:
+            while True:
+                run = await client.read_flow_run(flow_run_id)
+                if run.state and run.state.is_final():
+                    return run
+                if time.monotonic() > deadline:
+                    raise DemoFailed(f"{what} (flow run {flow_run_id}) did not finish in {RUN_TIMEOUT_S:.0f} s; "
+                                     "see the worker's log in the lab folder")
+                await asyncio.sleep(1.0)
+
+    _say(f"{what}: flow run {flow_run_id} …")
+    run = asyncio.run(finished())
+    if not run.state.is_completed():
+        raise DemoFailed(f"{what} ended {run.state.name}: {run.state.message}")
+    return asyncio.run(run.state.aresult())
+
+
+def _vmshift(*args: str) -> dict:
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    out = StringIO()
+    with redirect_stdout(out):
+        code = vmshift([*args, "--json"])
+    lines = out.getvalue().strip().splitlines()
+    print("\n".join(lines[:-1]))
+    if code != 0:
+        raise DemoFailed(f"vmshift {' '.join(args)} failed: {lines[-1] if lines else ''}")
+    return json.loads(lines[-1])
+
+
+def _check(argv: list[str], what: str) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    if result.returncode != 0:
+        raise DemoFailed(f"{what} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+
+def _table(title: str, rows: list[dict], columns: list[str]) -> None:
+    print(f"\n{title}")
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns} if rows else {}
+    print("  " + "  ".join(c.ljust(widths.get(c, len(c))) for c in columns))
+    for row in rows:
+        print("  " + "  ".join(str(row.get(c, "") if row.get(c) is not None else "").ljust(widths[c])
+                               for c in columns))
+
+
+def _say(text: str) -> None:
+    print(f"==> {text}", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        raise SystemExit(main())
+    except DemoFailed as failure:
+        print(f"demo failed: {failure}", file=sys.stderr)
+        print(json.dumps({"vms": 0, "migrated": 0, "verified": 0, "failed": 1, "error": str(failure)}))
+        raise SystemExit(1) from None

@@ -27,7 +27,7 @@ from vmshift.lab.vcsim_build import build_vcsim
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ACCOUNT = "vmshiftlab"  # the lone storage account of a spec without an Azure side
-PARTS = ("vcenter", "azurite", "arm", "prefect")
+PARTS = ("vcenter", "azurite", "arm", "prefect", "worker")
 READY_TIMEOUT_S = 60.0
 HEALTH_TIMEOUT_S = 5.0
 SECRET_FIELDS = (
