@@ -104,10 +104,13 @@ def verify_disks(clients: AzureClients, plan: BuildPlan, source: SourceVm) -> tu
             DiskVerification(key, disk.name, comparison.equal, comparison.first_difference, comparison.bytes_compared)
         )
         if not comparison.equal:
+            # Disks known to be wrong would block the next attempt (same names, another recovery point).
+            for bad, _ in plan.disks:
+                delete_disk(clients, spec.resource_group, bad.name)
             raise DiskVerificationFailed(
                 f"VM {spec.source_vm}: managed disk {disk.name} differs from source disk {key} at byte "
-                f"{comparison.first_difference}; the VM was not created; run the cutover again after a "
-                "resync of that disk"
+                f"{comparison.first_difference}; the VM was not created and its imported disks were deleted; "
+                "run the cutover again (with a resync of that disk if it differs again)"
             )
     return tuple(results)
 
