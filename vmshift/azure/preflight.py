@@ -23,7 +23,7 @@ def cache_account_problems(account: StorageAccount, *, subscription_id: str, tar
             f"kind is {kind}, private endpoints need a general-purpose v2 account (StorageV2): "
             f"upgrade it in the portal under {name} > Settings > Configuration > Upgrade, or use another account"
         )
-    if _region(account.location) != _region(target_region):
+    if not same_region(account.location, target_region):
         problems.append(
             f"location is {account.location}, the target region is {target_region}: managed disks are imported "
             f"only from an account in their own region; create the cache account in {target_region}"
@@ -70,6 +70,6 @@ def preflight_cache_account(
     return account
 
 
-def _region(name: str) -> str:
+def same_region(a: str, b: str) -> bool:
     """ARM answers regions in either spelling ("West Europe" or "westeurope")."""
-    return name.replace(" ", "").lower()
+    return a.replace(" ", "").lower() == b.replace(" ", "").lower()

@@ -22,6 +22,7 @@ from vmshift.azure.disks import (
     snapshot_uri,
 )
 from vmshift.azure.errors import BuildInputInvalid
+from vmshift.azure.preflight import same_region
 from vmshift.azure.sizing import SizeChoice, choose_size, region_offer
 from vmshift.azure.tags import (
     PURPOSE_MIGRATION,
@@ -372,7 +373,7 @@ def _in_region(spec: TargetVmSpec, field: str, wanted: str, get: Callable[[str, 
             field,
             f"{parts['name']} does not exist in resource group {parts['resource_group']}; create it there first",
         ) from error
-    if found.location.replace(" ", "").lower() != spec.region.lower():
+    if not same_region(found.location, spec.region):
         raise BuildInputInvalid(
             spec.source_vm, field, f"{found.name} is in {found.location}, the VM goes to {spec.region}"
         )
