@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.mgmt.core.tools import resource_id
 
 from vmshift.azure.clients import AzureClients, connect
+from vmshift.azure.tags import RUN_TAG
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.storage import blob_service_client
 
 CACHE_ACCOUNT = "vmshiftcache01"
+TARGET_GROUP = "rg-target"
+TEST_RUN_PREFIX = "azure-test-"  # the run tag of everything these tests build
 REPLICAS = "vmshift-replicas"
 
 
@@ -22,6 +25,24 @@ REPLICAS = "vmshift-replicas"
 def azure(lab: dict) -> AzureClients:
     """The product's own clients, configured from the lab's environment as a user's shell would be."""
     return connect()
+
+
+@pytest.fixture(scope="module")
+def tidy_target_group(azure: AzureClients) -> Iterator[None]:
+    """After the module: the VMs, NICs and disks its tests built (run tags `azure-test-*`) are deleted, so that
+    later tests of the session find the target group as the lab seeded it."""
+    yield
+
+    def ours(resource: object) -> bool:
+        return ((getattr(resource, "tags", None) or {}).get(RUN_TAG) or "").startswith(TEST_RUN_PREFIX)
+
+    compute, network = azure.compute, azure.network
+    for vm in [v for v in compute.virtual_machines.list(TARGET_GROUP) if ours(v)]:
+        compute.virtual_machines.begin_delete(TARGET_GROUP, vm.name).result()
+    for nic in [n for n in network.network_interfaces.list(TARGET_GROUP) if ours(n)]:
+        network.network_interfaces.begin_delete(TARGET_GROUP, nic.name).result()
+    for disk in [d for d in compute.disks.list_by_resource_group(TARGET_GROUP) if ours(d)]:
+        compute.disks.begin_delete(TARGET_GROUP, disk.name).result()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from vmshift.azure.tags import PURPOSE_TAG, RUN_TAG, SOURCE_VM_TAG
 from vmshift.azure.vms import TargetDisk, TargetVmSpec, build_vm, plan_build
 from vmshift.replication.reader import LocalDiskReader
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group")]
 
 MIB = 1 << 20
 REGION_WITHOUT_ZONES = "northcentralus"  # no availability zones in Azure, nor in the lab
@@ -38,10 +38,10 @@ def _counts(azure) -> tuple[int, int, int]:
 
 @pytest.fixture(scope="module")
 def windows_spec(ids, recovery_point) -> TargetVmSpec:
-    uris = recovery_point("win-sql-01", {2000: _pattern(1, 4 * MIB), 2001: _pattern(2, 3 * MIB)})
+    uris = recovery_point("az-sql-01", {2000: _pattern(1, 4 * MIB), 2001: _pattern(2, 3 * MIB)})
     return TargetVmSpec(
-        source_vm="win-sql-01",
-        run_id="run-build-1",
+        source_vm="az-sql-01",
+        run_id="azure-test-build-1",
         resource_group="rg-target",
         region="westeurope",
         storage_account_id=ids("rg-migration", "storageAccounts", "vmshiftcache01"),
@@ -65,10 +65,10 @@ def windows_spec(ids, recovery_point) -> TargetVmSpec:
 
 @pytest.fixture(scope="module")
 def linux_spec(ids, recovery_point) -> TargetVmSpec:
-    uris = recovery_point("app-linux-01", {2000: _pattern(3, 2 * MIB)})
+    uris = recovery_point("az-linux-01", {2000: _pattern(3, 2 * MIB)})
     return TargetVmSpec(
-        source_vm="app-linux-01",
-        run_id="run-build-2",
+        source_vm="az-linux-01",
+        run_id="azure-test-build-2",
         resource_group="rg-target",
         region="westeurope",
         storage_account_id=ids("rg-migration", "storageAccounts", "vmshiftcache01"),
@@ -89,7 +89,7 @@ def linux_spec(ids, recovery_point) -> TargetVmSpec:
 def test_windows_efi_vm_gets_every_option_on_its_resources(azure, ids, windows_spec):
     plan = plan_build(azure, windows_spec)
     built = build_vm(azure, plan)
-    vm = azure.compute.virtual_machines.get("rg-target", "win-sql-01")
+    vm = azure.compute.virtual_machines.get("rg-target", "az-sql-01")
     assert vm.id == built.vm_id
     assert vm.zones == ["1"]
     assert vm.properties.license_type == "Windows_Server"
@@ -97,14 +97,16 @@ def test_windows_efi_vm_gets_every_option_on_its_resources(azure, ids, windows_s
     assert (plan.size.name, plan.size.rule) == ("Standard_D4s_v5", "closest match")
     assert vm.properties.hardware_profile.vm_size == "Standard_D4s_v5"
     assert vm.properties.availability_set is None
-    assert vm.tags == {"app": "sql", SOURCE_VM_TAG: "win-sql-01", RUN_TAG: "run-build-1", PURPOSE_TAG: "migration"}
+    assert vm.tags == {
+        "app": "sql", SOURCE_VM_TAG: "az-sql-01", RUN_TAG: "azure-test-build-1", PURPOSE_TAG: "migration"
+    }
     storage = vm.properties.storage_profile
     assert storage.os_disk.managed_disk.id.lower() == built.disk_ids[0].lower()
     assert [(d.lun, d.managed_disk.id.lower()) for d in storage.data_disks] == [(0, built.disk_ids[1].lower())]
 
     des = ids("rg-target", "diskEncryptionSets", "des-cmk").lower()
-    os_disk = azure.compute.disks.get("rg-target", "win-sql-01-osdisk")
-    data_disk = azure.compute.disks.get("rg-target", "win-sql-01-datadisk-0")
+    os_disk = azure.compute.disks.get("rg-target", "az-sql-01-osdisk")
+    data_disk = azure.compute.disks.get("rg-target", "az-sql-01-datadisk-0")
     assert (os_disk.sku.name, data_disk.sku.name) == ("Premium_LRS", "StandardSSD_LRS")
     assert (os_disk.properties.os_type, os_disk.properties.hyper_v_generation) == ("Windows", "V2")
     for disk, key in ((os_disk, 2000), (data_disk, 2001)):
@@ -115,10 +117,10 @@ def test_windows_efi_vm_gets_every_option_on_its_resources(azure, ids, windows_s
         assert disk.properties.encryption.type == CUSTOMER_KEY
         assert disk.properties.encryption.disk_encryption_set_id.lower() == des
         assert disk.zones == ["1"]
-        assert disk.tags[SOURCE_VM_TAG] == "win-sql-01" and disk.tags["backup"] == "daily"
+        assert disk.tags[SOURCE_VM_TAG] == "az-sql-01" and disk.tags["backup"] == "daily"
     assert os_disk.properties.disk_size_bytes == 4 * MIB
 
-    nic = azure.network.network_interfaces.get("rg-target", "win-sql-01-nic")
+    nic = azure.network.network_interfaces.get("rg-target", "az-sql-01-nic")
     ip = nic.properties.ip_configurations[0].properties
     assert (ip.private_ip_address, ip.private_ip_allocation_method) == ("10.20.1.50", "Static")
     assert ip.subnet.id.lower() == windows_spec.subnet_id.lower()
@@ -138,14 +140,14 @@ def test_linux_bios_vm_in_an_availability_set_with_double_encryption(azure, ids,
     assert vm.properties.availability_set.id.lower() == ids("rg-target", "availabilitySets", "avset-sql").lower()
     assert vm.properties.license_type is None
     assert not vm.zones
-    disk = azure.compute.disks.get("rg-target", "app-linux-01-osdisk")
+    disk = azure.compute.disks.get("rg-target", "az-linux-01-osdisk")
     assert (disk.properties.os_type, disk.properties.hyper_v_generation) == ("Linux", "V1")
     assert disk.sku.name == "Standard_LRS"
     assert disk.properties.encryption.type == PLATFORM_AND_CUSTOMER_KEYS
     assert disk.properties.encryption.disk_encryption_set_id.lower() == (
         ids("rg-target", "diskEncryptionSets", "des-double").lower()
     )
-    nic = azure.network.network_interfaces.get("rg-target", "app-linux-01-nic")
+    nic = azure.network.network_interfaces.get("rg-target", "az-linux-01-nic")
     assert nic.properties.ip_configurations[0].properties.private_ip_allocation_method == "Dynamic"
 
 
@@ -199,7 +201,7 @@ def test_bad_input_names_vm_and_field_and_creates_nothing(azure, ids, linux_spec
 def test_test_migration_builds_tagged_copy_in_test_vnet_and_cleanup_removes_exactly_it(azure, ids, windows_spec):
     spec = replace(
         windows_spec,
-        run_id="run-test-1",
+        run_id="azure-test-test-1",
         size="Standard_E4s_v5",
         zone=None,
         encryption_type=PLATFORM_KEY,
@@ -209,22 +211,22 @@ def test_test_migration_builds_tagged_copy_in_test_vnet_and_cleanup_removes_exac
     production = _counts(azure)
     test_vnet = ids("rg-target", "virtualNetworks", "vnet-test")
     built = tm.run_test_migration(azure, spec, test_vnet_id=test_vnet)
-    assert built.vm_name == "win-sql-01-test"
-    vm = azure.compute.virtual_machines.get("rg-target", "win-sql-01-test")
-    assert vm.tags[PURPOSE_TAG] == "test-migration" and vm.tags[RUN_TAG] == "run-test-1"
+    assert built.vm_name == "az-sql-01-test"
+    vm = azure.compute.virtual_machines.get("rg-target", "az-sql-01-test")
+    assert vm.tags[PURPOSE_TAG] == "test-migration" and vm.tags[RUN_TAG] == "azure-test-test-1"
     assert vm.properties.hardware_profile.vm_size == "Standard_E4s_v5" and built.size.rule == "plan"
-    nic = azure.network.network_interfaces.get("rg-target", "win-sql-01-test-nic")
+    nic = azure.network.network_interfaces.get("rg-target", "az-sql-01-test-nic")
     ip = nic.properties.ip_configurations[0].properties
     assert ip.subnet.id.lower() == f"{test_vnet}/subnets/snet-app".lower()
     assert ip.private_ip_allocation_method == "Dynamic"
-    disk = azure.compute.disks.get("rg-target", "win-sql-01-test-osdisk")
+    disk = azure.compute.disks.get("rg-target", "az-sql-01-test-osdisk")
     assert disk.properties.encryption.type == PLATFORM_KEY and disk.tags[PURPOSE_TAG] == "test-migration"
     assert tm.run_test_migration(azure, spec, test_vnet_id=test_vnet) == built
     assert _counts(azure) == (production[0] + 1, production[1] + 2, production[2] + 1)
 
-    cleaned = tm.clean_up_test_migration(azure, resource_group="rg-target", source_vm="win-sql-01")
+    cleaned = tm.clean_up_test_migration(azure, resource_group="rg-target", source_vm="az-sql-01")
     assert sorted(i.rsplit("/", 1)[1] for i in cleaned.deleted) == sorted(
-        ["win-sql-01-test", "win-sql-01-test-nic", "win-sql-01-test-osdisk", "win-sql-01-test-datadisk-0"]
+        ["az-sql-01-test", "az-sql-01-test-nic", "az-sql-01-test-osdisk", "az-sql-01-test-datadisk-0"]
     )
     assert _counts(azure) == production
     for resource in [
@@ -233,14 +235,14 @@ def test_test_migration_builds_tagged_copy_in_test_vnet_and_cleanup_removes_exac
         *azure.network.network_interfaces.list("rg-target"),
     ]:
         assert (resource.tags or {}).get(PURPOSE_TAG) != "test-migration"
-    assert tm.clean_up_test_migration(azure, resource_group="rg-target", source_vm="win-sql-01").deleted == ()
+    assert tm.clean_up_test_migration(azure, resource_group="rg-target", source_vm="az-sql-01").deleted == ()
 
 
 def test_test_migration_into_the_production_vnet_is_refused(azure, ids, windows_spec):
     before = _counts(azure)
     with pytest.raises(BuildInputInvalid) as refused:
         tm.run_test_migration(azure, windows_spec, test_vnet_id=ids("rg-target", "virtualNetworks", "vnet-target"))
-    assert (refused.value.vm, refused.value.field) == ("win-sql-01", "test_vnet")
+    assert (refused.value.vm, refused.value.field) == ("az-sql-01", "test_vnet")
     assert _counts(azure) == before
 
 
@@ -275,11 +277,11 @@ def test_cutover_verifies_disks_byte_for_byte_then_rollback_restores_the_source(
     azure, linux_spec, recovery_point, tmp_path
 ):
     disks = {2000: _pattern(7, 3 * MIB), 2016: _pattern(8, 2 * MIB)}
-    source = ReplicaSource(recovery_point, "web-rhel-02", disks, tmp_path)
+    source = ReplicaSource(recovery_point, "az-rhel-02", disks, tmp_path)
     spec = replace(
         linux_spec,
-        source_vm="web-rhel-02",
-        run_id="run-cutover-1",
+        source_vm="az-rhel-02",
+        run_id="azure-test-cutover-1",
         firmware="efi",
         availability_set=None,
         encryption_type=PLATFORM_KEY,
@@ -292,23 +294,23 @@ def test_cutover_verifies_disks_byte_for_byte_then_rollback_restores_the_source(
         (2000, True, 3 * MIB),
         (2016, True, 2 * MIB),
     ]
-    vm = azure.compute.virtual_machines.get("rg-target", "web-rhel-02")
+    vm = azure.compute.virtual_machines.get("rg-target", "az-rhel-02")
     assert vm.properties.storage_profile.os_disk.managed_disk.id.lower() == result.built.disk_ids[0].lower()
-    assert azure.compute.disks.get("rg-target", "web-rhel-02-osdisk").properties.hyper_v_generation == "V2"
+    assert azure.compute.disks.get("rg-target", "az-rhel-02-osdisk").properties.hyper_v_generation == "V2"
     assert cutover(azure, spec, source).built == result.built
     assert source.events == ["shut_down 30 True", "final_delta"]
 
-    deleted = rollback_cutover(azure, source, resource_group="rg-target", vm_name="web-rhel-02")
-    assert sorted(i.rsplit("/", 1)[1] for i in deleted) == ["web-rhel-02", "web-rhel-02-nic"]
+    deleted = rollback_cutover(azure, source, resource_group="rg-target", vm_name="az-rhel-02")
+    assert sorted(i.rsplit("/", 1)[1] for i in deleted) == ["az-rhel-02", "az-rhel-02-nic"]
     assert source.events[-1] == "power_on"
-    assert azure.compute.disks.get("rg-target", "web-rhel-02-osdisk").id == result.built.disk_ids[0]
-    with pytest.raises(DiskFromOtherRecoveryPoint, match="web-rhel-02-osdisk"):
+    assert azure.compute.disks.get("rg-target", "az-rhel-02-osdisk").id == result.built.disk_ids[0]
+    with pytest.raises(DiskFromOtherRecoveryPoint, match="az-rhel-02-osdisk"):
         cutover(azure, spec, source, CutoverOptions(leave_source_running=True))
-    again = rollback_cutover(azure, source, resource_group="rg-target", vm_name="web-rhel-02", delete_disks=True)
+    again = rollback_cutover(azure, source, resource_group="rg-target", vm_name="az-rhel-02", delete_disks=True)
     assert again == result.built.disk_ids
     remaining = [d.name for d in azure.compute.disks.list_by_resource_group("rg-target")]
-    assert not [name for name in remaining if name.startswith("web-rhel-02")]
-    assert rollback_cutover(azure, source, resource_group="rg-target", vm_name="web-rhel-02", delete_disks=True) == ()
+    assert not [name for name in remaining if name.startswith("az-rhel-02")]
+    assert rollback_cutover(azure, source, resource_group="rg-target", vm_name="az-rhel-02", delete_disks=True) == ()
 
 
 def test_cutover_refuses_disks_that_differ_from_the_source_and_creates_no_vm(
@@ -325,10 +327,10 @@ def test_cutover_refuses_disks_that_differ_from_the_source_and_creates_no_vm(
             (self.folder / "drifted.img").write_bytes(image)
             return LocalDiskReader(self.folder / "drifted.img")
 
-    source = Drifted(recovery_point, "win-iis-03", {2000: _pattern(9, 2 * MIB)}, tmp_path)
+    source = Drifted(recovery_point, "az-iis-03", {2000: _pattern(9, 2 * MIB)}, tmp_path)
     spec = replace(
         linux_spec,
-        source_vm="win-iis-03",
+        source_vm="az-iis-03",
         availability_set=None,
         encryption_type=PLATFORM_KEY,
         disk_encryption_set=None,
@@ -336,7 +338,7 @@ def test_cutover_refuses_disks_that_differ_from_the_source_and_creates_no_vm(
     )
     with pytest.raises(DiskVerificationFailed, match="differs from source disk 2000 at byte 5000"):
         cutover(azure, spec, source)
-    assert "win-iis-03" not in [v.name for v in azure.compute.virtual_machines.list("rg-target")]
-    assert "win-iis-03-osdisk" not in [d.name for d in azure.compute.disks.list_by_resource_group("rg-target")]
+    assert "az-iis-03" not in [v.name for v in azure.compute.virtual_machines.list("rg-target")]
+    assert "az-iis-03-osdisk" not in [d.name for d in azure.compute.disks.list_by_resource_group("rg-target")]
     source.drifted = False
     assert cutover(azure, spec, source).verifications[0].equal

@@ -18,7 +18,7 @@ from vmshift.state.store import StateStore
 from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group")]
 
 CACHE = "vmshiftcache01"
 SETTINGS = ReplicationSettings(cache_account=CACHE)
@@ -74,7 +74,7 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
     write_guest(lab, vm_name, 3 << 20, b"data disk" * 512, disk_key=keys[1])
     replicate_once(vm_name, session=session, settings=SETTINGS)
     spec = _spec_from_state(
-        ids, store, vm_name, keys, run_id="run-e2e", name="winsql-e2e", os_type="Windows", firmware="efi",
+        ids, store, vm_name, keys, run_id="azure-test-e2e", name="winsql-e2e", os_type="Windows", firmware="efi",
         vcpus=2, memory_mib=4096, hybrid_benefit=True,
     )
 
@@ -116,7 +116,8 @@ def test_rollback_powers_the_source_on_and_replication_resumes_with_a_delta(lab,
     keys = sorted(d.key for d in inventory.vm_disks(inventory.find_vm(session, vm_name)))
     replicate_once(vm_name, session=session, settings=SETTINGS)
     spec = _spec_from_state(
-        ids, store, vm_name, keys, run_id="run-rollback", os_type="Linux", firmware="bios", vcpus=1, memory_mib=1024
+        ids, store, vm_name, keys, run_id="azure-test-rollback", os_type="Linux", firmware="bios", vcpus=1,
+        memory_mib=1024,
     )
     source = VSphereSourceVm(session, vm_name, SETTINGS)
     result = cutover(azure, spec(), source, CutoverOptions(shutdown_timeout_s=5))
