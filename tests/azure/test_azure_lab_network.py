@@ -80,6 +80,7 @@ def test_preflight_refuses_an_account_of_another_kind_or_region(azure):
 )
 def test_preflight_refuses_an_account_the_disk_import_cannot_read(azure, closed, problem):
     accounts = azure.storage.storage_accounts
+    seeded = accounts.get_properties("rg-migration", ACCOUNT)["properties"]
     accounts.update("rg-migration", ACCOUNT, {"properties": closed})
     try:
         with pytest.raises(PreflightFailed, match=problem):
@@ -87,16 +88,8 @@ def test_preflight_refuses_an_account_the_disk_import_cannot_read(azure, closed,
                 azure, resource_group="rg-migration", account_name=ACCOUNT, target_region="westeurope"
             )
     finally:
-        accounts.update(
-            "rg-migration",
-            ACCOUNT,
-            {
-                "properties": {
-                    "publicNetworkAccess": "Enabled",
-                    "networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices"},
-                }
-            },
-        )
+        restore = {key: seeded[key] for key in ("publicNetworkAccess", "networkAcls") if key in seeded}
+        accounts.update("rg-migration", ACCOUNT, {"properties": restore})
     preflight_cache_account(azure, resource_group="rg-migration", account_name=ACCOUNT, target_region="westeurope")
 
 
