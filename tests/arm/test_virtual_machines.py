@@ -29,9 +29,11 @@ from azure.mgmt.network.models import Subnet as NetworkSubnet
 pytestmark = pytest.mark.lab
 
 
-def empty_disk(arm: Arm, group: str, name: str, location: str = LOCATION, zones: list[str] | None = None) -> str:
+def empty_disk(arm: Arm, group: str, name: str, location: str = LOCATION, zones: list[str] | None = None,
+               sku: str = "Premium_LRS", generation: str = "V1") -> str:
     return arm.compute.disks.begin_create_or_update(group, name, Disk(
-        location=location, sku=DiskSku(name="Premium_LRS"), disk_size_gb=1, os_type="Linux", zones=zones,
+        location=location, sku=DiskSku(name=sku), disk_size_gb=1, os_type="Linux", zones=zones,
+        hyper_v_generation=generation,
         creation_data=CreationData(create_option=DiskCreateOption.EMPTY))).result().id
 
 
@@ -130,6 +132,10 @@ def test_vm_refusals_carry_azure_codes(arm: Arm, group: str, unique: Callable[[s
         == "ResourceGroupNotFound"
     assert refusal(lambda: create(group, "vm_bad-", vm_body(os_disk, [nic_id]))) == "InvalidResourceName"
     assert refusal(lambda: create(group, "bad name!", vm_body(os_disk, [nic_id]))) == "InvalidResourceName"
+    gen2 = empty_disk(arm, group, "gen2-os", sku="Standard_LRS", generation="V2")
+    assert refusal(lambda: create(group, "vm-gen2", vm_body(gen2, [nic_id], size="Standard_A2_v2"))) == "BadRequest"
+    assert refusal(lambda: create(group, "vm-premium", vm_body(os_disk, [nic_id], size="Standard_A2_v2"))) \
+        == "BadRequest"
     assert [vm.name for vm in arm.compute.virtual_machines.list(group)] == []
 
 

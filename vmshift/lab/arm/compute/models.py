@@ -461,7 +461,21 @@ class ComputeBackend:
             raise invalid_parameter("Each data disk needs its own lun between 0 and 63.", "dataDisks")
         data_disks = [self._managed_disk(d, location, resource_id, f"dataDisks[{i}]")
                       for i, d in enumerate(data_references)]
+        size_caps = catalog.SIZES[size]
+        generation = os_disk["properties"].get("hyperVGeneration", "V1")
+        if generation not in size_caps.hyperv_generations.split(","):
+            raise ArmError(400, "BadRequest",
+                           f"The selected VM size '{size}' cannot boot Hypervisor Generation "
+                           f"'{generation.removeprefix('V')}'. If this was a Create operation please check that the "
+                           "Hypervisor Generation of the Image matches the Hypervisor Generation of the selected VM "
+                           f"Size. If this was an Update operation please select a Hypervisor Generation "
+                           f"'{generation.removeprefix('V')}' VM Size.")
         for disk in [os_disk, *data_disks]:
+            if disk["sku"]["name"].startswith(("Premium", "Ultra")) and not size_caps.premium_io:
+                raise ArmError(400, "BadRequest",
+                               f"Requested operation cannot be performed because the VM size {size} does not "
+                               f"support the storage account type {disk['sku']['name']} of disk '{disk['name']}'. "
+                               "Consider updating the VM to a size that supports Premium storage.")
             if zones and disk.get("zones") and disk["zones"] != zones:
                 raise ArmError(400, "BadRequest",
                                f"Disk {disk['id']} is in zone {disk['zones'][0]}, the virtual machine in zone "
