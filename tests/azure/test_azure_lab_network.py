@@ -10,7 +10,13 @@ import pytest
 
 from vmshift.azure import dns_gate
 from vmshift.azure.endpoint import PrivateEndpointInfo, ensure_private_endpoint, private_endpoint_name
-from vmshift.azure.errors import ApprovalTimedOut, DnsGateFailed, PreflightFailed, PrivateEndpointRejected
+from vmshift.azure.errors import (
+    ApprovalTimedOut,
+    DnsGateFailed,
+    PreflightFailed,
+    PrivateEndpointConflict,
+    PrivateEndpointRejected,
+)
 from vmshift.azure.preflight import preflight_cache_account
 from vmshift.azure.private_dns import BLOB_ZONE, ensure_private_dns, zone_view
 
@@ -100,6 +106,20 @@ def test_private_endpoint_is_approved_with_a_private_ip_in_its_subnet(endpoint):
     assert ipaddress.ip_address(endpoint.private_ip) in ipaddress.ip_network("10.10.2.0/24")
 
 
+def test_private_endpoint_in_a_vnet_the_appliance_cannot_reach_is_refused_before_creation(azure, ids):
+    account = azure.storage.storage_accounts.get_properties("rg-migration", "vmshiftcacheeus")
+    before = _endpoint_counts(azure)
+    with pytest.raises(PrivateEndpointConflict, match="neither is nor is peered"):
+        ensure_private_endpoint(
+            azure,
+            account,
+            subnet_id=ids("rg-target", "virtualNetworks", "vnet-target", "snet-app"),
+            resource_group="rg-hub",
+            appliance_vnet_id=ids("rg-hub", "virtualNetworks", "vnet-hub"),
+        )
+    assert _endpoint_counts(azure) == before
+
+
 def test_private_endpoint_on_a_classic_account_is_refused_and_nothing_is_created(azure, ids):
     classic = azure.storage.storage_accounts.get_properties("rg-migration", "vmshiftclassic01")
     before = [e.name for e in azure.network.private_endpoints.list("rg-hub")]
@@ -113,10 +133,16 @@ def test_private_endpoint_on_a_classic_account_is_refused_and_nothing_is_created
     assert [e.name for e in azure.network.private_endpoints.list("rg-hub")] == before
 
 
-def _network_counts(azure) -> tuple[int, int, int, int]:
+def _endpoint_counts(azure) -> tuple[int, int]:
     return (
         len(list(azure.network.private_endpoints.list("rg-hub"))),
         len(list(azure.network.network_interfaces.list("rg-hub"))),
+    )
+
+
+def _network_counts(azure) -> tuple[int, int, int, int]:
+    return (
+        *_endpoint_counts(azure),
         len(list(azure.privatedns.private_zones.list_by_resource_group("rg-hub"))),
         len(list(azure.privatedns.virtual_network_links.list("rg-hub", BLOB_ZONE))),
     )

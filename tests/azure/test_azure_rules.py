@@ -6,10 +6,12 @@ import datetime as dt
 
 import pytest
 from azure.mgmt.compute.models import ResourceSku
+from azure.mgmt.network.models import VirtualNetwork
 from azure.mgmt.storage.models import StorageAccount
 
 from vmshift.azure import naming
 from vmshift.azure import test_migration as tm
+from vmshift.azure.endpoint import reaches, vnet_of
 from vmshift.azure.errors import BuildInputInvalid
 from vmshift.azure.preflight import cache_account_problems
 from vmshift.azure.sizing import RegionOffer, VmSize, choose_size, offer_from_skus
@@ -18,6 +20,8 @@ from vmshift.azure.vms import TargetDisk, target_disks
 from vmshift.state.document import DiskState, RecoveryPoint, VmState
 
 MIB = 1 << 20
+SPOKE = "/subscriptions/s/resourceGroups/rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet-spoke"
+NEW = "/subscriptions/s/resourceGroups/rg-spoke/providers/Microsoft.Network/virtualNetworks/vnet-new"
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 
 GEN1_AND_2 = frozenset({"V1", "V2"})
@@ -237,3 +241,21 @@ def test_target_disks_come_from_the_latest_recovery_point_of_the_state_document(
     )
     first = target_disks(state, disk_skus={}, default_sku="Standard_LRS", point=state.recovery_points[0])
     assert [d.source_uri for d in first] == ["https://a/c/os.vhd?snapshot=t1", "https://a/c/data.vhd?snapshot=t1"]
+
+
+def test_the_appliance_reaches_its_own_vnet_and_connected_peers_only():
+    hub = VirtualNetwork(
+        {
+            "id": "/subscriptions/s/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/vnet-hub",
+            "properties": {
+                "virtualNetworkPeerings": [
+                    {"name": "to-spoke", "properties": {"remoteVirtualNetwork": {"id": remote}, "peeringState": state}}
+                    for remote, state in ((SPOKE, "Connected"), (NEW, "Initiated"))
+                ]
+            },
+        }
+    )
+    assert reaches(hub, hub.id.upper())
+    assert reaches(hub, vnet_of(f"{SPOKE}/subnets/snet-endpoints"))
+    assert not reaches(hub, NEW)
+    assert not reaches(hub, SPOKE.replace("vnet-spoke", "vnet-elsewhere"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.core.tools import parse_resource_id
-from azure.mgmt.network.models import PrivateEndpoint
+from azure.mgmt.network.models import PrivateEndpoint, VirtualNetwork
 from azure.mgmt.storage.models import StorageAccount
 
 from vmshift.azure.clients import AzureClients
@@ -47,14 +47,17 @@ def ensure_private_endpoint(
     *,
     subnet_id: str,
     resource_group: str,
+    appliance_vnet_id: str | None = None,
     approval_timeout_s: float = 3600.0,
     poll_interval_s: float = 15.0,
     tags: dict[str, str] | None = None,
 ) -> PrivateEndpointInfo:
     """The approved endpoint in the appliance's (or a peered) VNet: created once, then reused.
 
-    Asks for automatic approval first; a caller who may not approve on the account gets a manual
-    request, and this waits (at most `approval_timeout_s`) for the account's owner to approve it.
+    With `appliance_vnet_id`, a subnet in a VNet the appliance cannot reach (neither its own nor one
+    connected to it by peering) is refused before anything is created. Asks for automatic approval
+    first; a caller who may not approve on the account gets a manual request, and this waits (at
+    most `approval_timeout_s`) for the account's owner to approve it.
     """
     if account["kind"] != PRIVATE_LINK_KIND:
         raise PreflightFailed(
@@ -65,6 +68,8 @@ def ensure_private_endpoint(
     endpoint = _existing(clients, resource_group, name)
     if endpoint is None:
         location = _subnet_location(clients, subnet_id)
+        if appliance_vnet_id:
+            _check_reachable(clients, subnet_id, appliance_vnet_id)
         endpoint = _create(clients, account, name, resource_group, location, subnet_id, tags or {})
     elif (_connection(endpoint)[0].properties.private_link_service_id or "").lower() != account.id.lower():
         raise PrivateEndpointConflict(
@@ -92,6 +97,32 @@ def _subnet_location(clients: AzureClients, subnet_id: str) -> str:
             f"subnet {subnet_id} does not exist: the endpoint goes in the appliance's VNet or one peered with it"
         ) from error
     return vnet.location
+
+
+def vnet_of(subnet_id: str) -> str:
+    return subnet_id.rsplit("/subnets/", 1)[0]
+
+
+def reaches(appliance_vnet: VirtualNetwork, vnet_id: str) -> bool:
+    """The appliance reaches a VNet that is its own or connected to it by a peering."""
+    if appliance_vnet.id.lower() == vnet_id.lower():
+        return True
+    return any(
+        (peering.properties.remote_virtual_network.id or "").lower() == vnet_id.lower()
+        and peering.properties.peering_state == "Connected"
+        for peering in appliance_vnet.properties.virtual_network_peerings or []
+    )
+
+
+def _check_reachable(clients: AzureClients, subnet_id: str, appliance_vnet_id: str) -> None:
+    parts = parse_resource_id(appliance_vnet_id)
+    appliance_vnet = clients.network.virtual_networks.get(parts["resource_group"], parts["name"])
+    if not reaches(appliance_vnet, vnet_of(subnet_id)):
+        raise PrivateEndpointConflict(
+            f"subnet {subnet_id} is in a VNet the appliance's VNet {parts['name']} neither is nor is peered "
+            "with (peering state Connected): the appliance could not reach the endpoint; put it in "
+            f"{parts['name']} or peer the VNets"
+        )
 
 
 def _create(
