@@ -8,6 +8,7 @@ and the CLI hands it `LiveChecks` (or `--offline` skips them).
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import pandas as pd
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.storage.blob import BlobServiceClient
 
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.clients import connect as connect_azure
@@ -25,6 +28,8 @@ from vmshift.state.store import DEFAULT_CONTAINER, StateStore
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession
 from vmshift.vsphere.connection import connect as connect_vcenter
 from vmshift.vsphere.inventory import inventory
+
+log = logging.getLogger(__name__)
 
 # Markers of Linux in vSphere guest ids (VirtualMachineGuestOsIdentifier).
 _LINUX_GUESTS = ("linux", "ubuntu", "rhel", "centos", "debian", "sles", "suse", "oracle", "rocky", "alma",
@@ -133,20 +138,42 @@ class CacheAccountStates:
     """Where VMs already replicate: a VM's state document lives in the cache storage account it
     replicates to, and that account's region is the replication's region."""
 
-    def __init__(self, accounts: Mapping[str, str], state_container: str = DEFAULT_CONTAINER) -> None:
+    def __init__(self, accounts: Mapping[str, str], state_container: str = DEFAULT_CONTAINER,
+                 services: Mapping[str, BlobServiceClient] | None = None) -> None:
         self._regions = dict(accounts)  # account name -> region
-        self._stores = {account: StateStore(blob_service_client(account).get_container_client(state_container))
+        services = services or {account: blob_service_client(account) for account in accounts}
+        self._stores = {account: StateStore(services[account].get_container_client(state_container))
                         for account in sorted(accounts)}
+        self.unreadable: dict[str, str] = {}
 
     @classmethod
     def from_azure(cls, clients: AzureClients, state_container: str = DEFAULT_CONTAINER) -> CacheAccountStates:
-        """Every storage account of the subscription is a cache account candidate."""
-        accounts = clients.storage.storage_accounts.list()
-        return cls({account.name: account.location for account in accounts}, state_container)
+        """Every general-purpose v2 account of the subscription is a cache account candidate; each is read with
+        the key ARM gives, as the appliance does, so that no data-plane role is needed."""
+        accounts = [a for a in clients.storage.storage_accounts.list() if a.kind == "StorageV2"]
+        services = {}
+        for account in accounts:
+            group = account.id.split("/")[4]
+            # The hybrid model's `keys` attribute is the Mapping method: the list is its "keys" item.
+            keys = clients.storage.storage_accounts.list_keys(group, account.name)["keys"] or []
+            services[account.name] = blob_service_client(
+                account.name, key=keys[0].value if keys else None,
+                url=account.primary_endpoints.blob if account.primary_endpoints else None)
+        return cls({account.name: account.location for account in accounts}, state_container, services)
 
     def __call__(self, vm: str) -> ReplicationState | None:
         for account, store in self._stores.items():
-            if store.load(vm).etag is not None:
+            if account in self.unreadable:
+                continue
+            try:
+                replicating = store.load(vm).etag is not None
+            except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as error:
+                # An account vmshift cannot read holds no replication of its own; it is named, not fatal.
+                self.unreadable[account] = str(error).splitlines()[0]
+                log.warning("cannot read state documents in storage account %s (%s): skipped",
+                            account, self.unreadable[account])
+                continue
+            if replicating:
                 return ReplicationState(vm, account, self._regions[account])
         return None
 

@@ -6,6 +6,8 @@ import os
 
 from azure.storage.blob import BlobServiceClient
 
+from vmshift.azure.credentials import azure_credential
+
 DEFAULT_BLOB_ENDPOINT = "https://{account}.blob.core.windows.net"
 
 
@@ -15,17 +17,13 @@ def account_url(account: str) -> str:
     return template.format(account=account)
 
 
-def blob_service_client(account: str) -> BlobServiceClient:
-    """A client for the account, with a shared key from `VMSHIFT_STORAGE_KEY_<ACCOUNT>` or Azure AD otherwise.
+def blob_service_client(account: str, key: str | None = None, url: str | None = None) -> BlobServiceClient:
+    """A client for the account: with its shared key (given, as ARM's listKeys returns it, or from
+    `VMSHIFT_STORAGE_KEY_<ACCOUNT>`), or else as the service principal vmshift acts as (Azure AD).
 
     `VMSHIFT_CA_FILE` adds a CA bundle (a private endpoint behind a TLS-inspecting proxy, or the lab).
     """
-    key = os.environ.get(f"VMSHIFT_STORAGE_KEY_{account.upper()}")
-    if key:
-        credential: object = {"account_name": account, "account_key": key}
-    else:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
+    key = key or os.environ.get(f"VMSHIFT_STORAGE_KEY_{account.upper()}")
+    credential: object = {"account_name": account, "account_key": key} if key else azure_credential()
     ca_file = os.environ.get("VMSHIFT_CA_FILE")
-    return BlobServiceClient(account_url(account), credential=credential, connection_verify=ca_file or True)
+    return BlobServiceClient(url or account_url(account), credential=credential, connection_verify=ca_file or True)
