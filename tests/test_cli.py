@@ -52,6 +52,11 @@ def test_replicate_then_verify_through_the_cli(lab: dict, capsys) -> None:
     assert {"bytes_sent", "changed_bytes", "seconds", "disks"} <= report.keys()
     assert main(["verify", "--vm", "app-linux-01", "--json"]) == 0
     assert _last_json(capsys.readouterr().out)["equal"] is True
+    assert main(["status", "--vm", "app-linux-01", "--json"]) == 0
+    [row] = _last_json(capsys.readouterr().out)["vms"]
+    assert row["name"] == "app-linux-01" and row["phase"] == "protected"
+    assert row["recovery_points"] >= 1 and row["last_cycle"]["cycle"] == report["cycle"]
+    assert row["next_cycle_due"] > row["last_cycle"]["finished_at"] and row["error"] is None
 
 
 def test_inventory_json_lists_vms_with_their_disks(lab: dict, capsys) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,10 @@ from vmshift.plan.validation import PlanValidation, parse_start_at, validate_pla
 from vmshift.replication.cycle import ReplicationInProgress, ReplicationSettings, replicate_once, verify_vm
 from vmshift.replication.extents import UnalignedDisk
 from vmshift.replication.pageblob import BlobNotOurs, DiskShrunk
-from vmshift.state.store import StateConflict, StateCorrupt, StateSchemaTooNew
+from vmshift.replication.storage import blob_service_client
+from vmshift.state.status import vm_status
+from vmshift.state.store import DEFAULT_CONTAINER as STATE_CONTAINER
+from vmshift.state.store import StateConflict, StateCorrupt, StateSchemaTooNew, StateStore
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.errors import VSphereError
 from vmshift.vsphere.inventory import inventory
@@ -125,7 +129,43 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--waves-file", type=Path, help="a small CSV of VM, wave and start time")
     plan_validate.set_defaults(handler=_plan_validate)
     plan_upload.set_defaults(handler=_plan_upload)
+
+    status = commands.add_parser("status", parents=[common], help="each VM's replication, from its state document")
+    status.add_argument("--wave", help="only the VMs of this uploaded wave")
+    status.add_argument("--vm", help="only this VM")
+    status.add_argument("--cache-account", help="cache storage account(s), comma-separated "
+                        "(default: $VMSHIFT_CACHE_ACCOUNT)")
+    status.set_defaults(handler=_status)
     return parser
+
+
+def _status(args: argparse.Namespace) -> Outcome:
+    accounts = [a for a in (args.cache_account or os.environ.get("VMSHIFT_CACHE_ACCOUNT", "")).split(",") if a]
+    if not accounts:
+        return Outcome("error: name the cache storage account: --cache-account or VMSHIFT_CACHE_ACCOUNT",
+                       {"ok": False, "vms": []}, ok=False)
+    states = [state for account in accounts
+              for state in StateStore(blob_service_client(account).get_container_client(STATE_CONTAINER)).all_states()]
+    chosen: set[str] | None = None
+    if args.wave:
+        from deployments.upload import WaveNotUploaded, uploaded_wave
+
+        try:
+            chosen = {vm.source_vm for vm in asyncio.run(uploaded_wave(args.wave)).vms}
+        except WaveNotUploaded as error:
+            return Outcome(f"error: {error}", {"ok": False, "error": str(error), "vms": []}, ok=False)
+    if args.vm:
+        chosen = {args.vm} if chosen is None else chosen & {args.vm}
+    rows = [vm_status(state) for state in states if chosen is None or state.vm in chosen]
+    lines = [f"{'VM':16} {'phase':12} {'last cycle':34} {'points':6} {'next cycle due':26} error"]
+    for row in rows:
+        last = row["last_cycle"]
+        cycle = f"{last['kind']} #{last['cycle']} {last['finished_at'][:19]}" if last else "-"
+        lines.append(f"{row['name']:16} {row['phase']:12} {cycle:34} {row['recovery_points']:<6} "
+                     f"{(row['next_cycle_due'] or '-')[:19]:26} {row['error'] or ''}")
+    if not rows:
+        lines.append("(no VM replicates" + (f" in {args.wave or args.vm})" if chosen is not None else ")"))
+    return Outcome("\n".join(lines), {"vms": rows})
 
 
 def _validated(args: argparse.Namespace) -> PlanValidation:

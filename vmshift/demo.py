@@ -91,6 +91,10 @@ def _run(lab: dict, started: float) -> int:
     cut = _wait(run_id, "cutover")
     _table("cutover", cut["vms"], ["vm", "outcome", "downtime_s", "verified", "error"])
 
+    completed = _run_deployment("complete-migration/complete-migration", {"wave": "wave-1"}, "complete migration")
+    _table("complete migration", completed["vms"], ["vm", "outcome", "error"])
+    _vmshift("status", "--wave", "wave-1")
+
     rows = cut["vms"]
     summary = {
         "vms": len(vms),

@@ -46,6 +46,14 @@ class StateStore:
     def blob_name(self, vm: str) -> str:
         return f"{vm}.json"
 
+    def all_states(self) -> list[VmState]:
+        """Every VM's state document in the container, by VM name; none when the container does not exist."""
+        try:
+            names = sorted(blob.name for blob in self.container.list_blobs() if blob.name.endswith(".json"))
+        except ResourceNotFoundError:
+            return []
+        return [self.load(name.removesuffix(".json")).state for name in names]
+
     def load(self, vm: str) -> StoredState:
         """The VM's state, or a new one (not yet stored) when there is none."""
         blob = self.container.get_blob_client(self.blob_name(vm))

@@ -1,0 +1,37 @@
+"""What `vmshift status` shows of a VM, from its state document: the one record of its replication."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from vmshift.schedule import CycleRule, next_cycle_due
+from vmshift.state.document import VmState
+
+# Phases in which delta cycles are scheduled; a migrated VM replicates no more.
+SCHEDULED_PHASES = frozenset({"protected", "failed"})
+
+
+def vm_status(state: VmState, rule: CycleRule | None = None) -> dict:
+    """One VM's row: `name, phase, last_cycle, recovery_points, next_cycle_due, error` and progress."""
+    last = state.last_cycle
+    due = None
+    if last is not None and state.phase in SCHEDULED_PHASES:
+        due = next_cycle_due(last.finished_at, timedelta(seconds=last.seconds), rule).isoformat()
+    progress = None
+    if state.in_progress is not None:
+        planned = sum(d.capacity_bytes for d in state.disks.values()) or None
+        progress = {"cycle": state.in_progress.cycle, "kind": state.in_progress.kind,
+                    "bytes_sent": state.in_progress.bytes_sent,
+                    "percent_of_capacity": round(100 * state.in_progress.bytes_sent / planned, 1) if planned else None}
+    return {
+        "name": state.vm,
+        "phase": state.phase,
+        "last_cycle": None if last is None else {
+            "cycle": last.cycle, "kind": last.kind, "finished_at": last.finished_at.isoformat(),
+            "seconds": last.seconds, "bytes_sent": last.bytes_sent, "changed_bytes": last.changed_bytes},
+        "recovery_points": len(state.recovery_points),
+        "latest_recovery_point": state.recovery_points[-1].created_at.isoformat() if state.recovery_points else None,
+        "next_cycle_due": due,
+        "in_progress": progress,
+        "error": state.error,
+    }
