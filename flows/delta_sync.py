@@ -16,6 +16,7 @@ from prefect.artifacts import acreate_table_artifact
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
+from flows.serial import know_limits
 from tasks.delta import due_cycles, replication_states
 from tasks.replication import cycle_within_limits, limits_for, source_facts
 from vmshift.schedule import BlackoutWindow, CycleRule
@@ -40,7 +41,7 @@ async def delta_sync(
         get_run_logger().info("no delta cycle is due among %d VMs", len(states))
         return {"due": [], "vms": []}
     facts = await source_facts(due, {})
-    await ensure_limits(limits_for(facts.values(), appliance), update=False)
+    know_limits(await ensure_limits(limits_for(facts.values(), appliance), update=False))
     results = await asyncio.gather(
         *(cycle_within_limits(vm, states[vm][0], facts[vm], appliance) for vm in due if vm in facts),
         return_exceptions=True)

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
+import httpx
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.concurrency.asyncio import concurrency
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
 
 from flows.appliance import Appliance
 from flows.report import outcome_row
+from flows.serial import local_slots, serially
 from tasks.retry import TRANSIENT_RETRY
 from vmshift.limits import LimitKind, limit_name, planned_limits
 from vmshift.readiness import Readiness, VmFacts, facts_from_inventory, replication_readiness
 from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.inventory import inventory
+
+LIMIT_FULL = 423  # Prefect's answer while a limit has no free slot, with Retry-After
 
 
 @task(name="source-inventory", tags=["vcenter"], **TRANSIENT_RETRY)
@@ -52,11 +56,35 @@ def vm_slots(facts: VmFacts, appliance: Appliance) -> list[tuple[str, int]]:
 
 @asynccontextmanager
 async def held(slots: Sequence[tuple[str, int]]) -> AsyncIterator[None]:
-    """Hold every slot, always in the same order so that two VMs never wait on each other's half."""
+    """Hold every slot: limits taking the same number of slots in one all-or-nothing call, the calls always in
+    the same order so that two VMs never hold each other's half; acquisitions and releases one at a time."""
+    by_occupy: dict[int, list[str]] = {}
+    for name, occupy in slots:
+        by_occupy.setdefault(occupy, []).append(name)
     async with AsyncExitStack() as stack:
         for name, occupy in sorted(slots):
-            await stack.enter_async_context(concurrency(name, occupy=occupy, strict=True))
+            # More than the limit's size: only the server's refusal (422) explains that well.
+            if (queue := local_slots(name)) is not None and occupy <= queue.size:
+                await queue.take(occupy)
+                stack.push_async_callback(queue.give, occupy)
+        for occupy, names in sorted(by_occupy.items()):
+            slot = await _enter_when_free(sorted(names), occupy)
+            stack.push_async_exit(lambda *exc, slot=slot: serially(slot.__aexit__(*exc)))
         yield
+
+
+async def _enter_when_free(names: list[str], occupy: int) -> AbstractAsyncContextManager:
+    """Ask once at a time; while a limit is full, wait as long as the server says without blocking others."""
+    while True:
+        slot = concurrency(names, occupy=occupy, strict=True, max_retries=0)
+        try:
+            await serially(slot.__aenter__())
+            return slot
+        except ConcurrencySlotAcquisitionError as error:
+            full = error.__cause__
+            if not (isinstance(full, httpx.HTTPStatusError) and full.response.status_code == LIMIT_FULL):
+                raise
+            await asyncio.sleep(float(full.response.headers.get("Retry-After", 1.0)))
 
 
 def limits_for(facts: Iterable[VmFacts], appliance: Appliance) -> dict[str, int]:
@@ -76,7 +104,7 @@ async def cycle_within_limits(vm: str, cache_account: str, facts: VmFacts, appli
                        seconds=report.get("seconds"))
 
 
-@task(name="replication-cycle", tags=["vcenter", "blob"], **TRANSIENT_RETRY)
+@task(name="replication-cycle", **TRANSIENT_RETRY)
 async def replication_cycle(vm: str, cache_account: str) -> dict:
     """One cycle (initial, delta or resync, as the VM's state says); the caller holds the VM's slots."""
     report = await asyncio.to_thread(run_cycle, vm, cache_account)

@@ -1,0 +1,140 @@
+"""What Prefect costs per VM: a wave through the migrate-wave DAG against the same calls in a plain loop.
+
+    python bench/orchestration.py [--vms 200] [--concurrency 16] [--steps sleep|lab] [--work 0.5]
+
+Both runs make the same step calls (endpoint, DNS, gate, inventory, then one replication cycle per VM) with the
+same concurrency: the DAG through Prefect (tasks, one async subflow per VM, global concurrency limits, on a lab
+Prefect server with SQLite), the baseline in a thread pool. `--steps sleep` makes each step a sleep of
+`--work` seconds (Prefect's overhead alone); `--steps lab` runs the library against the lab ($VMSHIFT_LAB_DIR)
+with the test VMs the lab spec has. Prints a table, then one JSON object as the last line.
+Targets: at most 0.5 s of overhead per VM and at most 1.5x the plain loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+import tasks.dns
+import tasks.endpoint
+import tasks.replication
+from deployments.limits import ensure_limits
+from flows.appliance import Appliance
+from flows.migrate_wave import migrate_wave
+from vmshift.azure.dns_gate import GateResult, Resolution
+from vmshift.azure.endpoint import PrivateEndpointInfo
+from vmshift.azure.private_dns import PrivateDnsSetup
+from vmshift.lab import process
+from vmshift.lab.prefect_server import start_prefect
+from vmshift.lab.process import PartProcess
+from vmshift.limits import LimitKind, planned_limits
+from vmshift.plan.schema import Wave
+from vmshift.plan.validation import validate_plan
+from vmshift.readiness import facts_from_inventory
+
+PROJECT = Path(__file__).resolve().parents[1]
+TARGET_OVERHEAD_S = 0.5
+TARGET_RATIO = 1.5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vms", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--steps", choices=["sleep", "lab"], default="sleep")
+    parser.add_argument("--work", type=float, default=0.5, help="seconds each sleeping replication cycle takes")
+    args = parser.parse_args()
+    names = [f"bench-{i:04d}" for i in range(args.vms)]
+    if args.steps == "sleep":
+        _sleeping_steps(names, args.work)
+    wave = _wave(names)
+    appliance = Appliance(name="bench-appliance")
+
+    plain_s = _plain_loop(wave, appliance, args.concurrency)
+    with tempfile.TemporaryDirectory(prefix="vmshift-bench-") as folder:
+        part = PartProcess("prefect", Path(folder) / "run" / "prefect.pid", Path(folder) / "logs" / "prefect.log")
+        try:
+            entry = start_prefect(Path(folder), part)
+            with temporary_settings({PREFECT_API_URL: entry["api_url"],
+                                     PREFECT_API_AUTH_STRING: entry["auth_string"]}):
+                dag_s, outcomes = asyncio.run(_through_dag(wave, appliance, args.concurrency))
+        finally:
+            process.stop(part)
+
+    overhead = (dag_s - plain_s) / args.vms
+    ratio = dag_s / plain_s
+    print(f"{'VMs':<28}{args.vms}\n{'concurrency':<28}{args.concurrency}\n{'steps':<28}{args.steps}")
+    print(f"{'plain loop (s)':<28}{plain_s:.1f}\n{'Prefect DAG (s)':<28}{dag_s:.1f}")
+    print(f"{'overhead per VM (s)':<28}{overhead:.3f}  (target <= {TARGET_OVERHEAD_S})")
+    print(f"{'DAG / plain loop':<28}{ratio:.2f}  (target <= {TARGET_RATIO})")
+    print(json.dumps({"vms": args.vms, "concurrency": args.concurrency, "steps": args.steps,
+                      "plain_s": round(plain_s, 2), "dag_s": round(dag_s, 2),
+                      "overhead_per_vm_s": round(overhead, 3), "ratio": round(ratio, 2),
+                      "protected": outcomes.count("protected"), "failed": len(outcomes) - outcomes.count("protected"),
+                      "meets_targets": overhead <= TARGET_OVERHEAD_S and ratio <= TARGET_RATIO}))
+
+
+def _plain_loop(wave: Wave, appliance: Appliance, concurrency: int) -> float:
+    """The same step calls without Prefect: gate first, then every VM's cycle in a thread pool."""
+    started = time.monotonic()
+    account, region = wave.vms[0].cache_storage_account, wave.vms[0].region
+    endpoint = tasks.endpoint.reach_endpoint(account, region, appliance)
+    tasks.dns.setup_private_dns(endpoint, appliance)
+    tasks.dns.check_gate(account, endpoint, appliance)
+    facts_from_inventory(tasks.replication.read_inventory())
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(lambda vm: tasks.replication.run_cycle(vm.source_vm, vm.cache_storage_account), wave.vms))
+    return time.monotonic() - started
+
+
+async def _through_dag(wave: Wave, appliance: Appliance, concurrency: int) -> tuple[float, list[str]]:
+    """The wave through migrate-wave, every limit it takes sized to `concurrency`."""
+    overrides = {kind.value: concurrency for kind in LimitKind}
+    await ensure_limits(planned_limits(["esx-01.lab.local", "esx-02.lab.local", appliance.vcenter],
+                                       ["ds-ssd-01", "ds-nfs-02"], [appliance.name], [appliance.vcenter],
+                                       overrides), update=True)
+    started = time.monotonic()
+    result = await migrate_wave(wave, appliance)
+    return time.monotonic() - started, [row["outcome"] for row in result["vms"]]
+
+
+def _wave(names: list[str]) -> Wave:
+    plan = validate_plan(PROJECT / "examples" / "waves.csv",
+                         now=pd.Timestamp("2030-01-01", tz="UTC").to_pydatetime()).raise_for_errors()
+    template = next(vm for vm in plan.waves[0].vms if vm.source_vm == "web-rhel-02")
+    rows = tuple(dataclasses.replace(template, wave="bench", source_vm=name, target_vm_name=name) for name in names)
+    return dataclasses.replace(plan.waves[0], name="bench", vms=rows)
+
+
+def _sleeping_steps(names: list[str], work_s: float) -> None:
+    """Each step a sleep: what remains of the DAG's wall time beyond the loop's is Prefect's."""
+    endpoint = PrivateEndpointInfo(id="/pe", name="pe-bench-blob", account_id="/sa", status="Approved",
+                                   approval="automatic", nic_id="/nic", private_ip="10.10.2.4")
+    resolution = Resolution("bench.blob.core.windows.net", "local", addresses=("10.10.2.4",))
+    inventory = pd.DataFrame([
+        {"vm": name, "guest_os": "rhel8_64Guest", "firmware": "efi", "power_state": "poweredOn", "disk_key": 2000,
+         "capacity_bytes": 2**20, "datastore_path": f"[ds-nfs-02] {name}/{name}.vmdk", "cbt": True,
+         "host": "esx-01.lab.local"} for name in names])
+    tasks.endpoint.reach_endpoint = lambda *_: endpoint
+    tasks.dns.setup_private_dns = lambda *_: PrivateDnsSetup("/zone", "/link", "/group")
+    tasks.dns.check_gate = lambda *_: GateResult(resolution.fqdn, True, "private", "private", resolution)
+    tasks.replication.read_inventory = lambda: inventory
+
+    def cycle(vm: str, cache_account: str) -> dict:
+        time.sleep(work_s)
+        return {"vm": vm, "cycle": 1, "kind": "initial", "bytes_sent": 2**20, "seconds": work_s}
+    tasks.replication.run_cycle = cycle
+
+
+if __name__ == "__main__":
+    sys.exit(main())
