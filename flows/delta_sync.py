@@ -29,13 +29,14 @@ async def delta_sync(
     min_interval_minutes: float = 60,
     max_interval_minutes: float = 720,
     blackout_windows: list[str] | None = None,
+    vms: list[str] | None = None,
 ) -> dict:
-    """One pass: every due VM runs one delta cycle; returns `{"due": [...], "vms": [{vm, outcome, ...}]}`."""
+    """One pass: every due VM (of `vms`, when given) runs one delta cycle; returns `{"due", "vms"}`."""
     appliance = appliance or Appliance.from_env()
     accounts = cache_accounts or [a for a in os.environ.get("VMSHIFT_CACHE_ACCOUNT", "").split(",") if a]
     rule = CycleRule(timedelta(minutes=min_interval_minutes), timedelta(minutes=max_interval_minutes))
     blackouts = [BlackoutWindow.parse(text) for text in blackout_windows or ()]
-    states = await replication_states(accounts)
+    states = {vm: found for vm, found in (await replication_states(accounts)).items() if not vms or vm in vms}
     due = due_cycles(states, appliance.name, rule, blackouts)
     if not due:
         get_run_logger().info("no delta cycle is due among %d VMs", len(states))

@@ -1,0 +1,75 @@
+"""A wave through every flow against the lab's servers: vcsim, Azurite, the ARM simulator and its DNS.
+
+The story of a migration team: replicate a wave, sync the guests' changes, see the cutover refused before any
+test migration, test-migrate and clean up, then cut over with every disk verified byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from local_steps import EXAMPLE_PLAN
+
+from flows.appliance import Appliance
+from flows.cleanup_test_migration import cleanup_test_migration
+from flows.cutover import cutover
+from flows.delta_sync import delta_sync
+from flows.migrate_wave import migrate_wave
+from flows.test_migrate import test_migrate as run_test_migrate
+from vmshift.lab.guest import write_guest
+from vmshift.plan.schema import CutoverWindow, Wave
+from vmshift.plan.validation import validate_plan
+
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
+
+CACHE = "vmshiftcache01"
+VMS = {"flow-web-01": "web-rhel-02", "flow-db-02": "win-sql-01"}  # lab VM → example row it is planned like
+
+
+def lab_wave() -> Wave:
+    """The example plan's wave 1, for this test's own VMs, its cutover window open now, one application group."""
+    now = datetime.now(UTC)
+    plan = validate_plan(EXAMPLE_PLAN, now=now - timedelta(days=1)).raise_for_errors()
+    window = CutoverWindow(now - timedelta(hours=1), now + timedelta(hours=3))
+    rows = {vm.source_vm: vm for vm in plan.waves[0].vms}
+    planned = tuple(
+        dataclasses.replace(rows[template], source_vm=vm, target_vm_name=vm, nics=(), cutover_window=window,
+                            application_group="flow-shop", cache_storage_account=CACHE)
+        for vm, template in VMS.items())
+    return dataclasses.replace(plan.waves[0], name="flow-lab", vms=planned, cutover_window=window)
+
+
+def outcomes(result: dict) -> dict[str, str]:
+    return {row["vm"]: row["outcome"] for row in result["vms"]}
+
+
+def test_a_wave_replicates_is_refused_untested_then_test_migrates_and_cuts_over(lab: dict) -> None:
+    wave, appliance = lab_wave(), Appliance()
+
+    replicated = asyncio.run(migrate_wave(wave, appliance))
+    assert outcomes(replicated) == dict.fromkeys(VMS, "protected"), replicated
+
+    write_guest(lab, "flow-web-01", 1 << 20, b"written by the guest after the initial cycle" * 64)
+    synced = asyncio.run(delta_sync([CACHE], appliance, min_interval_minutes=1e-6, vms=list(VMS)))
+    assert sorted(synced["due"]) == sorted(VMS)
+    changed = {row["vm"]: row for row in synced["vms"]}
+    assert changed["flow-web-01"]["outcome"] == "protected" and changed["flow-web-01"]["changed_bytes"] > 0
+
+    refused = asyncio.run(cutover(wave, appliance=appliance))
+    assert outcomes(refused) == dict.fromkeys(VMS, "refused")
+    assert all("never test-migrated" in row["error"] for row in refused["vms"])
+
+    tested = asyncio.run(run_test_migrate(wave, appliance=appliance))
+    assert outcomes(tested) == dict.fromkeys(VMS, "test-migrated"), tested
+    cleaned = asyncio.run(cleanup_test_migration(wave))
+    assert outcomes(cleaned) == dict.fromkeys(VMS, "cleaned")
+    assert all(row["deleted"] for row in cleaned["vms"])
+
+    migrated = asyncio.run(cutover(wave, appliance=appliance, shutdown_timeout_s=5))
+    assert outcomes(migrated) == dict.fromkeys(VMS, "migrated"), migrated
+    for row in migrated["vms"]:
+        assert row["verified"] and row["downtime_s"] > 0
+        assert all(disk["equal"] for disk in row["disks"])
