@@ -5,8 +5,9 @@
 Both runs make the same step calls (endpoint, DNS, gate, inventory, then one replication cycle per VM) with the
 same concurrency: the DAG through Prefect (tasks, one async subflow per VM, global concurrency limits, on a lab
 Prefect server with SQLite), the baseline in a thread pool. `--steps sleep` makes each step a sleep of
-`--work` seconds (Prefect's overhead alone); `--steps lab` runs the library against the lab ($VMSHIFT_LAB_DIR)
-with the test VMs the lab spec has. Prints a table, then one JSON object as the last line.
+`--work` seconds (Prefect's overhead alone); `--steps lab` brings up a lab of its own (vcsim, Azurite, ARM) with
+2 x `--vms` VMs of one 1 MiB disk, and replicates one half in the loop and the other half through the DAG, so
+that both do initial cycles. Prints a table, then one JSON object as the last line.
 Targets: at most 0.5 s of overhead per VM and at most 1.5x the plain loop.
 """
 
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,7 +38,7 @@ from flows.migrate_wave import migrate_wave
 from vmshift.azure.dns_gate import GateResult, Resolution
 from vmshift.azure.endpoint import PrivateEndpointInfo
 from vmshift.azure.private_dns import PrivateDnsSetup
-from vmshift.lab import process
+from vmshift.lab import launcher, process
 from vmshift.lab.prefect_server import start_prefect
 from vmshift.lab.process import PartProcess
 from vmshift.limits import LimitKind, planned_limits
@@ -55,22 +59,31 @@ def main() -> None:
     parser.add_argument("--work", type=float, default=0.5, help="seconds each sleeping replication cycle takes")
     args = parser.parse_args()
     names = [f"bench-{i:04d}" for i in range(args.vms)]
-    if args.steps == "sleep":
-        _sleeping_steps(names, args.work)
-    wave = _wave(names)
-    appliance = Appliance(name="bench-appliance")
-
-    plain_s = _plain_loop(wave, appliance, args.concurrency)
+    looped = [f"loop-{i:04d}" for i in range(args.vms)]
     with tempfile.TemporaryDirectory(prefix="vmshift-bench-") as folder:
-        part = PartProcess("prefect", Path(folder) / "run" / "prefect.pid", Path(folder) / "logs" / "prefect.log")
-        try:
-            entry = start_prefect(Path(folder), part)
-            with temporary_settings({PREFECT_API_URL: entry["api_url"],
-                                     PREFECT_API_AUTH_STRING: entry["auth_string"]}):
-                dag_s, outcomes = asyncio.run(_through_dag(wave, appliance, args.concurrency))
-        finally:
-            process.stop(part)
+        if args.steps == "sleep":
+            _sleeping_steps(names, args.work)
+            looped = names
+        with _lab(Path(folder), [*names, *looped]) if args.steps == "lab" else contextlib.nullcontext():
+            plain_s, dag_s, outcomes = _measure(names, looped, args.concurrency, Path(folder))
+    _print(args, plain_s, dag_s, outcomes)
 
+
+def _measure(names: list[str], looped: list[str], concurrency: int, folder: Path) -> tuple[float, float, list[str]]:
+    appliance = Appliance(name="bench-appliance")
+    """The plain loop over `looped`, then the DAG over `names` on a Prefect server of its own."""
+    plain_s = _plain_loop(_wave(looped), appliance, concurrency)
+    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
+    try:
+        entry = start_prefect(folder, part)
+        with temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
+            dag_s, outcomes = asyncio.run(_through_dag(_wave(names), appliance, concurrency))
+    finally:
+        process.stop(part)
+    return plain_s, dag_s, outcomes
+
+
+def _print(args: argparse.Namespace, plain_s: float, dag_s: float, outcomes: list[str]) -> None:
     overhead = (dag_s - plain_s) / args.vms
     ratio = dag_s / plain_s
     print(f"{'VMs':<28}{args.vms}\n{'concurrency':<28}{args.concurrency}\n{'steps':<28}{args.steps}")
@@ -108,11 +121,34 @@ async def _through_dag(wave: Wave, appliance: Appliance, concurrency: int) -> tu
     return time.monotonic() - started, [row["outcome"] for row in result["vms"]]
 
 
+@contextlib.contextmanager
+def _lab(folder: Path, names: list[str]) -> Iterator[None]:
+    """A lab of the default spec's Azure side with these VMs of one 1 MiB disk each, its environment set."""
+    spec = json.loads((PROJECT / "vmshift" / "lab" / "specs" / "default.json").read_text())
+    hosts = [host for cluster in spec["vcenter"]["clusters"] for host in cluster["hosts"]]
+    datastores = [ds["name"] for ds in spec["vcenter"]["datastores"]]
+    spec["vcenter"]["vms"] = [
+        {"name": name, "guest_id": "rhel8_64Guest", "firmware": "efi", "cpus": 1, "memory_mib": 1024,
+         "power_state": "poweredOn", "host": hosts[i % len(hosts)], "datastore": datastores[i % len(datastores)],
+         "disks": [{"capacity_mib": 1}], "nics": [{"network": spec["vcenter"]["networks"][0]}]}
+        for i, name in enumerate(names)]
+    spec_file = folder / "bench-spec.json"
+    spec_file.write_text(json.dumps(spec))
+    lab_folder = folder / "lab"
+    try:
+        lab = launcher.up(lab_folder, spec_file, cache_dir=PROJECT / ".cache")
+        os.environ.update(launcher.lab_env(lab))
+        yield
+    finally:
+        launcher.down(lab_folder)
+
+
 def _wave(names: list[str]) -> Wave:
     plan = validate_plan(PROJECT / "examples" / "waves.csv",
                          now=pd.Timestamp("2030-01-01", tz="UTC").to_pydatetime()).raise_for_errors()
     template = next(vm for vm in plan.waves[0].vms if vm.source_vm == "web-rhel-02")
-    rows = tuple(dataclasses.replace(template, wave="bench", source_vm=name, target_vm_name=name) for name in names)
+    rows = tuple(dataclasses.replace(template, wave="bench", source_vm=name, target_vm_name=name, nics=())
+                 for name in names)
     return dataclasses.replace(plan.waves[0], name="bench", vms=rows)
 
 
