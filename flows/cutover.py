@@ -17,6 +17,7 @@ from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
 from flows.selection import resolve_wave, select_vms, side_by_side
 from tasks.cutover import CutoverDone, cut_over, cutover_facts
+from tasks.hooks import HookFailed, HookMoment, run_hook
 from tasks.replication import source_facts
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.readiness import CutoverPolicy, cutover_decisions
@@ -32,6 +33,7 @@ async def cutover(
     shutdown_timeout_s: float = 600,
     blackout_windows: list[str] | None = None,
     appliance: Appliance | None = None,
+    hooks: dict[HookMoment, str] | None = None,
 ) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: migrated | refused | failed, downtime_s, verified, error}]}`."""
     wave = await resolve_wave(wave)
@@ -49,11 +51,20 @@ async def cutover(
     allowed = [vm for vm in chosen if not decisions[vm.source_vm]]
     facts = await source_facts([vm.source_vm for vm in allowed], {}) if allowed else {}
 
-    async def one(vm: WavePlanRow) -> CutoverDone:
-        return await cut_over(vm, facts[vm.source_vm], appliance, shutdown_timeout_s)
+    async def one(vm: WavePlanRow) -> tuple[CutoverDone, str | None]:
+        if hook := (hooks or {}).get(HookMoment.PRE_CUTOVER):
+            await run_hook(HookMoment.PRE_CUTOVER, hook, vm)
+        result = await cut_over(vm, facts[vm.source_vm], appliance, shutdown_timeout_s)
+        if hook := (hooks or {}).get(HookMoment.POST_CUTOVER):
+            try:
+                await run_hook(HookMoment.POST_CUTOVER, hook, vm)
+            except HookFailed as error:  # the VM is migrated: say so, and that its post-hook failed
+                return result, str(error)
+        return result, None
 
-    def done(vm: WavePlanRow, result: CutoverDone) -> dict:
-        return outcome_row(vm.source_vm, "migrated", target_vm_id=result.target_vm_id,
+    def done(vm: WavePlanRow, outcome: tuple[CutoverDone, str | None]) -> dict:
+        result, hook_error = outcome
+        return outcome_row(vm.source_vm, "migrated", error=hook_error, target_vm_id=result.target_vm_id,
                            resources=list(result.resources), downtime_s=round(result.downtime_s, 1),
                            verified=all(equal for _, equal, _ in result.verifications),
                            disks=[{"key": key, "equal": equal, "bytes_compared": size}

@@ -8,6 +8,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
 from flows.selection import resolve_wave, select_vms, side_by_side
+from tasks.hooks import HookMoment, run_hook
 from tasks.replication import source_facts
 from tasks.test_migration import run_test_migration
 from vmshift.azure.vms import BuiltVm
@@ -15,7 +16,12 @@ from vmshift.plan.schema import Wave, WavePlanRow
 
 
 @flow(name="test-migrate")
-async def test_migrate(wave: Wave | str, vms: list[str] | None = None, appliance: Appliance | None = None) -> dict:
+async def test_migrate(
+    wave: Wave | str,
+    vms: list[str] | None = None,
+    appliance: Appliance | None = None,
+    hooks: dict[HookMoment, str] | None = None,
+) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: test-migrated | failed | skipped, test_vm, error}]}`."""
     wave = await resolve_wave(wave)
     appliance = appliance or Appliance.from_env()
@@ -25,6 +31,8 @@ async def test_migrate(wave: Wave | str, vms: list[str] | None = None, appliance
     facts = await source_facts([vm.source_vm for vm in chosen], {})
 
     async def one(vm: WavePlanRow) -> BuiltVm:
+        if hook := (hooks or {}).get(HookMoment.PRE_TEST_MIGRATION):
+            await run_hook(HookMoment.PRE_TEST_MIGRATION, hook, vm)
         return await run_test_migration(vm, facts[vm.source_vm], appliance)
 
     def done(vm: WavePlanRow, built: BuiltVm) -> dict:
