@@ -136,7 +136,40 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--cache-account", help="cache storage account(s), comma-separated "
                         "(default: $VMSHIFT_CACHE_ACCOUNT)")
     status.set_defaults(handler=_status)
+
+    for step, what in (("test-migrate", "build the VMs from their latest recovery point in the test VNet"),
+                       ("cleanup-test", "delete what the test migration created"),
+                       ("cutover", "cut the VMs over (behind the gates) through the cutover deployment"),
+                       ("rollback", "delete the target VMs and power the sources on again")):
+        sub = commands.add_parser(step, parents=[common], help=what)
+        sub.add_argument("--wave", help="the uploaded wave (default: the one holding --vm)")
+        sub.add_argument("--vm", action="append", help="only this VM (repeatable)")
+        sub.add_argument("--no-wait", action="store_true", help="return once the flow run is created")
+        if step == "cutover":
+            sub.add_argument("--skip-test-migration", action="store_true",
+                             help="allow VMs that were never test-migrated")
+        sub.set_defaults(handler=_step, step=step)
     return parser
+
+
+def _step(args: argparse.Namespace) -> Outcome:
+    from deployments.trigger import run_step, wave_of_vm
+
+    if not args.wave and not args.vm:
+        return Outcome("error: name --wave W or --vm V", {"ok": False, "vms": []}, ok=False)
+    wave = args.wave or asyncio.run(wave_of_vm(args.vm[0]))
+    parameters: dict = {"wave": wave, "vms": args.vm}
+    if getattr(args, "skip_test_migration", False):
+        parameters["skip_test_migration"] = True
+    result = asyncio.run(run_step(args.step, parameters, wait=not args.no_wait))
+    if args.no_wait:
+        return Outcome(f"{args.step} of {wave}: flow run {result['flow_run_id']} created", result)
+    rows = [{"name": row["vm"], **{k: v for k, v in row.items() if k != "vm"}} for row in result.get("vms", [])]
+    lines = [f"{args.step} of {wave} (flow run {result['flow_run_id']})"]
+    lines += [f"  {row['name']:16} {row['outcome']:14} {row.get('error') or ''}" for row in rows]
+    failed = [row for row in rows if row["outcome"] in ("failed", "refused")]
+    return Outcome("\n".join(lines), {"wave": wave, "flow_run_id": result["flow_run_id"], "vms": rows},
+                   ok=not failed)
 
 
 def _status(args: argparse.Namespace) -> Outcome:

@@ -22,6 +22,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+from vmshift.cli import EXPECTED_ERRORS
 from vmshift.cli import main as vmshift
 from vmshift.lab import guest, launcher, process
 from vmshift.lab.process import PartProcess
@@ -54,14 +55,13 @@ def main() -> int:
 
     _say("Deploying the flows (prefect.yaml) on the process work pool, and starting a worker")
     _deploy()
-    worker = _start_worker(folder)
+    _start_worker(folder)
     # Prefect reads its settings when it is imported, before lab.env was known to this process.
     settings = {PREFECT_API_URL: lab["prefect"]["api_url"], PREFECT_API_AUTH_STRING: lab["prefect"]["auth_string"]}
-    try:
-        with temporary_settings(updates=settings):
-            return _run(lab, started)
-    finally:
-        process.stop(worker)
+    # The worker keeps running with the lab, so that the steps can be triggered from the UI, the API or the
+    # CLI afterwards; `vmshift lab down` stops it.
+    with temporary_settings(updates=settings):
+        return _run(lab, started)
 
 
 def _run(lab: dict, started: float) -> int:
@@ -209,7 +209,7 @@ def _say(text: str) -> None:
 if __name__ == "__main__":
     try:
         raise SystemExit(main())
-    except DemoFailed as failure:
+    except (DemoFailed, *EXPECTED_ERRORS) as failure:
         print(f"demo failed: {failure}", file=sys.stderr)
         print(json.dumps({"vms": 0, "migrated": 0, "verified": 0, "failed": 1, "error": str(failure)}))
         raise SystemExit(1) from None
