@@ -24,7 +24,7 @@ from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.readiness import VmFacts
 
 
-@flow(name="migrate-wave", flow_run_name="migrate-{wave.name}", log_prints=False)
+@flow(name="migrate-wave", flow_run_name="migrate-{wave.name}")
 async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
     """Replicate every VM of the wave that is ready; returns `{"wave", "vms": [{vm, outcome, ...}]}`."""
     appliance = appliance or Appliance.from_env()
@@ -55,6 +55,7 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
             log.warning("%s: %s", name, warning)
 
     know_limits(await ensure_limits(limits_for([facts[vm.source_vm] for vm in runnable], appliance), update=False))
+
     async def replicate(vm: WavePlanRow) -> dict:
         return await _replicate(vm, facts[vm.source_vm], appliance)
     for row in await side_by_side(runnable, replicate, lambda _, outcome: outcome):

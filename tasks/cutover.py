@@ -19,9 +19,7 @@ from tasks.test_migration import target_spec
 from vmshift.azure import cutover as azure_cutover
 from vmshift.azure.clients import connect
 from vmshift.azure.naming import target_vm_name
-from vmshift.azure.sizing import SizeChoice
 from vmshift.azure.source import VSphereSourceVm
-from vmshift.azure.vms import BuiltVm
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.readiness import CutoverFacts, VmFacts
 from vmshift.replication.cycle import ReplicationSettings
@@ -94,14 +92,9 @@ async def complete(vm: WavePlanRow, delete_cache_blobs: bool) -> None:
 async def roll_back(vm: WavePlanRow, facts: VmFacts, delete_disks: bool) -> tuple[str, ...]:
     """Delete the target VM (and its NIC, disks when asked) and power the source on; replication resumes."""
     def run() -> tuple[str, ...]:
-        clients = connect()
         name = target_vm_name(vm.source_vm, vm.target_vm_name, (vm.os_type or "linux").capitalize())
-        target = clients.compute.virtual_machines.get(vm.resource_group, name)
-        storage = target.storage_profile
-        disks = (storage.os_disk.managed_disk.id, *(d.managed_disk.id for d in storage.data_disks or ()))
-        built = BuiltVm(target.id, name, vm.resource_group, target.network_profile.network_interfaces[0].id,
-                        disks, SizeChoice(target.hardware_profile.vm_size, "plan", "read back for the rollback"))
-        return azure_cutover.rollback_cutover(clients, built, _source(vm), delete_disks=delete_disks)
+        return azure_cutover.rollback_cutover(connect(), _source(vm), resource_group=vm.resource_group,
+                                              vm_name=name, delete_disks=delete_disks)
     return await asyncio.to_thread(run)
 
 

@@ -104,6 +104,7 @@ async def cycle_within_limits(vm: str, cache_account: str, facts: VmFacts, appli
                        seconds=report.get("seconds"))
 
 
+# No tags: each tag of a task run costs a tag-limit request to the server, and this runs once per VM per cycle.
 @task(name="replication-cycle", **TRANSIENT_RETRY)
 async def replication_cycle(vm: str, cache_account: str) -> dict:
     """One cycle (initial, delta or resync, as the VM's state says); the caller holds the VM's slots."""
