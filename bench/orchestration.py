@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 import tasks.dns
@@ -78,6 +80,10 @@ def _measure(names: list[str], looped: list[str], concurrency: int, folder: Path
         entry = start_prefect(folder, part)
         with temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
             dag_s, outcomes = asyncio.run(_through_dag(_wave(names), appliance, concurrency))
+            # Logs and events go to the server in the background: send them before it stops, or the process
+            # lingers at exit retrying a server that is gone.
+            APILogWorker.drain_all(timeout=30)
+            EventsWorker.drain_all(timeout=30)
     finally:
         process.stop(part)
     return plain_s, dag_s, outcomes
