@@ -17,7 +17,7 @@ from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
 from flows.serial import know_limits
-from tasks.delta import due_cycles, replication_states
+from tasks.delta import due_cycles, replication_states, status_rows
 from tasks.replication import cycle_within_limits, limits_for, source_facts
 from vmshift.schedule import BlackoutWindow, CycleRule
 
@@ -40,7 +40,14 @@ async def delta_sync(
     due = due_cycles(states, appliance.name, rule, blackouts)
     if not due:
         get_run_logger().info("no delta cycle is due among %d VMs", len(states))
-        return {"due": [], "vms": []}
+    rows = await _run_cycles(due, states, appliance) if due else []
+    after = {vm: found for vm, found in (await replication_states(accounts)).items() if vm in states}
+    await acreate_table_artifact(status_rows(after, rule), key=artifact_key("replication-status", appliance.name),
+                                 description="Each VM: phase, last cycle, recovery points, next cycle due, error")
+    return {"due": due, "vms": rows}
+
+
+async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> list[dict]:
     facts = await source_facts(due, {})
     know_limits(await ensure_limits(limits_for(facts.values(), appliance), update=False))
     results = await asyncio.gather(
@@ -50,7 +57,5 @@ async def delta_sync(
             if isinstance(result, BaseException) else result
             for vm, result in zip([vm for vm in due if vm in facts], results, strict=True)]
     rows += [outcome_row(vm, "failed", error="not found in the vCenter inventory") for vm in due if vm not in facts]
-    await acreate_table_artifact(rows, key=artifact_key("delta-sync", appliance.name),
-                                 description="The last delta-sync pass: each due VM's cycle")
-    return {"due": due, "vms": rows}
+    return rows
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from tasks.retry import TRANSIENT_RETRY
 from vmshift.replication.cycle import ReplicationSettings
 from vmshift.replication.storage import blob_service_client
-from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, due_vms
+from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, due_vms, next_cycle_due
 from vmshift.state.document import VmState
 from vmshift.state.store import StateStore
 
@@ -32,7 +33,7 @@ def read_states(cache_account: str) -> list[VmState]:
     return [store.load(name.removesuffix(".json")).state for name in names]
 
 
-@task(name="replication-states", tags=["blob"], **TRANSIENT_RETRY)
+@task(name="replication-states", tags=["blob"], cache_policy=NO_CACHE, **TRANSIENT_RETRY)
 async def replication_states(cache_accounts: Sequence[str]) -> dict[str, tuple[str, VmState]]:
     """VM name → (its cache account, its state), across the accounts."""
     found: dict[str, tuple[str, VmState]] = {}
@@ -51,3 +52,22 @@ def due_cycles(states: dict[str, tuple[str, VmState]], appliance: str, rule: Cyc
         for vm, (_, state) in states.items() if state.phase in SYNCING_PHASES and state.last_cycle is not None
     ]
     return due_vms(records, now or datetime.now(UTC), rule, {appliance: list(blackouts)})
+
+
+def status_rows(states: dict[str, tuple[str, VmState]], rule: CycleRule) -> list[dict]:
+    """What the status table shows per VM: phase, progress of a cycle in flight, last cycle, recovery points,
+    next cycle due, error."""
+    rows = []
+    for vm, (account, state) in sorted(states.items()):
+        last, progress = state.last_cycle, state.in_progress
+        rows.append({
+            "vm": vm, "cache_account": account, "phase": state.phase,
+            "cycle_in_progress": f"{progress.kind} {progress.cycle}" if progress else "",
+            "last_cycle": f"{last.kind} {last.cycle} at {last.finished_at.isoformat()} ({last.seconds:.0f} s)"
+            if last else "",
+            "recovery_points": len(state.recovery_points),
+            "next_cycle_due": next_cycle_due(last.finished_at, timedelta(seconds=last.seconds), rule).isoformat()
+            if last and state.phase in SYNCING_PHASES else "",
+            "error": state.error or "",
+        })
+    return rows

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 import httpx
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
 
 from flows.appliance import Appliance
@@ -105,7 +106,7 @@ async def cycle_within_limits(vm: str, cache_account: str, facts: VmFacts, appli
 
 
 # No tags: each tag of a task run costs a tag-limit request to the server, and this runs once per VM per cycle.
-@task(name="replication-cycle", **TRANSIENT_RETRY)
+@task(name="replication-cycle", cache_policy=NO_CACHE, **TRANSIENT_RETRY)
 async def replication_cycle(vm: str, cache_account: str) -> dict:
     """One cycle (initial, delta or resync, as the VM's state says); the caller holds the VM's slots."""
     report = await asyncio.to_thread(run_cycle, vm, cache_account)

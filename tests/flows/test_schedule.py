@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tasks.delta import status_rows
 from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, ScheduleInvalid, due_vms, next_cycle_due
+from vmshift.state.document import LastCycle, VmState
 
 END = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 
@@ -62,3 +64,13 @@ def test_day_ranges_and_daily() -> None:
 def test_bad_windows_are_refused_with_the_accepted_form(text: str) -> None:
     with pytest.raises(ScheduleInvalid, match="blackout window"):
         BlackoutWindow.parse(text)
+
+
+def test_the_status_table_shows_when_each_vm_is_next_due() -> None:
+    last = LastCycle(cycle=3, kind="delta", finished_at=END, seconds=4 * 3600, bytes_sent=1, changed_bytes=1)
+    states = {"app-linux-01": ("vmshiftcache01", VmState(vm="app-linux-01", phase="protected", cycles=3,
+                                                          last_cycle=last)),
+              "win-iis-03": ("vmshiftcache01", VmState(vm="win-iis-03", phase="failed", error="403 from blob"))}
+    rows = {row["vm"]: row for row in status_rows(states, CycleRule())}
+    assert rows["app-linux-01"]["next_cycle_due"] == (END + timedelta(hours=2)).isoformat()
+    assert rows["win-iis-03"]["next_cycle_due"] == "" and rows["win-iis-03"]["error"] == "403 from blob"
