@@ -7,14 +7,20 @@ the same flows against the lab's servers are in test_wave_lab.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
 from local_steps import LocalSteps, wave_of
 from prefect import tags
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterTags
-from prefect.client.schemas.objects import TaskRun
+from prefect.client.schemas.filters import (
+    ArtifactCollectionFilter,
+    ArtifactCollectionFilterKey,
+    TaskRunFilter,
+    TaskRunFilterTags,
+)
+from prefect.client.schemas.objects import ArtifactCollection, TaskRun
 
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
@@ -38,6 +44,14 @@ def task_runs(marker: str, name: str) -> list[TaskRun]:
         async with get_client() as client:
             return await client.read_task_runs(task_run_filter=TaskRunFilter(tags=TaskRunFilterTags(all_=[marker])))
     return [run for run in asyncio.run(read()) if run.name.startswith(f"{name}-")]
+
+
+def latest_artifact(key: str) -> ArtifactCollection:
+    async def read() -> list[ArtifactCollection]:
+        async with get_client() as client:
+            return await client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[key])))
+    return asyncio.run(read())[0]
 
 
 def outcomes(result: dict) -> dict[str, str]:
@@ -78,10 +92,12 @@ def test_one_vm_failing_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch
             raise RuntimeError("datastore ds-nfs-02 went read-only")
         return normal(vm)
     steps.cycle = cycle
-    result, _ = run_wave(vms, steps)
+    result, marker = run_wave(vms, steps)
     assert outcomes(result) == {"vm-a": "protected", "vm-b": "failed", "vm-c": "protected", "vm-d": "protected"}
     failed = next(row for row in result["vms"] if row["vm"] == "vm-b")
     assert "datastore ds-nfs-02 went read-only" in failed["error"]
+    table = json.loads(latest_artifact(f"wave-{marker}").data)
+    assert [(row["vm"], row["outcome"]) for row in table] == [(vm, outcomes(result)[vm]) for vm in vms]
 
 
 def test_a_concurrency_limit_of_2_is_never_exceeded(monkeypatch: pytest.MonkeyPatch) -> None:
