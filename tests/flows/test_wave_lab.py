@@ -1,7 +1,8 @@
 """A wave through every flow against the lab's servers: vcsim, Azurite, the ARM simulator and its DNS.
 
 The story of a migration team: replicate a wave, sync the guests' changes, see the cutover refused before any
-test migration, test-migrate and clean up, then cut over with every disk verified byte for byte.
+test migration, test-migrate and clean up, cut over with every disk verified byte for byte, then roll one VM
+back to its source.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from flows.cleanup_test_migration import cleanup_test_migration
 from flows.cutover import cutover
 from flows.delta_sync import delta_sync
 from flows.migrate_wave import migrate_wave
+from flows.rollback import rollback
 from flows.test_migrate import test_migrate as run_test_migrate
 from vmshift.lab.guest import write_guest
 from vmshift.plan.schema import CutoverWindow, Wave
 from vmshift.plan.validation import validate_plan
+from vmshift.vsphere import inventory
+from vmshift.vsphere.connection import VCenterConfig, connect
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
 
@@ -46,7 +50,7 @@ def outcomes(result: dict) -> dict[str, str]:
     return {row["vm"]: row["outcome"] for row in result["vms"]}
 
 
-def test_a_wave_replicates_is_refused_untested_then_test_migrates_and_cuts_over(lab: dict) -> None:
+def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_rolls_back(lab: dict) -> None:
     wave, appliance = lab_wave(), Appliance()
 
     replicated = asyncio.run(migrate_wave(wave, appliance))
@@ -73,3 +77,8 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_and_cuts_over(
     for row in migrated["vms"]:
         assert row["verified"] and row["downtime_s"] > 0
         assert all(disk["equal"] for disk in row["disks"])
+
+    rolled_back = asyncio.run(rollback(wave, vms=["flow-web-01"]))
+    assert outcomes(rolled_back) == {"flow-web-01": "rolled-back"}, rolled_back
+    session = connect(VCenterConfig.from_env())
+    assert inventory.find_vm(session, "flow-web-01").runtime.powerState == "poweredOn"
