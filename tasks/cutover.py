@@ -30,6 +30,10 @@ from vmshift.vsphere.connection import connect as connect_vcenter
 TEST_MIGRATION_RUN = "test-migration-{vm}"
 
 
+class CutoverFailed(RuntimeError):
+    """The cutover stopped before the target VM existed; the source runs again."""
+
+
 @dataclass(frozen=True)
 class CutoverDone:
     vm: str
@@ -71,9 +75,15 @@ async def cut_over(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, shutdo
         spec = target_spec(vm, facts, appliance, clients.config.subscription_id)
         source = _source(vm)
         started = time.monotonic()  # the source goes down first: downtime runs from here to the VM created
-        result = azure_cutover.cutover(clients, spec, source,
-                                       azure_cutover.CutoverOptions(shutdown_timeout_s=shutdown_timeout_s,
-                                                                    power_off_after_timeout=vm.turn_off_source))
+        try:
+            result = azure_cutover.cutover(clients, spec, source,
+                                           azure_cutover.CutoverOptions(shutdown_timeout_s=shutdown_timeout_s,
+                                                                        power_off_after_timeout=vm.turn_off_source))
+        except Exception as error:
+            # The target VM is created last, so a failed cutover has none: never leave the source off too.
+            source.power_on()
+            raise CutoverFailed(f"cutover of {vm.source_vm} failed and its source was powered on again; "
+                                f"replication goes on from the last cycle: {type(error).__name__}: {error}") from error
         built = result.built
         return CutoverDone(vm.source_vm, built.vm_id, (built.vm_id, built.nic_id, *built.disk_ids),
                            tuple((v.key, v.equal, v.bytes_compared) for v in result.verifications),

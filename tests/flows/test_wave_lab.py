@@ -1,8 +1,8 @@
 """A wave through every flow against the lab's servers: vcsim, Azurite, the ARM simulator and its DNS.
 
 The story of a migration team: replicate a wave, sync the guests' changes, see the cutover refused before any
-test migration, test-migrate and clean up, cut over with every disk verified byte for byte, then roll one VM
-back to its source.
+test migration, test-migrate and clean up, see a cutover interrupted after the sources' shutdown leave them
+running again, cut over with every disk verified byte for byte, then roll one VM back to its source.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from flows.delta_sync import delta_sync
 from flows.migrate_wave import migrate_wave
 from flows.rollback import rollback
 from flows.test_migrate import test_migrate as run_test_migrate
+from vmshift.azure import cutover as azure_cutover
 from vmshift.lab.guest import write_guest
 from vmshift.plan.schema import CutoverWindow, Wave
 from vmshift.plan.validation import validate_plan
@@ -72,6 +73,16 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
     assert outcomes(cleaned) == dict.fromkeys(VMS, "cleaned")
     assert all(row["deleted"] for row in cleaned["vms"])
 
+    def interrupted(*_: object) -> None:
+        raise ConnectionAbortedError("disk import interrupted")
+    with pytest.MonkeyPatch.context() as patch:  # a failure after the sources were shut down
+        patch.setattr(azure_cutover, "import_disks", interrupted)
+        failed = asyncio.run(cutover(wave, appliance=appliance, shutdown_timeout_s=5))
+    assert outcomes(failed) == dict.fromkeys(VMS, "failed")
+    assert all("source was powered on again" in row["error"] for row in failed["vms"])
+    session = connect(VCenterConfig.from_env())
+    assert all(inventory.find_vm(session, vm).runtime.powerState == "poweredOn" for vm in VMS)
+
     migrated = asyncio.run(cutover(wave, appliance=appliance, shutdown_timeout_s=5))
     assert outcomes(migrated) == dict.fromkeys(VMS, "migrated"), migrated
     for row in migrated["vms"]:
@@ -80,5 +91,4 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
 
     rolled_back = asyncio.run(rollback(wave, vms=["flow-web-01"]))
     assert outcomes(rolled_back) == {"flow-web-01": "rolled-back"}, rolled_back
-    session = connect(VCenterConfig.from_env())
     assert inventory.find_vm(session, "flow-web-01").runtime.powerState == "poweredOn"
