@@ -6,16 +6,18 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from prefect import task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName, TaskRunFilterState, TaskRunFilterStateType
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import TaskRunSort
 
 from flows.appliance import Appliance
 from tasks.delta import state_store
 from tasks.retry import TRANSIENT_RETRY
-from tasks.test_migration import target_spec
+from tasks.test_migration import TEST_MIGRATION_RUN, target_spec
 from vmshift.azure import cutover as azure_cutover
 from vmshift.azure.clients import connect
 from vmshift.azure.naming import target_vm_name
@@ -26,8 +28,9 @@ from vmshift.replication.cycle import ReplicationSettings
 from vmshift.vsphere.connection import VCenterConfig
 from vmshift.vsphere.connection import connect as connect_vcenter
 
-# Test migrations are recorded as these task runs (named per VM): Prefect is the record of what was run.
-TEST_MIGRATION_RUN = "test-migration-{vm}"
+# Cutovers and rollbacks (and test migrations) are recorded as task runs named with these prefixes and the VM.
+CUTOVER_RUN = "cutover-"
+ROLLBACK_RUN = "rollback-"
 
 
 class CutoverFailed(RuntimeError):
@@ -46,7 +49,8 @@ class CutoverDone:
 @task(name="cutover-gate-facts", tags=["blob"], **TRANSIENT_RETRY)
 async def cutover_facts(wave: Wave, vms: Sequence[WavePlanRow], appliance: Appliance) -> list[CutoverFacts]:
     """Each VM's replication state and test-migration record, as the gates read them."""
-    tested = await _test_migrated({vm.source_vm for vm in vms})
+    names = {vm.source_vm for vm in vms}
+    tested, cut_over_now = await _completed_runs(TEST_MIGRATION_RUN, names), await _cut_over(names)
     facts = []
     for vm in vms:
         state = (await asyncio.to_thread(state_store(vm.cache_storage_account).load, vm.source_vm)).state
@@ -62,12 +66,13 @@ async def cutover_facts(wave: Wave, vms: Sequence[WavePlanRow], appliance: Appli
             cutover_at=vm.cutover_at,
             allow_cutover=vm.allow_cutover,
             appliance=appliance.name,
+            already_cut_over=vm.source_vm in cut_over_now,
         ))
     return facts
 
 
 # Not retried as a whole: the source may be shut down already; the steps inside retry what is transient.
-@task(name="cutover-vm", task_run_name="cutover-{vm.source_vm}", tags=["azure", "vcenter"])
+@task(name="cutover-vm", task_run_name=CUTOVER_RUN + "{vm.source_vm}", tags=["azure", "vcenter"])
 async def cut_over(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, shutdown_timeout_s: float) -> CutoverDone:
     """Shut the source down, final delta, managed disks, VM in the target VNet, disks verified byte for byte."""
     def run() -> CutoverDone:
@@ -98,7 +103,8 @@ async def complete(vm: WavePlanRow, delete_cache_blobs: bool) -> None:
     await asyncio.to_thread(azure_cutover.complete_migration, _source(vm), delete_cache_blobs=delete_cache_blobs)
 
 
-@task(name="rollback-vm", task_run_name="rollback-{vm.source_vm}", tags=["azure", "vcenter"], **TRANSIENT_RETRY)
+@task(name="rollback-vm", task_run_name=ROLLBACK_RUN + "{vm.source_vm}", tags=["azure", "vcenter"],
+      **TRANSIENT_RETRY)
 async def roll_back(vm: WavePlanRow, facts: VmFacts, delete_disks: bool) -> tuple[str, ...]:
     """Delete the target VM (and its NIC, disks when asked) and power the source on; replication resumes."""
     def run() -> tuple[str, ...]:
@@ -113,10 +119,23 @@ def _source(vm: WavePlanRow) -> VSphereSourceVm:
                            ReplicationSettings(vm.cache_storage_account))
 
 
-async def _test_migrated(vms: set[str]) -> set[str]:
-    names = [TEST_MIGRATION_RUN.format(vm=vm) for vm in sorted(vms)]
+async def _completed_runs(prefix: str, vms: set[str]) -> dict[str, datetime]:
+    """VM → when its last completed task run named `prefix` + VM ended: Prefect is the record."""
+    names = {prefix + vm: vm for vm in vms}
     async with get_client() as client:
         runs = await client.read_task_runs(task_run_filter=TaskRunFilter(
-            name=TaskRunFilterName(any_=names),
-            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.COMPLETED]))))
-    return {run.name.removeprefix("test-migration-") for run in runs}
+            name=TaskRunFilterName(any_=sorted(names)),
+            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.COMPLETED]))),
+            sort=TaskRunSort.END_TIME_DESC)
+    ended: dict[str, datetime] = {}
+    for run in runs:
+        vm, end = names[run.name], run.end_time or run.expected_start_time
+        if end is not None and (vm not in ended or end > ended[vm]):
+            ended[vm] = end
+    return ended
+
+
+async def _cut_over(vms: set[str]) -> set[str]:
+    """VMs whose last cutover is more recent than their last rollback."""
+    cut, rolled = await _completed_runs(CUTOVER_RUN, vms), await _completed_runs(ROLLBACK_RUN, vms)
+    return {vm for vm, at in cut.items() if vm not in rolled or rolled[vm] < at}

@@ -16,6 +16,8 @@ from vmshift.azure.vms import BuiltVm, TargetVmSpec, target_disks
 from vmshift.plan.schema import OsType, WavePlanRow
 from vmshift.readiness import VmFacts
 
+TEST_MIGRATION_RUN = "test-migration-"  # + the VM: the cutover gate reads these runs
+
 
 def target_spec(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, subscription_id: str) -> TargetVmSpec:
     """What the plan row and the source say the target VM must be, built from the VM's latest recovery point."""
@@ -55,7 +57,7 @@ def target_spec(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, subscript
     )
 
 
-@task(name="test-migration", task_run_name="test-migration-{vm.source_vm}", tags=["azure"], **TRANSIENT_RETRY)
+@task(name="test-migration", task_run_name=TEST_MIGRATION_RUN + "{vm.source_vm}", tags=["azure"], **TRANSIENT_RETRY)
 async def run_test_migration(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) -> BuiltVm:
     """The test VM in the test VNet, named `<target>-test` and tagged as a test."""
     def run() -> BuiltVm:

@@ -192,6 +192,7 @@ class CutoverFacts:
     cutover_at: datetime | None = None  # the VM's own time, beside the wave's window
     allow_cutover: bool = True  # Azure Migrate's OK_TO_MIGRATE
     appliance: str = ""
+    already_cut_over: bool = False  # cut over and not rolled back since
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,8 @@ class CutoverPolicy:
 def cutover_refusals(facts: CutoverFacts, now: datetime, policy: CutoverPolicy) -> list[str]:
     """Why this VM alone may not cut over now; empty when it may."""
     reasons: list[str] = []
+    if facts.already_cut_over:
+        reasons.append("already cut over: complete the migration, or roll it back before cutting over again")
     if not facts.allow_cutover:
         reasons.append("the plan says not to migrate this VM (OK_TO_MIGRATE=N)")
     if facts.replication_error:

@@ -143,6 +143,10 @@ def test_cutover_refused_before_the_vms_own_time_and_in_a_blackout() -> None:
     assert "blackout" in refusals(ready_to_cut(appliance="appl-1"), policy)[0]
 
 
+def test_cutover_refused_when_already_cut_over() -> None:
+    assert refusals(ready_to_cut(already_cut_over=True))[0].startswith("already cut over")
+
+
 def test_cutover_refused_when_the_plan_says_not_to_migrate() -> None:
     assert "OK_TO_MIGRATE=N" in refusals(ready_to_cut(allow_cutover=False))[0]
 

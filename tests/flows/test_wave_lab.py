@@ -89,6 +89,10 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
         assert row["verified"] and row["downtime_s"] > 0
         assert all(disk["equal"] for disk in row["disks"])
 
+    again = asyncio.run(cutover(wave, appliance=appliance))
+    assert outcomes(again) == dict.fromkeys(VMS, "refused")
+    assert all(row["error"].startswith("already cut over") for row in again["vms"])
+
     rolled_back = asyncio.run(rollback(wave, vms=["flow-web-01"]))
     assert outcomes(rolled_back) == {"flow-web-01": "rolled-back"}, rolled_back
     assert inventory.find_vm(session, "flow-web-01").runtime.powerState == "poweredOn"
