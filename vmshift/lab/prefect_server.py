@@ -92,10 +92,13 @@ def prefect_healthy(api_url: str, auth_string: str) -> bool:
 
 
 def _auth_string(home: Path) -> str:
-    """Made once per lab folder, so that a restarted server accepts the clients already configured."""
+    """Made once per lab folder, so that a restarted server accepts the clients already configured.
+
+    In `user:password` form, so that `curl -u "$PREFECT_API_AUTH_STRING"` sends exactly the header Prefect checks.
+    """
     path = home / "auth-string"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(24))
+        path.write_text(f"vmshift:{secrets.token_urlsafe(24)}")
         path.chmod(0o600)
     return path.read_text().strip()
 
