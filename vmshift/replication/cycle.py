@@ -35,8 +35,9 @@ from vmshift.vsphere import cbt, inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 from vmshift.vsphere.datastore import open_disk
 from vmshift.vsphere.errors import ChangeIdRefused, ChangeTrackingInactive, ConsolidationNeeded
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
-SNAPSHOT_PREFIX = "vmshift-"
+SNAPSHOT_PREFIX = OWN_SNAPSHOT_PREFIX
 ALL_AREAS = "*"  # QueryChangedDiskAreas' changeId for "every allocated area"
 # A claim whose process is gone (same host) or silent this long (another host) belongs to a dead run.
 CLAIM_STALE_AFTER = dt.timedelta(minutes=10)

@@ -10,9 +10,13 @@ from pyVmomi import vim
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.errors import VmNotFound
 
+# Every snapshot vmshift takes is named so; a leftover of a killed cycle is vmshift's to remove, not a blocker.
+OWN_SNAPSHOT_PREFIX = "vmshift-"
+
 INVENTORY_COLUMNS = [
     "vm", "moref", "instance_uuid", "guest_os", "firmware", "power_state", "cpus", "memory_mib",
-    "disk_key", "disk_label", "capacity_bytes", "datastore_path", "cbt",
+    "host", "snapshot_count", "nic_count",
+    "disk_key", "disk_label", "capacity_bytes", "datastore_path", "cbt", "disk_sharing", "disk_mode", "disk_rdm",
 ]
 
 
@@ -25,6 +29,10 @@ class VirtualDiskInfo:
     capacity_bytes: int
     datastore_path: str
     cbt: bool
+    # What the readiness checks need: shared, independent or RDM disks are not replicated as vmshift does it.
+    sharing: str = "sharingNone"
+    mode: str = "persistent"
+    rdm: bool = False
 
 
 def _all_vms(session: VSphereSession) -> list[vim.VirtualMachine]:
@@ -58,10 +66,25 @@ def vm_disks(vm: vim.VirtualMachine) -> list[VirtualDiskInfo]:
             capacity_bytes=disk_capacity(device),
             datastore_path=device.backing.fileName,
             cbt=cbt,
+            sharing=getattr(device.backing, "sharing", None) or "sharingNone",
+            mode=getattr(device.backing, "diskMode", None) or "persistent",
+            rdm=isinstance(device.backing, vim.vm.device.VirtualDisk.RawDiskMappingVer1BackingInfo),
         )
         for device in vm.config.hardware.device
         if isinstance(device, vim.vm.device.VirtualDisk)
     ]
+
+
+def _snapshot_count(vm: vim.VirtualMachine) -> int:
+    """Snapshots that vmshift did not take: they keep CBT from being enabled, so readiness blocks on them."""
+    if vm.snapshot is None:
+        return 0
+    trees, count = list(vm.snapshot.rootSnapshotList), 0
+    while trees:
+        tree = trees.pop()
+        count += not tree.name.startswith(OWN_SNAPSHOT_PREFIX)
+        trees.extend(tree.childSnapshotList or [])
+    return count
 
 
 def inventory(session: VSphereSession) -> pd.DataFrame:
@@ -73,6 +96,9 @@ def inventory(session: VSphereSession) -> pd.DataFrame:
             "vm": vm.name, "moref": vm._moId, "instance_uuid": config.instanceUuid, "guest_os": config.guestId,
             "firmware": config.firmware, "power_state": str(vm.runtime.powerState),
             "cpus": config.hardware.numCPU, "memory_mib": config.hardware.memoryMB,
+            "host": vm.runtime.host.name if vm.runtime.host else None,
+            "snapshot_count": _snapshot_count(vm),
+            "nic_count": sum(isinstance(d, vim.vm.device.VirtualEthernetCard) for d in config.hardware.device),
         }
         disks = vm_disks(vm)
         if not disks:
@@ -80,7 +106,8 @@ def inventory(session: VSphereSession) -> pd.DataFrame:
         for disk in disks:
             rows.append(base | {
                 "disk_key": disk.key, "disk_label": disk.label, "capacity_bytes": disk.capacity_bytes,
-                "datastore_path": disk.datastore_path, "cbt": disk.cbt,
+                "datastore_path": disk.datastore_path, "cbt": disk.cbt, "disk_sharing": disk.sharing,
+                "disk_mode": disk.mode, "disk_rdm": disk.rdm,
             })
     return pd.DataFrame(rows, columns=INVENTORY_COLUMNS)
 
