@@ -19,6 +19,7 @@ from vmshift.lab import guest, launcher
 from vmshift.lab.guest import GuestWriteFailed
 from vmshift.lab.process import PartFailed
 from vmshift.lab.spec import LabSpecInvalid
+from vmshift.limits import LimitOverrideInvalid, planned_limits
 from vmshift.plan.checks import live_checks_from_env
 from vmshift.plan.validation import PlanValidation, parse_start_at, validate_plan
 from vmshift.replication.cycle import ReplicationInProgress, ReplicationSettings, replicate_once, verify_vm
@@ -47,7 +48,7 @@ Handler = Callable[[argparse.Namespace], Outcome]
 # Expected failures: the message is for the user, a traceback would only hide it.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     LabSpecInvalid, PartFailed, FileNotFoundError, GuestWriteFailed, VSphereError,
-    AzureStepError, AzureNotConfigured, ClientAuthenticationError, ServiceRequestError,
+    AzureStepError, AzureNotConfigured, LimitOverrideInvalid, ClientAuthenticationError, ServiceRequestError,
     ReplicationInProgress, UnalignedDisk, BlobNotOurs, DiskShrunk, StateConflict, StateCorrupt, StateSchemaTooNew,
 )
 
@@ -137,6 +138,14 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: $VMSHIFT_CACHE_ACCOUNT)")
     status.set_defaults(handler=_status)
 
+    limits = commands.add_parser("limits", parents=[common], help="Prefect global concurrency limits")
+    limits_commands = limits.add_subparsers(title="limits commands")
+    limits_setup = limits_commands.add_parser(
+        "setup", parents=[common], help="create (or resize) every limit for the vCenter's hosts and datastores")
+    limits_setup.add_argument("--set", action="append", default=[], metavar="KIND=N",
+                              help="override a default, e.g. vmshift-host-disk-reads=4 (repeatable)")
+    limits_setup.set_defaults(handler=_limits_setup)
+
     for step, what in (("test-migrate", "build the VMs from their latest recovery point in the test VNet"),
                        ("cleanup-test", "delete what the test migration created"),
                        ("cutover", "cut the VMs over (behind the gates) through the cutover deployment"),
@@ -150,6 +159,28 @@ def _parser() -> argparse.ArgumentParser:
                              help="allow VMs that were never test-migrated")
         sub.set_defaults(handler=_step, step=step)
     return parser
+
+
+def _limits_setup(args: argparse.Namespace) -> Outcome:
+    from deployments.limits import ensure_limits
+    from flows.appliance import Appliance
+
+    overrides = {}
+    for item in args.set:
+        kind, _, size = item.partition("=")
+        if not size.strip().isdigit():
+            raise LimitOverrideInvalid(f"--set {item!r}: write KIND=N with N a whole number, e.g. "
+                                       "vmshift-host-disk-reads=4")
+        overrides[kind.strip()] = int(size)
+    with connect(VCenterConfig.from_env()) as session:
+        table = inventory(session)
+    datastores = {path.split("]")[0].strip("[") for path in table["datastore_path"].dropna()}
+    appliance = Appliance.from_env()
+    planned = planned_limits(hosts=table["host"].dropna().unique(), datastores=datastores,
+                             appliances=[appliance.name], vcenters=[appliance.vcenter], overrides=overrides)
+    in_force = asyncio.run(ensure_limits(planned, update=True))
+    lines = [f"  {name:60} {size}" for name, size in sorted(in_force.items())]
+    return Outcome("global concurrency limits in force:\n" + "\n".join(lines), {"limits": in_force})
 
 
 def _step(args: argparse.Namespace) -> Outcome:
