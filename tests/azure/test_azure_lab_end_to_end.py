@@ -106,7 +106,9 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
 
     complete_migration(source, delete_cache_blobs=True)
     assert store.load(vm_name).state.phase == MIGRATED
-    assert snapshots.find_snapshots(inventory.find_vm(session, vm_name), "vmshift-") == []
+    source_vm = inventory.find_vm(session, vm_name)
+    assert snapshots.find_snapshots(source_vm, "vmshift-") == []
+    assert source_vm.config.changeTrackingEnabled is False
     replicas = blob_service_client(CACHE).get_container_client(SETTINGS.replica_container)
     assert [b.name for b in replicas.list_blobs(name_starts_with=f"{vm_name}/")] == []
 

@@ -13,6 +13,7 @@ from vmshift.replication.reader import DiskReader
 from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import StateStore
 from vmshift.vsphere import datastore, inventory, power, snapshots
+from vmshift.vsphere.cbt import disable_cbt
 from vmshift.vsphere.connection import VSphereSession
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class VSphereSourceVm:
         vm = self._vm()
         for snapshot in snapshots.find_snapshots(vm, SNAPSHOT_PREFIX):
             snapshots.remove_snapshot(self.session, snapshot)
+        disable_cbt(self.session, vm)
         service = blob_service_client(self.settings.cache_account)
         store = StateStore(service.get_container_client(self.settings.state_container))
         stored = store.load(self.vm_name)

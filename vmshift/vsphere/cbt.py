@@ -39,6 +39,17 @@ def enable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
         remove_snapshot(session, snapshot)
 
 
+def disable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
+    """Switch CBT off, leaving the source as it was before replication (a migrated VM is tracked no more).
+    ESXi drops the -ctk files at the next stun or power cycle; a VM that has CBT off is left alone."""
+    if not vm.config.changeTrackingEnabled:
+        return
+    try:
+        wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(changeTrackingEnabled=False)))
+    except vmodl.MethodFault as fault:
+        raise VSphereError(f"disabling CBT on {vm.name} failed: {fault_text(fault)}") from fault
+
+
 def changed_areas(session: VSphereSession, vm: vim.VirtualMachine, snapshot: vim.vm.Snapshot, disk_key: int,
                   change_id: str) -> list[ChangedArea]:
     """Areas of the disk changed between change_id and the snapshot ("*": all allocated areas), paging through
