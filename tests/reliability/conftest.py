@@ -1,0 +1,30 @@
+"""A Prefect server of its own (behind its auth string) for the reliability tests' flow runs, and the
+environment a wave step's child process gets: the lab's (lab.env) plus the server's client settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vmshift.lab import process
+from vmshift.lab.prefect_server import client_environment, start_prefect
+from vmshift.lab.process import PartProcess
+
+
+@pytest.fixture(scope="session")
+def rel_prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
+    """(folder, lab.json entry) of a lab Prefect server started for the reliability tests."""
+    folder = tmp_path_factory.mktemp("rel-prefect")
+    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
+    try:
+        yield folder, start_prefect(folder, part)
+    finally:
+        process.stop(part)
+
+
+@pytest.fixture
+def step_env(lab: dict, rel_prefect: tuple[Path, dict]) -> dict[str, str]:
+    """What a wave step's process needs besides the lab's environment (already set for the session)."""
+    return client_environment(rel_prefect[1]) | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}

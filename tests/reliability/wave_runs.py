@@ -1,0 +1,123 @@
+"""A wave step run in a child process that a test can kill -9, and what the tests check after a fault.
+
+As a script: `python wave_runs.py STEP VM[,VM...] [PARAMS_JSON]` runs one flow (replicate, delta, test,
+cleanup, cutover) of a wave made of those lab VMs against the Prefect server in PREFECT_API_URL, and prints
+its result as the last line of JSON. The flow code is the product's; only the wave is made up here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_PLAN = PROJECT_ROOT / "examples" / "waves.csv"
+CACHE = "vmshiftcache01"
+TARGET_GROUP = "rg-target"
+STEP_TIMEOUT_S = 300.0
+
+
+class StepFailed(AssertionError):
+    """A wave step's child process ended without a result; the message quotes its output."""
+
+
+def lab_wave(name: str, vms: list[str]):  # -> Wave; imported lazily so that the test process stays light
+    """The example plan's web-rhel-02 row for each VM, its cutover window open now, in the lab's cache account."""
+    from vmshift.plan.schema import CutoverWindow
+    from vmshift.plan.validation import validate_plan
+
+    now = datetime.now(UTC)
+    plan = validate_plan(EXAMPLE_PLAN, now=now - timedelta(days=1)).raise_for_errors()
+    template = next(vm for vm in plan.waves[0].vms if vm.source_vm == "web-rhel-02")
+    window = CutoverWindow(now - timedelta(hours=1), now + timedelta(hours=3))
+    rows = tuple(dataclasses.replace(template, wave=name, source_vm=vm, target_vm_name=vm, nics=(),
+                                     cutover_window=window, application_group=None, cache_storage_account=CACHE)
+                 for vm in vms)
+    return dataclasses.replace(plan.waves[0], name=name, vms=rows, cutover_window=window)
+
+
+def start_step(step: str, vms: list[str], env: dict[str, str], log: Path, **params: object) -> subprocess.Popen:
+    """The step in its own process group (so kill -9 takes its threads and children with it)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, __file__, step, ",".join(vms), json.dumps(params)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True,
+            env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)})
+
+
+def finish_step(child: subprocess.Popen, log: Path) -> dict:
+    """The step's result once its process ends."""
+    child.wait(timeout=STEP_TIMEOUT_S)
+    lines = log.read_text(errors="replace").strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise StepFailed(f"exit {child.returncode}, output:\n" + "\n".join(lines[-40:])) from None
+
+
+def run_step(step: str, vms: list[str], env: dict[str, str], log: Path, **params: object) -> dict:
+    log.unlink(missing_ok=True)
+    return finish_step(start_step(step, vms, env, log, **params), log)
+
+
+def kill_when(child: subprocess.Popen, moment: Callable[[], bool], what: str, poll_s: float = 0.05) -> None:
+    """kill -9 the step's process group as soon as `moment()` is true; fails if the step ended first."""
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while not moment():
+        if child.poll() is not None:
+            raise StepFailed(f"the step ended (exit {child.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise StepFailed(f"{what} did not happen in {STEP_TIMEOUT_S:.0f} s")
+        time.sleep(poll_s)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def outcomes(result: dict) -> dict[str, str]:
+    return {row["vm"]: row["outcome"] for row in result["vms"]}
+
+
+def target_resources(vm: str) -> Counter[str]:
+    """Every VM, NIC and managed disk in the target resource group named after the source VM, with counts."""
+    from vmshift.azure.clients import connect
+
+    clients = connect()
+    names = [r.name for r in clients.compute.virtual_machines.list(TARGET_GROUP)]
+    names += [r.name for r in clients.compute.disks.list_by_resource_group(TARGET_GROUP)]
+    names += [r.name for r in clients.network.network_interfaces.list(TARGET_GROUP)]
+    return Counter(name for name in names if name == vm or name.startswith(f"{vm}-"))
+
+
+def main(step: str, vm_list: str, params_json: str) -> dict:
+    from flows.appliance import Appliance
+    from flows.cleanup_test_migration import cleanup_test_migration
+    from flows.cutover import cutover
+    from flows.delta_sync import delta_sync
+    from flows.migrate_wave import migrate_wave
+    from flows.test_migrate import test_migrate
+
+    vms, params = vm_list.split(","), json.loads(params_json)
+    wave = lab_wave(f"rel-{vms[0]}", vms)
+    runs = {
+        "replicate": lambda: migrate_wave(wave, Appliance()),
+        "delta": lambda: delta_sync([CACHE], Appliance(), min_interval_minutes=1e-6, vms=vms, **params),
+        "test": lambda: test_migrate(wave, appliance=Appliance()),
+        "cleanup": lambda: cleanup_test_migration(wave),
+        "cutover": lambda: cutover(wave, appliance=Appliance(), skip_test_migration=True, shutdown_timeout_s=5,
+                                   **params),
+    }
+    return asyncio.run(runs[step]())
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*sys.argv[1:3], sys.argv[3] if len(sys.argv) > 3 else "{}"), default=str), flush=True)
