@@ -46,3 +46,9 @@ def churn_guest(lab: dict, vm: str, percent: float, seed: int | None = None) -> 
     if seed is not None:
         params["seed"] = seed
     return _post(lab, vm, "churn", params)
+
+
+def set_consolidation_needed(lab: dict, vm: str, needed: bool) -> dict:
+    """Make vCenter report (or stop reporting) that the VM's disks need consolidation, as after a failed
+    snapshot removal; powered on or off. Returns vm, consolidation_needed. ConsolidateVMDisks_Task clears it."""
+    return _post(lab, vm, "consolidation-needed", {"value": "true" if needed else "false"})

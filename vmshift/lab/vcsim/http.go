@@ -106,7 +106,9 @@ func (h *router) serveFolder(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveLab is the guest side of the lab: POST /vmshift-lab/vms/<vm>/write and
-// /vmshift-lab/vms/<vm>/churn, with the vCenter credentials.
+// /vmshift-lab/vms/<vm>/churn, with the vCenter credentials; and
+// /vmshift-lab/vms/<vm>/consolidation-needed?value=true|false, what vSphere
+// reports after a failed snapshot removal.
 func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 	if !h.basicAuthOK(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="vmshift lab"`)
@@ -115,16 +117,21 @@ func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, labPrefix), "/")
 	if r.Method != http.MethodPost || len(parts) != 3 || parts[0] != "vms" {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use POST " + labPrefix + "vms/<vm>/write or /churn"})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use POST " + labPrefix + "vms/<vm>/write, /churn or /consolidation-needed"})
 		return
 	}
-	h.lab.mu.Lock()
-	defer h.lab.mu.Unlock()
+	// The VM table is filled before the server starts and never changes.
 	state, ok := h.lab.VMs[parts[1]]
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no VM named %q", parts[1])})
 		return
 	}
+	if parts[2] == "consolidation-needed" {
+		h.serveConsolidationNeeded(w, r, state)
+		return
+	}
+	h.lab.mu.Lock()
+	defer h.lab.mu.Unlock()
 	if state.PowerState != string(types.VirtualMachinePowerStatePoweredOn) {
 		writeJSON(w, http.StatusConflict, map[string]string{"error": fmt.Sprintf("%s is %s: only a running guest writes", state.Name, state.PowerState)})
 		return
@@ -147,6 +154,33 @@ func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, result)
+}
+
+// serveConsolidationNeeded sets or clears the VM's runtime.consolidationNeeded,
+// as vSphere sets it after a failed snapshot removal, powered on or off. The
+// VM's registry lock comes first, as in the SOAP methods that take the lab's.
+func (h *router) serveConsolidationNeeded(w http.ResponseWriter, r *http.Request, state *VMState) {
+	value := r.URL.Query().Get("value")
+	needed, err := strconv.ParseBool(value)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("value must be true or false, got %q", value)})
+		return
+	}
+	if state.vm == nil { // in the state file of an earlier run, not in this spec
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("%s is not in this lab's inventory", state.Name)})
+		return
+	}
+	simulator.Map.WithLock(state.vm, func() {
+		h.lab.mu.Lock()
+		defer h.lab.mu.Unlock()
+		state.vm.setConsolidationNeeded(needed)
+		err = h.lab.save()
+	})
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]interface{}{"vm": state.Name, "consolidation_needed": needed})
 }
 
 func guestWrite(state *VMState, r *http.Request) (map[string]interface{}, error) {

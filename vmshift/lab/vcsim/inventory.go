@@ -181,7 +181,11 @@ func createVM(ctx context.Context, c *vim25.Client, folders *object.DatacenterFo
 	}
 	ref := info.Result.(types.ManagedObjectReference)
 	vm := &VM{VirtualMachine: *simulator.Map.Get(ref).(*simulator.VirtualMachine), lab: lab, state: state}
+	// vSphere reports the flag on every VM, false unless a consolidation is due.
+	vm.Runtime.ConsolidationNeeded = types.NewBool(state.ConsolidationNeeded)
+	vm.Summary.Runtime.ConsolidationNeeded = types.NewBool(state.ConsolidationNeeded)
 	simulator.Map.Put(vm)
+	state.vm = vm
 	for key, disk := range vm.configDisks() {
 		if d := state.disk(key); d != nil {
 			disk.CapacityInBytes, disk.CapacityInKB = d.Capacity, d.Capacity/1024

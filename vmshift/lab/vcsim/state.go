@@ -9,13 +9,16 @@ import (
 )
 
 // VMState is what survives a restart of vcsim for one VM: its disks with their
-// data, redo logs and change history, its power state and its CBT setting.
+// data, redo logs and change history, its power state, its CBT setting and
+// whether vSphere reports that its disks need consolidation.
 type VMState struct {
-	Name       string  `json:"name"`
-	PowerState string  `json:"power_state"`
-	CBT        bool    `json:"change_tracking_enabled"`
-	Disks      []*Disk `json:"disks"`
+	Name                string  `json:"name"`
+	PowerState          string  `json:"power_state"`
+	CBT                 bool    `json:"change_tracking_enabled"`
+	ConsolidationNeeded bool    `json:"consolidation_needed,omitempty"`
+	Disks               []*Disk `json:"disks"`
 
+	vm             *VM
 	snapshots      []*Snapshot
 	lastSnapshotID int32
 }

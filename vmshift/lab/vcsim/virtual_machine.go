@@ -239,6 +239,31 @@ func (vm *VM) removeSnapshot(i int) types.BaseMethodFault {
 	return nil
 }
 
+// setConsolidationNeeded records and publishes runtime.consolidationNeeded,
+// which vSphere sets after a snapshot removal that left redo logs behind. The
+// caller holds the VM's registry lock and the lab's lock, in that order.
+func (vm *VM) setConsolidationNeeded(needed bool) {
+	vm.state.ConsolidationNeeded = needed
+	simulator.Map.Update(vm, []types.PropertyChange{
+		{Name: "runtime.consolidationNeeded", Val: needed},
+		{Name: "summary.runtime.consolidationNeeded", Val: needed},
+	})
+}
+
+// ConsolidateVMDisksTask clears runtime.consolidationNeeded. vCenter merges
+// there the redo logs that no snapshot refers to any more (left by a failed
+// snapshot removal); in the lab every redo log belongs to a snapshot, so there
+// is nothing to merge and only the flag goes. Powered on or off, as on vSphere.
+func (vm *VM) ConsolidateVMDisksTask(ctx *simulator.Context, req *types.ConsolidateVMDisks_Task) soap.HasFault {
+	task := simulator.CreateTask(vm, "consolidateDisks", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		vm.lab.mu.Lock()
+		defer vm.lab.mu.Unlock()
+		vm.setConsolidationNeeded(false)
+		return nil, vm.save()
+	})
+	return &methods.ConsolidateVMDisks_TaskBody{Res: &types.ConsolidateVMDisks_TaskResponse{Returnval: task.Run()}}
+}
+
 // publishSnapshots rebuilds the VM's snapshot property from the chain.
 func (vm *VM) publishSnapshots() {
 	chain := vm.state.snapshots
