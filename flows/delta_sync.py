@@ -18,6 +18,7 @@ from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
 from flows.serial import know_limits
 from tasks.delta import due_cycles, replication_states, status_rows
+from tasks.dns import gate_between_cycles
 from tasks.replication import cycle_within_limits, limits_for, source_facts
 from vmshift.schedule import BlackoutWindow, CycleRule
 
@@ -48,6 +49,16 @@ async def delta_sync(
 
 
 async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> list[dict]:
+    accounts = sorted({states[vm][0] for vm in due})
+    gates = await asyncio.gather(*(gate_between_cycles(account, appliance) for account in accounts),
+                                 return_exceptions=True)
+    closed = {account: gate for account, gate in zip(accounts, gates, strict=True) if isinstance(gate, BaseException)}
+    # A closed gate pauses its account's VMs, blobs untouched; the next pass after the DNS is fixed runs them.
+    paused = [outcome_row(vm, "failed", error=f"replication paused: {closed[states[vm][0]]}")
+              for vm in due if states[vm][0] in closed]
+    due = [vm for vm in due if states[vm][0] not in closed]
+    if not due:
+        return paused
     facts = await source_facts(due, {})
     know_limits(await ensure_limits(limits_for(facts.values(), appliance), update=False))
     results = await asyncio.gather(
@@ -57,5 +68,5 @@ async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> lis
             if isinstance(result, BaseException) else result
             for vm, result in zip([vm for vm in due if vm in facts], results, strict=True)]
     rows += [outcome_row(vm, "failed", error="not found in the vCenter inventory") for vm in due if vm not in facts]
-    return rows
+    return rows + paused
 

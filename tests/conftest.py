@@ -12,6 +12,13 @@ from vmshift.lab import launcher
 TEST_SPEC = Path(__file__).parent / "lab-spec.json"
 
 
+class LabInfo(dict):
+    """lab.json; shown masked, since pytest prints a failing test's arguments into CI logs."""
+
+    def __repr__(self) -> str:
+        return repr(launcher.masked(self))
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The parsed lab.json (credentials included) of a lab started for this session.
@@ -26,7 +33,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             assert started["healthy"], started
             for name, value in launcher.lab_env(started).items():
                 patch.setenv(name, value)
-            yield started
+            yield LabInfo(started)
         finally:
             launcher.down(folder)
 

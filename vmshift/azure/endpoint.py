@@ -12,7 +12,13 @@ from azure.mgmt.network.models import PrivateEndpoint, VirtualNetwork
 from azure.mgmt.storage.models import StorageAccount
 
 from vmshift.azure.clients import AzureClients
-from vmshift.azure.errors import ApprovalTimedOut, PreflightFailed, PrivateEndpointConflict, PrivateEndpointRejected
+from vmshift.azure.errors import (
+    ApprovalTimedOut,
+    DnsGateFailed,
+    PreflightFailed,
+    PrivateEndpointConflict,
+    PrivateEndpointRejected,
+)
 from vmshift.azure.preflight import PRIVATE_LINK_KIND
 
 log = logging.getLogger(__name__)
@@ -77,6 +83,15 @@ def ensure_private_endpoint(
             f"({_connection(endpoint)[0].properties.private_link_service_id}); delete it or rename the account"
         )
     endpoint = _wait_for_approval(clients, endpoint, account.name, resource_group, approval_timeout_s, poll_interval_s)
+    return _info(clients, endpoint)
+
+
+def existing_private_endpoint(clients: AzureClients, resource_group: str, account_name: str) -> PrivateEndpointInfo:
+    """The account's endpoint as vmshift created it, for checks between cycles that must create nothing."""
+    endpoint = _existing(clients, resource_group, private_endpoint_name(account_name))
+    if endpoint is None:
+        raise DnsGateFailed(f"storage account {account_name} has no vmshift private endpoint in {resource_group}: "
+                            "run the wave's replication (wave-replicate) again to create it")
     return _info(clients, endpoint)
 
 
