@@ -43,3 +43,11 @@ def test_unknown_api_version_is_refused(arm: Arm) -> None:
     with pytest.raises(HttpResponseError) as refused:
         resources.resource_groups.get("rg-hub")
     assert refused.value.error.code == "InvalidApiVersionParameter"
+
+
+def test_a_storage_token_is_issued_but_refused_by_arm(arm: Arm) -> None:
+    token = arm.credential.get_token("https://storage.azure.com/.default").token
+    url = f"{arm.lab['arm']['endpoint']}/subscriptions/{arm.subscription_id}/resourcegroups?api-version=2025-04-01"
+    response = requests.get(url, headers={"Authorization": f"Bearer {token}"}, verify=arm.lab["ca_file"], timeout=10)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "InvalidAuthenticationTokenAudience"

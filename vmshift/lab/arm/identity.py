@@ -18,6 +18,8 @@ from vmshift.lab.arm.simulator import Settings
 
 TOKEN_LIFETIME_S = 3600
 ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
+# Entra ID also issues tokens for Azure Storage; ARM refuses them (wrong audience).
+TOKEN_AUDIENCES = (*ARM_AUDIENCES, "https://storage.azure.com")
 
 
 def openid_configuration(settings: Settings, base_url: str, tenant: str) -> tuple[int, dict[str, Any]]:
@@ -69,7 +71,7 @@ def issue_token(settings: Settings, tenant: str, form: dict[str, str]) -> tuple[
                                f"'{settings.client_id}'.")
     scope = form.get("scope", "").split()
     audiences = [s.removesuffix("/.default").rstrip("/") for s in scope if s.endswith("/.default")]
-    if len(audiences) != 1 or audiences[0] not in ARM_AUDIENCES:
+    if len(audiences) != 1 or audiences[0] not in TOKEN_AUDIENCES:
         return 400, _aad_error("invalid_scope", 1002012,
                                f"The provided value for scope {' '.join(scope)} is not valid. Client credential "
                                "flows must have a scope value with /.default suffixed to the resource identifier.")
@@ -98,6 +100,11 @@ def check_bearer(settings: Settings, authorization: str | None) -> None:
     try:
         claims = jwt.decode(token, settings.signing_key, algorithms=["HS256"],
                             audience=[a + "/" for a in ARM_AUDIENCES] + list(ARM_AUDIENCES))
+    except jwt.InvalidAudienceError as exc:
+        raise ArmError(401, "InvalidAuthenticationTokenAudience",
+                       "The access token has been obtained for wrong audience or resource. It should exactly match "
+                       "with one of the allowed audiences 'https://management.azure.com/'.",
+                       headers=_challenge(settings)) from exc
     except jwt.ExpiredSignatureError as exc:
         raise ArmError(401, "ExpiredAuthenticationToken",
                        "The access token expiry UTC time is earlier than current UTC time.",
