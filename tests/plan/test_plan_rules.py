@@ -259,7 +259,7 @@ def test_a_wave_travels_as_json_flow_parameters(validate_example):
 
 def test_text_report_lists_errors_then_the_verdict(validate_example):
     refused = validate_example({3: {"disk_type": "fast"}}).text().splitlines()
-    accepted = validate_example().text().splitlines()
+    accepted = [line for line in validate_example().text().splitlines() if not line.startswith("warning:")]
 
     assert refused[0].startswith("error: row 3, column disk_type: 'fast' is not a known value; allowed:")
     assert refused[-1] == "refused: 1 error(s) in 4 row(s); nothing is started"

@@ -179,6 +179,10 @@ def validate_plan(
     for values in parsed:
         values["os_type"] = values["os_type"] or os_types.get(values["row"])
         errors.extend(_row_errors(values))
+        if len(values.get("nics") or ()) > 1:
+            warnings.append(PlanWarning(values["row"], "nics", f"{len(values['nics'])} NIC mappings: vmshift builds "
+                                        "the target VM with one NIC (the first with a static IP, else the first); "
+                                        "add the others after the cutover"))
     errors.extend(_plan_errors(parsed))
     errors.extend(_schedule_errors(waves, now))
     if not parsed and not errors:
