@@ -4,7 +4,7 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from vmshift.state.document import SCHEMA_VERSION, DiskState
-from vmshift.state.store import StateConflict, StateSchemaTooNew, StateStore
+from vmshift.state.store import StateConflict, StateCorrupt, StateSchemaTooNew, StateStore
 
 pytestmark = pytest.mark.lab  # Azurite
 
@@ -49,3 +49,15 @@ def test_state_from_a_newer_vmshift_is_refused_and_left_as_is(state_container: C
     with pytest.raises(StateSchemaTooNew, match="upgrade vmshift"):
         StateStore(state_container).load("vm-d")
     assert state_container.download_blob("vm-d.json").readall() == body
+
+
+@pytest.mark.parametrize("body", [
+    b"\x00\xffnot json", b"[]", b'{"vm": "vm-e"}', b'{"schema_version": "1", "vm": "vm-e"}',
+    json.dumps({"schema_version": SCHEMA_VERSION, "vm": "vm-e", "cycles": "many"}).encode(),
+    json.dumps({"schema_version": SCHEMA_VERSION, "vm": "vm-e", "disks": {"2000": {"key": "x"}}}).encode(),
+])
+def test_a_broken_state_document_is_named_and_left_as_is(state_container: ContainerClient, body: bytes) -> None:
+    state_container.upload_blob("vm-e.json", body, overwrite=True)
+    with pytest.raises(StateCorrupt, match=r"vm-e\.json"):
+        StateStore(state_container).load("vm-e")
+    assert state_container.download_blob("vm-e.json").readall() == body

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
+from pydantic import ValidationError
 
 from vmshift.state.document import SCHEMA_VERSION, VmState
 
@@ -74,7 +75,14 @@ class StateStore:
                 f"state of {vm} ({blob.url}) has schema version {version}; this vmshift reads up to "
                 f"{SCHEMA_VERSION}: upgrade vmshift, the document was left as is"
             )
-        return StoredState(VmState.model_validate(document), download.properties.etag)
+        try:
+            state = VmState.model_validate(document)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3])
+            raise StateCorrupt(f"state blob {blob.url} is not a vmshift state document ({problems}); it was "
+                               "left as is: restore it from its blob version or delete it to replicate the VM anew"
+                               ) from None
+        return StoredState(state, download.properties.etag)
 
     def save(self, stored: StoredState) -> StoredState:
         """Write the document if nobody else wrote it since it was read; returns it with its new ETag."""
