@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,11 @@ VMSHIFT = str(Path(sys.executable).parent / "vmshift")
 
 def _runs(prefect: dict) -> list:
     headers = {"Authorization": f"Basic {base64.b64encode(prefect['auth_string'].encode()).decode()}"}
-    response = requests.post(f"{prefect['api_url']}/flow_runs/filter", json={}, headers=headers, timeout=30)
+    for _ in range(30):  # a SQLite-backed server answers 503 while busy; Prefect's client retries that too
+        response = requests.post(f"{prefect['api_url']}/flow_runs/filter", json={}, headers=headers, timeout=30)
+        if response.status_code != 503:
+            break
+        time.sleep(1)
     response.raise_for_status()
     return response.json()
 
