@@ -77,9 +77,10 @@ def vm_disks(vm: vim.VirtualMachine) -> list[VirtualDiskInfo]:
 
 def _snapshot_count(vm: vim.VirtualMachine) -> int:
     """Snapshots that vmshift did not take: they keep CBT from being enabled, so readiness blocks on them."""
-    if vm.snapshot is None:
+    info = vm.snapshot  # read once: each read asks vCenter
+    if info is None:
         return 0
-    trees, count = list(vm.snapshot.rootSnapshotList), 0
+    trees, count = list(info.rootSnapshotList), 0
     while trees:
         tree = trees.pop()
         count += not tree.name.startswith(OWN_SNAPSHOT_PREFIX)

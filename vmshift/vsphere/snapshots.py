@@ -54,9 +54,10 @@ def _walk(trees: list[vim.vm.SnapshotTree]) -> list[vim.vm.SnapshotTree]:
 
 def find_snapshots(vm: vim.VirtualMachine, name_prefix: str) -> list[vim.vm.Snapshot]:
     """The VM's snapshots whose name starts with the prefix, oldest first (e.g. leftovers of a killed cycle)."""
-    if vm.snapshot is None:
+    info = vm.snapshot  # read once: each read asks vCenter, and another run may remove the last snapshot between
+    if info is None:
         return []
-    trees = sorted(_walk(vm.snapshot.rootSnapshotList), key=lambda t: (t.createTime, t.id))
+    trees = sorted(_walk(info.rootSnapshotList), key=lambda t: (t.createTime, t.id))
     return [tree.snapshot for tree in trees if tree.name.startswith(name_prefix)]
 
 
