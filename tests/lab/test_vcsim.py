@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from pyVmomi import vim
 
 from vmshift.lab import vcsim_build
-from vmshift.lab.ca import ensure_certificates
 from vmshift.lab.guest import GuestWriteFailed, churn_guest, write_guest
 from vmshift.vsphere.cbt import ALL_ALLOCATED, ChangedArea, changed_areas, enable_cbt
-from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
+from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.datastore import open_disk
 from vmshift.vsphere.errors import ChangeIdRefused
 from vmshift.vsphere.inventory import find_vm, vm_disks
@@ -29,29 +27,16 @@ BLOCK = 64 * 1024
 MIB = 1 << 20
 
 
-@contextmanager
-def own_vcenter(folder: Path, password: str) -> Iterator[tuple[dict, VSphereSession]]:
-    """A vCenter on a state folder of its own, as lab.json describes it, and a session to it."""
-    certs = ensure_certificates(folder / "ca")
-    binary = vcsim_build.build_vcsim(vcsim_build.DEFAULT_CACHE)
-    with vcsim_build.running_vcsim(binary, TEST_SPEC, certs.cert_file, certs.key_file, folder / "vcenter",
-                                   password) as ready:
-        lab = {"ca_file": str(certs.ca_file), "vcenter": {**ready, "password": password}}
-        config = VCenterConfig(url=ready["url"], user=ready["user"], password=password,
-                               datacenter=ready["datacenter"], ca_file=str(certs.ca_file))
-        with connect(config) as session:
-            yield lab, session
-
-
 @pytest.fixture(scope="module")
 def vcenter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, VSphereSession]]:
-    with own_vcenter(tmp_path_factory.mktemp("own-vcenter"), secrets.token_urlsafe(18)) as started:
+    folder, password = tmp_path_factory.mktemp("own-vcenter"), secrets.token_urlsafe(18)
+    with vcsim_build.private_vcenter(folder, password, TEST_SPEC) as started:
         yield started
 
 
 def test_a_restart_keeps_disk_data_cbt_change_ids_and_morefs(tmp_path):
     password = secrets.token_urlsafe(18)
-    with own_vcenter(tmp_path, password) as (lab, session):
+    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         vm = find_vm(session, "app-linux-01")
         moref = vm._moId
         enable_cbt(session, vm)
@@ -62,7 +47,7 @@ def test_a_restart_keeps_disk_data_cbt_change_ids_and_morefs(tmp_path):
         create_snapshot(session, vm, "left-open-by-a-killed-cycle")
         write_guest(lab, "app-linux-01", 2 * MIB, b"on the redo log")
 
-    with own_vcenter(tmp_path, password) as (lab, session):
+    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         vm = find_vm(session, "app-linux-01")
         assert (vm._moId, vm.config.changeTrackingEnabled, vm.snapshot) == (moref, True, None)
         write_guest(lab, "app-linux-01", 10 * MIB, b"after restart")

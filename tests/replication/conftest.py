@@ -9,6 +9,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from vmshift.replication.storage import blob_service_client
+from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 
 CACHE_ACCOUNT = "vmshiftcache01"
 
@@ -25,3 +26,10 @@ def container(blob_service: BlobServiceClient) -> Iterator[ContainerClient]:
     client = blob_service.create_container(f"t-{uuid.uuid4().hex[:20]}")
     yield client
     client.delete_container()
+
+
+@pytest.fixture(scope="module")
+def session(lab: dict) -> Iterator[VSphereSession]:
+    """A vCenter session as the product opens it, from the lab's environment."""
+    with connect(VCenterConfig.from_env()) as opened:
+        yield opened

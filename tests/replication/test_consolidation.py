@@ -8,7 +8,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from azure.storage.blob import BlobServiceClient
 from images import download, qemu_identical, random_bytes
 
 from vmshift.lab import guest, vcsim_build
-from vmshift.lab.ca import ensure_certificates
 from vmshift.lab.guest import GuestWriteFailed, set_consolidation_needed, write_guest
 from vmshift.replication import cycle
 from vmshift.replication.cycle import ReplicationSettings, has_snapshots, replicate_once
@@ -24,7 +22,7 @@ from vmshift.replication.extents import MIB
 from vmshift.replication.mover import MoverSettings
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.state.store import StateStore
-from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
+from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.datastore import open_disk
 from vmshift.vsphere.errors import ConsolidationNeeded
 from vmshift.vsphere.inventory import find_vm
@@ -34,12 +32,6 @@ from vmshift.vsphere.tasks import wait_for_task
 VM = "repl-consol-01"
 TEST_SPEC = Path(__file__).parents[1] / "lab-spec.json"
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def session(lab: dict) -> Iterator[VSphereSession]:
-    with connect(VCenterConfig.from_env()) as opened:
-        yield opened
 
 
 @pytest.fixture(scope="module")
@@ -144,23 +136,9 @@ def test_a_vm_needing_consolidation_is_not_snapshotted_until_consolidated(
     assert_replica_equals_source(session, blob_service, replication, tmp_path)
 
 
-@contextmanager
-def own_vcenter(folder: Path, password: str) -> Iterator[tuple[dict, VSphereSession]]:
-    """A vCenter of this test's own (it is restarted), on a state folder that survives the restart."""
-    certs = ensure_certificates(folder / "ca")
-    binary = vcsim_build.build_vcsim(vcsim_build.DEFAULT_CACHE)
-    with vcsim_build.running_vcsim(binary, TEST_SPEC, certs.cert_file, certs.key_file, folder / "vcenter",
-                                   password) as ready:
-        lab = {"ca_file": str(certs.ca_file), "vcenter": {**ready, "password": password}}
-        config = VCenterConfig(url=ready["url"], user=ready["user"], password=password,
-                               datacenter=ready["datacenter"], ca_file=str(certs.ca_file))
-        with connect(config) as session:
-            yield lab, session
-
-
 def test_the_flag_works_powered_off_and_survives_a_restart_until_consolidated(tmp_path: Path) -> None:
     password = secrets.token_urlsafe(18)
-    with own_vcenter(tmp_path, password) as (lab, session):
+    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         vm = find_vm(session, VM)
         assert (vm.runtime.consolidationNeeded, vm.summary.runtime.consolidationNeeded) == (False, False)
         wait_for_task(session, vm.PowerOffVM_Task())
@@ -169,7 +147,7 @@ def test_the_flag_works_powered_off_and_survives_a_restart_until_consolidated(tm
         with pytest.raises(GuestWriteFailed, match="true or false"):
             set_consolidation_needed_raw(lab, VM, "maybe")
 
-    with own_vcenter(tmp_path, password) as (lab, session):
+    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         vm = find_vm(session, VM)
         assert (vm.runtime.powerState, vm.runtime.consolidationNeeded) == ("poweredOff", True)
         wait_for_task(session, vm.ConsolidateVMDisks_Task())
@@ -177,7 +155,7 @@ def test_the_flag_works_powered_off_and_survives_a_restart_until_consolidated(tm
         assert set_consolidation_needed(lab, VM, True)["consolidation_needed"] is True
         assert set_consolidation_needed(lab, VM, False)["consolidation_needed"] is False
 
-    with own_vcenter(tmp_path, password) as (lab, session):
+    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         assert find_vm(session, VM).runtime.consolidationNeeded is False
 
 

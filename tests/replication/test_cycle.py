@@ -33,7 +33,7 @@ from vmshift.replication.pageblob import BlobNotOurs, PageBlobReplica
 from vmshift.replication.vhd import parse_footer
 from vmshift.state.document import Claim, CycleInProgress
 from vmshift.state.store import StateStore
-from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
+from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.datastore import open_disk
 from vmshift.vsphere.inventory import find_vm
 from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, remove_snapshot, snapshot_disks
@@ -41,12 +41,6 @@ from vmshift.vsphere.tasks import wait_for_task
 
 CHUNK = MIB  # small chunks so that guest writes straddle chunk borders in small disks
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def session(lab: dict) -> Iterator[VSphereSession]:
-    with connect(VCenterConfig.from_env()) as opened:
-        yield opened
 
 
 @pytest.fixture(scope="module")
