@@ -6,7 +6,6 @@ concurrency times chunk size whatever the disk size; reads of some chunks overla
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -91,10 +90,6 @@ def is_zero(data: bytes) -> bool:
     return not data.strip(b"\0")
 
 
-def _same_digest(a: bytes, b: bytes) -> bool:
-    return hashlib.sha256(a).digest() == hashlib.sha256(b).digest()
-
-
 def move(
     reader: DiskReader,
     target: PageWriter,
@@ -107,7 +102,7 @@ def move(
 ) -> MoveResult:
     """Copy each planned write from reader to target; all-zero chunks are skipped (fresh blob) or cleared.
 
-    With `unless_equal_to` (a resync), a chunk whose SHA-256 matches the same range there is left alone;
+    With `unless_equal_to` (a resync), a chunk equal to the same range there is left alone;
     each worker then holds two chunks. `on_written` runs in the worker before its slot frees: a
     checkpoint that blocks there bounds the work a killed run redoes to the in-flight writes.
     """
@@ -115,7 +110,8 @@ def move(
 
     def one(extent: DiskExtent) -> WriteOutcome:
         data = reader.read(extent.offset, extent.length)
-        if unless_equal_to is not None and _same_digest(data, unless_equal_to.read(extent.offset, extent.length)):
+        # Both chunks are in memory already: comparing them costs less than hashing each of them.
+        if unless_equal_to is not None and data == unless_equal_to.read(extent.offset, extent.length):
             outcome = WriteOutcome(extent, 0, 0, 0, extent.length)
         elif is_zero(data):
             if skip_zero:
