@@ -9,7 +9,6 @@ import secrets
 import socket
 import ssl
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -211,7 +210,7 @@ def _start_azurite(folder: Path, credentials: dict, certs: LabCertificates) -> d
         )
     port = int(port_file.read_text())
     endpoint = f"https://127.0.0.1:{port}/{{account}}"
-    _wait_until(part, lambda: _https_answers(endpoint.format(account=""), str(certs.ca_file)))
+    process.wait_until(part, lambda: _https_answers(endpoint.format(account=""), str(certs.ca_file)), READY_TIMEOUT_S)
     return {"blob_endpoint": endpoint, "accounts": credentials["storage_keys"]}
 
 
@@ -256,19 +255,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _wait_until(part: PartProcess, answered: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if answered():
-            return
-        if part.pid() is None:
-            raise PartFailed(f"lab part {part.name} exited while starting; last lines of {part.log_file}:\n"
-                             f"{part.log_tail()}")
-        time.sleep(0.2)
-    raise PartFailed(f"lab part {part.name} did not answer within {READY_TIMEOUT_S:.0f} s; last lines of "
-                     f"{part.log_file}:\n{part.log_tail()}")
 
 
 def _https_answers(url: str, ca_file: str) -> bool:

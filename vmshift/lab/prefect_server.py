@@ -10,13 +10,12 @@ import base64
 import secrets
 import socket
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from vmshift.lab import process
-from vmshift.lab.process import PartFailed, PartProcess
+from vmshift.lab.process import PartProcess
 
 READY_TIMEOUT_S = 120.0  # SQLite migrations on a first start take ~20 s on a busy 2-core machine
 HEALTH_TIMEOUT_S = 5.0
@@ -42,15 +41,7 @@ def start_prefect(folder: Path, part: PartProcess, port: int = 0) -> dict:
             cwd=home,
         )
     api_url = f"http://127.0.0.1:{int(port_file.read_text())}/api"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not prefect_healthy(api_url, auth_string):
-        if part.pid() is None:
-            raise PartFailed(f"lab part {part.name} exited while starting; last lines of {part.log_file}:\n"
-                             f"{part.log_tail()}")
-        if time.monotonic() > deadline:
-            raise PartFailed(f"lab part {part.name} did not answer at {api_url} within {READY_TIMEOUT_S:.0f} s; "
-                             f"last lines of {part.log_file}:\n{part.log_tail()}")
-        time.sleep(0.5)
+    process.wait_until(part, lambda: prefect_healthy(api_url, auth_string), READY_TIMEOUT_S)
     return {"api_url": api_url, "ui_url": api_url.removesuffix("/api"), "auth_string": auth_string, "healthy": True}
 
 

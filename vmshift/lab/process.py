@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,16 +81,21 @@ def stop(part: PartProcess, grace_s: float = 5.0) -> bool:
 
 def wait_ready_file(part: PartProcess, ready_file: Path, timeout_s: float) -> dict:
     """Wait until the part writes its ready file; fail with its log if it dies or takes too long."""
+    wait_until(part, ready_file.exists, timeout_s)
+    return json.loads(ready_file.read_text())
+
+
+def wait_until(part: PartProcess, ready: Callable[[], bool], timeout_s: float) -> None:
+    """Wait until `ready()`; a part that exits or takes too long is named with the last lines of its log."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if ready_file.exists():
-            return json.loads(ready_file.read_text())
+    while not ready():
         if part.pid() is None:
             raise PartFailed(f"lab part {part.name} exited while starting; last lines of {part.log_file}:\n"
                              f"{part.log_tail()}")
+        if time.monotonic() > deadline:
+            raise PartFailed(f"lab part {part.name} was not ready after {timeout_s:.0f} s; last lines of "
+                             f"{part.log_file}:\n{part.log_tail()}")
         time.sleep(0.1)
-    raise PartFailed(f"lab part {part.name} was not ready after {timeout_s:.0f} s; last lines of "
-                     f"{part.log_file}:\n{part.log_tail()}")
 
 
 def _start_time(pid: int) -> int | None:
