@@ -162,3 +162,15 @@ def test_storage_account_names_follow_azure_rules(arm: Arm, group: str) -> None:
             create_account(arm, group, name)
         assert refused.value.error.code == ("StorageAccountAlreadyTaken" if name == "vmshiftcache01"
                                             else "AccountNameInvalid")
+
+
+def test_the_nic_of_a_private_endpoint_cannot_be_deleted_on_its_own(
+    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str
+) -> None:
+    endpoint = blob_endpoint(arm, group, "pe-nic", endpoint_subnet,
+                             create_account(arm, group, unique("vmshiftnic")))
+    nic_name = endpoint.network_interfaces[0].id.rsplit("/", 1)[1]
+    with pytest.raises(HttpResponseError) as refused:
+        arm.network.network_interfaces.begin_delete(group, nic_name).result()
+    assert refused.value.error.code == "NicInUse"
+    assert arm.network.network_interfaces.get(group, nic_name).id == endpoint.network_interfaces[0].id

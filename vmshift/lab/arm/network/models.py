@@ -305,9 +305,12 @@ class NetworkBackend:
         nic = self.store.get(f"{self._scope(subscription_id, group)}/networkInterfaces/{name}")
         if nic is None:
             return None
-        if nic["properties"].get("virtualMachine"):
+        # A NIC that a VM uses, or that a private endpoint manages, is refused by Azure until it is dissociated
+        # (a private endpoint's NIC goes away only with its endpoint).
+        user = nic["properties"].get("virtualMachine") or nic["properties"].get("privateEndpoint")
+        if user:
             raise ArmError(400, "NicInUse", f"Network Interface {nic['id']} is used by existing resource "
-                                            f"{nic['properties']['virtualMachine']['id']}. In order to delete the "
+                                            f"{user['id']}. In order to delete the "
                                             "network interface, it must be dissociated from the resource.")
         self._detach(nic["id"])
         self.store.delete(nic["id"])
