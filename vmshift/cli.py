@@ -272,7 +272,11 @@ def _verify(args: argparse.Namespace) -> Outcome:
                        settings=ReplicationSettings.from_env(args.cache_account))
     lines = [f"{report['vm']}: {'equal' if report['equal'] else 'DIFFERENT'}"]
     for disk in report["disks"]:
-        where = "" if disk["equal"] else f", first difference at byte {disk['first_difference']}"
+        where = ""
+        if disk["first_difference"] is not None:
+            where = f", first difference at byte {disk['first_difference']}"
+        elif disk["footer_problem"]:
+            where = f", Azure would refuse it as a disk: {disk['footer_problem']}"
         lines.append(f"  disk {disk['key']}: {'equal' if disk['equal'] else 'different'}{where}")
     return Outcome("\n".join(lines), report, ok=report["equal"])
 

@@ -7,9 +7,9 @@ from images import download, footer_of, qemu_identical, random_bytes, write_imag
 
 from vmshift.replication.extents import MIB, DiskExtent, plan_writes
 from vmshift.replication.mover import MoverSettings, move
-from vmshift.replication.pageblob import BlobNotOurs, InvalidPageWrite, PageBlobReplica
+from vmshift.replication.pageblob import OWNER_KEY, BlobNotOurs, InvalidPageWrite, PageBlobReplica
 from vmshift.replication.reader import LocalDiskReader
-from vmshift.replication.vhd import parse_footer
+from vmshift.replication.vhd import blob_size, parse_footer
 
 pytestmark = pytest.mark.lab  # Azurite
 
@@ -41,6 +41,17 @@ def test_initial_copy_is_byte_equal_and_opens_as_a_vhd(container: ContainerClien
     assert qemu_identical(image, vhd)
     assert parse_footer(footer_of(vhd)).current_size == SIZE
     assert result.bytes_sent <= sum(a.length for a in areas) + 2 * 512 * len(areas)
+
+
+def test_a_blob_left_without_its_footer_by_a_killed_run_is_finished_on_the_next(
+    container: ContainerClient, tmp_path: Path
+) -> None:
+    target = replica(container, "vm-a/disk-killed.vhd")
+    target.blob.create_page_blob(blob_size(SIZE), metadata={OWNER_KEY: target.owner})  # killed before the footer
+    assert target.ensure(SIZE)
+    assert not target.ensure(SIZE)
+    vhd = download(target, tmp_path / "disk.vhd")
+    assert parse_footer(footer_of(vhd)).current_size == SIZE
 
 
 def test_zero_chunks_are_skipped_on_the_initial_copy_and_cleared_on_a_delta(

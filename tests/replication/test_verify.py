@@ -31,3 +31,11 @@ def test_verification_names_the_first_differing_offset(container: ContainerClien
         comparison = compare_disks(reader, replica.reader(), block_size=MIB, concurrency=3)
     assert not comparison.equal
     assert comparison.first_difference == 7 * MIB + 3
+
+
+def test_verification_refuses_a_replica_whose_vhd_footer_azure_would_refuse(container: ContainerClient) -> None:
+    replica = PageBlobReplica(container, "vm-v/disk-2001.vhd", owner="vm-v/disk-2001")
+    replica.ensure(3 * MIB)
+    assert replica.reader().footer_problem() is None
+    replica.clear_page(3 * MIB, 512)
+    assert "not a fixed VHD footer" in replica.reader().footer_problem()

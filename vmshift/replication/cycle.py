@@ -401,8 +401,14 @@ def verify_vm(
             replica = clients.replica(vm_name, key).reader(point_snapshots.get(key))
             source = open_reader(session, disk.datastore_path, disk.capacity_bytes)
             comparison = compare_disks(source, replica, concurrency=clients.settings.mover.concurrency)
+            footer_problem = replica.footer_problem()
             results.append(
-                {"key": disk.key, "equal": comparison.equal, "first_difference": comparison.first_difference}
+                {
+                    "key": disk.key,
+                    "equal": comparison.equal and footer_problem is None,
+                    "first_difference": comparison.first_difference,
+                    "footer_problem": footer_problem,
+                }
             )
     finally:
         snapshots.remove_snapshot(session, snapshot)

@@ -9,7 +9,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
 
 from vmshift.replication.extents import MAX_PAGE_WRITE, SECTOR, check_disk_size
-from vmshift.replication.vhd import FOOTER_SIZE, blob_size, build_footer, data_size, parse_footer
+from vmshift.replication.vhd import FOOTER_SIZE, NotAFixedVhd, blob_size, build_footer, data_size, parse_footer
 
 OWNER_KEY = "vmshift_owner"
 
@@ -47,15 +47,23 @@ class PageBlobReplica:
         return self.blob.url
 
     def ensure(self, capacity_bytes: int) -> bool:
-        """Create the blob for a disk of this capacity, or adopt ours; True when it was created now."""
+        """Create the blob for a disk of this capacity, or adopt ours; True when it holds nothing yet.
+
+        The footer is written before any data, so a blob of ours without one is one a killed run created
+        and never wrote: it is finished here and counts as new.
+        """
         check_disk_size(capacity_bytes, f"disk {self.owner}")
         try:
             self.blob.create_page_blob(blob_size(capacity_bytes), metadata={OWNER_KEY: self.owner}, if_none_match="*")
         except ResourceExistsError:
             self.check_ours()
-            return False
+            if self.has_footer():
+                return False
         self.write_footer(capacity_bytes)
         return True
+
+    def has_footer(self) -> bool:
+        return any(self.read(self.data_size(), FOOTER_SIZE))
 
     def check_ours(self) -> None:
         """Refuse a blob that another tool or another disk put at this name."""
@@ -129,3 +137,13 @@ class BlobDiskReader:
 
     def read(self, offset: int, length: int) -> bytes:
         return self.blob.download_blob(offset=offset, length=length).readall()
+
+    def footer_problem(self) -> str | None:
+        """Why Azure would refuse to import this blob as a disk, or None: equal data is not enough."""
+        try:
+            footer = parse_footer(self.read(self.size, FOOTER_SIZE))
+        except NotAFixedVhd as e:
+            return str(e)
+        if footer.current_size != self.size:
+            return f"the VHD footer says {footer.current_size} bytes of data, the blob holds {self.size}"
+        return None
