@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := golang-go golang-github-vmware-govmomi-dev qemu-utils
+APT_PACKAGES := golang-go golang-github-vmware-govmomi-dev qemu-utils postgresql
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GOFLAGS :=
 

@@ -4,7 +4,7 @@
 
 Both runs make the same step calls (endpoint, DNS, gate, inventory, then one replication cycle per VM) with the
 same concurrency: the DAG through Prefect (tasks, one async subflow per VM, global concurrency limits, on a lab
-Prefect server with SQLite), the baseline in a thread pool. `--steps sleep` makes each step a sleep of
+Prefect server with PostgreSQL), the baseline in a thread pool. `--steps sleep` makes each step a sleep of
 `--work` seconds (Prefect's overhead alone); `--steps lab` brings up a lab of its own (vcsim, Azurite, ARM) with
 2 x `--vms` VMs of one 1 MiB disk, and replicates one half in the loop and the other half through the DAG, so
 that both do initial cycles. Prints a table, then one JSON object as the last line.
@@ -40,9 +40,7 @@ from flows.migrate_wave import migrate_wave
 from vmshift.azure.dns_gate import GateResult, Resolution
 from vmshift.azure.endpoint import PrivateEndpointInfo
 from vmshift.azure.private_dns import PrivateDnsSetup
-from vmshift.lab import launcher, process
-from vmshift.lab.prefect_server import start_prefect
-from vmshift.lab.process import PartProcess
+from vmshift.lab import launcher
 from vmshift.limits import LimitKind, planned_limits
 from vmshift.plan.schema import Wave
 from vmshift.plan.validation import validate_plan
@@ -72,12 +70,11 @@ def main() -> None:
 
 
 def _measure(names: list[str], looped: list[str], concurrency: int, folder: Path) -> tuple[float, float, list[str]]:
-    appliance = Appliance(name="bench-appliance")
     """The plain loop over `looped`, then the DAG over `names` on a Prefect server of its own."""
+    appliance = Appliance(name="bench-appliance")
     plain_s = _plain_loop(_wave(looped), appliance, concurrency)
-    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
     try:
-        entry = start_prefect(folder, part)
+        entry = launcher.start_prefect_server(folder)["prefect"]
         with temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
             dag_s, outcomes = asyncio.run(_through_dag(_wave(names), appliance, concurrency))
             # Logs and events go to the server in the background: send them before it stops, or the process
@@ -85,7 +82,7 @@ def _measure(names: list[str], looped: list[str], concurrency: int, folder: Path
             APILogWorker.drain_all(timeout=30)
             EventsWorker.drain_all(timeout=30)
     finally:
-        process.stop(part)
+        launcher.stop_prefect_server(folder)
     return plain_s, dag_s, outcomes
 
 

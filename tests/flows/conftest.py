@@ -1,7 +1,7 @@
-"""Prefect servers for the flow tests, each started once per session (~10-25 s each on SQLite).
+"""Prefect servers for the flow tests, each started once per session (~5-25 s each).
 
-`prefect_harness`: Prefect's test harness, in-process, for flows run from the tests.
-`prefect_server`: the lab's own server (vmshift/lab/prefect_server.py), a separate process behind its API
+`prefect_harness`: Prefect's test harness (SQLite, in-process), for flows run from the tests.
+`prefect_server`: the lab's own server (vmshift/lab/prefect_server.py, on PostgreSQL), a separate process behind its API
 secret, for what goes through the CLI and the REST API (`prefect deploy`, plan upload, cutover calls).
 """
 
@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from vmshift.lab import process
-from vmshift.lab.prefect_server import start_prefect
-from vmshift.lab.process import PartProcess
+from vmshift.lab import launcher
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +28,7 @@ def prefect_harness() -> Iterator[None]:
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
     """(lab folder, its lab.json entry) of a lab Prefect server started for this session."""
     folder = tmp_path_factory.mktemp("prefect-lab")
-    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
     try:
-        yield folder, start_prefect(folder, part)
+        yield folder, launcher.start_prefect_server(folder)["prefect"]
     finally:
-        process.stop(part)
+        launcher.stop_prefect_server(folder)

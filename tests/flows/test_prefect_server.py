@@ -1,14 +1,18 @@
-"""The lab's Prefect server: starts on loopback with SQLite in the lab folder and refuses callers without its secret."""
+"""The lab's Prefect server: starts on loopback with its PostgreSQL cluster in the lab folder and refuses callers
+without its secret."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from pathlib import Path
 
+import asyncpg
+import pytest
 import requests
 
-from vmshift.lab.prefect_server import start_prefect
+from vmshift.lab import launcher
 from vmshift.lab.process import PartProcess
 
 
@@ -16,7 +20,24 @@ def test_the_server_answers_on_loopback_with_its_database_in_the_lab_folder(pref
     folder, entry = prefect_server
     assert entry["healthy"] is True
     assert entry["api_url"].startswith("http://127.0.0.1:")
-    assert (folder / "prefect" / "prefect.db").exists()
+    assert (folder / "postgres" / "data" / "PG_VERSION").exists()
+    assert not (folder / "prefect" / "prefect.db").exists()
+
+
+def test_its_postgresql_holds_prefects_tables_and_refuses_a_wrong_password(prefect_server) -> None:
+    folder, _ = prefect_server
+    entry = {"host": "127.0.0.1", "port": int((folder / "postgres" / "port").read_text()), "user": "prefect"}
+
+    async def tables(password: str) -> set[str]:
+        connection = await asyncpg.connect(**entry, password=password, database="prefect")
+        try:
+            return {row["tablename"] for row in await connection.fetch("SELECT tablename FROM pg_tables")}
+        finally:
+            await connection.close()
+
+    assert {"flow_run", "task_run", "deployment"} <= asyncio.run(tables((folder / "postgres" / "password").read_text()))
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        asyncio.run(tables("not-the-password"))
 
 
 def test_the_cutover_api_refuses_a_call_without_the_servers_credentials(prefect_server) -> None:
@@ -40,7 +61,8 @@ def test_the_secret_is_never_in_the_servers_command_line(prefect_server) -> None
 
 def test_starting_again_reuses_the_running_server(prefect_server) -> None:
     folder, entry = prefect_server
-    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
-    pid = part.pid()
-    assert start_prefect(folder, part) == entry
-    assert part.pid() == pid
+    parts = [PartProcess(name, folder / "run" / f"{name}.pid", folder / "logs" / f"{name}.log")
+             for name in ("postgres", "prefect")]
+    pids = [part.pid() for part in parts]
+    assert launcher.start_prefect_server(folder)["prefect"] == entry
+    assert [part.pid() for part in parts] == pids

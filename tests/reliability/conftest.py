@@ -8,20 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from vmshift.lab import process
-from vmshift.lab.prefect_server import client_environment, start_prefect
-from vmshift.lab.process import PartProcess
+from vmshift.lab import launcher
+from vmshift.lab.prefect_server import client_environment
 
 
 @pytest.fixture(scope="session")
 def rel_prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
     """(folder, lab.json entry) of a lab Prefect server started for the reliability tests."""
     folder = tmp_path_factory.mktemp("rel-prefect")
-    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
     try:
-        yield folder, start_prefect(folder, part)
+        yield folder, launcher.start_prefect_server(folder)["prefect"]
     finally:
-        process.stop(part)
+        launcher.stop_prefect_server(folder)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import ssl
 import sys
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import requests
 
 from vmshift.lab import process
 from vmshift.lab.ca import LabCertificates, ensure_certificates
+from vmshift.lab.postgres import database_url, postgres_healthy, start_postgres
 from vmshift.lab.prefect_server import client_environment, prefect_healthy, start_prefect
 from vmshift.lab.process import PartFailed, PartProcess
 from vmshift.lab.spec import LabSpec, load_spec
@@ -26,7 +26,7 @@ from vmshift.lab.vcsim_build import build_vcsim
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ACCOUNT = "vmshiftlab"  # the lone storage account of a spec without an Azure side
-PARTS = ("vcenter", "azurite", "arm", "prefect", "worker")
+PARTS = ("vcenter", "azurite", "arm", "postgres", "prefect", "worker")
 READY_TIMEOUT_S = 60.0
 HEALTH_TIMEOUT_S = 5.0
 SECRET_FIELDS = (
@@ -58,7 +58,7 @@ def up(
             arm, dns_ = _start_arm(folder, spec_path, credentials, certs, lab["azurite"])
             lab["arm"], lab["dns"] = arm, dns_
         if with_prefect:
-            lab["prefect"] = start_prefect(folder, _part(folder, "prefect"))
+            lab |= start_prefect_server(folder)
     except PartFailed:
         down(folder)
         raise
@@ -77,6 +77,7 @@ def status(folder: Path) -> dict:
         "azurite": lambda part, ca: _https_answers(part["blob_endpoint"].format(account=""), ca),
         "arm": lambda part, ca: _https_answers(part["endpoint"], ca),
         "dns": lambda part, ca: _dns_answers(part["host"], part["port"]),
+        "postgres": lambda part, ca: postgres_healthy(folder, part),
         "prefect": lambda part, ca: prefect_healthy(part["api_url"], part["auth_string"]),
     }
     for name, check in checks.items():
@@ -92,6 +93,18 @@ def down(folder: Path) -> list[str]:
     stopped = [name for name in reversed(PARTS) if process.stop(_part(folder, name))]
     (folder / "lab.json").unlink(missing_ok=True)
     return stopped
+
+
+def start_prefect_server(folder: Path) -> dict:
+    """The Prefect server and its PostgreSQL, as lab parts of `folder`: `{"postgres": ..., "prefect": ...}`."""
+    postgres = start_postgres(folder, _part(folder, "postgres"))
+    return {"postgres": postgres,
+            "prefect": start_prefect(folder, _part(folder, "prefect"), database_url(folder, postgres))}
+
+
+def stop_prefect_server(folder: Path) -> None:
+    for name in ("prefect", "postgres"):
+        process.stop(_part(folder, name))
 
 
 def masked(lab: dict) -> dict:
@@ -196,7 +209,7 @@ def _start_azurite(folder: Path, credentials: dict, certs: LabCertificates) -> d
         binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-blob"
         if not binary.exists():
             raise PartFailed(f"lab part azurite: {binary} is missing; run `npm ci` in {PROJECT_ROOT}")
-        port = _free_port()
+        port = process.free_port()
         port_file.parent.mkdir(parents=True, exist_ok=True)
         port_file.write_text(str(port))
         accounts = ";".join(f"{name}:{key}" for name, key in credentials["storage_keys"].items())
@@ -250,11 +263,6 @@ def _write_lab(folder: Path, lab: dict) -> None:
 def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _https_answers(url: str, ca_file: str) -> bool:

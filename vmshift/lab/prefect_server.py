@@ -1,4 +1,5 @@
-"""The lab's Prefect server: `prefect server start` on loopback, SQLite in the lab folder, API behind a secret.
+"""The lab's Prefect server: `prefect server start` on loopback, its database on the lab's PostgreSQL
+(vmshift/lab/postgres.py), its API behind a secret.
 
 The server runs with PREFECT_SERVER_API_AUTH_STRING so that the cutover API refuses callers without the
 lab's credentials, as a team's own server should; clients set PREFECT_API_AUTH_STRING to the same value.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import socket
 import sys
 from pathlib import Path
 
@@ -17,12 +17,12 @@ import requests
 from vmshift.lab import process
 from vmshift.lab.process import PartProcess
 
-READY_TIMEOUT_S = 120.0  # SQLite migrations on a first start take ~20 s on a busy 2-core machine
+READY_TIMEOUT_S = 120.0  # the migrations of a first start take seconds, minutes on a busy 2-core machine
 HEALTH_TIMEOUT_S = 5.0
 
 
-def start_prefect(folder: Path, part: PartProcess, port: int = 0) -> dict:
-    """Start the server (if it is not running) and wait until it answers; `port` 0 picks a free one.
+def start_prefect(folder: Path, part: PartProcess, database_url: str, port: int = 0) -> dict:
+    """Start the server (if it is not running) on that database and wait until it answers; `port` 0 picks one.
 
     Returns the lab.json entry: `{"api_url", "auth_string", "ui_url", "healthy": true}`.
     """
@@ -31,13 +31,13 @@ def start_prefect(folder: Path, part: PartProcess, port: int = 0) -> dict:
     auth_string = _auth_string(home)
     port_file = home / "port"
     if part.pid() is None:
-        port = port or _free_port()
+        port = port or process.free_port()
         port_file.write_text(str(port))
         process.start(
             part,
             [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
              "--port", str(port), "--analytics-off", "--no-prompt"],
-            server_environment(home, auth_string),
+            server_environment(home, auth_string, database_url),
             cwd=home,
         )
     api_url = f"http://127.0.0.1:{int(port_file.read_text())}/api"
@@ -45,16 +45,15 @@ def start_prefect(folder: Path, part: PartProcess, port: int = 0) -> dict:
     return {"api_url": api_url, "ui_url": api_url.removesuffix("/api"), "auth_string": auth_string, "healthy": True}
 
 
-def server_environment(home: Path, auth_string: str) -> dict[str, str]:
+def server_environment(home: Path, auth_string: str, database_url: str) -> dict[str, str]:
     """What the server process needs: its own home and database, no analytics, the API secret."""
     return {
         "PREFECT_HOME": str(home),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_API_AUTH_STRING": auth_string,
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
-        # SQLite takes one writer at a time: the recorder's default of one transaction per task-run event makes
-        # every concurrency-slot request of a wide wave collide with it (503, then a 2 s client back-off).
+        # The recorder's default is one transaction per task-run event: thousands a minute in a wide wave.
         # Batched, the same events cost a few transactions a second (bench/orchestration.py).
         "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "500",
         "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
@@ -93,8 +92,3 @@ def _auth_string(home: Path) -> str:
         path.chmod(0o600)
     return path.read_text().strip()
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
