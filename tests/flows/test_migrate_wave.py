@@ -17,10 +17,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactCollectionFilter,
     ArtifactCollectionFilterKey,
+    FlowRunFilter,
+    FlowRunFilterTags,
     TaskRunFilter,
     TaskRunFilterTags,
 )
-from prefect.client.schemas.objects import ArtifactCollection, TaskRun
+from prefect.client.schemas.objects import ArtifactCollection, FlowRun, TaskRun
 
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
@@ -44,6 +46,13 @@ def task_runs(marker: str, name: str) -> list[TaskRun]:
         async with get_client() as client:
             return await client.read_task_runs(task_run_filter=TaskRunFilter(tags=TaskRunFilterTags(all_=[marker])))
     return [run for run in asyncio.run(read()) if run.name.startswith(f"{name}-")]
+
+
+def flow_runs(marker: str) -> list[FlowRun]:
+    async def read() -> list[FlowRun]:
+        async with get_client() as client:
+            return await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[marker])))
+    return asyncio.run(read())
 
 
 def latest_artifact(key: str) -> ArtifactCollection:
@@ -98,6 +107,31 @@ def test_one_vm_failing_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch
     assert "datastore ds-nfs-02 went read-only" in failed["error"]
     table = json.loads(latest_artifact(f"wave-{marker}").data)
     assert [(row["vm"], row["outcome"]) for row in table] == [(vm, outcomes(result)[vm]) for vm in vms]
+
+
+def test_each_vm_runs_in_a_subflow_of_its_own_that_shows_its_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    vms = ["vm-a", "vm-b", "vm-c"]
+    steps = LocalSteps(monkeypatch, vms)
+    normal = steps.cycle
+
+    def cycle(vm: str) -> dict:
+        if vm == "vm-c":
+            raise RuntimeError("host esx-02 is in maintenance mode")
+        return normal(vm)
+    steps.cycle = cycle
+    _, marker = run_wave(vms, steps)
+    runs = flow_runs(marker)
+    wave = next(run for run in runs if run.name == f"migrate-{marker}")
+    subflows = {run.name: run for run in runs if run.id != wave.id}
+    assert {name: run.state_type.value for name, run in subflows.items()} == {
+        "replicate-vm-a": "COMPLETED", "replicate-vm-b": "COMPLETED", "replicate-vm-c": "FAILED"}
+    parents = {run.parent_task_run_id for run in subflows.values()}
+    assert all(parent is not None for parent in parents)
+
+    async def parent_flow_runs() -> set:
+        async with get_client() as client:
+            return {(await client.read_task_run(parent)).flow_run_id for parent in parents}
+    assert asyncio.run(parent_flow_runs()) == {wave.id}
 
 
 def test_a_concurrency_limit_of_2_is_never_exceeded(monkeypatch: pytest.MonkeyPatch) -> None:
