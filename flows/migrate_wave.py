@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import asyncio
 
-from prefect import flow, get_run_logger
+from prefect import State, flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+from prefect.context import FlowRunContext
+from prefect.states import Cancelled
 
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
 from flows.selection import side_by_side
 from flows.serial import know_limits, serially
+from flows.stop import stop_watch
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
 from tasks.replication import cycle_within_limits, limits_for, readiness, source_facts
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.readiness import VmFacts
+from vmshift.replication.cycle import CycleStopped
 
 
 @flow(name="migrate-wave", flow_run_name="migrate-{wave.name}")
@@ -58,7 +62,10 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
     know_limits(await ensure_limits(limits_for([facts[vm.source_vm] for vm in runnable], appliance), update=False))
 
     async def replicate(vm: WavePlanRow) -> dict:
-        return await replicate_vm(vm, facts[vm.source_vm], appliance)
+        state = await replicate_vm(vm, facts[vm.source_vm], appliance, return_state=True)
+        if state.is_cancelled():
+            return outcome_row(vm.source_vm, "stopped", error=state.message)
+        return await state.aresult()  # raises the VM's error when its run failed
     for row in await side_by_side(runnable, replicate, lambda _, outcome: outcome):
         outcomes[row["vm"]] = row
     rows = [outcomes[name] for name in names]
@@ -77,13 +84,24 @@ async def _reach_privately(account: str, region: str, appliance: Appliance) -> N
     await dns_gate(account, endpoint, appliance)
 
 
-@flow(name="replicate-vm", flow_run_name="replicate-{vm.source_vm}")
-async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) -> dict:
+@flow(name="replicate-vm", flow_run_name="replicate-{vm.source_vm}", validate_parameters=False)
+async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) -> dict | State:
     """The VM's initial replication (CBT, snapshot, full copy, snapshot removed, first recovery point), with
-    its progress artifact. Needs a server on PostgreSQL for wide waves: on SQLite, concurrent subflows collide
-    on the database lock (README, "The lab")."""
-    progress = await serially(acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
-                                                        description=f"{vm.source_vm}: initial replication"))
-    outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance)
-    await serially(aupdate_progress_artifact(progress, 100.0))
-    return outcome
+    its progress artifact. Cancelling this run stops this VM alone and ends it Cancelled (flows/stop.py).
+
+    Needs a server on PostgreSQL for wide waves: on SQLite, concurrent subflows collide on the database lock
+    (README, "The lab"). Its parameters come from the wave's own code, so Prefect does not validate them again.
+    """
+    watch, run_id = stop_watch(), FlowRunContext.get().flow_run.id
+    stop = watch.watch(run_id)
+    try:
+        progress = await serially(acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
+                                                            description=f"{vm.source_vm}: initial replication"))
+        outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance, stop)
+        await serially(aupdate_progress_artifact(progress, 100.0))
+        return outcome
+    except CycleStopped as stopped:
+        get_run_logger().warning("%s: %s", vm.source_vm, stopped)
+        return Cancelled(message=str(stopped))
+    finally:
+        watch.forget(run_id)

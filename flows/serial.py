@@ -9,11 +9,16 @@ so queueing them in the process costs far less than colliding.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import weakref
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from vmshift.replication.cycle import CycleStopped
+
 T = TypeVar("T")
+STOP_CHECK_S = 1.0  # how soon a VM waiting for a slot notices a stop request
 
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -42,9 +47,14 @@ class LocalSlots:
         self.free = size
         self.changed = asyncio.Condition()
 
-    async def take(self, count: int) -> None:
+    async def take(self, count: int, stop: threading.Event) -> None:
+        """Wait for `count` free slots; a stop request ends the wait with CycleStopped (nothing taken)."""
         async with self.changed:
-            await self.changed.wait_for(lambda: self.free >= count)
+            while self.free < count:
+                if stop.is_set():
+                    raise CycleStopped("stopped on request while waiting for a replication slot")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), STOP_CHECK_S)
             self.free -= count
 
     async def give(self, count: int) -> None:

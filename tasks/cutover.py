@@ -32,6 +32,8 @@ from vmshift.vsphere.connection import connect as connect_vcenter
 CUTOVER_RUN = "cutover-"
 ROLLBACK_RUN = "rollback-"
 
+UNHEALTHY_PHASES = frozenset({"failed", "stopped"})  # a cycle failed, or was stopped on request and not resumed
+
 
 class CutoverFailed(RuntimeError):
     """The cutover stopped before the target VM existed; the source runs again."""
@@ -58,7 +60,7 @@ async def cutover_facts(wave: Wave, vms: Sequence[WavePlanRow], appliance: Appli
         facts.append(CutoverFacts(
             vm=vm.source_vm,
             last_delta_end=state.last_cycle.finished_at if state.last_cycle else None,
-            replication_error=state.error if state.phase == "failed" else None,
+            replication_error=state.error if state.phase in UNHEALTHY_PHASES else None,
             test_migrated=vm.source_vm in tested,
             application_group=vm.application_group,
             window_start=window.start if window else None,

@@ -9,6 +9,7 @@ to retry after a throttle keeps them, which keeps others from piling onto the th
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
@@ -24,7 +25,7 @@ from flows.serial import local_slots, serially
 from tasks.retry import TRANSIENT_RETRY
 from vmshift.limits import LimitKind, limit_name, planned_limits
 from vmshift.readiness import Readiness, VmFacts, facts_from_inventory, replication_readiness
-from vmshift.replication.cycle import ReplicationSettings, replicate_once
+from vmshift.replication.cycle import CycleStopped, ReplicationSettings, replicate_once
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.inventory import inventory
 
@@ -56,9 +57,10 @@ def vm_slots(facts: VmFacts, appliance: Appliance) -> list[tuple[str, int]]:
 
 
 @asynccontextmanager
-async def held(slots: Sequence[tuple[str, int]]) -> AsyncIterator[None]:
+async def held(slots: Sequence[tuple[str, int]], stop: threading.Event) -> AsyncIterator[None]:
     """Hold every slot: limits taking the same number of slots in one all-or-nothing call, the calls always in
-    the same order so that two VMs never hold each other's half; acquisitions and releases one at a time."""
+    the same order so that two VMs never hold each other's half; acquisitions and releases one at a time.
+    A stop request while waiting raises CycleStopped, and what was taken is given back."""
     by_occupy: dict[int, list[str]] = {}
     for name, occupy in slots:
         by_occupy.setdefault(occupy, []).append(name)
@@ -66,17 +68,19 @@ async def held(slots: Sequence[tuple[str, int]]) -> AsyncIterator[None]:
         for name, occupy in sorted(slots):
             # More than the limit's size: only the server's refusal (422) explains that well.
             if (queue := local_slots(name)) is not None and occupy <= queue.size:
-                await queue.take(occupy)
+                await queue.take(occupy, stop)
                 stack.push_async_callback(queue.give, occupy)
         for occupy, names in sorted(by_occupy.items()):
-            slot = await _enter_when_free(sorted(names), occupy)
+            slot = await _enter_when_free(sorted(names), occupy, stop)
             stack.push_async_exit(lambda *exc, slot=slot: serially(slot.__aexit__(*exc)))
         yield
 
 
-async def _enter_when_free(names: list[str], occupy: int) -> AbstractAsyncContextManager:
+async def _enter_when_free(names: list[str], occupy: int, stop: threading.Event) -> AbstractAsyncContextManager:
     """Ask once at a time; while a limit is full, wait as long as the server says without blocking others."""
     while True:
+        if stop.is_set():
+            raise CycleStopped(f"stopped on request while waiting for a slot of {', '.join(names)}")
         slot = concurrency(names, occupy=occupy, strict=True, max_retries=0)
         try:
             await serially(slot.__aenter__())
@@ -96,10 +100,14 @@ def limits_for(facts: Iterable[VmFacts], appliance: Appliance) -> dict[str, int]
                           appliances=[appliance.name], vcenters=[appliance.vcenter])
 
 
-async def cycle_within_limits(vm: str, cache_account: str, facts: VmFacts, appliance: Appliance) -> dict:
-    """One cycle of the VM while it holds its slots; returns its outcome row."""
-    async with held(vm_slots(facts, appliance)):
-        report = await replication_cycle(vm, cache_account)
+async def cycle_within_limits(
+    vm: str, cache_account: str, facts: VmFacts, appliance: Appliance, stop: threading.Event | None = None
+) -> dict:
+    """One cycle of the VM while it holds its slots; returns its outcome row. Setting `stop` ends it early
+    with CycleStopped (flows/stop.py)."""
+    stop = stop or threading.Event()
+    async with held(vm_slots(facts, appliance), stop):
+        report = await replication_cycle(vm, cache_account, stop)
     return outcome_row(vm, "protected", kind=report.get("kind"), cycle=report.get("cycle"),
                        bytes_sent=report.get("bytes_sent"), changed_bytes=report.get("changed_bytes"),
                        seconds=report.get("seconds"))
@@ -107,9 +115,9 @@ async def cycle_within_limits(vm: str, cache_account: str, facts: VmFacts, appli
 
 # No tags: each tag of a task run costs a tag-limit request to the server, and this runs once per VM per cycle.
 @task(name="replication-cycle", cache_policy=NO_CACHE, **TRANSIENT_RETRY)
-async def replication_cycle(vm: str, cache_account: str) -> dict:
+async def replication_cycle(vm: str, cache_account: str, stop: threading.Event) -> dict:
     """One cycle (initial, delta or resync, as the VM's state says); the caller holds the VM's slots."""
-    report = await asyncio.to_thread(run_cycle, vm, cache_account)
+    report = await asyncio.to_thread(run_cycle, vm, cache_account, stop)
     get_run_logger().info("%s: %s cycle %s sent %s bytes in %.1f s", vm, report.get("kind", ""), report.get("cycle"),
                           report.get("bytes_sent"), report.get("seconds", 0.0))
     return report
@@ -119,5 +127,5 @@ def read_inventory() -> pd.DataFrame:
     return inventory(connect(VCenterConfig.from_env()))
 
 
-def run_cycle(vm: str, cache_account: str) -> dict:
-    return replicate_once(vm, settings=ReplicationSettings.from_env(cache_account))
+def run_cycle(vm: str, cache_account: str, stop: threading.Event) -> dict:
+    return replicate_once(vm, settings=ReplicationSettings.from_env(cache_account), stop=stop)

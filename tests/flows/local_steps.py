@@ -43,6 +43,7 @@ class LocalSteps:
         self.lock = threading.Lock()
         self.vm_names = vm_names
         self.cycle: Callable[[str], dict] = lambda vm: self._sleep_cycle(vm)
+        self.stops: dict[str, threading.Event] = {}  # each VM's stop request, as its cycle received it
         self.gate: Callable[[str], None] = lambda account: None
         monkeypatch.setattr(tasks.endpoint, "reach_endpoint", self._endpoint)
         monkeypatch.setattr(tasks.dns, "setup_private_dns", self._dns)
@@ -78,8 +79,9 @@ class LocalSteps:
             for vm in self.vm_names
         ])
 
-    def _cycle(self, vm: str, cache_account: str) -> dict:
+    def _cycle(self, vm: str, cache_account: str, stop: threading.Event) -> dict:
         self.record("cycle", vm)
+        self.stops[vm] = stop
         return self.cycle(vm)
 
     @staticmethod

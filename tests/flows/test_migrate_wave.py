@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
+from collections.abc import Callable
 
 import pytest
 from local_steps import LocalSteps, wave_of
@@ -18,24 +20,29 @@ from prefect.client.schemas.filters import (
     ArtifactCollectionFilter,
     ArtifactCollectionFilterKey,
     FlowRunFilter,
+    FlowRunFilterName,
     FlowRunFilterTags,
     TaskRunFilter,
     TaskRunFilterTags,
 )
-from prefect.client.schemas.objects import ArtifactCollection, FlowRun, TaskRun
+from prefect.client.schemas.objects import ArtifactCollection, FlowRun, StateType, TaskRun
+from prefect.states import Cancelling
 
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.migrate_wave import migrate_wave
 from vmshift.azure.errors import DnsGateFailed
 from vmshift.limits import planned_limits
+from vmshift.replication.cycle import CycleStopped
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def run_wave(vm_names: list[str], steps: LocalSteps, appliance: Appliance | None = None) -> tuple[dict, str]:
+def run_wave(
+    vm_names: list[str], steps: LocalSteps, appliance: Appliance | None = None, marker: str | None = None
+) -> tuple[dict, str]:
     """Run a wave under a tag of its own; returns its result and the tag to find its runs by."""
-    marker = f"test-{uuid.uuid4().hex[:8]}"
+    marker = marker or f"test-{uuid.uuid4().hex[:8]}"
     with tags(marker):
         result = asyncio.run(migrate_wave(wave_of(marker, vm_names), appliance or Appliance(name=marker)))
     return result, marker
@@ -53,6 +60,29 @@ def flow_runs(marker: str) -> list[FlowRun]:
         async with get_client() as client:
             return await client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[marker])))
     return asyncio.run(read())
+
+
+def cancel_when_running(marker: str, run_name: str, then: Callable[[], None] = lambda: None) -> threading.Thread:
+    """What the UI's Cancel button does to one VM's run, from another thread once that run is Running."""
+    async def cancel() -> None:
+        async with get_client() as client:
+            for _ in range(600):
+                runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                    tags=FlowRunFilterTags(all_=[marker]), name=FlowRunFilterName(any_=[run_name])))
+                if runs and runs[0].state_type == StateType.RUNNING:
+                    await client.set_flow_run_state(runs[0].id, Cancelling(message="cancelled in the UI"), force=True)
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"{run_name} never ran")
+
+    def run() -> None:
+        try:
+            asyncio.run(cancel())
+        finally:
+            then()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def latest_artifact(key: str) -> ArtifactCollection:
@@ -132,6 +162,69 @@ def test_each_vm_runs_in_a_subflow_of_its_own_that_shows_its_state(monkeypatch: 
         async with get_client() as client:
             return {(await client.read_task_run(parent)).flow_run_id for parent in parents}
     assert asyncio.run(parent_flow_runs()) == {wave.id}
+
+
+def test_cancelling_one_vms_run_stops_that_vm_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    vms = ["vm-a", "vm-b", "vm-c"]
+    steps = LocalSteps(monkeypatch, vms)
+    normal = steps.cycle
+
+    def cycle(vm: str) -> dict:
+        if vm != "vm-b":
+            return normal(vm)
+        if not steps.stops[vm].wait(60):  # a long copy, until the stop request reaches the cycle's thread
+            raise AssertionError("the stop request never reached vm-b's cycle")
+        raise CycleStopped("the replication cycle of vm-b was stopped on request")
+    steps.cycle = cycle
+    marker = f"test-{uuid.uuid4().hex[:8]}"
+    canceller = cancel_when_running(marker, "replicate-vm-b")
+    result, _ = run_wave(vms, steps, marker=marker)
+    canceller.join(10)
+    assert outcomes(result) == {"vm-a": "protected", "vm-b": "stopped", "vm-c": "protected"}
+    assert "stopped on request" in next(row for row in result["vms"] if row["vm"] == "vm-b")["error"]
+    assert {run.name: run.state_type.value for run in flow_runs(marker) if run.name.startswith("replicate-")} == {
+        "replicate-vm-a": "COMPLETED", "replicate-vm-b": "CANCELLED", "replicate-vm-c": "COMPLETED"}
+
+
+def test_a_vm_waiting_for_a_slot_stops_at_once_when_its_run_is_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = LocalSteps(monkeypatch, ["vm-a", "vm-b"])
+    appliance = Appliance(name=f"appl-{uuid.uuid4().hex[:6]}")
+    asyncio.run(ensure_limits(planned_limits([], [], [appliance.name], [], overrides={"vmshift-appliance-disks": 1}),
+                              update=True))
+    holding, waiter_stopped = threading.Event(), threading.Event()
+    normal = steps.cycle
+
+    def cycle(vm: str) -> dict:  # whichever VM took the only slot keeps it until the other has given up
+        holding.set()
+        assert waiter_stopped.wait(60), "the waiting VM never stopped"
+        return normal(vm)
+    steps.cycle = cycle
+    marker = f"test-{uuid.uuid4().hex[:8]}"
+    waiter: list[str] = []
+
+    def cancel_the_waiter() -> None:
+        assert holding.wait(60)
+        waiter.append("vm-b" if steps.calls[-1] == ("cycle", "vm-a") else "vm-a")
+        cancel_when_running(marker, f"replicate-{waiter[0]}").join(60)
+        wait_for_state(marker, f"replicate-{waiter[0]}")
+        waiter_stopped.set()
+    threading.Thread(target=cancel_the_waiter, daemon=True).start()
+    result, _ = run_wave(["vm-a", "vm-b"], steps, appliance, marker=marker)
+    holder = next(vm for vm in ("vm-a", "vm-b") if vm != waiter[0])
+    assert outcomes(result) == {holder: "protected", waiter[0]: "stopped"}
+    assert ("cycle", waiter[0]) not in steps.calls
+
+
+def wait_for_state(marker: str, run_name: str, state: StateType = StateType.CANCELLED) -> None:
+    async def wait() -> None:
+        async with get_client() as client:
+            for _ in range(600):
+                runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                    tags=FlowRunFilterTags(all_=[marker]), name=FlowRunFilterName(any_=[run_name])))
+                if runs and runs[0].state_type == state:
+                    return
+                await asyncio.sleep(0.1)
+    asyncio.run(wait())
 
 
 def test_a_concurrency_limit_of_2_is_never_exceeded(monkeypatch: pytest.MonkeyPatch) -> None:

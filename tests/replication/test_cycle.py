@@ -7,9 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from pyVmomi import vim
 
 from vmshift.lab.guest import write_guest
 from vmshift.replication.cycle import (
+    CycleStopped,
     ReplicationInProgress,
     ReplicationSettings,
     has_snapshots,
@@ -172,51 +174,61 @@ def test_verify_names_the_first_offset_the_guest_changed_since_the_last_cycle(
     assert vmshift_snapshots(session, "repl-cycle-01") == []
 
 
-class DiskLostAfter:
-    """Opens the source as the product does, then fails after a few reads: the injected failure."""
+class AfterReads:
+    """Opens the source as the product does; every read after the first `reads` calls `then` first (the
+    injected event: a lost datastore connection, a stop request)."""
 
-    def __init__(self, reads: int) -> None:
-        self.reads = reads
+    def __init__(self, reads: int, then: Callable[[], None]) -> None:
+        self.reads, self.then = reads, then
 
     def __call__(self, session: VSphereSession, path: str, capacity: int) -> object:
         reader, test = open_disk(session, path, capacity), self
 
-        class Failing:
+        class Injected:
             size = capacity
 
             def read(self, offset: int, length: int) -> bytes:
                 test.reads -= 1
                 if test.reads < 0:
-                    raise ConnectionResetError("injected: datastore connection lost")
+                    test.then()
                 return reader.read(offset, length)
 
-        return Failing()
+        return Injected()
 
 
-def test_a_failed_cycle_leaves_no_snapshot_and_the_next_one_resumes(
+def lose_the_datastore() -> None:
+    raise ConnectionResetError("injected: datastore connection lost")
+
+
+@pytest.mark.parametrize(("vm", "interruption"), [("repl-fail-01", "datastore lost"), ("repl-stop-01", "stop request")])
+def test_an_interrupted_cycle_leaves_no_snapshot_keeps_what_it_copied_and_the_next_one_resumes(
     lab: dict,
     session: VSphereSession,
     blob_service: BlobServiceClient,
     replication: ReplicationSettings,
     tmp_path: Path,
+    vm: str,
+    interruption: str,
 ) -> None:
-    write_guest(lab, "repl-fail-01", 0, random_bytes(8 * MIB, 41))
-    with pytest.raises(ConnectionResetError, match="injected"):
-        replicate_once(
-            "repl-fail-01",
-            session=session,
-            blob_service=blob_service,
-            settings=replication,
-            open_reader=DiskLostAfter(reads=3),
-        )
-    assert vmshift_snapshots(session, "repl-fail-01") == []
-    state = StateStore(blob_service.get_container_client(replication.state_container)).load("repl-fail-01").state
-    assert state.phase == "failed" and "injected" in state.error
+    write_guest(lab, vm, 0, random_bytes(8 * MIB, 41))
+    stop = threading.Event()
+    then, error, phase, said = ((lose_the_datastore, ConnectionResetError, "failed", "injected")
+                                if interruption == "datastore lost"
+                                else (stop.set, CycleStopped, "stopped", f"{vm} was stopped on request"))
+    with pytest.raises(error, match=said):
+        replicate_once(vm, session=session, blob_service=blob_service, settings=replication,
+                       open_reader=AfterReads(3, then), stop=stop)
+    assert vmshift_snapshots(session, vm) == []
+    state = StateStore(blob_service.get_container_client(replication.state_container)).load(vm).state
+    assert state.phase == phase and said in state.error
+    assert state.in_progress is not None and state.in_progress.claim is None
+    copied = sum(c.resume_offset for c in state.in_progress.checkpoints.values())
+    assert copied >= 3 * CHUNK
 
-    report = replicate_once("repl-fail-01", session=session, blob_service=blob_service, settings=replication)
+    report = replicate_once(vm, session=session, blob_service=blob_service, settings=replication)
     assert report["cycle"] == 1
-    assert report["bytes_sent"] <= 8 * MIB - 3 * CHUNK + replication.mover.concurrency * CHUNK
-    assert_replicas_equal_source(session, blob_service, replication, "repl-fail-01", tmp_path)
+    assert report["bytes_sent"] <= 8 * MIB - copied
+    assert_replicas_equal_source(session, blob_service, replication, vm, tmp_path)
 
 
 def test_a_cbt_reset_leads_to_a_resync_that_sends_only_the_differing_blocks(

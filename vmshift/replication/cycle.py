@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from pyVmomi import vim, vmodl
 
 from vmshift.replication.checkpoint import Checkpointer, DiskProgress, remaining
 from vmshift.replication.extents import DiskExtent, coalesce, plan_writes, total_bytes
-from vmshift.replication.mover import MoveResult, MoverSettings, move
+from vmshift.replication.mover import MoveResult, MoverSettings, WriteOutcome, move
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.reader import DiskReader
 from vmshift.replication.recovery_points import prune_recovery_points, take_recovery_point
@@ -47,6 +48,11 @@ OpenReader = Callable[[VSphereSession, str, int], DiskReader]
 
 class ReplicationInProgress(RuntimeError):
     """Another vmshift run is replicating this VM right now."""
+
+
+class CycleStopped(RuntimeError):
+    """The cycle was asked to stop (its VM's run was cancelled): what it wrote is checkpointed, and the next
+    cycle of the VM resumes from there."""
 
 
 @dataclass(frozen=True)
@@ -153,20 +159,27 @@ def replicate_once(
     blob_service: BlobServiceClient | None = None,
     settings: ReplicationSettings | None = None,
     open_reader: OpenReader = open_disk,
+    stop: threading.Event | None = None,
 ) -> dict:
-    """Run one cycle for the VM now; returns the `vmshift replicate` JSON (DESIGN.md, Contracts)."""
+    """Run one cycle for the VM now; returns the `vmshift replicate` JSON (DESIGN.md, Contracts).
+
+    Once `stop` is set, the cycle raises CycleStopped after its writes in flight are checkpointed.
+    """
     settings = settings or ReplicationSettings.from_env()
     session = session or connect(VCenterConfig.from_env())
     clients = _clients(settings, blob_service)
-    return _Cycle(vm_name, session, clients, open_reader).run()
+    return _Cycle(vm_name, session, clients, open_reader, stop or threading.Event()).run()
 
 
 class _Cycle:
-    def __init__(self, vm_name: str, session: VSphereSession, clients: _Clients, open_reader: OpenReader) -> None:
+    def __init__(
+        self, vm_name: str, session: VSphereSession, clients: _Clients, open_reader: OpenReader, stop: threading.Event
+    ) -> None:
         self.vm_name = vm_name
         self.session = session
         self.clients = clients
         self.open_reader = open_reader
+        self.stop = stop
         self.stored: StoredState = clients.store.load(vm_name)
         self.vm: vim.VirtualMachine | None = None
 
@@ -179,8 +192,15 @@ class _Cycle:
             self.state.in_progress.claim.heartbeat_at = _now()
         self.clients.store.save(self.stored)
 
+    def check_stop(self) -> None:
+        if self.stop.is_set():
+            raise CycleStopped(f"the replication cycle of {self.vm_name} was stopped on request; what it copied "
+                               f"is kept, and its next cycle (`vmshift replicate --vm {self.vm_name}` or the wave) "
+                               "resumes from there")
+
     def run(self) -> dict:
         started = time.monotonic()
+        self.check_stop()
         _check_no_other_run(self.state)
         vm = self.vm = inventory.find_vm(self.session, self.vm_name)
         try:
@@ -206,6 +226,7 @@ class _Cycle:
             leftovers = _remove_leftover_snapshots(self.session, vm)
             if not all(disk.cbt for disk in inventory.vm_disks(vm)):
                 cbt.enable_cbt(self.session, vm)
+            self.check_stop()
             snapshot = snapshots.create_snapshot(
                 self.session,
                 vm,
@@ -227,7 +248,7 @@ class _Cycle:
         try:
             if self.state.in_progress is not None:
                 self.state.in_progress.claim = None
-            self.state.phase = "failed"
+            self.state.phase = "stopped" if isinstance(error, CycleStopped) else "failed"
             self.state.error = f"{type(error).__name__}: {error}"
             self.save()
         except Exception:  # the original error matters more; a stale claim is recognised by its pid
@@ -339,12 +360,16 @@ class _Cycle:
             self.save()
 
         with Checkpointer(tracker, save) as checkpointer:
+            def written(outcome: WriteOutcome) -> None:
+                checkpointer.written(outcome)
+                self.check_stop()
+
             if resync:
-                result = resync_disk(reader, replica, settings, areas, on_written=checkpointer.written)
+                result = resync_disk(reader, replica, settings, areas, on_written=written)
                 disk_changed = result.bytes_sent + result.bytes_cleared
             else:
                 skip_zero = fresh and checkpoint is None and base is None
-                result = move(reader, replica, writes, settings, skip_zero=skip_zero, on_written=checkpointer.written)
+                result = move(reader, replica, writes, settings, skip_zero=skip_zero, on_written=written)
                 disk_changed = total_bytes(areas)
         assert self.state.in_progress is not None
         self.state.in_progress.checkpoints[key] = DiskCheckpoint(resume_offset=disk.capacity_bytes, finished=True)

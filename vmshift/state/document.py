@@ -68,7 +68,7 @@ class LastCycle(BaseModel):
 class VmState(BaseModel):
     schema_version: int = SCHEMA_VERSION
     vm: str
-    phase: str = "new"  # new | replicating | protected | failed
+    phase: str = "new"  # new | replicating | protected | failed | stopped (on request) | migrated
     cycles: int = 0
     disks: dict[str, DiskState] = Field(default_factory=dict)
     in_progress: CycleInProgress | None = None

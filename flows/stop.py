@@ -1,0 +1,71 @@
+"""Stopping one VM of a running wave, from the UI's Cancel button on its `replicate-vm` run or through the API.
+
+A VM's subflow runs in the wave's process, and Prefect cancels such a subflow only with its parent. So the
+process watches the state of its VMs' runs (one query every few seconds for all of them): once a run is set to
+Cancelling, its VM stops (waiting for slots, at once; copying, once its writes in flight are checkpointed)
+and its run ends Cancelled while the other VMs go on. Its next cycle resumes from the checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+import weakref
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.logging import get_logger
+
+POLL_S = 3.0
+STOPPING = [StateType.CANCELLING, StateType.CANCELLED]
+
+
+class StopWatch:
+    """The runs of this event loop's VMs that can be stopped, and the one poll that asks the server about them."""
+
+    def __init__(self) -> None:
+        self.requests: dict[uuid.UUID, threading.Event] = {}
+        self.poll: asyncio.Task | None = None
+
+    def watch(self, run_id: uuid.UUID) -> threading.Event:
+        """The event set once the run is asked to stop; the cycle's thread and the slot waits read it."""
+        request = self.requests[run_id] = threading.Event()
+        if self.poll is None or self.poll.done():
+            self.poll = asyncio.create_task(self._poll(), name="vmshift-stop-watch")
+        return request
+
+    def forget(self, run_id: uuid.UUID) -> None:
+        self.requests.pop(run_id, None)
+
+    async def _poll(self) -> None:
+        while self.requests:
+            await asyncio.sleep(POLL_S)
+            watched = list(self.requests)
+            if not watched:
+                return
+            try:
+                async with get_client() as client:
+                    stopping = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                        id=FlowRunFilterId(any_=watched),
+                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=STOPPING))))
+            except Exception as error:  # the server is busy or restarting: ask again at the next poll
+                get_logger(__name__).debug("stop watch: asking the server failed (%s); asking again", error)
+                continue
+            for run in stopping:
+                if (request := self.requests.get(run.id)) is not None:
+                    request.set()
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StopWatch] = weakref.WeakKeyDictionary()
+
+
+def stop_watch() -> StopWatch:
+    """The watch of the running event loop (each `asyncio.run` has its own)."""
+    return _watches.setdefault(asyncio.get_running_loop(), StopWatch())
