@@ -70,7 +70,7 @@ def cancel_when_running(marker: str, run_name: str, then: Callable[[], None] = l
                 runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
                     tags=FlowRunFilterTags(all_=[marker]), name=FlowRunFilterName(any_=[run_name])))
                 if runs and runs[0].state_type == StateType.RUNNING:
-                    await client.set_flow_run_state(runs[0].id, Cancelling(message="cancelled in the UI"), force=True)
+                    await client.set_flow_run_state(runs[0].id, Cancelling(message="cancelled in the UI"))
                     return
                 await asyncio.sleep(0.1)
             raise AssertionError(f"{run_name} never ran")
