@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -111,7 +111,7 @@ def _plain_loop(wave: Wave, appliance: Appliance, concurrency: int) -> float:
     facts_from_inventory(tasks.replication.read_inventory())
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(lambda vm: tasks.replication.run_cycle(vm.source_vm, vm.cache_storage_account,
-                                                             threading.Event()), wave.vms))
+                                                             threading.Event(), lambda percent: None), wave.vms))
     return time.monotonic() - started
 
 
@@ -171,7 +171,7 @@ def _sleeping_steps(names: list[str], work_s: float) -> None:
     tasks.dns.check_gate = lambda *_: GateResult(resolution.fqdn, True, "private", "private", resolution)
     tasks.replication.read_inventory = lambda: inventory
 
-    def cycle(vm: str, cache_account: str, stop: threading.Event) -> dict:
+    def cycle(vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None]) -> dict:
         time.sleep(work_s)
         return {"vm": vm, "cycle": 1, "kind": "initial", "bytes_sent": 2**20, "seconds": work_s}
     tasks.replication.run_cycle = cycle

@@ -9,6 +9,7 @@ artifact name each VM's outcome.
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from prefect import State, flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
@@ -27,6 +28,8 @@ from tasks.replication import cycle_within_limits, limits_for, readiness, source
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.readiness import VmFacts
 from vmshift.replication.cycle import CycleStopped
+
+PROGRESS_S = 10.0  # how often a VM's progress artifact is brought up to date
 
 
 @flow(name="migrate-wave", flow_run_name="migrate-{wave.name}")
@@ -93,15 +96,37 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) ->
     (README, "The lab"). Its parameters come from the wave's own code, so Prefect does not validate them again.
     """
     watch, run_id = stop_watch(), FlowRunContext.get().flow_run.id
-    stop = watch.watch(run_id)
+    stop, latest = watch.watch(run_id), LatestPercent()
+    progress = await serially(acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
+                                                        description=f"{vm.source_vm}: initial replication"))
+    publisher = asyncio.create_task(_publish_progress(progress, latest))
     try:
-        progress = await serially(acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
-                                                            description=f"{vm.source_vm}: initial replication"))
-        outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance, stop)
-        await serially(aupdate_progress_artifact(progress, 100.0))
-        return outcome
+        outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance, stop, latest)
     except CycleStopped as stopped:
         get_run_logger().warning("%s: %s", vm.source_vm, stopped)
         return Cancelled(message=str(stopped))
     finally:
+        publisher.cancel()
         watch.forget(run_id)
+    await serially(aupdate_progress_artifact(progress, 100.0))
+    return outcome
+
+
+class LatestPercent:
+    """The percent done that the cycle's thread reported last."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def __call__(self, percent: float) -> None:
+        self.value = percent
+
+
+async def _publish_progress(artifact_id: uuid.UUID, latest: LatestPercent) -> None:
+    """Show the cycle's progress every PROGRESS_S, when it moved: one small write per VM, not one per page."""
+    shown = 0.0
+    while True:
+        await asyncio.sleep(PROGRESS_S)
+        if latest.value > shown:
+            shown = latest.value
+            await serially(aupdate_progress_artifact(artifact_id, shown))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import httpx
@@ -29,6 +29,7 @@ from vmshift.replication.cycle import CycleStopped, ReplicationSettings, replica
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.inventory import inventory
 
+ProgressCallback = Callable[[float], None]
 LIMIT_FULL = 423  # Prefect's answer while a limit has no free slot, with Retry-After
 
 
@@ -101,13 +102,18 @@ def limits_for(facts: Iterable[VmFacts], appliance: Appliance) -> dict[str, int]
 
 
 async def cycle_within_limits(
-    vm: str, cache_account: str, facts: VmFacts, appliance: Appliance, stop: threading.Event | None = None
+    vm: str,
+    cache_account: str,
+    facts: VmFacts,
+    appliance: Appliance,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback = lambda percent: None,
 ) -> dict:
     """One cycle of the VM while it holds its slots; returns its outcome row. Setting `stop` ends it early
-    with CycleStopped (flows/stop.py)."""
+    with CycleStopped (flows/stop.py); `on_progress` gets the percent done, from the cycle's thread."""
     stop = stop or threading.Event()
     async with held(vm_slots(facts, appliance), stop):
-        report = await replication_cycle(vm, cache_account, stop)
+        report = await replication_cycle(vm, cache_account, stop, on_progress)
     return outcome_row(vm, "protected", kind=report.get("kind"), cycle=report.get("cycle"),
                        bytes_sent=report.get("bytes_sent"), changed_bytes=report.get("changed_bytes"),
                        seconds=report.get("seconds"))
@@ -115,9 +121,11 @@ async def cycle_within_limits(
 
 # No tags: each tag of a task run costs a tag-limit request to the server, and this runs once per VM per cycle.
 @task(name="replication-cycle", cache_policy=NO_CACHE, **TRANSIENT_RETRY)
-async def replication_cycle(vm: str, cache_account: str, stop: threading.Event) -> dict:
+async def replication_cycle(
+    vm: str, cache_account: str, stop: threading.Event, on_progress: ProgressCallback
+) -> dict:
     """One cycle (initial, delta or resync, as the VM's state says); the caller holds the VM's slots."""
-    report = await asyncio.to_thread(run_cycle, vm, cache_account, stop)
+    report = await asyncio.to_thread(run_cycle, vm, cache_account, stop, on_progress)
     get_run_logger().info("%s: %s cycle %s sent %s bytes in %.1f s", vm, report.get("kind", ""), report.get("cycle"),
                           report.get("bytes_sent"), report.get("seconds", 0.0))
     return report
@@ -127,5 +135,6 @@ def read_inventory() -> pd.DataFrame:
     return inventory(connect(VCenterConfig.from_env()))
 
 
-def run_cycle(vm: str, cache_account: str, stop: threading.Event) -> dict:
-    return replicate_once(vm, settings=ReplicationSettings.from_env(cache_account), stop=stop)
+def run_cycle(vm: str, cache_account: str, stop: threading.Event, on_progress: ProgressCallback) -> dict:
+    return replicate_once(vm, settings=ReplicationSettings.from_env(cache_account), stop=stop,
+                          on_progress=on_progress)

@@ -44,6 +44,7 @@ class LocalSteps:
         self.vm_names = vm_names
         self.cycle: Callable[[str], dict] = lambda vm: self._sleep_cycle(vm)
         self.stops: dict[str, threading.Event] = {}  # each VM's stop request, as its cycle received it
+        self.progress: dict[str, Callable[[float], None]] = {}  # where each VM's cycle reports its progress
         self.gate: Callable[[str], None] = lambda account: None
         monkeypatch.setattr(tasks.endpoint, "reach_endpoint", self._endpoint)
         monkeypatch.setattr(tasks.dns, "setup_private_dns", self._dns)
@@ -79,9 +80,9 @@ class LocalSteps:
             for vm in self.vm_names
         ])
 
-    def _cycle(self, vm: str, cache_account: str, stop: threading.Event) -> dict:
+    def _cycle(self, vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None]) -> dict:
         self.record("cycle", vm)
-        self.stops[vm] = stop
+        self.stops[vm], self.progress[vm] = stop, on_progress
         return self.cycle(vm)
 
     @staticmethod

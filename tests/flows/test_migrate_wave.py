@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -28,6 +29,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import ArtifactCollection, FlowRun, StateType, TaskRun
 from prefect.states import Cancelling
 
+import flows.migrate_wave
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.migrate_wave import migrate_wave
@@ -225,6 +227,26 @@ def wait_for_state(marker: str, run_name: str, state: StateType = StateType.CANC
                     return
                 await asyncio.sleep(0.1)
     asyncio.run(wait())
+
+
+def test_a_vms_progress_artifact_shows_its_cycle_moving(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flows.migrate_wave, "PROGRESS_S", 0.2)
+    steps = LocalSteps(monkeypatch, ["vm-p"])
+    normal, seen = steps.cycle, []
+
+    def cycle(vm: str) -> dict:  # halfway, the UI shows 42 % before the cycle ends
+        steps.progress[vm](42.0)
+        for _ in range(100):
+            seen.append(latest_artifact(f"replication-{vm}").data)
+            if seen[-1] == 42.0:
+                break
+            time.sleep(0.1)
+        return normal(vm)
+    steps.cycle = cycle
+    result, _ = run_wave(["vm-p"], steps)
+    assert outcomes(result) == {"vm-p": "protected"}
+    assert seen[-1] == 42.0
+    assert latest_artifact("replication-vm-p").data == 100.0
 
 
 def test_a_concurrency_limit_of_2_is_never_exceeded(monkeypatch: pytest.MonkeyPatch) -> None:

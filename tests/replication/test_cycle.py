@@ -224,6 +224,7 @@ def test_an_interrupted_cycle_leaves_no_snapshot_keeps_what_it_copied_and_the_ne
     assert state.in_progress is not None and state.in_progress.claim is None
     copied = sum(c.resume_offset for c in state.in_progress.checkpoints.values())
     assert copied >= 3 * CHUNK
+    assert 100 * copied / (8 * MIB) <= state.in_progress.percent_done < 100  # what `vmshift status` shows
 
     report = replicate_once(vm, session=session, blob_service=blob_service, settings=replication)
     assert report["cycle"] == 1

@@ -24,9 +24,16 @@ class DiskProgress:
         self._watermark = 0  # writes[:watermark] are all done
         self._done_beyond: set[int] = set()
         self.bytes_sent = 0
+        self.planned_bytes = sum(extent.length for extent in self.writes)
+        self.done_bytes = 0
+
+    @property
+    def fraction_done(self) -> float:
+        return self.done_bytes / self.planned_bytes if self.planned_bytes else 1.0
 
     def mark(self, outcome: WriteOutcome) -> None:
         self.bytes_sent += outcome.sent
+        self.done_bytes += outcome.extent.length
         self._done_beyond.add(self._index[outcome.extent.offset])
         while self._watermark in self._done_beyond:
             self._done_beyond.remove(self._watermark)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import socket
 import threading
@@ -109,6 +110,11 @@ def _claim_is_live(claim: Claim) -> bool:
     return dt.datetime.now(dt.UTC) - claim.heartbeat_at < CLAIM_STALE_AFTER
 
 
+def _percent_done(capacity_before: int, capacity: int, capacity_total: int, disk_fraction: float) -> float:
+    """The cycle's progress: each disk weighs its capacity, the disks before this one are done."""
+    return 100 * (capacity_before + capacity * disk_fraction) / capacity_total
+
+
 def _check_no_other_run(state: VmState) -> None:
     claim = state.in_progress.claim if state.in_progress else None
     if claim is not None and _claim_is_live(claim):
@@ -160,26 +166,35 @@ def replicate_once(
     settings: ReplicationSettings | None = None,
     open_reader: OpenReader = open_disk,
     stop: threading.Event | None = None,
+    on_progress: Callable[[float], None] = lambda percent: None,
 ) -> dict:
     """Run one cycle for the VM now; returns the `vmshift replicate` JSON (DESIGN.md, Contracts).
 
     Once `stop` is set, the cycle raises CycleStopped after its writes in flight are checkpointed.
+    `on_progress` gets the percent done at each checkpoint, from the checkpointing thread.
     """
     settings = settings or ReplicationSettings.from_env()
     session = session or connect(VCenterConfig.from_env())
     clients = _clients(settings, blob_service)
-    return _Cycle(vm_name, session, clients, open_reader, stop or threading.Event()).run()
+    return _Cycle(vm_name, session, clients, open_reader, stop or threading.Event(), on_progress).run()
 
 
 class _Cycle:
     def __init__(
-        self, vm_name: str, session: VSphereSession, clients: _Clients, open_reader: OpenReader, stop: threading.Event
+        self,
+        vm_name: str,
+        session: VSphereSession,
+        clients: _Clients,
+        open_reader: OpenReader,
+        stop: threading.Event,
+        on_progress: Callable[[float], None],
     ) -> None:
         self.vm_name = vm_name
         self.session = session
         self.clients = clients
         self.open_reader = open_reader
         self.stop = stop
+        self.on_progress = on_progress
         self.stored: StoredState = clients.store.load(vm_name)
         self.vm: vim.VirtualMachine | None = None
 
@@ -270,6 +285,7 @@ class _Cycle:
         sent = changed = 0
         kinds = set()
         replicas = {}
+        capacity_total, capacity_done = sum(d.capacity_bytes for d in disks) or 1, 0
         for disk in disks:
             key = str(disk.key)
             replica = self.clients.replica(self.vm_name, key)
@@ -281,9 +297,11 @@ class _Cycle:
                 self.state.disks[key] = known
             known.blob_url = replica.url
             checkpoint = progress.checkpoints.get(key)
+            percent = functools.partial(_percent_done, capacity_done, disk.capacity_bytes, capacity_total)
             kind, result, disk_changed = self._replicate_disk(
-                snapshot, disk, replica, known, checkpoint, crashed_snapshot_ids.get(key), fresh
+                snapshot, disk, replica, known, checkpoint, crashed_snapshot_ids.get(key), fresh, percent
             )
+            capacity_done += disk.capacity_bytes
             kinds.add(kind)
             sent += result.bytes_sent
             changed += disk_changed
@@ -332,6 +350,7 @@ class _Cycle:
         checkpoint: DiskCheckpoint | None,
         crashed_change_id: str | None,
         fresh: bool,
+        percent: Callable[[float], float],
     ) -> tuple[str, MoveResult, int]:
         """One disk: CBT areas when the changeId holds, else a digest resync; resumes from a checkpoint."""
         key = str(disk.key)
@@ -357,7 +376,9 @@ class _Cycle:
         def save(done: DiskCheckpoint, _sent: int) -> None:
             assert self.state.in_progress is not None
             self.state.in_progress.checkpoints[key] = done
+            self.state.in_progress.percent_done = round(percent(tracker.fraction_done), 1)
             self.save()
+            self.on_progress(self.state.in_progress.percent_done)
 
         with Checkpointer(tracker, save) as checkpointer:
             def written(outcome: WriteOutcome) -> None:

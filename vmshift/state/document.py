@@ -54,6 +54,7 @@ class CycleInProgress(BaseModel):
     checkpoints: dict[str, DiskCheckpoint] = Field(default_factory=dict)
     bytes_sent: int = 0
     changed_bytes: int = 0
+    percent_done: float = 0.0  # of this run's planned writes, each disk weighted by its capacity
 
 
 class LastCycle(BaseModel):

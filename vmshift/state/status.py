@@ -19,10 +19,8 @@ def vm_status(state: VmState, rule: CycleRule | None = None) -> dict:
         due = next_cycle_due(last.finished_at, timedelta(seconds=last.seconds), rule).isoformat()
     progress = None
     if state.in_progress is not None:
-        planned = sum(d.capacity_bytes for d in state.disks.values()) or None
         progress = {"cycle": state.in_progress.cycle, "kind": state.in_progress.kind,
-                    "bytes_sent": state.in_progress.bytes_sent,
-                    "percent_of_capacity": round(100 * state.in_progress.bytes_sent / planned, 1) if planned else None}
+                    "bytes_sent": state.in_progress.bytes_sent, "percent_done": state.in_progress.percent_done}
     return {
         "name": state.vm,
         "phase": state.phase,
