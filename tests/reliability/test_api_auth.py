@@ -11,7 +11,7 @@ import requests
 
 
 def _setup_post(url: str, body: dict, headers: dict[str, str]) -> requests.Response:
-    """A setup call with the right credentials; a SQLite-backed server answers 503 while it is busy, and
+    """A setup call with the right credentials; a busy server answers 503 (SQLite-backed ones often), and
     Prefect's own client retries that, so the test does too."""
     for _ in range(30):
         response = requests.post(url, json=body, headers=headers, timeout=30)

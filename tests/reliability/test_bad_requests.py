@@ -23,7 +23,7 @@ VMSHIFT = str(Path(sys.executable).parent / "vmshift")
 
 def _runs(prefect: dict) -> list:
     headers = {"Authorization": f"Basic {base64.b64encode(prefect['auth_string'].encode()).decode()}"}
-    for _ in range(30):  # a SQLite-backed server answers 503 while busy; Prefect's client retries that too
+    for _ in range(30):  # a busy server answers 503; Prefect's client retries that too
         response = requests.post(f"{prefect['api_url']}/flow_runs/filter", json={}, headers=headers, timeout=30)
         if response.status_code != 503:
             break
