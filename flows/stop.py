@@ -17,14 +17,21 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
+    FlowRunFilterName,
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.logging import get_logger
+from prefect.states import Cancelling
 
 POLL_S = 3.0
 STOPPING = [StateType.CANCELLING, StateType.CANCELLED]
+IN_FLIGHT = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
+
+
+class NothingToStop(RuntimeError):
+    """No replication run of that VM is in flight."""
 
 
 class StopWatch:
@@ -69,3 +76,17 @@ _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StopWatch] = weak
 def stop_watch() -> StopWatch:
     """The watch of the running event loop (each `asyncio.run` has its own)."""
     return _watches.setdefault(asyncio.get_running_loop(), StopWatch())
+
+
+async def request_stop(vm: str) -> list[uuid.UUID]:
+    """Ask the VM's `replicate-<vm>` runs in flight to stop, as the UI's Cancel button does; their ids."""
+    async with get_client() as client:
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=[f"replicate-{vm}"]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=IN_FLIGHT))))
+        if not runs:
+            raise NothingToStop(f"no replicate-{vm} run is in flight: nothing to stop (`vmshift status --vm {vm}` "
+                                "shows its replication)")
+        for run in runs:
+            await client.set_flow_run_state(run.id, Cancelling(message=f"stop of {vm} requested"))
+    return [run.id for run in runs]

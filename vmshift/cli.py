@@ -138,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: $VMSHIFT_CACHE_ACCOUNT)")
     status.set_defaults(handler=_status)
 
+    stop = commands.add_parser("stop", parents=[common],
+                               help="stop one VM's replication in a running wave (cancels its replicate-<vm> run)")
+    stop.add_argument("--vm", required=True)
+    stop.set_defaults(handler=_stop)
     limits = commands.add_parser("limits", parents=[common], help="Prefect global concurrency limits")
     limits_commands = limits.add_subparsers(title="limits commands")
     limits_setup = limits_commands.add_parser(
@@ -203,6 +207,17 @@ def _step(args: argparse.Namespace) -> Outcome:
                    ok=not failed)
 
 
+def _stop(args: argparse.Namespace) -> Outcome:
+    from flows.stop import NothingToStop, request_stop
+
+    try:
+        runs = asyncio.run(request_stop(args.vm))
+    except NothingToStop as error:
+        return Outcome(f"error: {error}", {"ok": False, "vm": args.vm, "error": str(error)}, ok=False)
+    return Outcome(f"{args.vm}: asked run {', '.join(map(str, runs))} to stop; it stops at its next checkpoint "
+                   "and `vmshift status` then shows it stopped", {"vm": args.vm, "flow_run_ids": list(map(str, runs))})
+
+
 def _status(args: argparse.Namespace) -> Outcome:
     accounts = [a for a in (args.cache_account or os.environ.get("VMSHIFT_CACHE_ACCOUNT", "")).split(",") if a]
     if not accounts:
@@ -221,11 +236,14 @@ def _status(args: argparse.Namespace) -> Outcome:
     if args.vm:
         chosen = {args.vm} if chosen is None else chosen & {args.vm}
     rows = [vm_status(state) for state in states if chosen is None or state.vm in chosen]
-    lines = [f"{'VM':16} {'phase':12} {'last cycle':34} {'points':6} {'next cycle due':26} error"]
+    lines = [f"{'VM':16} {'phase':16} {'last cycle':34} {'points':6} {'next cycle due':26} error"]
     for row in rows:
         last = row["last_cycle"]
         cycle = f"{last['kind']} #{last['cycle']} {last['finished_at'][:19]}" if last else "-"
-        lines.append(f"{row['name']:16} {row['phase']:12} {cycle:34} {row['recovery_points']:<6} "
+        phase = row["phase"]
+        if row["in_progress"] and phase == "replicating":
+            phase += f" {row['in_progress']['percent_done']:.0f}%"
+        lines.append(f"{row['name']:16} {phase:16} {cycle:34} {row['recovery_points']:<6} "
                      f"{(row['next_cycle_due'] or '-')[:19]:26} {row['error'] or ''}")
     if not rows:
         lines.append("(no VM replicates" + (f" in {args.wave or args.vm})" if chosen is not None else ")"))

@@ -34,6 +34,7 @@ from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.migrate_wave import migrate_wave
 from vmshift.azure.errors import DnsGateFailed
+from vmshift.cli import main
 from vmshift.limits import planned_limits
 from vmshift.replication.cycle import CycleStopped
 
@@ -188,7 +189,7 @@ def test_cancelling_one_vms_run_stops_that_vm_alone(monkeypatch: pytest.MonkeyPa
         "replicate-vm-a": "COMPLETED", "replicate-vm-b": "CANCELLED", "replicate-vm-c": "COMPLETED"}
 
 
-def test_a_vm_waiting_for_a_slot_stops_at_once_when_its_run_is_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vmshift_stop_stops_a_vm_waiting_for_a_slot_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     steps = LocalSteps(monkeypatch, ["vm-a", "vm-b"])
     appliance = Appliance(name=f"appl-{uuid.uuid4().hex[:6]}")
     asyncio.run(ensure_limits(planned_limits([], [], [appliance.name], [], overrides={"vmshift-appliance-disks": 1}),
@@ -203,18 +204,22 @@ def test_a_vm_waiting_for_a_slot_stops_at_once_when_its_run_is_cancelled(monkeyp
     steps.cycle = cycle
     marker = f"test-{uuid.uuid4().hex[:8]}"
     waiter: list[str] = []
+    stopped: list[int] = []  # `vmshift stop`'s exit code
 
     def cancel_the_waiter() -> None:
         assert holding.wait(60)
         waiter.append("vm-b" if steps.calls[-1] == ("cycle", "vm-a") else "vm-a")
-        cancel_when_running(marker, f"replicate-{waiter[0]}").join(60)
+        wait_for_state(marker, f"replicate-{waiter[0]}", StateType.RUNNING)
+        stopped.append(main(["stop", "--vm", waiter[0]]))
         wait_for_state(marker, f"replicate-{waiter[0]}")
         waiter_stopped.set()
     threading.Thread(target=cancel_the_waiter, daemon=True).start()
     result, _ = run_wave(["vm-a", "vm-b"], steps, appliance, marker=marker)
     holder = next(vm for vm in ("vm-a", "vm-b") if vm != waiter[0])
+    assert stopped == [0]
     assert outcomes(result) == {holder: "protected", waiter[0]: "stopped"}
     assert ("cycle", waiter[0]) not in steps.calls
+    assert main(["stop", "--vm", waiter[0]]) == 1  # nothing in flight any more: said, not a traceback
 
 
 def wait_for_state(marker: str, run_name: str, state: StateType = StateType.CANCELLED) -> None:
