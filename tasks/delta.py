@@ -62,7 +62,8 @@ def status_rows(states: dict[str, tuple[str, VmState]], rule: CycleRule) -> list
         last, progress = state.last_cycle, state.in_progress
         rows.append({
             "vm": vm, "cache_account": account, "phase": state.phase,
-            "cycle_in_progress": f"{progress.kind} {progress.cycle}" if progress else "",
+            "cycle_in_progress": f"{progress.kind} {progress.cycle}, {progress.percent_done:.0f}% done"
+            if progress else "",
             "last_cycle": f"{last.kind} {last.cycle} at {last.finished_at.isoformat()} ({last.seconds:.0f} s)"
             if last else "",
             "recovery_points": len(state.recovery_points),

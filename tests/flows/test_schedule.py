@@ -8,7 +8,7 @@ import pytest
 
 from tasks.delta import status_rows
 from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, ScheduleInvalid, due_vms, next_cycle_due
-from vmshift.state.document import LastCycle, VmState
+from vmshift.state.document import CycleInProgress, LastCycle, VmState
 
 END = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 
@@ -74,3 +74,9 @@ def test_the_status_table_shows_when_each_vm_is_next_due() -> None:
     rows = {row["vm"]: row for row in status_rows(states, CycleRule())}
     assert rows["app-linux-01"]["next_cycle_due"] == (END + timedelta(hours=2)).isoformat()
     assert rows["win-iis-03"]["next_cycle_due"] == "" and rows["win-iis-03"]["error"] == "403 from blob"
+
+
+def test_the_status_table_shows_how_far_a_cycle_in_flight_got() -> None:
+    flight = CycleInProgress(cycle=4, kind="delta", started_at=END, percent_done=62.4)
+    states = {"db-01": ("vmshiftcache01", VmState(vm="db-01", phase="replicating", in_progress=flight))}
+    assert status_rows(states, CycleRule())[0]["cycle_in_progress"] == "delta 4, 62% done"
