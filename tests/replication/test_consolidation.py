@@ -6,8 +6,6 @@ On the lab's own VM, repl-consol-01 of tests/lab-spec.json."""
 from __future__ import annotations
 
 import secrets
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,6 @@ from vmshift.lab.guest import GuestWriteFailed, set_consolidation_needed, write_
 from vmshift.replication import cycle
 from vmshift.replication.cycle import ReplicationSettings, has_snapshots, replicate_once
 from vmshift.replication.extents import MIB
-from vmshift.replication.mover import MoverSettings
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.state.store import StateStore
 from vmshift.vsphere.connection import VSphereSession
@@ -32,20 +29,6 @@ from vmshift.vsphere.tasks import wait_for_task
 VM = "repl-consol-01"
 TEST_SPEC = Path(__file__).parents[1] / "lab-spec.json"
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def replication(blob_service: BlobServiceClient) -> Iterator[ReplicationSettings]:
-    run = uuid.uuid4().hex[:10]
-    chosen = ReplicationSettings(
-        cache_account="vmshiftcache01",
-        replica_container=f"replicas-{run}",
-        state_container=f"state-{run}",
-        mover=MoverSettings(concurrency=4, chunk_size=MIB),
-    )
-    yield chosen
-    for name in (chosen.replica_container, chosen.state_container):
-        blob_service.delete_container(name)
 
 
 def snapshot_ids(session: VSphereSession, vm_name: str) -> list[str]:

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,6 @@ from vmshift.replication.cycle import (
     verify_vm,
 )
 from vmshift.replication.extents import MIB
-from vmshift.replication.mover import MoverSettings
 from vmshift.replication.pageblob import BlobNotOurs, PageBlobReplica
 from vmshift.replication.vhd import parse_footer
 from vmshift.state.document import Claim, CycleInProgress
@@ -41,23 +40,7 @@ from vmshift.vsphere.inventory import find_vm
 from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, remove_snapshot, snapshot_disks
 from vmshift.vsphere.tasks import wait_for_task
 
-CHUNK = MIB  # small chunks so that guest writes straddle chunk borders in small disks
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def replication(blob_service: BlobServiceClient) -> Iterator[ReplicationSettings]:
-    run = uuid.uuid4().hex[:10]
-    chosen = ReplicationSettings(
-        cache_account="vmshiftcache01",
-        replica_container=f"replicas-{run}",
-        state_container=f"state-{run}",
-        mover=MoverSettings(concurrency=4, chunk_size=CHUNK),
-        keep_recovery_points=2,
-    )
-    yield chosen
-    for name in (chosen.replica_container, chosen.state_container):
-        blob_service.delete_container(name)
 
 
 def source_disks(session: VSphereSession, vm_name: str) -> dict[int, bytes]:
@@ -223,7 +206,7 @@ def test_an_interrupted_cycle_leaves_no_snapshot_keeps_what_it_copied_and_the_ne
     assert state.phase == phase and said in state.error
     assert state.in_progress is not None and state.in_progress.claim is None
     copied = sum(c.resume_offset for c in state.in_progress.checkpoints.values())
-    assert copied >= 3 * CHUNK
+    assert copied >= 3 * replication.mover.chunk_size
     assert 100 * copied / (8 * MIB) <= state.in_progress.percent_done < 100  # what `vmshift status` shows
 
     report = replicate_once(vm, session=session, blob_service=blob_service, settings=replication)
@@ -248,7 +231,7 @@ def test_a_cbt_reset_leads_to_a_resync_that_sends_only_the_differing_blocks(
 
     report = replicate_once("repl-reset-01", session=session, blob_service=blob_service, settings=replication)
     assert report["kind"] == "resync"
-    assert report["bytes_sent"] == CHUNK
+    assert report["bytes_sent"] == replication.mover.chunk_size
     assert_replicas_equal_source(session, blob_service, replication, "repl-reset-01", tmp_path)
 
 
@@ -315,7 +298,8 @@ def test_kill_9_during_initial_replication_then_a_new_run_resumes_from_the_check
         write_guest(lab, "repl-kill-01", offset, random_bytes(16 * MIB, offset))
     store = StateStore(blob_service.get_container_client(replication.state_container))
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_RUN % CHUNK, replication.replica_container, replication.state_container, "24"],
+        [sys.executable, "-c", KILLED_RUN % replication.mover.chunk_size, replication.replica_container,
+         replication.state_container, "24"],
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -337,7 +321,7 @@ def test_kill_9_during_initial_replication_then_a_new_run_resumes_from_the_check
 
     report = replicate_once("repl-kill-01", session=session, blob_service=blob_service, settings=replication)
     sent_again = report["bytes_sent"] - (capacity - done)
-    assert sent_again <= replication.mover.concurrency * CHUNK
+    assert sent_again <= replication.mover.concurrency * replication.mover.chunk_size
     assert report["cycle"] == 1
     assert len(report["leftover_snapshots_removed"]) == 1
     assert vmshift_snapshots(session, "repl-kill-01") == []
