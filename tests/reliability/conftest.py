@@ -1,28 +1,16 @@
-"""A Prefect server of its own (behind its auth string) for the reliability tests' flow runs, and the
-environment a wave step's child process gets: the lab's (lab.env) plus the server's client settings."""
+"""The environment a wave step's child process gets: the lab's (lab.env) plus the client settings of the
+session's Prefect server (tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from vmshift.lab import launcher
 from vmshift.lab.prefect_server import client_environment
 
 
-@pytest.fixture(scope="session")
-def rel_prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
-    """(folder, lab.json entry) of a lab Prefect server started for the reliability tests."""
-    folder = tmp_path_factory.mktemp("rel-prefect")
-    try:
-        yield folder, launcher.start_prefect_server(folder)["prefect"]
-    finally:
-        launcher.stop_prefect_server(folder)
-
-
 @pytest.fixture
-def step_env(lab: dict, rel_prefect: tuple[Path, dict]) -> dict[str, str]:
+def step_env(lab: dict, prefect_server: tuple[Path, dict]) -> dict[str, str]:
     """What a wave step's process needs besides the lab's environment (already set for the session)."""
-    return client_environment(rel_prefect[1]) | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return client_environment(prefect_server[1]) | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
