@@ -20,6 +20,7 @@ from tasks.retry import TRANSIENT_RETRY
 from tasks.test_migration import TEST_MIGRATION_RUN, target_spec
 from vmshift.azure import cutover as azure_cutover
 from vmshift.azure.clients import connect
+from vmshift.azure.cutover import SOURCE_POWERED_ON
 from vmshift.azure.naming import target_vm_name
 from vmshift.azure.source import VSphereSourceVm
 from vmshift.plan.schema import Wave, WavePlanRow
@@ -32,11 +33,12 @@ from vmshift.vsphere.connection import connect as connect_vcenter
 CUTOVER_RUN = "cutover-"
 ROLLBACK_RUN = "rollback-"
 
-UNHEALTHY_PHASES = frozenset({"failed", "stopped"})  # a cycle failed, or was stopped on request and not resumed
-
 
 class CutoverFailed(RuntimeError):
-    """The cutover stopped before the target VM existed; the source runs again."""
+    """The cutover stopped before the target VM existed; the message says whether the source runs again."""
+
+
+UNHEALTHY_PHASES = frozenset({"failed", "stopped"})  # a cycle failed, or was stopped on request and not resumed
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,9 @@ async def cut_over(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, shutdo
                                            azure_cutover.CutoverOptions(shutdown_timeout_s=shutdown_timeout_s,
                                                                         power_off_after_timeout=vm.turn_off_source))
         except Exception as error:
-            # The target VM is created last, so a failed cutover has none: never leave the source off too.
-            source.power_on()
-            raise CutoverFailed(f"cutover of {vm.source_vm} failed and its source was powered on again; "
-                                f"replication goes on from the last cycle: {type(error).__name__}: {error}") from error
+            again = f" and {SOURCE_POWERED_ON}" if SOURCE_POWERED_ON in getattr(error, "__notes__", ()) else ""
+            raise CutoverFailed(f"cutover of {vm.source_vm} failed{again}; replication goes on from the last "
+                                f"cycle: {type(error).__name__}: {error}") from error
         built = result.built
         return CutoverDone(vm.source_vm, built.vm_id, (built.vm_id, built.nic_id, *built.disk_ids),
                            tuple((v.key, v.equal, v.bytes_compared) for v in result.verifications),

@@ -254,8 +254,11 @@ class ReplicaSource:
         self.recovery_point, self.vm, self.disks, self.folder = recovery_point, vm, disks, folder
         self.events: list[str] = []
 
-    def shut_down(self, timeout_s: float, power_off_after: bool) -> None:
+    was_running = True
+
+    def shut_down(self, timeout_s: float, power_off_after: bool) -> bool:
         self.events.append(f"shut_down {timeout_s:g} {power_off_after}")
+        return self.was_running
 
     def final_delta(self) -> dict[int, str]:
         self.events.append("final_delta")
@@ -338,6 +341,11 @@ def test_cutover_refuses_disks_that_differ_from_the_source_and_creates_no_vm(
     )
     with pytest.raises(DiskVerificationFailed, match="differs from source disk 2000 at byte 5000"):
         cutover(azure, spec, source)
+    assert source.events[-1] == "power_on"  # no target VM: the source it shut down runs again
+    source.was_running, source.events = False, []
+    with pytest.raises(DiskVerificationFailed):
+        cutover(azure, spec, source)
+    assert "power_on" not in source.events  # a source that was off before the cutover stays off
     assert "az-iis-03" not in [v.name for v in azure.compute.virtual_machines.list("rg-target")]
     assert "az-iis-03-osdisk" not in [d.name for d in azure.compute.disks.list_by_resource_group("rg-target")]
     source.drifted = False

@@ -22,13 +22,15 @@ from vmshift.replication.reader import DiskReader
 from vmshift.replication.verify import compare_disks
 
 log = logging.getLogger(__name__)
+SOURCE_POWERED_ON = "its source was powered on again"  # a note on the error of a cutover that failed
 
 
 class SourceVm(Protocol):
     """The source side of a cutover, as the vSphere library and the data mover provide it."""
 
-    def shut_down(self, timeout_s: float, power_off_after: bool) -> None:
-        """Guest shutdown; power off when the guest has not stopped after `timeout_s` and that is allowed."""
+    def shut_down(self, timeout_s: float, power_off_after: bool) -> bool:
+        """Guest shutdown; power off when the guest has not stopped after `timeout_s` and that is allowed.
+        False when the source was off already."""
 
     def final_delta(self) -> dict[int, str]:
         """One last delta cycle; the new recovery point's blob snapshot URI per disk key."""
@@ -77,16 +79,25 @@ def cutover(
     if done is not None:
         log.info("%s: already cut over to %s", spec.source_vm, done.vm_id)
         return CutoverResult(done, ())
+    shut_down = False
     if options.leave_source_running:
         log.warning("%s: cutover with the source left running, as asked", spec.source_vm)
     else:
-        source.shut_down(options.shutdown_timeout_s, options.power_off_after_timeout)
-    final_uris = source.final_delta()
-    final_spec = replace(spec, disks=tuple(replace(disk, source_uri=final_uris[disk.key]) for disk in spec.disks))
-    plan = plan_build(clients, final_spec)
-    disks = import_disks(clients, plan)
-    verifications = verify_disks(clients, plan, source) if options.verify else ()
-    return CutoverResult(create_vm(clients, plan, disks), verifications)
+        shut_down = source.shut_down(options.shutdown_timeout_s, options.power_off_after_timeout)
+    try:
+        final_uris = source.final_delta()
+        final_spec = replace(spec, disks=tuple(replace(disk, source_uri=final_uris[disk.key]) for disk in spec.disks))
+        plan = plan_build(clients, final_spec)
+        disks = import_disks(clients, plan)
+        verifications = verify_disks(clients, plan, source) if options.verify else ()
+        return CutoverResult(create_vm(clients, plan, disks), verifications)
+    except Exception as error:
+        # The target VM is created last, so a failed cutover has none: never leave the source off too, unless
+        # it was off before the cutover.
+        if shut_down:
+            source.power_on()
+            error.add_note(SOURCE_POWERED_ON)
+        raise
 
 
 def verify_disks(clients: AzureClients, plan: BuildPlan, source: SourceVm) -> tuple[DiskVerification, ...]:

@@ -32,8 +32,8 @@ class VSphereSourceVm:
     def _vm(self) -> object:
         return inventory.find_vm(self.session, self.vm_name)
 
-    def shut_down(self, timeout_s: float, power_off_after: bool) -> None:
-        power.shutdown_guest(self.session, self._vm(), timeout_s, power_off_after=power_off_after)
+    def shut_down(self, timeout_s: float, power_off_after: bool) -> bool:
+        return power.shutdown_guest(self.session, self._vm(), timeout_s, power_off_after=power_off_after)
 
     def final_delta(self) -> dict[int, str]:
         report = replicate_once(self.vm_name, session=self.session, settings=self.settings)

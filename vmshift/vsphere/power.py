@@ -17,25 +17,27 @@ ON = vim.VirtualMachinePowerState.poweredOn
 
 
 def shutdown_guest(session: VSphereSession, vm: vim.VirtualMachine, timeout_s: float,
-                   power_off_after: bool = True) -> None:
-    """Ask the guest OS to shut down and wait until the VM is off; past the timeout, power it off (or fail)."""
+                   power_off_after: bool = True) -> bool:
+    """Ask the guest OS to shut down and wait until the VM is off; past the timeout, power it off (or fail).
+    False when the VM was off already."""
     if vm.runtime.powerState == OFF:
-        return
+        return False
     try:
         vm.ShutdownGuest()
     except vmodl.MethodFault as fault:
         if not power_off_after:
             raise PowerOperationFailed(f"guest shutdown of {vm.name} refused: {fault_text(fault)}") from fault
         power_off(session, vm)
-        return
+        return True
     deadline = time.monotonic() + timeout_s
     while vm.runtime.powerState != OFF:
         if time.monotonic() > deadline:
             if not power_off_after:
                 raise PowerOperationFailed(f"{vm.name} did not shut down within {timeout_s:.0f} s")
             power_off(session, vm)
-            return
+            return True
         time.sleep(POLL_INTERVAL_S)
+    return True
 
 
 def power_off(session: VSphereSession, vm: vim.VirtualMachine) -> None:
