@@ -42,7 +42,8 @@ async def delta_sync(
     if not due:
         get_run_logger().info("no delta cycle is due among %d VMs", len(states))
     rows = await _run_cycles(due, states, appliance) if due else []
-    after = {vm: found for vm, found in (await replication_states(accounts)).items() if vm in states}
+    after = {vm: found for vm, found in (await replication_states(accounts)).items() if vm in states} if due \
+        else states  # nothing ran: the states read above are current
     await acreate_table_artifact(status_rows(after, rule), key=artifact_key("replication-status", appliance.name),
                                  description="Each VM: phase, last cycle, recovery points, next cycle due, error")
     return {"due": due, "vms": rows}

@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 
 from flows.appliance import Appliance
 from tasks.retry import TRANSIENT_RETRY
-from vmshift.azure.clients import connect
+from vmshift.azure.clients import AzureClients, connect
 from vmshift.azure.dns_gate import GateResult, check_dns_gate, dns_servers_from_env
 from vmshift.azure.endpoint import PrivateEndpointInfo, existing_private_endpoint
 from vmshift.azure.private_dns import PrivateDnsSetup, ensure_private_dns, zone_view
@@ -37,8 +37,9 @@ async def gate_between_cycles(account_name: str, appliance: Appliance) -> GateRe
 
 
 def check_existing_gate(account_name: str, appliance: Appliance) -> GateResult:
-    endpoint = existing_private_endpoint(connect(), appliance.migration_resource_group, account_name)
-    return check_gate(account_name, endpoint, appliance)
+    clients = connect()
+    endpoint = existing_private_endpoint(clients, appliance.migration_resource_group, account_name)
+    return check_gate(account_name, endpoint, appliance, clients)
 
 
 def setup_private_dns(endpoint: PrivateEndpointInfo, appliance: Appliance) -> PrivateDnsSetup:
@@ -47,8 +48,10 @@ def setup_private_dns(endpoint: PrivateEndpointInfo, appliance: Appliance) -> Pr
                               vnet_id=appliance.vnet_id(clients.config.subscription_id))
 
 
-def check_gate(account_name: str, endpoint: PrivateEndpointInfo, appliance: Appliance) -> GateResult:
-    clients = connect()
+def check_gate(
+    account_name: str, endpoint: PrivateEndpointInfo, appliance: Appliance, clients: AzureClients | None = None
+) -> GateResult:
+    clients = clients or connect()
     zone = zone_view(clients, zone_resource_group=appliance.network_resource_group,
                      vnet_id=appliance.vnet_id(clients.config.subscription_id), account_name=account_name)
     return check_dns_gate(account_name, endpoint.private_ip, zone=zone, servers=dns_servers_from_env())
