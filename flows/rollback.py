@@ -7,7 +7,6 @@ from prefect import flow
 from flows.report import outcome_row
 from flows.selection import resolve_wave, select_vms, side_by_side
 from tasks.cutover import roll_back
-from tasks.replication import source_facts
 from vmshift.plan.schema import Wave, WavePlanRow
 
 
@@ -16,10 +15,9 @@ async def rollback(wave: Wave | str, vms: list[str] | None = None, delete_disks:
     """Returns `{"wave", "vms": [{vm, outcome: rolled-back | failed, deleted, error}]}`."""
     wave = await resolve_wave(wave)
     chosen = select_vms(wave, vms)
-    facts = await source_facts([vm.source_vm for vm in chosen], {})
 
     async def one(vm: WavePlanRow) -> tuple[str, ...]:
-        return await roll_back(vm, facts[vm.source_vm], delete_disks)
+        return await roll_back(vm, delete_disks)
 
     def done(vm: WavePlanRow, deleted: tuple[str, ...]) -> dict:
         return outcome_row(vm.source_vm, "rolled-back", deleted=list(deleted))

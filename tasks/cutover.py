@@ -108,7 +108,7 @@ async def complete(vm: WavePlanRow, delete_cache_blobs: bool) -> None:
 
 @task(name="rollback-vm", task_run_name=ROLLBACK_RUN + "{vm.source_vm}", tags=["azure", "vcenter"],
       **TRANSIENT_RETRY)
-async def roll_back(vm: WavePlanRow, facts: VmFacts, delete_disks: bool) -> tuple[str, ...]:
+async def roll_back(vm: WavePlanRow, delete_disks: bool) -> tuple[str, ...]:
     """Delete the target VM (and its NIC, disks when asked) and power the source on; replication resumes."""
     def run() -> tuple[str, ...]:
         name = target_vm_name(vm.source_vm, vm.target_vm_name, (vm.os_type or "linux").capitalize())
