@@ -56,26 +56,25 @@ class PageBlobReplica:
         try:
             self.blob.create_page_blob(blob_size(capacity_bytes), metadata={OWNER_KEY: self.owner}, if_none_match="*")
         except ResourceExistsError:
-            self.check_ours()
-            if self.has_footer():
+            size = self._size_if_ours()
+            if size is not None and any(self.read(size - FOOTER_SIZE, FOOTER_SIZE)):
                 return False
         self.write_footer(capacity_bytes)
         return True
 
-    def has_footer(self) -> bool:
-        return any(self.read(self.data_size(), FOOTER_SIZE))
-
-    def check_ours(self) -> None:
-        """Refuse a blob that another tool or another disk put at this name."""
+    def _size_if_ours(self) -> int | None:
+        """The blob's size, refusing a blob that another tool or another disk put at this name; None if gone."""
         try:
-            metadata = self.blob.get_blob_properties().metadata or {}
+            properties = self.blob.get_blob_properties()
         except ResourceNotFoundError:
-            return
+            return None
+        metadata = properties.metadata or {}
         if metadata.get(OWNER_KEY) != self.owner:
             raise BlobNotOurs(
                 f"blob {self.blob.url} exists and is not the replica of {self.owner} "
                 f"(metadata {OWNER_KEY}={metadata.get(OWNER_KEY)!r}); move or delete it, vmshift will not overwrite it"
             )
+        return properties.size
 
     def data_size(self) -> int:
         """Bytes of disk data the blob holds (its size less the footer)."""

@@ -92,12 +92,12 @@ def inventory(session: VSphereSession) -> pd.DataFrame:
     """One row per VM disk (a VM without disks gets one row with empty disk columns)."""
     rows = []
     for vm in sorted(_all_vms(session), key=lambda v: v.name):
-        config = vm.config
+        config, runtime = vm.config, vm.runtime  # each property read is a round trip to vCenter
         base = {
             "vm": vm.name, "moref": vm._moId, "instance_uuid": config.instanceUuid, "guest_os": config.guestId,
-            "firmware": config.firmware, "power_state": str(vm.runtime.powerState),
+            "firmware": config.firmware, "power_state": str(runtime.powerState),
             "cpus": config.hardware.numCPU, "memory_mib": config.hardware.memoryMB,
-            "host": vm.runtime.host.name if vm.runtime.host else None,
+            "host": runtime.host.name if runtime.host else None,
             "snapshot_count": _snapshot_count(vm),
             "nic_count": sum(isinstance(d, vim.vm.device.VirtualEthernetCard) for d in config.hardware.device),
         }
