@@ -7,18 +7,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
-from tasks.retry import TRANSIENT_RETRY
 from vmshift.replication.cycle import ReplicationSettings
 from vmshift.replication.storage import blob_service_client
-from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, due_vms, next_cycle_due
+from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, due_vms
 from vmshift.state.document import VmState
+from vmshift.state.status import SCHEDULED_PHASES, vm_status
 from vmshift.state.store import StateStore
-
-# Phases of the state document in which delta cycles run: a failed cycle is tried again when next due,
-# resuming from its checkpoints.
-SYNCING_PHASES = frozenset({"protected", "failed"})
 
 
 def state_store(cache_account: str) -> StateStore:
@@ -26,19 +21,11 @@ def state_store(cache_account: str) -> StateStore:
     return StateStore(blob_service_client(cache_account).get_container_client(settings.state_container))
 
 
-def read_states(cache_account: str) -> list[VmState]:
-    """Every VM's state document in the account's state container."""
-    store = state_store(cache_account)
-    names = [blob.name for blob in store.container.list_blobs() if blob.name.endswith(".json")]
-    return [store.load(name.removesuffix(".json")).state for name in names]
-
-
-@task(name="replication-states", tags=["blob"], cache_policy=NO_CACHE, **TRANSIENT_RETRY)
 async def replication_states(cache_accounts: Sequence[str]) -> dict[str, tuple[str, VmState]]:
     """VM name → (its cache account, its state), across the accounts."""
     found: dict[str, tuple[str, VmState]] = {}
     for account in cache_accounts:
-        for state in await asyncio.to_thread(read_states, account):
+        for state in await asyncio.to_thread(state_store(account).all_states):
             found[state.vm] = (account, state)
     return found
 
@@ -49,7 +36,7 @@ def due_cycles(states: dict[str, tuple[str, VmState]], appliance: str, rule: Cyc
     """VMs past their initial cycle whose next delta cycle is due now, outside the appliance's blackouts."""
     records = [
         CycleRecord(vm, appliance, state.last_cycle.finished_at, timedelta(seconds=state.last_cycle.seconds))
-        for vm, (_, state) in states.items() if state.phase in SYNCING_PHASES and state.last_cycle is not None
+        for vm, (_, state) in states.items() if state.phase in SCHEDULED_PHASES and state.last_cycle is not None
     ]
     return due_vms(records, now or datetime.now(UTC), rule, {appliance: list(blackouts)})
 
@@ -67,8 +54,7 @@ def status_rows(states: dict[str, tuple[str, VmState]], rule: CycleRule) -> list
             "last_cycle": f"{last.kind} {last.cycle} at {last.finished_at.isoformat()} ({last.seconds:.0f} s)"
             if last else "",
             "recovery_points": len(state.recovery_points),
-            "next_cycle_due": next_cycle_due(last.finished_at, timedelta(seconds=last.seconds), rule).isoformat()
-            if last and state.phase in SYNCING_PHASES else "",
+            "next_cycle_due": vm_status(state, rule)["next_cycle_due"] or "",
             "error": state.error or "",
         })
     return rows

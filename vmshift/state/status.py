@@ -7,7 +7,8 @@ from datetime import timedelta
 from vmshift.schedule import CycleRule, next_cycle_due
 from vmshift.state.document import VmState
 
-# Phases in which delta cycles are scheduled; a migrated VM replicates no more.
+# Phases in which delta cycles are scheduled: a failed cycle is tried again when next due, resuming from its
+# checkpoints; a stopped VM waits for its next run by hand; a migrated VM replicates no more.
 SCHEDULED_PHASES = frozenset({"protected", "failed"})
 
 
