@@ -173,4 +173,8 @@ def test_the_nic_of_a_private_endpoint_cannot_be_deleted_on_its_own(
     with pytest.raises(HttpResponseError) as refused:
         arm.network.network_interfaces.begin_delete(group, nic_name).result()
     assert refused.value.error.code == "NicInUse"
-    assert arm.network.network_interfaces.get(group, nic_name).id == endpoint.network_interfaces[0].id
+    nic = arm.network.network_interfaces.get(group, nic_name)
+    assert nic.id == endpoint.network_interfaces[0].id
+    with pytest.raises(HttpResponseError) as refused:  # nor changed: it belongs to its endpoint
+        arm.network.network_interfaces.begin_create_or_update(group, nic_name, nic).result()
+    assert refused.value.error.code == "CannotModifyNicAttachedToPrivateEndpoint"

@@ -136,6 +136,8 @@ def test_vm_refusals_carry_azure_codes(arm: Arm, group: str, unique: Callable[[s
     assert refusal(lambda: create(group, "vm-gen2", vm_body(gen2, [nic_id], size="Standard_A2_v2"))) == "BadRequest"
     assert refusal(lambda: create(group, "vm-premium", vm_body(os_disk, [nic_id], size="Standard_A2_v2"))) \
         == "BadRequest"
+    ultra = empty_disk(arm, group, "ultra-os", sku="UltraSSD_LRS")
+    assert refusal(lambda: create(group, "vm-ultra", vm_body(ultra, [nic_id]))) == "InvalidParameter"
     assert [vm.name for vm in arm.compute.virtual_machines.list(group)] == []
 
 

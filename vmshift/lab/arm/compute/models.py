@@ -22,6 +22,7 @@ from azure.storage.blob import BlobClient
 from vmshift.lab.arm.compute import catalog
 from vmshift.lab.arm.compute.vhd import FOOTER_SIZE, MIB, InvalidVhd, parse_footer
 from vmshift.lab.arm.errors import ArmError, invalid_parameter, resource_not_found
+from vmshift.lab.arm.network.models import nic_user
 from vmshift.lab.arm.routing import arm_resource
 from vmshift.lab.arm.simulator import Simulator
 from vmshift.lab.arm.storage.models import StorageBackend
@@ -43,6 +44,7 @@ GIB = 1024 * MIB
 _DISK_FILE = "disk-file"
 _REVOKED = "grant-revoked"
 COPY_CHUNK = 4 * MIB
+DATA_ONLY_SKUS = ("UltraSSD_LRS", "PremiumV2_LRS")  # Azure takes these as data disks only
 
 
 def _now() -> str:
@@ -451,7 +453,8 @@ class ComputeBackend:
         os_reference = storage.get("osDisk") or {}
         os_disk = self._managed_disk(os_reference, location, resource_id, "osDisk")
         data_references = storage.get("dataDisks") or []
-        limit = catalog.SIZES[size].max_data_disks
+        size_caps = catalog.SIZES[size]
+        limit = size_caps.max_data_disks
         if len(data_references) > limit:
             raise ArmError(409, "OperationNotAllowed",
                            f"The maximum number of data disks allowed to be attached to a VM of this size is "
@@ -461,7 +464,9 @@ class ComputeBackend:
             raise invalid_parameter("Each data disk needs its own lun between 0 and 63.", "dataDisks")
         data_disks = [self._managed_disk(d, location, resource_id, f"dataDisks[{i}]")
                       for i, d in enumerate(data_references)]
-        size_caps = catalog.SIZES[size]
+        if os_disk["sku"]["name"] in DATA_ONLY_SKUS:
+            raise invalid_parameter(f"Disk {os_disk['id']} of type {os_disk['sku']['name']} can only be a data "
+                                    "disk, not the OS disk.", "osDisk")
         generation = os_disk["properties"].get("hyperVGeneration", "V1")
         if generation not in size_caps.hyperv_generations.split(","):
             raise ArmError(400, "BadRequest",
@@ -489,10 +494,10 @@ class ComputeBackend:
             if nic["location"] != location:
                 raise invalid_parameter(f"Network interface {nic['id']} is in '{nic['location']}'; the virtual "
                                         f"machine is in '{location}'.", f"networkProfile.networkInterfaces[{index}]")
-            owner = (nic["properties"].get("virtualMachine") or {}).get("id")
+            owner = (nic_user(nic) or {}).get("id")
             if owner and owner.lower() != resource_id.lower():
-                raise ArmError(400, "NicInUse", f"Network interface {nic['id']} is used by virtual machine "
-                                                f"{owner}.", f"networkProfile.networkInterfaces[{index}]")
+                raise ArmError(400, "NicInUse", f"Network interface {nic['id']} is used by {owner}.",
+                               f"networkProfile.networkInterfaces[{index}]")
             nics.append((nic, reference))
         if not nics:
             raise invalid_parameter("A virtual machine needs at least one network interface.", "networkProfile")

@@ -37,6 +37,11 @@ def _network(prefix: str, target: str) -> ipaddress.IPv4Network:
     return network
 
 
+
+def nic_user(nic: dict[str, Any]) -> dict[str, Any] | None:
+    """The VM or private endpoint that holds the NIC ({"id": ...}), or None."""
+    return nic["properties"].get("virtualMachine") or nic["properties"].get("privateEndpoint")
+
 class NetworkBackend:
     def __init__(self, simulator: Simulator) -> None:
         self.simulator = simulator
@@ -232,6 +237,11 @@ class NetworkBackend:
         if not configurations:
             raise invalid_parameter("Network interface must have at least one IP configuration.",
                                     "properties.ipConfigurations")
+        if existing is not None and existing["properties"].get("privateEndpoint") and not managed_by:
+            raise ArmError(400, "CannotModifyNicAttachedToPrivateEndpoint",
+                           f"Network interface {resource_id} is attached to private endpoint "
+                           f"{existing['properties']['privateEndpoint']['id']} and cannot be modified; change the "
+                           "private endpoint instead.")
         if existing is not None:
             self._detach(resource_id)
         result = []
@@ -307,8 +317,7 @@ class NetworkBackend:
             return None
         # A NIC that a VM uses, or that a private endpoint manages, is refused by Azure until it is dissociated
         # (a private endpoint's NIC goes away only with its endpoint).
-        user = nic["properties"].get("virtualMachine") or nic["properties"].get("privateEndpoint")
-        if user:
+        if user := nic_user(nic):
             raise ArmError(400, "NicInUse", f"Network Interface {nic['id']} is used by existing resource "
                                             f"{user['id']}. In order to delete the "
                                             "network interface, it must be dissociated from the resource.")
