@@ -264,7 +264,6 @@ def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-
 def _https_answers(url: str, ca_file: str) -> bool:
     try:
         requests.get(url, verify=ca_file, timeout=HEALTH_TIMEOUT_S)

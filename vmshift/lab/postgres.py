@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -115,10 +114,4 @@ def _binary(name: str) -> Path:
 
 
 def _password(home: Path) -> str:
-    """Made once per lab folder, so that a restarted cluster keeps accepting it."""
-    path = home / "password"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(24))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
+    return process.kept_secret(home / "password")

@@ -8,7 +8,6 @@ lab's credentials, as a team's own server should; clients set PREFECT_API_AUTH_S
 from __future__ import annotations
 
 import base64
-import secrets
 import sys
 from pathlib import Path
 
@@ -86,9 +85,5 @@ def _auth_string(home: Path) -> str:
 
     In `user:password` form, so that `curl -u "$PREFECT_API_AUTH_STRING"` sends exactly the header Prefect checks.
     """
-    path = home / "auth-string"
-    if not path.exists():
-        path.write_text(f"vmshift:{secrets.token_urlsafe(24)}")
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return process.kept_secret(home / "auth-string", prefix="vmshift:")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -131,3 +132,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def kept_secret(path: Path, prefix: str = "") -> str:
+    """A random secret made once per lab folder (so that restarted parts keep accepting it), readable by its
+    owner only from the moment it exists."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(prefix + secrets.token_urlsafe(24))
+    return path.read_text().strip()
