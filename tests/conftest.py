@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 
 from vmshift.lab import launcher
+from vmshift.lab.ca import ensure_certificates
+from vmshift.lab.vcsim_build import DEFAULT_CACHE, build_vcsim, running_vcsim
+from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 
 TEST_SPEC = Path(__file__).parent / "lab-spec.json"
 
@@ -54,3 +58,22 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
         yield folder, launcher.start_prefect_server(folder)["prefect"]
     finally:
         launcher.stop_prefect_server(folder)
+
+
+@contextmanager
+def _private_vcenter(folder: Path, password: str, spec_file: Path) -> Iterator[tuple[dict, VSphereSession]]:
+    certs = ensure_certificates(folder / "ca")
+    binary = build_vcsim(DEFAULT_CACHE)
+    with running_vcsim(binary, spec_file, certs.cert_file, certs.key_file, folder / "vcenter", password) as ready:
+        lab = {"ca_file": str(certs.ca_file), "vcenter": {**ready, "password": password}}
+        config = VCenterConfig(url=ready["url"], user=ready["user"], password=password,
+                               datacenter=ready["datacenter"], ca_file=str(certs.ca_file))
+        with connect(config) as session:
+            yield lab, session
+
+
+@pytest.fixture(scope="session")
+def private_vcenter() -> Callable[[Path, str, Path], AbstractContextManager[tuple[dict, VSphereSession]]]:
+    """Starts a vCenter of a test's own (to restart it, say), on a state folder that survives a restart:
+    `with private_vcenter(folder, password, spec) as (lab.json-shaped entry, session)`."""
+    return _private_vcenter

@@ -28,15 +28,15 @@ MIB = 1 << 20
 
 
 @pytest.fixture(scope="module")
-def vcenter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, VSphereSession]]:
+def vcenter(tmp_path_factory: pytest.TempPathFactory, private_vcenter) -> Iterator[tuple[dict, VSphereSession]]:
     folder, password = tmp_path_factory.mktemp("own-vcenter"), secrets.token_urlsafe(18)
-    with vcsim_build.private_vcenter(folder, password, TEST_SPEC) as started:
+    with private_vcenter(folder, password, TEST_SPEC) as started:
         yield started
 
 
-def test_a_restart_keeps_disk_data_cbt_change_ids_and_morefs(tmp_path):
+def test_a_restart_keeps_disk_data_cbt_change_ids_and_morefs(tmp_path, private_vcenter):
     password = secrets.token_urlsafe(18)
-    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
+    with private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         vm = find_vm(session, "app-linux-01")
         moref = vm._moId
         enable_cbt(session, vm)
@@ -47,7 +47,7 @@ def test_a_restart_keeps_disk_data_cbt_change_ids_and_morefs(tmp_path):
         create_snapshot(session, vm, "left-open-by-a-killed-cycle")
         write_guest(lab, "app-linux-01", 2 * MIB, b"on the redo log")
 
-    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
+    with private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         vm = find_vm(session, "app-linux-01")
         assert (vm._moId, vm.config.changeTrackingEnabled, vm.snapshot) == (moref, True, None)
         write_guest(lab, "app-linux-01", 10 * MIB, b"after restart")

@@ -12,7 +12,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from images import download, qemu_identical, random_bytes
 
-from vmshift.lab import guest, vcsim_build
+from vmshift.lab import guest
 from vmshift.lab.guest import GuestWriteFailed, set_consolidation_needed, write_guest
 from vmshift.replication import cycle
 from vmshift.replication.cycle import ReplicationSettings, has_snapshots, replicate_once
@@ -119,9 +119,11 @@ def test_a_vm_needing_consolidation_is_not_snapshotted_until_consolidated(
     assert_replica_equals_source(session, blob_service, replication, tmp_path)
 
 
-def test_the_flag_works_powered_off_and_survives_a_restart_until_consolidated(tmp_path: Path) -> None:
+def test_the_flag_works_powered_off_and_survives_a_restart_until_consolidated(
+    tmp_path: Path, private_vcenter
+) -> None:
     password = secrets.token_urlsafe(18)
-    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
+    with private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         vm = find_vm(session, VM)
         assert (vm.runtime.consolidationNeeded, vm.summary.runtime.consolidationNeeded) == (False, False)
         wait_for_task(session, vm.PowerOffVM_Task())
@@ -130,7 +132,7 @@ def test_the_flag_works_powered_off_and_survives_a_restart_until_consolidated(tm
         with pytest.raises(GuestWriteFailed, match="true or false"):
             set_consolidation_needed_raw(lab, VM, "maybe")
 
-    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
+    with private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         vm = find_vm(session, VM)
         assert (vm.runtime.powerState, vm.runtime.consolidationNeeded) == ("poweredOff", True)
         wait_for_task(session, vm.ConsolidateVMDisks_Task())
@@ -138,7 +140,7 @@ def test_the_flag_works_powered_off_and_survives_a_restart_until_consolidated(tm
         assert set_consolidation_needed(lab, VM, True)["consolidation_needed"] is True
         assert set_consolidation_needed(lab, VM, False)["consolidation_needed"] is False
 
-    with vcsim_build.private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
+    with private_vcenter(tmp_path, password, TEST_SPEC) as (lab, session):
         assert find_vm(session, VM).runtime.consolidationNeeded is False
 
 

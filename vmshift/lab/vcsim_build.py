@@ -92,23 +92,6 @@ def running_vcsim(binary: Path, spec_file: Path, cert_file: Path, key_file: Path
         process.wait(timeout=30)
 
 
-@contextmanager
-def private_vcenter(folder: Path, password: str, spec_file: Path) -> Iterator[tuple[dict, object]]:
-    """A vCenter of a test's own (to restart it, say), on a state folder that survives a restart:
-    yields its lab.json-shaped entry and a session to it."""
-    from vmshift.lab.ca import ensure_certificates
-    from vmshift.vsphere.connection import VCenterConfig, connect
-
-    certs = ensure_certificates(folder / "ca")
-    binary = build_vcsim(DEFAULT_CACHE)
-    with running_vcsim(binary, spec_file, certs.cert_file, certs.key_file, folder / "vcenter", password) as ready:
-        lab = {"ca_file": str(certs.ca_file), "vcenter": {**ready, "password": password}}
-        config = VCenterConfig(url=ready["url"], user=ready["user"], password=password,
-                               datacenter=ready["datacenter"], ca_file=str(certs.ca_file))
-        with connect(config) as session:
-            yield lab, session
-
-
 def _source_hash(go_version: str) -> str:
     digest = hashlib.sha256(go_version.encode())
     for source in sorted(SOURCE_DIR.glob("*.go")):
