@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 import httpx
@@ -93,12 +93,15 @@ async def _enter_when_free(names: list[str], occupy: int, stop: threading.Event)
             await asyncio.sleep(float(full.response.headers.get("Retry-After", 1.0)))
 
 
-def limits_for(facts: Iterable[VmFacts], appliance: Appliance) -> dict[str, int]:
-    """Every limit the VMs' cycles will take, at its default size: what must exist before they start."""
+def limits_for(
+    facts: Iterable[VmFacts], appliance: Appliance, overrides: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Every limit the VMs' cycles will take (`vm_slots`), at its default size or as overridden: what must
+    exist before they start."""
     chosen = list(facts)
     return planned_limits(hosts=[f.host or appliance.vcenter for f in chosen],
                           datastores=[ds for f in chosen for ds in f.datastores],
-                          appliances=[appliance.name], vcenters=[appliance.vcenter])
+                          appliances=[appliance.name], vcenters=[appliance.vcenter], overrides=overrides)
 
 
 async def cycle_within_limits(

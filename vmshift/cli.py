@@ -19,9 +19,10 @@ from vmshift.lab import guest, launcher
 from vmshift.lab.guest import GuestWriteFailed
 from vmshift.lab.process import PartFailed
 from vmshift.lab.spec import LabSpecInvalid
-from vmshift.limits import LimitOverrideInvalid, planned_limits
+from vmshift.limits import LimitOverrideInvalid
 from vmshift.plan.checks import live_checks_from_env
 from vmshift.plan.validation import PlanValidation, parse_start_at, validate_plan
+from vmshift.readiness import facts_from_inventory
 from vmshift.replication.cycle import ReplicationInProgress, ReplicationSettings, replicate_once, verify_vm
 from vmshift.replication.extents import UnalignedDisk
 from vmshift.replication.pageblob import BlobNotOurs, DiskShrunk
@@ -168,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
 def _limits_setup(args: argparse.Namespace) -> Outcome:
     from deployments.limits import ensure_limits
     from flows.appliance import Appliance
+    from tasks.replication import limits_for
 
     overrides = {}
     for item in args.set:
@@ -178,10 +180,7 @@ def _limits_setup(args: argparse.Namespace) -> Outcome:
         overrides[kind.strip()] = int(size)
     with connect(VCenterConfig.from_env()) as session:
         table = inventory(session)
-    datastores = {path.split("]")[0].strip("[") for path in table["datastore_path"].dropna()}
-    appliance = Appliance.from_env()
-    planned = planned_limits(hosts=table["host"].dropna().unique(), datastores=datastores,
-                             appliances=[appliance.name], vcenters=[appliance.vcenter], overrides=overrides)
+    planned = limits_for(facts_from_inventory(table).values(), Appliance.from_env(), overrides)
     in_force = asyncio.run(ensure_limits(planned, update=True))
     lines = [f"  {name:60} {size}" for name, size in sorted(in_force.items())]
     return Outcome("global concurrency limits in force:\n" + "\n".join(lines), {"limits": in_force})

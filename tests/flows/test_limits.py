@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from flows.appliance import Appliance
+from tasks.replication import vm_slots
+from vmshift.cli import main
 from vmshift.limits import LimitKind, LimitOverrideInvalid, limit_name, planned_limits
+from vmshift.readiness import facts_from_inventory
+from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.inventory import inventory
 
 
 def test_defaults_are_azure_migrates_figures() -> None:
@@ -35,3 +43,14 @@ def test_names_prefect_refuses_are_made_safe() -> None:
 def test_bad_overrides_are_refused_with_the_known_names(overrides: dict, message: str) -> None:
     with pytest.raises(LimitOverrideInvalid, match=message):
         planned_limits([], [], ["a"], [], overrides=overrides)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_limits_setup_creates_every_limit_a_wave_over_the_inventory_takes(lab: dict, capsys) -> None:
+    assert main(["limits", "setup", "--set", "vmshift-host-disk-reads=4", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out.splitlines()[-1])["limits"]
+    facts = facts_from_inventory(inventory(connect(VCenterConfig.from_env())))
+    appliance = Appliance.from_env()
+    wanted = {name for vm in facts.values() for name, _ in vm_slots(vm, appliance)}
+    assert wanted <= set(created)  # what the wave's VMs take, each created beforehand
+    assert {size for name, size in created.items() if name.startswith("vmshift-host-disk-reads")} == {4}
