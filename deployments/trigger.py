@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 from prefect.client.orchestration import get_client
@@ -43,18 +44,32 @@ async def wave_of_vm(vm: str) -> str:
 
 async def run_step(step: str, parameters: dict[str, Any], wait: bool = True, timeout_s: float = 3600) -> dict:
     """Create the step's flow run; with `wait`, return what the flow returned once it completed."""
+    return await run_deployment_named(STEP_DEPLOYMENTS[step], parameters, wait, timeout_s)
+
+
+async def run_deployment_named(
+    name: str, parameters: dict[str, Any], wait: bool = True, timeout_s: float = 3600
+) -> dict:
+    """Create a flow run of the deployment `flow/deployment`; with `wait`, as `finished_run` returns it."""
     async with get_client() as client:
-        deployment = await client.read_deployment_by_name(STEP_DEPLOYMENTS[step])
+        deployment = await client.read_deployment_by_name(name)
         run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
-        if not wait:
-            return {"flow_run_id": str(run.id), "state": run.state.name if run.state else None}
-        deadline = time.monotonic() + timeout_s
+    if not wait:
+        return {"flow_run_id": str(run.id), "state": run.state.name if run.state else None}
+    return await finished_run(run.id, name, timeout_s)
+
+
+async def finished_run(run_id: uuid.UUID | str, what: str, timeout_s: float = 3600) -> dict:
+    """Wait for the flow run to end; `{"flow_run_id", **what the flow returned}`, or StepRunFailed."""
+    deadline = time.monotonic() + timeout_s
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)
         while not (run.state and run.state.is_final()):
             if time.monotonic() > deadline:
-                raise StepRunFailed(f"{step} run {run.id} did not end within {timeout_s:.0f} s; it goes on: "
+                raise StepRunFailed(f"{what} run {run.id} did not end within {timeout_s:.0f} s; it goes on: "
                                     "watch it in the Prefect UI")
             await asyncio.sleep(1.0)
             run = await client.read_flow_run(run.id)
     if not run.state.is_completed():
-        raise StepRunFailed(f"{step} run {run.id} ended {run.state.name}: {run.state.message}")
+        raise StepRunFailed(f"{what} run {run.id} ended {run.state.name}: {run.state.message}")
     return {"flow_run_id": str(run.id), **await run.state.aresult()}

@@ -18,18 +18,17 @@ import time
 from pathlib import Path
 
 import requests
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+from deployments.trigger import StepRunFailed, finished_run, run_deployment_named
 from vmshift.cli import EXPECTED_ERRORS
 from vmshift.cli import main as vmshift
 from vmshift.lab import guest, launcher, process
-from vmshift.lab.process import PartProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WAVE_PLAN = PROJECT_ROOT / "examples" / "waves.csv"
 WORK_POOL = "vmshift"
+PREFECT = str(Path(sys.executable).parent / "prefect")
 RUN_TIMEOUT_S = 420.0
 CHURN_PERCENT = 3.0
 DEMO_MIN_INTERVAL_MINUTES = 0.05
@@ -101,9 +100,9 @@ def _run(lab: dict, started: float) -> int:
         "migrated": sum(row["outcome"] == "migrated" for row in rows),
         "verified": sum(bool(row.get("verified")) for row in rows),
         "failed": sum(row["outcome"] != "migrated" for row in rows)
-        + sum(row["outcome"] not in ("protected",) for row in replicated["vms"]),
+        + sum(row["outcome"] != "protected" for row in replicated["vms"]),
         "delta_cycles": 2,
-        "test_migrated": sum(row["outcome"] in ("tested", "test-migrated") for row in tested["vms"]),
+        "test_migrated": sum(row["outcome"] == "test-migrated" for row in tested["vms"]),
         "seconds": round(time.monotonic() - started, 1),
         "ui": lab["prefect"]["ui_url"],
     }
@@ -114,21 +113,16 @@ def _run(lab: dict, started: float) -> int:
 
 
 def _deploy() -> None:
-    prefect = str(Path(sys.executable).parent / "prefect")
-    pools = subprocess.run([prefect, "work-pool", "ls"], capture_output=True, text=True, check=True).stdout
-    if WORK_POOL not in pools:
-        _check([prefect, "work-pool", "create", WORK_POOL, "--type", "process"], "creating the work pool")
-    _check([prefect, "--no-prompt", "deploy", "--all"], "prefect deploy --all")
+    _check([PREFECT, "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], "creating the work pool")
+    _check([PREFECT, "--no-prompt", "deploy", "--all"], "prefect deploy --all")
 
 
-def _start_worker(folder: Path) -> PartProcess:
-    worker = PartProcess("worker", folder / "run" / "worker.pid", folder / "logs" / "worker.log")
+def _start_worker(folder: Path) -> None:
+    worker = launcher.lab_part(folder, "worker")
     if worker.pid() is None:
-        prefect = str(Path(sys.executable).parent / "prefect")
         # Flow results are persisted so that the demo (and anyone in the UI) can read what each run returned.
-        process.start(worker, [prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process"],
+        process.start(worker, [PREFECT, "worker", "start", "--pool", WORK_POOL, "--type", "process"],
                       {"PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true"}, cwd=PROJECT_ROOT)
-    return worker
 
 
 def _cutover_over_rest(prefect: dict, wave: str) -> str:
@@ -144,33 +138,16 @@ def _cutover_over_rest(prefect: dict, wave: str) -> str:
 
 
 def _run_deployment(name: str, parameters: dict, what: str) -> dict:
-    async def create() -> str:
-        async with get_client() as client:
-            deployment = await client.read_deployment_by_name(name)
-            run = await client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
-            return str(run.id)
-
-    return _wait(asyncio.run(create()), what)
+    created = asyncio.run(run_deployment_named(name, parameters, wait=False))
+    return _wait(created["flow_run_id"], what)
 
 
 def _wait(flow_run_id: str, what: str) -> dict:
-    async def finished() -> FlowRun:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        async with get_client() as client:
-            while True:
-                run = await client.read_flow_run(flow_run_id)
-                if run.state and run.state.is_final():
-                    return run
-                if time.monotonic() > deadline:
-                    raise DemoFailed(f"{what} (flow run {flow_run_id}) did not finish in {RUN_TIMEOUT_S:.0f} s; "
-                                     "see the worker's log in the lab folder")
-                await asyncio.sleep(1.0)
-
     _say(f"{what}: flow run {flow_run_id} …")
-    run = asyncio.run(finished())
-    if not run.state.is_completed():
-        raise DemoFailed(f"{what} ended {run.state.name}: {run.state.message}")
-    return asyncio.run(run.state.aresult())
+    try:
+        return asyncio.run(finished_run(flow_run_id, what, RUN_TIMEOUT_S))
+    except StepRunFailed as failure:
+        raise DemoFailed(f"{failure}; see the worker's log in the lab folder") from failure
 
 
 def _vmshift(*args: str) -> dict:

@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from vmshift.lab import launcher
-from vmshift.lab.process import PartProcess
 
 
 def test_the_server_answers_on_loopback_with_its_database_in_the_lab_folder(prefect_server) -> None:
@@ -54,15 +53,14 @@ def test_the_cutover_api_refuses_a_call_without_the_servers_credentials(prefect_
 
 def test_the_secret_is_never_in_the_servers_command_line(prefect_server) -> None:
     folder, entry = prefect_server
-    part = PartProcess("prefect", folder / "run" / "prefect.pid", folder / "logs" / "prefect.log")
+    part = launcher.lab_part(folder, "prefect")
     cmdline = Path(f"/proc/{part.pid()}/cmdline").read_bytes().decode()
     assert entry["auth_string"] not in cmdline
 
 
 def test_starting_again_reuses_the_running_server(prefect_server) -> None:
     folder, entry = prefect_server
-    parts = [PartProcess(name, folder / "run" / f"{name}.pid", folder / "logs" / f"{name}.log")
-             for name in ("postgres", "prefect")]
+    parts = [launcher.lab_part(folder, name) for name in ("postgres", "prefect")]
     pids = [part.pid() for part in parts]
     assert launcher.start_prefect_server(folder)["prefect"] == entry
     assert [part.pid() for part in parts] == pids

@@ -30,11 +30,11 @@ def test_lab_status_json_names_every_part_healthy_and_masks_credentials(lab: dic
 
 
 def test_lab_up_again_is_a_no_op(lab: dict, lab_dir: Path) -> None:
-    pids = {name: launcher._part(lab_dir, name).pid() for name in launcher.PARTS}
+    pids = {name: launcher.lab_part(lab_dir, name).pid() for name in launcher.PARTS}
     again = launcher.up(lab_dir, Path(__file__).parents[1] / "lab-spec.json")
     assert again["vcenter"]["url"] == lab["vcenter"]["url"]
     assert again["arm"]["endpoint"] == lab["arm"]["endpoint"]
-    assert {name: launcher._part(lab_dir, name).pid() for name in launcher.PARTS} == pids
+    assert {name: launcher.lab_part(lab_dir, name).pid() for name in launcher.PARTS} == pids
 
 
 def test_lab_env_carries_what_the_product_reads(lab: dict) -> None:

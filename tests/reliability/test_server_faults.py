@@ -28,8 +28,7 @@ ZONE = "privatelink.blob.core.windows.net"
 
 
 def part(name: str) -> PartProcess:
-    folder = launcher.lab_dir()
-    return PartProcess(name, folder / "run" / f"{name}.pid", folder / "logs" / f"{name}.log")
+    return launcher.lab_part(launcher.lab_dir(), name)
 
 
 def restart(name: str, env: dict[str, str], fixed: dict[str, str] | None = None) -> list[str]:

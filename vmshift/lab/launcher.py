@@ -82,7 +82,7 @@ def status(folder: Path) -> dict:
     }
     for name, check in checks.items():
         if name in lab:
-            running = _part(folder, "arm" if name == "dns" else name).pid() is not None
+            running = lab_part(folder, "arm" if name == "dns" else name).pid() is not None
             lab[name]["healthy"] = running and check(lab[name], lab["ca_file"])
     lab["healthy"] = all(lab[name]["healthy"] for name in checks if name in lab)
     return lab
@@ -90,21 +90,21 @@ def status(folder: Path) -> dict:
 
 def down(folder: Path) -> list[str]:
     """Stop every part by its PID file; returns the names of those that were running."""
-    stopped = [name for name in reversed(PARTS) if process.stop(_part(folder, name))]
+    stopped = [name for name in reversed(PARTS) if process.stop(lab_part(folder, name))]
     (folder / "lab.json").unlink(missing_ok=True)
     return stopped
 
 
 def start_prefect_server(folder: Path) -> dict:
     """The Prefect server and its PostgreSQL, as lab parts of `folder`: `{"postgres": ..., "prefect": ...}`."""
-    postgres = start_postgres(folder, _part(folder, "postgres"))
+    postgres = start_postgres(folder, lab_part(folder, "postgres"))
     return {"postgres": postgres,
-            "prefect": start_prefect(folder, _part(folder, "prefect"), database_url(folder, postgres))}
+            "prefect": start_prefect(folder, lab_part(folder, "prefect"), database_url(folder, postgres))}
 
 
 def stop_prefect_server(folder: Path) -> None:
     for name in ("prefect", "postgres"):
-        process.stop(_part(folder, name))
+        process.stop(lab_part(folder, name))
 
 
 def masked(lab: dict) -> dict:
@@ -150,12 +150,13 @@ def lab_env(lab: dict) -> dict[str, str]:
     return env
 
 
-def _part(folder: Path, name: str) -> PartProcess:
+def lab_part(folder: Path, name: str) -> PartProcess:
+    """A lab part of `folder`: its PID file under run/, its log under logs/."""
     return PartProcess(name, folder / "run" / f"{name}.pid", folder / "logs" / f"{name}.log")
 
 
 def _all_running(folder: Path) -> bool:
-    return all(_part(folder, name).pid() is not None for name in PARTS if (folder / "run" / f"{name}.pid").exists())
+    return all(lab_part(folder, name).pid() is not None for name in PARTS if (folder / "run" / f"{name}.pid").exists())
 
 
 def _cache_account(spec: LabSpec) -> str:
@@ -183,7 +184,7 @@ def _credentials(folder: Path, spec: LabSpec) -> dict:
 
 
 def _start_vcenter(folder: Path, spec: LabSpec, credentials: dict, certs: LabCertificates, cache_dir: Path) -> dict:
-    part = _part(folder, "vcenter")
+    part = lab_part(folder, "vcenter")
     ready_file = folder / "run" / "vcenter.ready"
     if part.pid() is None:
         binary = build_vcsim(cache_dir)
@@ -203,7 +204,7 @@ def _start_vcenter(folder: Path, spec: LabSpec, credentials: dict, certs: LabCer
 
 
 def _start_azurite(folder: Path, credentials: dict, certs: LabCertificates) -> dict:
-    part = _part(folder, "azurite")
+    part = lab_part(folder, "azurite")
     port_file = folder / "run" / "azurite.port"
     if part.pid() is None:
         binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-blob"
@@ -230,7 +231,7 @@ def _start_azurite(folder: Path, credentials: dict, certs: LabCertificates) -> d
 def _start_arm(
     folder: Path, spec_path: Path | None, credentials: dict, certs: LabCertificates, azurite: dict
 ) -> tuple[dict, dict]:
-    part = _part(folder, "arm")
+    part = lab_part(folder, "arm")
     ready_file = folder / "run" / "arm.ready"
     if part.pid() is None:
         ready_file.unlink(missing_ok=True)
