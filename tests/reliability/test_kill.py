@@ -11,11 +11,11 @@ import pytest
 from wave_runs import CACHE, kill_when, outcomes, run_step, start_step, target_resources
 
 from vmshift.lab.guest import write_guest
-from vmshift.replication.cycle import SNAPSHOT_PREFIX
 from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import DEFAULT_CONTAINER, StateStore
 from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
 pytestmark = pytest.mark.lab
 MIB = 1 << 20
@@ -26,7 +26,7 @@ def vcenter():
 
 
 def own_snapshots(vm: str) -> list:
-    return snapshots.find_snapshots(inventory.find_vm(vcenter(), vm), SNAPSHOT_PREFIX)
+    return snapshots.find_snapshots(inventory.find_vm(vcenter(), vm), OWN_SNAPSHOT_PREFIX)
 
 
 def cycle_in_flight(vm: str) -> bool:
@@ -52,7 +52,7 @@ def test_kill_9_during_initial_replication_then_the_wave_completes(
     session = vcenter()
     source = inventory.find_vm(session, vm)
     seen = (lambda: cycle_in_flight(vm)) if moment == "cycle in flight" \
-        else (lambda: bool(snapshots.find_snapshots(source, SNAPSHOT_PREFIX)))
+        else (lambda: bool(snapshots.find_snapshots(source, OWN_SNAPSHOT_PREFIX)))
     kill_when(child, seen, moment)
 
     assert outcomes(run_step("replicate", [vm], step_env, tmp_path / "again.log")) == {vm: "protected"}

@@ -8,7 +8,7 @@ import logging
 from azure.core.exceptions import ResourceNotFoundError
 
 from vmshift.azure.disks import snapshot_uri
-from vmshift.replication.cycle import SNAPSHOT_PREFIX, ReplicationSettings, replicate_once
+from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.replication.reader import DiskReader
 from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import StateStore
@@ -49,7 +49,7 @@ class VSphereSourceVm:
 
     def finish_replication(self, delete_cache_blobs: bool) -> None:
         vm = self._vm()
-        for snapshot in snapshots.find_snapshots(vm, SNAPSHOT_PREFIX):
+        for snapshot in snapshots.find_snapshots(vm, inventory.OWN_SNAPSHOT_PREFIX):
             snapshots.remove_snapshot(self.session, snapshot)
         disable_cbt(self.session, vm)
         service = blob_service_client(self.settings.cache_account)

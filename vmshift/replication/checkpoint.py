@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
-from vmshift.replication.extents import DiskExtent, clip, subtract
+from vmshift.replication.extents import DiskExtent, clip, subtract, total_bytes
 from vmshift.replication.mover import WriteOutcome
 from vmshift.state.document import DiskCheckpoint
 
@@ -24,7 +24,7 @@ class DiskProgress:
         self._watermark = 0  # writes[:watermark] are all done
         self._done_beyond: set[int] = set()
         self.bytes_sent = 0
-        self.planned_bytes = sum(extent.length for extent in self.writes)
+        self.planned_bytes = total_bytes(self.writes)
         self.done_bytes = 0
 
     @property

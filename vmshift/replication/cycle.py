@@ -39,7 +39,6 @@ from vmshift.vsphere.datastore import open_disk
 from vmshift.vsphere.errors import ChangeIdRefused, ChangeTrackingInactive, ConsolidationNeeded
 from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
-SNAPSHOT_PREFIX = OWN_SNAPSHOT_PREFIX
 ALL_AREAS = "*"  # QueryChangedDiskAreas' changeId for "every allocated area"
 # A claim whose process is gone (same host) or silent this long (another host) belongs to a dead run.
 CLAIM_STALE_AFTER = dt.timedelta(minutes=10)
@@ -140,7 +139,7 @@ def _remove_leftover_snapshots(session: VSphereSession, vm: vim.VirtualMachine) 
     removed: list[str] = []
     if not has_snapshots(session, vm):
         return removed
-    for snapshot in snapshots.find_snapshots(vm, SNAPSHOT_PREFIX):
+    for snapshot in snapshots.find_snapshots(vm, OWN_SNAPSHOT_PREFIX):
         removed.append(snapshot._moId)
         snapshots.remove_snapshot(session, snapshot)
     return removed
@@ -245,7 +244,7 @@ class _Cycle:
             snapshot = snapshots.create_snapshot(
                 self.session,
                 vm,
-                f"{SNAPSHOT_PREFIX}{self.vm_name}-cycle-{progress.cycle}",
+                f"{OWN_SNAPSHOT_PREFIX}{self.vm_name}-cycle-{progress.cycle}",
                 description="vmshift replication cycle; removed when the cycle ends",
             )
             snapshot_time = _now()
@@ -438,7 +437,7 @@ def verify_vm(
     _check_consolidation(vm, vm_name)
     _remove_leftover_snapshots(session, vm)
     snapshot = snapshots.create_snapshot(
-        session, vm, f"{SNAPSHOT_PREFIX}{vm_name}-verify", description="vmshift verification; removed when it ends"
+        session, vm, f"{OWN_SNAPSHOT_PREFIX}{vm_name}-verify", description="vmshift verification; removed when it ends"
     )
     try:
         results = []

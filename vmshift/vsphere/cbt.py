@@ -27,14 +27,7 @@ def enable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
     """Switch CBT on. On a powered-on VM, ESXi starts tracking only at the next stun, so a snapshot is created
     and removed right away, as backup tools do; without it the first snapshot would carry no changeId.
     A VM that already has CBT on is left alone."""
-    if vm.config.changeTrackingEnabled:
-        return
-    spec = vim.vm.ConfigSpec(changeTrackingEnabled=True)
-    try:
-        wait_for_task(session, vm.ReconfigVM_Task(spec=spec))
-    except vmodl.MethodFault as fault:
-        raise VSphereError(f"enabling CBT on {vm.name} failed: {fault_text(fault)}") from fault
-    if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
+    if _set_change_tracking(session, vm, True) and vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
         snapshot = create_snapshot(session, vm, CBT_ACTIVATION_SNAPSHOT, "vmshift: activates change tracking")
         remove_snapshot(session, snapshot)
 
@@ -42,12 +35,19 @@ def enable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
 def disable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
     """Switch CBT off, leaving the source as it was before replication (a migrated VM is tracked no more).
     ESXi drops the -ctk files at the next stun or power cycle; a VM that has CBT off is left alone."""
-    if not vm.config.changeTrackingEnabled:
-        return
+    _set_change_tracking(session, vm, False)
+
+
+def _set_change_tracking(session: VSphereSession, vm: vim.VirtualMachine, on: bool) -> bool:
+    """True when the VM's CBT setting had to change."""
+    if bool(vm.config.changeTrackingEnabled) == on:
+        return False
     try:
-        wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(changeTrackingEnabled=False)))
+        wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(changeTrackingEnabled=on)))
     except vmodl.MethodFault as fault:
-        raise VSphereError(f"disabling CBT on {vm.name} failed: {fault_text(fault)}") from fault
+        raise VSphereError(f"{'enabling' if on else 'disabling'} CBT on {vm.name} failed: {fault_text(fault)}") \
+            from fault
+    return True
 
 
 def changed_areas(session: VSphereSession, vm: vim.VirtualMachine, snapshot: vim.vm.Snapshot, disk_key: int,
