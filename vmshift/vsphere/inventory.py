@@ -80,12 +80,16 @@ def _snapshot_count(vm: vim.VirtualMachine) -> int:
     info = vm.snapshot  # read once: each read asks vCenter
     if info is None:
         return 0
-    trees, count = list(info.rootSnapshotList), 0
-    while trees:
-        tree = trees.pop()
-        count += not tree.name.startswith(OWN_SNAPSHOT_PREFIX)
-        trees.extend(tree.childSnapshotList or [])
-    return count
+    return sum(not tree.name.startswith(OWN_SNAPSHOT_PREFIX) for tree in snapshot_trees(info.rootSnapshotList))
+
+
+def snapshot_trees(trees: list[vim.vm.SnapshotTree] | None) -> list[vim.vm.SnapshotTree]:
+    """Every node of the snapshot trees, parents before their children."""
+    found = []
+    for tree in trees or []:
+        found.append(tree)
+        found.extend(snapshot_trees(tree.childSnapshotList))
+    return found
 
 
 def inventory(session: VSphereSession) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from pyVmomi import vim, vmodl
 
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.errors import ConsolidationNeeded, SnapshotError
-from vmshift.vsphere.inventory import disk_capacity
+from vmshift.vsphere.inventory import disk_capacity, snapshot_trees
 from vmshift.vsphere.tasks import fault_text, wait_for_task
 
 
@@ -44,20 +44,12 @@ def remove_snapshot(session: VSphereSession, snapshot: vim.vm.Snapshot) -> None:
                                   "run 'Consolidate' on it in vCenter before the next cycle")
 
 
-def _walk(trees: list[vim.vm.SnapshotTree]) -> list[vim.vm.SnapshotTree]:
-    found = []
-    for tree in trees or []:
-        found.append(tree)
-        found.extend(_walk(tree.childSnapshotList))
-    return found
-
-
 def find_snapshots(vm: vim.VirtualMachine, name_prefix: str) -> list[vim.vm.Snapshot]:
     """The VM's snapshots whose name starts with the prefix, oldest first (e.g. leftovers of a killed cycle)."""
     info = vm.snapshot  # read once: each read asks vCenter, and another run may remove the last snapshot between
     if info is None:
         return []
-    trees = sorted(_walk(info.rootSnapshotList), key=lambda t: (t.createTime, t.id))
+    trees = sorted(snapshot_trees(info.rootSnapshotList), key=lambda t: (t.createTime, t.id))
     return [tree.snapshot for tree in trees if tree.name.startswith(name_prefix)]
 
 
