@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.mgmt.core.tools import parse_resource_id
 from azure.storage.blob import BlobServiceClient
 
 from vmshift.azure.clients import AzureClients
@@ -144,7 +145,7 @@ class CacheAccountStates:
         services = services or {account: blob_service_client(account) for account in accounts}
         self._stores = {account: StateStore(services[account].get_container_client(state_container))
                         for account in sorted(accounts)}
-        self.unreadable: dict[str, str] = {}
+        self._unreadable: set[str] = set()
 
     @classmethod
     def from_azure(cls, clients: AzureClients, state_container: str = DEFAULT_CONTAINER) -> CacheAccountStates:
@@ -153,7 +154,7 @@ class CacheAccountStates:
         accounts = [a for a in clients.storage.storage_accounts.list() if a.kind == "StorageV2"]
         services = {}
         for account in accounts:
-            group = account.id.split("/")[4]
+            group = parse_resource_id(account.id)["resource_group"]
             # The hybrid model's `keys` attribute is the Mapping method: the list is its "keys" item.
             keys = clients.storage.storage_accounts.list_keys(group, account.name)["keys"] or []
             services[account.name] = blob_service_client(
@@ -163,15 +164,15 @@ class CacheAccountStates:
 
     def __call__(self, vm: str) -> ReplicationState | None:
         for account, store in self._stores.items():
-            if account in self.unreadable:
+            if account in self._unreadable:
                 continue
             try:
                 replicating = store.load(vm).etag is not None
             except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as error:
                 # An account vmshift cannot read holds no replication of its own; it is named, not fatal.
-                self.unreadable[account] = str(error).splitlines()[0]
+                self._unreadable.add(account)
                 log.warning("cannot read state documents in storage account %s (%s): skipped",
-                            account, self.unreadable[account])
+                            account, str(error).splitlines()[0])
                 continue
             if replicating:
                 return ReplicationState(vm, account, self._regions[account])
