@@ -31,7 +31,7 @@ from wave_runs import CACHE, StepFailed, kill_when, outcomes, run_step, start_st
 from vmshift.lab import launcher
 from vmshift.lab.guest import churn_guest, write_guest
 from vmshift.lab.prefect_server import client_environment
-from vmshift.replication.cycle import SNAPSHOT_PREFIX, ReplicationSettings, verify_vm
+from vmshift.replication.cycle import ReplicationSettings, verify_vm
 from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, connect
 
@@ -40,16 +40,18 @@ VM = "rel-kill-01"
 FAULTS = ("kill-9-delta", "arm-20pct")
 
 
-def kill_delta(env: dict[str, str], logs: Path, rng: random.Random, lab: dict) -> str:
+def kill_delta(env: dict[str, str], logs: Path, rng: random.Random, lab: dict) -> tuple[str, int]:
+    """(the VM's outcome, test resources duplicated): a delta cycle killed at a random moment, then run again."""
     churn_guest(lab, VM, 20.0, seed=rng.randrange(1 << 30))
     started, delay = time.monotonic(), rng.uniform(0.0, 3.0)
     child = start_step("delta", [VM], env, logs / "delta-killed.log")
     with contextlib.suppress(StepFailed):  # the run ended before the kill: the rerun has nothing to repair
         kill_when(child, lambda: time.monotonic() - started > delay, f"{delay:.1f} s")
-    return outcomes(run_step("delta", [VM], env, logs / "delta.log"))[VM]
+    return outcomes(run_step("delta", [VM], env, logs / "delta.log"))[VM], 0
 
 
-def arm_faults(env: dict[str, str], logs: Path, rng: random.Random, lab: dict) -> str:
+def arm_faults(env: dict[str, str], logs: Path, rng: random.Random, lab: dict) -> tuple[str, int]:
+    """(the VM's outcome, test resources duplicated): a test migration and its clean-up with ARM throttling."""
     faults = lab["arm"]["endpoint"].rstrip("/") + "/_lab/faults"
     plan = {"rate": 0.2, "statuses": [429, 503], "retry_after": 0.2, "seed": rng.randrange(1 << 30)}
     requests.post(faults, json=plan, verify=lab["ca_file"], timeout=10).raise_for_status()
@@ -59,7 +61,7 @@ def arm_faults(env: dict[str, str], logs: Path, rng: random.Random, lab: dict) -
         cleaned = outcomes(run_step("cleanup", [VM], env, logs / "cleanup.log"))[VM]
     finally:
         requests.post(faults, json={}, verify=lab["ca_file"], timeout=10)
-    return f"{tested}/{cleaned}" + (f" ({duplicated} duplicated)" if duplicated else "")
+    return f"{tested}/{cleaned}", duplicated
 
 
 def main() -> int:
@@ -84,15 +86,16 @@ def main() -> int:
                 if time.monotonic() - started > args.max_seconds:
                     break
                 fault = FAULTS[i % len(FAULTS)]
-                outcome = (kill_delta if fault == "kill-9-delta" else arm_faults)(env, logs, rng, lab)
+                outcome, test_duplicated = (kill_delta if fault == "kill-9-delta" else arm_faults)(env, logs, rng, lab)
                 row = counts[fault]
                 row["runs"] += 1
                 row["completed"] += outcome in ("protected", "test-migrated/cleaned")
-                row["duplicated"] += sum(n - 1 for n in target_resources(VM).values()) + ("duplicated" in outcome)
+                row["duplicated"] += sum(n - 1 for n in target_resources(VM).values()) + test_duplicated
                 row["lost"] += not verify_vm(VM, settings=ReplicationSettings.from_env(CACHE))["equal"]
                 source = inventory.find_vm(connect(VCenterConfig.from_env()), VM)
-                row["snapshots_left"] += len(snapshots.find_snapshots(source, SNAPSHOT_PREFIX))
-                print(f"{i + 1:3d} {fault:14s} {outcome}", flush=True)
+                row["snapshots_left"] += len(snapshots.find_snapshots(source, inventory.OWN_SNAPSHOT_PREFIX))
+                print(f"{i + 1:3d} {fault:14s} {outcome}" + (f" ({test_duplicated} duplicated)" if test_duplicated
+                                                              else ""), flush=True)
         finally:
             launcher.down(folder)
     summary = {"seconds": round(time.monotonic() - started, 1), "faults": counts,
