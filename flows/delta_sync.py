@@ -16,6 +16,7 @@ from prefect.artifacts import acreate_table_artifact
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
+from flows.selection import failures_of
 from flows.serial import know_limits
 from tasks.delta import due_cycles, replication_states, status_rows
 from tasks.dns import gate_between_cycles
@@ -51,9 +52,7 @@ async def delta_sync(
 
 async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> list[dict]:
     accounts = sorted({states[vm][0] for vm in due})
-    gates = await asyncio.gather(*(gate_between_cycles(account, appliance) for account in accounts),
-                                 return_exceptions=True)
-    closed = {account: gate for account, gate in zip(accounts, gates, strict=True) if isinstance(gate, BaseException)}
+    closed = await failures_of(accounts, lambda account: gate_between_cycles(account, appliance))
     # A closed gate pauses its account's VMs, blobs untouched; the next pass after the DNS is fixed runs them.
     paused = [outcome_row(vm, "failed", error=f"replication paused: {closed[states[vm][0]]}")
               for vm in due if states[vm][0] in closed]

@@ -19,9 +19,9 @@ from prefect.states import Cancelled
 from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
-from flows.selection import side_by_side
+from flows.selection import failures_of, side_by_side
 from flows.serial import know_limits, serially
-from flows.stop import stop_watch
+from flows.stop import REPLICATE_RUN, stop_watch
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
 from tasks.replication import cycle_within_limits, limits_for, readiness, source_facts
@@ -39,10 +39,7 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
     log = get_run_logger()
     accounts = sorted({vm.cache_storage_account for vm in wave.vms})
     regions = {vm.cache_storage_account: vm.region for vm in wave.vms}
-    gates = await asyncio.gather(*(_reach_privately(account, regions[account], appliance) for account in accounts),
-                                 return_exceptions=True)
-    gate_errors = {account: gate for account, gate in zip(accounts, gates, strict=True)
-                   if isinstance(gate, BaseException)}
+    gate_errors = await failures_of(accounts, lambda account: _reach_privately(account, regions[account], appliance))
 
     names = [vm.source_vm for vm in wave.vms]
     facts = await source_facts(names, {vm.source_vm: vm.target_vm_name for vm in wave.vms})
@@ -87,7 +84,7 @@ async def _reach_privately(account: str, region: str, appliance: Appliance) -> N
     await dns_gate(account, endpoint, appliance)
 
 
-@flow(name="replicate-vm", flow_run_name="replicate-{vm.source_vm}", validate_parameters=False)
+@flow(name="replicate-vm", flow_run_name=REPLICATE_RUN + "{vm.source_vm}", validate_parameters=False)
 async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) -> dict | State:
     """The VM's initial replication (CBT, snapshot, full copy, snapshot removed, first recovery point), with
     its progress artifact. Cancelling this run stops this VM alone and ends it Cancelled (flows/stop.py).

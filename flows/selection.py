@@ -42,3 +42,9 @@ async def side_by_side(
     return [outcome_row(vm.source_vm, "failed", error=f"{type(result).__name__}: {result}")
             if isinstance(result, BaseException) else done(vm, result)
             for vm, result in zip(vms, results, strict=True)]
+
+
+async def failures_of(keys: Sequence[str], step: Callable[[str], Awaitable[object]]) -> dict[str, BaseException]:
+    """Runs `step` for every key concurrently; the error of each key whose step raised."""
+    results = await asyncio.gather(*(step(key) for key in keys), return_exceptions=True)
+    return {key: result for key, result in zip(keys, results, strict=True) if isinstance(result, BaseException)}

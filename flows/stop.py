@@ -25,6 +25,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.logging import get_logger
 from prefect.states import Cancelling
 
+REPLICATE_RUN = "replicate-"  # a VM's replication run is named with this prefix and the VM (flows/migrate_wave.py)
 POLL_S = 3.0
 STOPPING = [StateType.CANCELLING, StateType.CANCELLED]
 IN_FLIGHT = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
@@ -82,10 +83,10 @@ async def request_stop(vm: str) -> list[uuid.UUID]:
     """Ask the VM's `replicate-<vm>` runs in flight to stop, as the UI's Cancel button does; their ids."""
     async with get_client() as client:
         runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(any_=[f"replicate-{vm}"]),
+            name=FlowRunFilterName(any_=[REPLICATE_RUN + vm]),
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=IN_FLIGHT))))
         if not runs:
-            raise NothingToStop(f"no replicate-{vm} run is in flight: nothing to stop (`vmshift status --vm {vm}` "
+            raise NothingToStop(f"no {REPLICATE_RUN}{vm} run is in flight: nothing to stop (`vmshift status --vm {vm}` "
                                 "shows its replication)")
         for run in runs:
             await client.set_flow_run_state(run.id, Cancelling(message=f"stop of {vm} requested"))
