@@ -18,6 +18,7 @@ from vmshift.lab.arm.simulator import Settings
 
 TOKEN_LIFETIME_S = 3600
 ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
+ACCEPTED_AUDIENCES = (*(audience + "/" for audience in ARM_AUDIENCES), *ARM_AUDIENCES)  # what ARM takes
 # Entra ID also issues tokens for Azure Storage; ARM refuses them (wrong audience).
 TOKEN_AUDIENCES = (*ARM_AUDIENCES, "https://storage.azure.com")
 
@@ -98,12 +99,12 @@ def check_bearer(settings: Settings, authorization: str | None) -> None:
                        "Authentication failed. The 'Authorization' header is provided in an invalid format.",
                        headers=_challenge(settings))
     try:
-        claims = jwt.decode(token, settings.signing_key, algorithms=["HS256"],
-                            audience=[a + "/" for a in ARM_AUDIENCES] + list(ARM_AUDIENCES))
+        claims = jwt.decode(token, settings.signing_key, algorithms=["HS256"], audience=list(ACCEPTED_AUDIENCES))
     except jwt.InvalidAudienceError as exc:
+        allowed = "','".join(ACCEPTED_AUDIENCES)
         raise ArmError(401, "InvalidAuthenticationTokenAudience",
                        "The access token has been obtained for wrong audience or resource. It should exactly match "
-                       "with one of the allowed audiences 'https://management.azure.com/'.",
+                       f"with one of the allowed audiences '{allowed}'.",
                        headers=_challenge(settings)) from exc
     except jwt.ExpiredSignatureError as exc:
         raise ArmError(401, "ExpiredAuthenticationToken",
