@@ -38,6 +38,7 @@ class CutoverFailed(RuntimeError):
     """The cutover stopped before the target VM existed; the message says whether the source runs again."""
 
 
+RUNS_PAGE = 200  # Prefect's default page of runs
 UNHEALTHY_PHASES = frozenset({"failed", "stopped"})  # a cycle failed, or was stopped on request and not resumed
 
 
@@ -54,7 +55,10 @@ class CutoverDone:
 async def cutover_facts(wave: Wave, vms: Sequence[WavePlanRow], appliance: Appliance) -> list[CutoverFacts]:
     """Each VM's replication state and test-migration record, as the gates read them."""
     names = {vm.source_vm for vm in vms}
-    tested, cut_over_now = await _completed_runs(TEST_MIGRATION_RUN, names), await _cut_over(names)
+    ended = await _completed_runs((TEST_MIGRATION_RUN, CUTOVER_RUN, ROLLBACK_RUN), names)
+    tested, cut, rolled = ended[TEST_MIGRATION_RUN], ended[CUTOVER_RUN], ended[ROLLBACK_RUN]
+    # Cut over now: the last cutover is more recent than the last rollback.
+    cut_over_now = {vm for vm, at in cut.items() if vm not in rolled or rolled[vm] < at}
     facts = []
     for vm in vms:
         state = (await asyncio.to_thread(state_store(vm.cache_storage_account).load, vm.source_vm)).state
@@ -122,23 +126,23 @@ def _source(vm: WavePlanRow) -> VSphereSourceVm:
                            ReplicationSettings(vm.cache_storage_account))
 
 
-async def _completed_runs(prefix: str, vms: set[str]) -> dict[str, datetime]:
-    """VM → when its last completed task run named `prefix` + VM ended: Prefect is the record."""
-    names = {prefix + vm: vm for vm in vms}
+async def _completed_runs(prefixes: Sequence[str], vms: set[str]) -> dict[str, dict[str, datetime]]:
+    """Per prefix, VM → when its last completed task run named prefix + VM ended: Prefect is the record.
+    One query for all of them."""
+    names = {prefix + vm: (prefix, vm) for prefix in prefixes for vm in vms}
+    completed = TaskRunFilter(name=TaskRunFilterName(any_=sorted(names)),
+                              state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.COMPLETED])))
+    runs: list = []
     async with get_client() as client:
-        runs = await client.read_task_runs(task_run_filter=TaskRunFilter(
-            name=TaskRunFilterName(any_=sorted(names)),
-            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.COMPLETED]))),
-            sort=TaskRunSort.END_TIME_DESC)
-    ended: dict[str, datetime] = {}
+        while True:  # page by page: the server answers at most a page, and a wide wave has more runs
+            page = await client.read_task_runs(task_run_filter=completed, sort=TaskRunSort.END_TIME_DESC,
+                                               limit=RUNS_PAGE, offset=len(runs))
+            runs += page
+            if len(page) < RUNS_PAGE:
+                break
+    ended: dict[str, dict[str, datetime]] = {prefix: {} for prefix in prefixes}
     for run in runs:
-        vm, end = names[run.name], run.end_time or run.expected_start_time
-        if end is not None and (vm not in ended or end > ended[vm]):
-            ended[vm] = end
+        (prefix, vm), end = names[run.name], run.end_time or run.expected_start_time
+        if end is not None and (vm not in ended[prefix] or end > ended[prefix][vm]):
+            ended[prefix][vm] = end
     return ended
-
-
-async def _cut_over(vms: set[str]) -> set[str]:
-    """VMs whose last cutover is more recent than their last rollback."""
-    cut, rolled = await _completed_runs(CUTOVER_RUN, vms), await _completed_runs(ROLLBACK_RUN, vms)
-    return {vm for vm, at in cut.items() if vm not in rolled or rolled[vm] < at}
