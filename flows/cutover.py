@@ -37,7 +37,7 @@ async def cutover(
 ) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: migrated | refused | failed, downtime_s, verified, error}]}`."""
     wave = await resolve_wave(wave)
-    appliance = appliance or Appliance.from_env()
+    appliance, hooks = appliance or Appliance.from_env(), hooks or {}
     chosen = select_vms(wave, vms)
     policy = CutoverPolicy(max_delta_age=timedelta(minutes=max_delta_age_minutes),
                            skip_test_migration=skip_test_migration,
@@ -52,10 +52,10 @@ async def cutover(
     facts = await source_facts([vm.source_vm for vm in allowed], {}) if allowed else {}
 
     async def one(vm: WavePlanRow) -> tuple[CutoverDone, str | None]:
-        if hook := (hooks or {}).get(HookMoment.PRE_CUTOVER):
+        if hook := hooks.get(HookMoment.PRE_CUTOVER):
             await run_hook(HookMoment.PRE_CUTOVER, hook, vm)
         result = await cut_over(vm, facts[vm.source_vm], appliance, shutdown_timeout_s)
-        if hook := (hooks or {}).get(HookMoment.POST_CUTOVER):
+        if hook := hooks.get(HookMoment.POST_CUTOVER):
             try:
                 await run_hook(HookMoment.POST_CUTOVER, hook, vm)
             except HookFailed as error:  # the VM is migrated: say so, and that its post-hook failed

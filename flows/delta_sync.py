@@ -13,14 +13,12 @@ from datetime import timedelta
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 
-from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
 from flows.selection import failures_of
-from flows.serial import know_limits
 from tasks.delta import due_cycles, replication_states, status_rows
 from tasks.dns import gate_between_cycles
-from tasks.replication import cycle_within_limits, limits_for, source_facts
+from tasks.replication import cycle_within_limits, prepare_limits, source_facts
 from vmshift.schedule import BlackoutWindow, CycleRule
 
 
@@ -60,7 +58,7 @@ async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> lis
     if not due:
         return paused
     facts = await source_facts(due, {})
-    know_limits(await ensure_limits(limits_for(facts.values(), appliance), update=False))
+    await prepare_limits(facts.values(), appliance)
     results = await asyncio.gather(
         *(cycle_within_limits(vm, states[vm][0], facts[vm], appliance) for vm in due if vm in facts),
         return_exceptions=True)

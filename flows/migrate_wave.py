@@ -16,15 +16,14 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from prefect.context import FlowRunContext
 from prefect.states import Cancelled
 
-from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
 from flows.selection import failures_of, side_by_side
-from flows.serial import know_limits, serially
+from flows.serial import serially
 from flows.stop import REPLICATE_RUN, stop_watch
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
-from tasks.replication import cycle_within_limits, limits_for, readiness, source_facts
+from tasks.replication import cycle_within_limits, prepare_limits, readiness, source_facts
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.readiness import VmFacts
 from vmshift.replication.cycle import CycleStopped
@@ -59,7 +58,7 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
         for warning in verdict.warnings:
             log.warning("%s: %s", name, warning)
 
-    know_limits(await ensure_limits(limits_for([facts[vm.source_vm] for vm in runnable], appliance), update=False))
+    await prepare_limits([facts[vm.source_vm] for vm in runnable], appliance)
 
     async def replicate(vm: WavePlanRow) -> dict:
         state = await replicate_vm(vm, facts[vm.source_vm], appliance, return_state=True)

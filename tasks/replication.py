@@ -19,9 +19,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
 
+from deployments.limits import ensure_limits
 from flows.appliance import Appliance
 from flows.report import outcome_row
-from flows.serial import local_slots, serially
+from flows.serial import know_limits, local_slots, serially
 from tasks.retry import TRANSIENT_RETRY
 from vmshift.limits import LimitKind, limit_name, planned_limits
 from vmshift.readiness import Readiness, VmFacts, facts_from_inventory, replication_readiness
@@ -91,6 +92,11 @@ async def _enter_when_free(names: list[str], occupy: int, stop: threading.Event)
             if not (isinstance(full, httpx.HTTPStatusError) and full.response.status_code == LIMIT_FULL):
                 raise
             await asyncio.sleep(float(full.response.headers.get("Retry-After", 1.0)))
+
+
+async def prepare_limits(facts: Iterable[VmFacts], appliance: Appliance) -> None:
+    """Create the limits the VMs' cycles take (sizes tuned in the UI are kept) and queue on them in-process."""
+    know_limits(await ensure_limits(limits_for(facts, appliance), update=False))
 
 
 def limits_for(
