@@ -74,16 +74,13 @@ def _measure(names: list[str], looped: list[str], concurrency: int, folder: Path
     """The plain loop over `looped`, then the DAG over `names` on a Prefect server of its own."""
     appliance = Appliance(name="bench-appliance")
     plain_s = _plain_loop(_wave(looped), appliance, concurrency)
-    try:
-        entry = launcher.start_prefect_server(folder)["prefect"]
-        with temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
-            dag_s, outcomes = asyncio.run(_through_dag(_wave(names), appliance, concurrency))
-            # Logs and events go to the server in the background: send them before it stops, or the process
-            # lingers at exit retrying a server that is gone.
-            APILogWorker.drain_all(timeout=30)
-            EventsWorker.drain_all(timeout=30)
-    finally:
-        launcher.stop_prefect_server(folder)
+    with launcher.running_prefect_server(folder) as entry, \
+            temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
+        dag_s, outcomes = asyncio.run(_through_dag(_wave(names), appliance, concurrency))
+        # Logs and events go to the server in the background: send them before it stops, or the process
+        # lingers at exit retrying a server that is gone.
+        APILogWorker.drain_all(timeout=30)
+        EventsWorker.drain_all(timeout=30)
     return plain_s, dag_s, outcomes
 
 

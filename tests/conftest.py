@@ -48,18 +48,6 @@ def lab_dir(lab: dict) -> Path:
     return launcher.lab_dir()
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
-    """(lab folder, its lab.json entry) of the lab's Prefect server (vmshift/lab/prefect_server.py, on
-    PostgreSQL), a separate process behind its API secret, started once for this session: for what goes
-    through the CLI and the REST API, and for the reliability tests' wave steps."""
-    folder = tmp_path_factory.mktemp("prefect-lab")
-    try:
-        yield folder, launcher.start_prefect_server(folder)["prefect"]
-    finally:
-        launcher.stop_prefect_server(folder)
-
-
 @contextmanager
 def _private_vcenter(folder: Path, password: str, spec_file: Path) -> Iterator[tuple[dict, VSphereSession]]:
     certs = ensure_certificates(folder / "ca")

@@ -1,15 +1,19 @@
-"""Prefect's test harness for the flow tests, started once per session (~10-25 s).
+"""Prefect servers for the flow tests, each started once per session (~5-25 s each).
 
 `prefect_harness`: Prefect's test harness (SQLite, in-process), for flows run from the tests.
-`prefect_server` (tests/conftest.py): the lab's own server, for what goes through the CLI and the REST API.
+`prefect_server`: the lab's own server (vmshift/lab/prefect_server.py, on PostgreSQL), a separate process behind its API
+secret, for what goes through the CLI and the REST API (`prefect deploy`, plan upload, cutover calls).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
+
+from vmshift.lab import launcher
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +22,11 @@ def prefect_harness() -> Iterator[None]:
         patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         with prefect_test_harness(server_startup_timeout=180):
             yield
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
+    """(lab folder, its lab.json entry) of a lab Prefect server started for this session."""
+    folder = tmp_path_factory.mktemp("prefect-lab")
+    with launcher.running_prefect_server(folder) as entry:
+        yield folder, entry

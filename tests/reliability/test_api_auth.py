@@ -26,8 +26,8 @@ def _basic(secret: str) -> dict[str, str]:
     return {"Authorization": f"Basic {base64.b64encode(secret.encode()).decode()}"}
 
 
-def test_a_cutover_run_is_created_only_with_the_servers_credentials(prefect_server: tuple[Path, dict]) -> None:
-    _, prefect = prefect_server
+def test_a_cutover_run_is_created_only_with_the_servers_credentials(rel_prefect: tuple[Path, dict]) -> None:
+    _, prefect = rel_prefect
     api, good = prefect["api_url"], _basic(prefect["auth_string"])
     flow = _setup_post(f"{api}/flows/", {"name": "cutover"}, good)
     deployment = _setup_post(f"{api}/deployments/", {"name": "cutover", "flow_id": flow.json()["id"]}, good)

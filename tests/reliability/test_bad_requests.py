@@ -34,7 +34,7 @@ def _runs(prefect: dict) -> list:
 
 @pytest.mark.parametrize("breakage", ["formula", "duplicate", "binary", "empty"])
 def test_a_broken_plan_uploaded_schedules_nothing_and_prints_no_traceback(
-    breakage: str, step_env: dict, prefect_server: tuple[Path, dict], tmp_path: Path
+    breakage: str, step_env: dict, rel_prefect: tuple[Path, dict], tmp_path: Path
 ) -> None:
     lines = (EXAMPLES / "waves.csv").read_text().splitlines()
     broken = tmp_path / "plan.csv"
@@ -46,7 +46,7 @@ def test_a_broken_plan_uploaded_schedules_nothing_and_prints_no_traceback(
         broken.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(64))
     else:
         broken.write_text("")
-    before = len(_runs(prefect_server[1]))
+    before = len(_runs(rel_prefect[1]))
 
     result = subprocess.run([VMSHIFT, "plan", "upload", str(broken), "--offline", "--start-at", "now", "--json"],
                             env={**os.environ, **step_env}, capture_output=True, text=True, timeout=120)
@@ -56,7 +56,7 @@ def test_a_broken_plan_uploaded_schedules_nothing_and_prints_no_traceback(
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["ok"] is False and report["waves"] == [] and report["errors"]
     assert all({"row", "column", "message"} <= error.keys() for error in report["errors"])
-    assert len(_runs(prefect_server[1])) == before
+    assert len(_runs(rel_prefect[1])) == before
 
 
 def test_a_step_naming_a_vm_outside_the_wave_is_refused_by_name() -> None:

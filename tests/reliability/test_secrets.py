@@ -73,9 +73,9 @@ def log_files(*folders: Path) -> dict[str, str]:
 
 
 def test_no_secret_is_left_in_logs_parameters_artifacts_state_or_cli_output(
-    lab: dict, prefect_server: tuple[Path, dict], step_env: dict[str, str], tmp_path: Path
+    lab: dict, rel_prefect: tuple[Path, dict], step_env: dict[str, str], tmp_path: Path
 ) -> None:
-    prefect_folder, prefect = prefect_server
+    prefect_folder, prefect = rel_prefect
     assert outcomes(run_step("replicate", [VM], step_env, tmp_path / "replicate.log")) == {VM: "protected"}
     churn_guest(lab, VM, 5.0, seed=7)
     assert outcomes(run_step("delta", [VM], step_env, tmp_path / "delta.log")) == {VM: "protected"}

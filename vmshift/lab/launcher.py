@@ -8,7 +8,8 @@ import os
 import secrets
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dns.exception
@@ -100,6 +101,15 @@ def start_prefect_server(folder: Path) -> dict:
     postgres = start_postgres(folder, lab_part(folder, "postgres"))
     return {"postgres": postgres,
             "prefect": start_prefect(folder, lab_part(folder, "prefect"), database_url(folder, postgres))}
+
+
+@contextmanager
+def running_prefect_server(folder: Path) -> Iterator[dict]:
+    """A Prefect server of `folder` for the length of the block (tests, benchmarks): its lab.json entry."""
+    try:
+        yield start_prefect_server(folder)["prefect"]
+    finally:
+        stop_prefect_server(folder)
 
 
 def stop_prefect_server(folder: Path) -> None:
