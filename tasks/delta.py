@@ -12,7 +12,7 @@ from vmshift.replication.cycle import ReplicationSettings
 from vmshift.replication.storage import blob_service_client
 from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, due_vms
 from vmshift.state.document import VmState
-from vmshift.state.status import SCHEDULED_PHASES, vm_status
+from vmshift.state.status import delta_scheduled, vm_status
 from vmshift.state.store import StateStore
 
 
@@ -36,7 +36,7 @@ def due_cycles(states: dict[str, tuple[str, VmState]], appliance: str, rule: Cyc
     """VMs past their initial cycle whose next delta cycle is due now, outside the appliance's blackouts."""
     records = [
         CycleRecord(vm, appliance, state.last_cycle.finished_at, timedelta(seconds=state.last_cycle.seconds))
-        for vm, (_, state) in states.items() if state.phase in SCHEDULED_PHASES and state.last_cycle is not None
+        for vm, (_, state) in states.items() if delta_scheduled(state) and state.last_cycle is not None
     ]
     return due_vms(records, now or datetime.now(UTC), rule, {appliance: list(blackouts)})
 

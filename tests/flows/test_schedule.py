@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.delta import status_rows
+from tasks.delta import due_cycles, status_rows
 from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, ScheduleInvalid, due_vms, next_cycle_due
-from vmshift.state.document import CycleInProgress, LastCycle, VmState
+from vmshift.state.document import Claim, CycleInProgress, LastCycle, VmState
 
 END = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 
@@ -80,3 +82,16 @@ def test_the_status_table_shows_how_far_a_cycle_in_flight_got() -> None:
     flight = CycleInProgress(cycle=4, kind="delta", started_at=END, percent_done=62.4)
     states = {"db-01": ("vmshiftcache01", VmState(vm="db-01", phase="replicating", in_progress=flight))}
     assert status_rows(states, CycleRule())[0]["cycle_in_progress"] == "delta 4, 62% done"
+
+
+def test_a_cycle_whose_run_died_without_saying_so_is_due_again_and_a_running_one_is_not() -> None:
+    last = LastCycle(cycle=1, kind="initial", finished_at=END, seconds=60, bytes_sent=1, changed_bytes=1)
+
+    def replicating(pid: int) -> VmState:  # a cycle killed, or whose failure could not be saved
+        claim = Claim(run_id="r", host=socket.gethostname(), pid=pid, heartbeat_at=END)
+        return VmState(vm="db-01", phase="replicating", last_cycle=last,
+                       in_progress=CycleInProgress(cycle=2, kind="delta", started_at=END, claim=claim))
+    now = END + timedelta(hours=2)
+    dead = 2**22 - 3  # no such process
+    assert due_cycles.fn({"db-01": ("vmshiftcache01", replicating(dead))}, "appl", CycleRule(), [], now) == ["db-01"]
+    assert due_cycles.fn({"db-01": ("vmshiftcache01", replicating(os.getpid()))}, "appl", CycleRule(), [], now) == []

@@ -41,7 +41,6 @@ from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
 ALL_AREAS = "*"  # QueryChangedDiskAreas' changeId for "every allocated area"
 # A claim whose process is gone (same host) or silent this long (another host) belongs to a dead run.
-CLAIM_STALE_AFTER = dt.timedelta(minutes=10)
 
 OpenReader = Callable[[VSphereSession, str, int], DiskReader]
 
@@ -97,18 +96,6 @@ def _clients(settings: ReplicationSettings, blob_service: BlobServiceClient | No
     return _Clients(StateStore(service.get_container_client(settings.state_container)), service, settings)
 
 
-def _claim_is_live(claim: Claim) -> bool:
-    if claim.host == socket.gethostname():
-        try:
-            os.kill(claim.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # alive, under another user
-            return True
-        return True
-    return dt.datetime.now(dt.UTC) - claim.heartbeat_at < CLAIM_STALE_AFTER
-
-
 def _percent_done(capacity_before: int, capacity: int, capacity_total: int, disk_fraction: float) -> float:
     """The cycle's progress: each disk weighs its capacity, the disks before this one are done."""
     return 100 * (capacity_before + capacity * disk_fraction) / capacity_total
@@ -116,7 +103,7 @@ def _percent_done(capacity_before: int, capacity: int, capacity_total: int, disk
 
 def _check_no_other_run(state: VmState) -> None:
     claim = state.in_progress.claim if state.in_progress else None
-    if claim is not None and _claim_is_live(claim):
+    if claim is not None and claim.is_live():
         raise ReplicationInProgress(
             f"{state.vm} is being replicated by run {claim.run_id} (pid {claim.pid} on {claim.host}, "
             f"heartbeat {claim.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); wait for it or stop it first"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 
 from pydantic import BaseModel, Field
 
 SCHEMA_VERSION = 1
+CLAIM_STALE_AFTER = dt.timedelta(minutes=10)  # a claim from another host without a heartbeat since
 
 
 class RecoveryPoint(BaseModel):
@@ -43,6 +46,18 @@ class Claim(BaseModel):
     host: str
     pid: int
     heartbeat_at: dt.datetime
+
+    def is_live(self) -> bool:
+        """Its process still runs (same host), or its heartbeat is recent (another host)."""
+        if self.host == socket.gethostname():
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:  # alive, under another user
+                return True
+            return True
+        return dt.datetime.now(dt.UTC) - self.heartbeat_at < CLAIM_STALE_AFTER
 
 
 class CycleInProgress(BaseModel):

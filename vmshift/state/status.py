@@ -12,11 +12,20 @@ from vmshift.state.document import VmState
 SCHEDULED_PHASES = frozenset({"protected", "failed"})
 
 
+def delta_scheduled(state: VmState) -> bool:
+    """Delta cycles run for a protected or failed VM, and for one whose cycle died without saying so (killed,
+    or its failure could not be saved): the next cycle resumes from its checkpoints."""
+    if state.phase in SCHEDULED_PHASES:
+        return True
+    claim = state.in_progress.claim if state.in_progress else None
+    return state.phase == "replicating" and (claim is None or not claim.is_live())
+
+
 def vm_status(state: VmState, rule: CycleRule | None = None) -> dict:
     """One VM's row: `name, phase, last_cycle, recovery_points, next_cycle_due, error` and progress."""
     last = state.last_cycle
     due = None
-    if last is not None and state.phase in SCHEDULED_PHASES:
+    if last is not None and delta_scheduled(state):
         due = next_cycle_due(last.finished_at, timedelta(seconds=last.seconds), rule).isoformat()
     progress = None
     if state.in_progress is not None:
