@@ -248,6 +248,22 @@ def test_a_vms_progress_artifact_shows_its_cycle_moving(monkeypatch: pytest.Monk
 def test_a_concurrency_limit_of_2_is_never_exceeded(monkeypatch: pytest.MonkeyPatch) -> None:
     vms = [f"vm-{i}" for i in range(6)]
     steps = LocalSteps(monkeypatch, vms)
+    normal, second_in, lock, copying = steps.cycle, threading.Event(), threading.Lock(), [0]
+
+    def cycle(vm: str) -> dict:
+        # The first VM keeps its slot until a second one holds the other: subflows start one by one on the
+        # harness's SQLite server, and short cycles would otherwise never overlap.
+        with lock:
+            copying[0] += 1
+            if copying[0] >= 2:
+                second_in.set()
+        second_in.wait(20)
+        try:
+            return normal(vm)
+        finally:
+            with lock:
+                copying[0] -= 1
+    steps.cycle = cycle
     appliance = Appliance(name=f"appl-{uuid.uuid4().hex[:6]}")
     limits = planned_limits([], [], [appliance.name], [], overrides={"vmshift-appliance-disks": 2})
     asyncio.run(ensure_limits(limits, update=True))
