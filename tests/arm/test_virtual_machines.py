@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from arm_clients import LOCATION, Arm
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.pipeline import PipelineResponse
 from azure.mgmt.compute.models import (
     AvailabilitySet,
     CreationData,
@@ -59,10 +60,14 @@ def vm_body(os_disk: str, nics: list[str], size: str = "Standard_D2s_v5", data_d
         **extra)
 
 
-def refusal(call: Callable[[], object]) -> str:
-    with pytest.raises(HttpResponseError) as refused:
+def refused(call: Callable[[], object]) -> HttpResponseError:
+    with pytest.raises(HttpResponseError) as raised:
         call()
-    return refused.value.error.code
+    return raised.value
+
+
+def refusal(call: Callable[[], object]) -> str:
+    return refused(call).error.code
 
 
 def test_vm_from_attached_disks_runs_and_powers_off(arm: Arm, group: str) -> None:
@@ -71,6 +76,8 @@ def test_vm_from_attached_disks_runs_and_powers_off(arm: Arm, group: str) -> Non
         os_disk, [nic(arm, group, "vm1-nic", static_ip="10.30.1.50")], data_disks=[data_disk],
         license_type="RHEL_BYOS", tags={"vmshift-wave": "w1"})).result()
     assert vm.provisioning_state == "Succeeded"
+    assert vm.tags == {"vmshift-wave": "w1"}
+    assert arm.compute.virtual_machines.get(group, "vm1").tags == {"vmshift-wave": "w1"}
     assert vm.storage_profile.data_disks[0].managed_disk.id == data_disk
     assert arm.compute.disks.get(group, "vm1-os").disk_state == "Attached"
     assert arm.network.network_interfaces.get(group, "vm1-nic").ip_configurations[0].private_ip_address \
@@ -81,6 +88,8 @@ def test_vm_from_attached_disks_runs_and_powers_off(arm: Arm, group: str) -> Non
     statuses = [s.code for s in arm.compute.virtual_machines.instance_view(group, "vm1").statuses]
     assert "PowerState/stopped" in statuses
     arm.compute.virtual_machines.begin_deallocate(group, "vm1").result()
+    statuses = [s.code for s in arm.compute.virtual_machines.instance_view(group, "vm1").statuses]
+    assert "PowerState/deallocated" in statuses
     arm.compute.virtual_machines.begin_start(group, "vm1").result()
     expanded = arm.compute.virtual_machines.get(group, "vm1", expand="instanceView")
     assert "PowerState/running" in [s.code for s in expanded.instance_view.statuses]
@@ -88,6 +97,18 @@ def test_vm_from_attached_disks_runs_and_powers_off(arm: Arm, group: str) -> Non
     with pytest.raises(ResourceNotFoundError):
         arm.compute.virtual_machines.get(group, "vm1")
     assert arm.compute.disks.get(group, "vm1-os").disk_state == "Unattached"
+
+
+def test_zonal_vm_runs_in_the_zone_of_its_disks(arm: Arm, group: str) -> None:
+    os_disk = empty_disk(arm, group, "zonal-os", zones=["2"])
+    vm = arm.compute.virtual_machines.begin_create_or_update(group, "vm-zonal", vm_body(
+        os_disk, [nic(arm, group, "zonal-nic")], zones=["2"])).result()
+    assert vm.zones == ["2"]
+    assert arm.compute.virtual_machines.get(group, "vm-zonal").zones == ["2"]
+    other_zone = empty_disk(arm, group, "zonal-data", zones=["3"])
+    mismatch = refused(lambda: arm.compute.virtual_machines.begin_create_or_update(group, "vm-zonal", vm_body(
+        os_disk, [nic(arm, group, "zonal-nic")], data_disks=[other_zone], zones=["2"])))
+    assert mismatch.error.code == "BadRequest" and "zone 3" in mismatch.error.message
 
 
 def test_sizes_and_skus_are_listed_per_region_with_zones(arm: Arm) -> None:
@@ -110,10 +131,19 @@ def test_vm_refusals_carry_azure_codes(arm: Arm, group: str, unique: Callable[[s
         == "SkuNotAvailable"
     assert refusal(lambda: create(group, "vm-zone", vm_body(os_disk, [nic_id], size="Standard_E8s_v5",
                                                             zones=["3"]))) == "SkuNotAvailable"
+    # Standard_E8s_v5 is in the catalog and offered in westeurope, but not in northeurope.
+    north = vm_body(os_disk, [nic_id], size="Standard_E8s_v5")
+    north.location = "northeurope"
+    not_here = refused(lambda: create(group, "vm-north", north))
+    assert (not_here.status_code, not_here.error.code) == (409, "SkuNotAvailable")
+    assert "Standard_E8s_v5" in not_here.error.message and "'northeurope'" in not_here.error.message
+    own = arm.compute.availability_sets.create_or_update(group, "avset-own", AvailabilitySet(
+        location=LOCATION, platform_fault_domain_count=2, platform_update_domain_count=5, sku={"name": "Aligned"}))
+    both = refused(lambda: create(group, "vm-both", vm_body(os_disk, [nic_id], zones=["1"],
+                                                            availability_set=SubResource(id=own.id))))
+    assert (both.status_code, both.error.code, both.error.target) == (400, "InvalidParameter", "availabilitySet")
+    assert "both an availability set and an availability zone" in both.error.message
     avset = arm.compute.availability_sets.get("rg-target", "avset-sql")
-    assert refusal(lambda: create(group, "vm-both", vm_body(os_disk, [nic_id], zones=["1"],
-                                                            availability_set=SubResource(id=avset.id)))) \
-        == "InvalidParameter"
     assert refusal(lambda: create(group, "vm-avset", vm_body(os_disk, [nic_id],
                                                              availability_set=SubResource(id=avset.id)))) \
         == "InvalidParameter"
@@ -142,14 +172,21 @@ def test_vm_refusals_carry_azure_codes(arm: Arm, group: str, unique: Callable[[s
 
 
 def test_put_is_idempotent_and_a_missing_resource_is_404(arm: Arm, group: str) -> None:
-    statuses: list[int] = []
+    put_statuses: list[int] = []
+
+    def record_put(response: PipelineResponse) -> None:
+        # The hook also sees the poller's GETs; only the PUTs' answers are ARM's 201-then-200.
+        if response.http_request.method == "PUT":
+            put_statuses.append(response.http_response.status_code)
+
     body = {"location": LOCATION, "properties": {"addressSpace": {"addressPrefixes": ["10.70.0.0/16"]}}}
     for _ in range(2):
-        arm.network.virtual_networks.begin_create_or_update(
-            group, "vnet-idem", body,
-            raw_response_hook=lambda response: statuses.append(response.http_response.status_code)).result()
-    assert statuses[0] == 201
-    assert 200 in statuses[1:]
+        vnet = arm.network.virtual_networks.begin_create_or_update(group, "vnet-idem", body,
+                                                                   raw_response_hook=record_put).result()
+    assert put_statuses == [201, 200]
+    assert vnet.id == f"/subscriptions/{arm.subscription_id}/resourceGroups/{group}/providers/Microsoft.Network/" \
+                      "virtualNetworks/vnet-idem"
+    assert vnet.type == "Microsoft.Network/virtualNetworks"
     assert [v.name for v in arm.network.virtual_networks.list(group)] == ["vnet-idem"]
     with pytest.raises(ResourceNotFoundError) as missing:
         arm.network.virtual_networks.get(group, "vnet-nothere")
@@ -170,6 +207,21 @@ def test_overlapping_subnets_and_addresses_outside_the_subnet_are_refused(arm: A
         == "NetcfgSubnetRangesOverlap"
     assert refusal(lambda: create(group, "vnet-outside", vnet([("a", "10.81.1.0/24")]))) \
         == "NetcfgSubnetRangeOutsideVnet"
+    spaces = {"location": LOCATION, "properties": {"addressSpace": {"addressPrefixes": ["10.80.0.0/16",
+                                                                                      "10.80.128.0/17"]}}}
+    assert refusal(lambda: create(group, "vnet-spaces", spaces)) == "VnetAddressSpacesOverlap"
+    no_length = {"location": LOCATION, "properties": {"addressSpace": {"addressPrefixes": ["10.80.0.0"]}}}
+    bad_format = refused(lambda: create(group, "vnet-format", no_length)).error
+    assert (bad_format.code, bad_format.target) == ("InvalidAddressPrefixFormat",
+                                                    "properties.addressSpace.addressPrefixes")
+    assert "10.80.0.0 is not formatted correctly" in bad_format.message
+    assert refusal(lambda: create(group, "vnet-subnet-format", vnet([("a", "10.80.1.0/33")]))) \
+        == "InvalidAddressPrefixFormat"
+    assert [v.name for v in arm.network.virtual_networks.list(group)] == []
+    # Azure keeps .0-.3 and the last address of every subnet (snet-app is 10.30.1.0/24).
+    for reserved in ("10.30.1.1", "10.30.1.3", "10.30.1.255"):
+        assert refusal(lambda address=reserved: nic(arm, group, "nic-reserved", static_ip=address)) \
+            == "PrivateIPAddressInReservedRange"
     assert refusal(lambda: nic(arm, group, "nic-outside", static_ip="10.99.0.9")) == "PrivateIPAddressNotInSubnet"
     nic(arm, group, "nic-first", static_ip="10.30.1.60")
     assert refusal(lambda: nic(arm, group, "nic-second", static_ip="10.30.1.60")) == "PrivateIPAddressInUse"

@@ -29,11 +29,15 @@ def _etag() -> str:
 
 
 def _network(prefix: str, target: str) -> ipaddress.IPv4Network:
+    # Azure wants CIDR: "10.1.0.0" is refused, where ipaddress would read it as a /32.
     try:
+        if "/" not in prefix:
+            raise ValueError(prefix)
         network = ipaddress.IPv4Network(prefix, strict=True)
     except ValueError as exc:
         raise ArmError(400, "InvalidAddressPrefixFormat",
-                       f"Address prefix {prefix} does not have a valid format.", target) from exc
+                       f"Address prefix {prefix} is not formatted correctly. It should follow CIDR notation, "
+                       "for example 10.0.0.0/24.", target) from exc
     return network
 
 
@@ -193,7 +197,7 @@ class NetworkBackend:
                                f"Private static IP address {requested} does not belong to the range of subnet "
                                f"prefix {network}.")
             if address not in hosts:
-                raise ArmError(400, "PrivateIPAddressIsReserved",
+                raise ArmError(400, "PrivateIPAddressInReservedRange",
                                f"Private static IP address {requested} falls within reserved IP range of subnet "
                                f"prefix {network}.")
             if requested in used:
