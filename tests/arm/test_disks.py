@@ -23,7 +23,6 @@ from azure.mgmt.compute.models import (
 pytestmark = pytest.mark.lab
 
 
-
 def cache_account_id(arm: Arm) -> str:
     return arm.storage.storage_accounts.get_properties("rg-migration", CACHE_ACCOUNT).id
 
@@ -48,6 +47,9 @@ def test_imported_disk_reads_back_byte_for_byte_through_grant_access(
     assert disk.provisioning_state == "Succeeded"
     assert disk.disk_size_bytes == 6 * MIB
     assert disk.disk_state == "Unattached"
+    read_back = arm.compute.disks.get(group, "disk-os")
+    for seen in (disk, read_back):
+        assert (seen.sku.name, seen.os_type, seen.hyper_v_generation) == ("StandardSSD_LRS", "Linux", "V2")
 
     access = arm.compute.disks.begin_grant_access(group, "disk-os", GrantAccessData(
         access="Read", duration_in_seconds=600)).result()
@@ -99,7 +101,11 @@ def test_customer_key_encryption_needs_an_existing_disk_encryption_set(arm: Arm,
             creation_data=CreationData(create_option=DiskCreateOption.EMPTY),
             encryption=Encryption(type="EncryptionAtRestWithCustomerKey",
                                   disk_encryption_set_id=des.id.replace("des-cmk", "des-missing")))).result()
-    assert refused.value.status_code == 404
+    # Azure answers 400 BadRequest "DiskEncryptionSet '<id>' was not found." (the set is a parameter).
+    assert (refused.value.status_code, refused.value.error.code) == (400, "BadRequest")
+    assert refused.value.error.message.startswith(f"DiskEncryptionSet '{des.id.replace('des-cmk', 'des-missing')}' "
+                                                  "was not found")
+    assert refused.value.error.target == "encryption.diskEncryptionSetId"
 
 
 def test_snapshot_and_disk_copied_from_it_keep_the_bytes(
@@ -114,6 +120,11 @@ def test_snapshot_and_disk_copied_from_it_keep_the_bytes(
         location=LOCATION, sku=DiskSku(name="Premium_LRS"), zones=["2"],
         creation_data=CreationData(create_option=DiskCreateOption.COPY, source_resource_id=snapshot.id))).result()
     assert copy.disk_size_bytes == 2 * MIB and copy.zones == ["2"]
+    snapshot_access = arm.compute.snapshots.begin_grant_access(group, "snap-1", GrantAccessData(
+        access="Read", duration_in_seconds=60)).result()
+    assert requests.get(snapshot_access.access_sas, verify=arm.lab["ca_file"], timeout=30).content == blob
+    arm.compute.snapshots.begin_revoke_access(group, "snap-1").result()
+    assert requests.get(snapshot_access.access_sas, verify=arm.lab["ca_file"], timeout=30).status_code == 403
     access = arm.compute.disks.begin_grant_access(group, "disk-copy", GrantAccessData(
         access="Read", duration_in_seconds=60)).result()
     assert requests.get(access.access_sas, verify=arm.lab["ca_file"], timeout=30).content == blob

@@ -191,8 +191,9 @@ class ComputeBackend:
             raise invalid_parameter(f"Encryption type '{encryption_type}' is not supported.", "encryption.type")
         des = self.store.get(des_id) if des_id else None
         if des is None or des["type"] != DISK_ENCRYPTION_SET:
-            raise ArmError(404, "NotFound", f"Disk encryption set {des_id} was not found; encryption type "
-                                            f"{encryption_type} needs an existing disk encryption set.",
+            # Azure answers 400 BadRequest here, not 404 (the disk is what is being created).
+            raise ArmError(400, "BadRequest", f"DiskEncryptionSet '{des_id}' was not found; encryption type "
+                                              f"{encryption_type} needs an existing disk encryption set.",
                            "encryption.diskEncryptionSetId")
         if des["location"] != location:
             raise invalid_parameter(f"Disk encryption set {des_id} is in {des['location']}; the disk is in "
@@ -421,16 +422,13 @@ class ComputeBackend:
         size = (requested.get("hardwareProfile") or {}).get("vmSize", "")
         region = catalog.region(location)
         zones = body.get("zones") or []
-        if size not in region.sizes:
+        unavailable = zones if size not in region.sizes else [z for z in zones if z not in region.zones_for(size)]
+        if size not in region.sizes or unavailable:
             raise ArmError(409, "SkuNotAvailable",
-                           f"The requested VM size {size} is currently not available in location '{location}'. "
-                           "Please try another size or deploy to a different location or different zone.")
-        for zone in zones:
-            if zone not in region.zones_for(size):
-                raise ArmError(409, "SkuNotAvailable",
-                               f"The requested VM size {size} is currently not available in location '{location}' "
-                               f"zones '{zone}'. Please try another size or deploy to a different location or "
-                               "different zone.")
+                           f"The requested size {size} for resource '{resource_id}' is currently not available in "
+                           f"location '{location}' zones '{','.join(unavailable)}' for subscription "
+                           f"'{subscription_id}'. Please try another size or deploy to a different location or "
+                           "zones. See https://aka.ms/azureskunotavailable for details.")
         avset_id = (requested.get("availabilitySet") or {}).get("id")
         avset = None
         if avset_id:

@@ -77,6 +77,12 @@ def grant_snapshot_access(req: ArmRequest) -> ArmResponse:
     return lro.accepted_action(req, NAMESPACE, "global", result)
 
 
+def revoke_snapshot_access(req: ArmRequest) -> ArmResponse:
+    backend, sub, group = _backend(req)
+    backend.end_get_access(sub, group, req.params["snapshotName"], "snapshots")
+    return lro.accepted_action(req, NAMESPACE, "global")
+
+
 def create_or_update_disk_encryption_set(req: ArmRequest) -> ArmResponse:
     backend, sub, group = _backend(req)
     des, created = backend.create_or_update_disk_encryption_set(sub, group, req.params["diskEncryptionSetName"],

@@ -30,6 +30,7 @@ ROUTES = [
     _route("GET", _SNAPSHOT, r.get_snapshot, DISK_VERSIONS),
     _route("DELETE", _SNAPSHOT, r.delete_snapshot, DISK_VERSIONS),
     _route("POST", _SNAPSHOT + "/beginGetAccess", r.grant_snapshot_access, DISK_VERSIONS),
+    _route("POST", _SNAPSHOT + "/endGetAccess", r.revoke_snapshot_access, DISK_VERSIONS),
     _route("PUT", _RG + "/diskEncryptionSets/{diskEncryptionSetName}", r.create_or_update_disk_encryption_set,
            DISK_VERSIONS),
     _route("GET", _RG + "/diskEncryptionSets/{diskEncryptionSetName}", r.get_disk_encryption_set, DISK_VERSIONS),
