@@ -6,9 +6,11 @@ import datetime as dt
 import os
 import socket
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-SCHEMA_VERSION = 1
+# 2 added source_shut_down_at. A version 1 document reads as 2; a vmshift that reads only 1 refuses a 2
+# instead of saving it without the record, which would leave a source off with no one to start it again.
+SCHEMA_VERSION = 2
 CLAIM_STALE_AFTER = dt.timedelta(minutes=10)  # a claim from another host without a heartbeat since
 
 
@@ -91,3 +93,12 @@ class VmState(BaseModel):
     last_cycle: LastCycle | None = None
     recovery_points: list[RecoveryPoint] = Field(default_factory=list)
     error: str | None = None
+    # Set before vmshift shuts the source down for a cutover, cleared once the target VM exists or the source
+    # runs again: a cutover that fails or is refused later, even after a kill, starts the source again.
+    source_shut_down_at: dt.datetime | None = None
+
+    @field_validator("schema_version")
+    @classmethod
+    def _read_as_current(cls, version: int) -> int:
+        """Older documents lack only optional fields, so they are read (and saved) at this version."""
+        return max(version, SCHEMA_VERSION)
