@@ -1,0 +1,83 @@
+"""Long-running operations as ARM runs them: the resource reads Creating/Updating and its operation
+InProgress until the operation is polled to Succeeded, so the SDK's pollers really poll."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from arm_clients import ARM_SCOPE, LOCATION, Arm
+from azure.core.pipeline import PipelineResponse
+
+pytestmark = pytest.mark.lab
+
+
+def poll(arm: Arm, url: str) -> requests.Response:
+    """One GET of an operation's URL, as a client that does not use the SDK's poller makes it."""
+    token = arm.credential.get_token(ARM_SCOPE).token
+    return requests.get(url, headers={"Authorization": f"Bearer {token}"}, verify=arm.lab["ca_file"], timeout=10)
+
+
+def operation_status(arm: Arm, url: str) -> str:
+    response = poll(arm, url)
+    response.raise_for_status()
+    return response.json()["status"]
+
+
+def test_vnet_reads_creating_then_updating_until_its_operation_is_polled_to_succeeded(
+    arm: Arm, group: str
+) -> None:
+    answers: list[PipelineResponse] = []
+    body = {"location": LOCATION, "properties": {"addressSpace": {"addressPrefixes": ["10.71.0.0/16"]}}}
+
+    def put_without_polling() -> str:
+        arm.network.virtual_networks.begin_create_or_update(group, "vnet-lro", body, polling=False,
+                                                            raw_response_hook=answers.append)
+        [put] = [a for a in answers if a.http_request.method == "PUT"]
+        answers.clear()
+        return put.http_response.headers["Azure-AsyncOperation"]
+
+    created = put_without_polling()
+    assert arm.network.virtual_networks.get(group, "vnet-lro").provisioning_state == "Creating"
+    assert operation_status(arm, created) == "InProgress"
+    assert arm.network.virtual_networks.get(group, "vnet-lro").provisioning_state == "Creating"
+    assert operation_status(arm, created) == "Succeeded"
+    assert arm.network.virtual_networks.get(group, "vnet-lro").provisioning_state == "Succeeded"
+
+    updated = put_without_polling()
+    assert updated != created
+    assert arm.network.virtual_networks.get(group, "vnet-lro").provisioning_state == "Updating"
+    assert operation_status(arm, updated) == "InProgress"
+    assert operation_status(arm, updated) == "Succeeded"
+    assert arm.network.virtual_networks.get(group, "vnet-lro").provisioning_state == "Succeeded"
+
+
+def test_sdk_poller_polls_the_operation_until_it_succeeds(arm: Arm, group: str) -> None:
+    polls: list[str] = []
+
+    def record_poll(response: PipelineResponse) -> None:
+        if "/operations/" in response.http_request.url:
+            polls.append(response.http_response.json()["status"])
+
+    body = {"location": LOCATION, "properties": {"addressSpace": {"addressPrefixes": ["10.72.0.0/16"]}}}
+    vnet = arm.network.virtual_networks.begin_create_or_update(group, "vnet-polled", body,
+                                                               raw_response_hook=record_poll).result()
+    assert vnet.provisioning_state == "Succeeded"
+    assert len(polls) > 1
+    assert polls == ["InProgress"] * (len(polls) - 1) + ["Succeeded"]
+
+
+def test_disk_create_answers_202_and_its_location_gives_the_disk_once_done(arm: Arm, group: str) -> None:
+    answers: list[PipelineResponse] = []
+    arm.compute.disks.begin_create_or_update(group, "disk-lro", {
+        "location": LOCATION, "sku": {"name": "Premium_LRS"},
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 1}},
+        polling=False, raw_response_hook=answers.append)
+    [put] = [a.http_response for a in answers if a.http_request.method == "PUT"]
+    assert put.status_code == 202
+    assert arm.compute.disks.get(group, "disk-lro").provisioning_state == "Creating"
+    pending = poll(arm, put.headers["Location"])
+    assert (pending.status_code, pending.content) == (202, b"")
+    done = poll(arm, put.headers["Location"])
+    assert done.status_code == 200
+    assert done.json()["properties"]["provisioningState"] == "Succeeded"
+    assert arm.compute.disks.get(group, "disk-lro").provisioning_state == "Succeeded"
