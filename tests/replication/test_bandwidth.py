@@ -1,4 +1,9 @@
-from vmshift.replication.mover import BandwidthCap
+import threading
+
+import pytest
+
+from vmshift.replication.extents import MIB, DiskExtent, plan_writes
+from vmshift.replication.mover import BandwidthCap, MoverSettings, appliance_cap, move
 
 
 class FakeClock:
@@ -33,3 +38,59 @@ def test_an_idle_appliance_does_not_bank_bandwidth_for_later() -> None:
     cap.take(1_000_000)
     cap.take(1_000_000)
     assert clock.slept == [1.0]
+
+
+class MemoryDisk:
+    """A disk of non-zero bytes and a replica that keeps nothing: the cap is all these tests look at."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def read(self, offset: int, length: int) -> bytes:
+        return b"\x01" * length
+
+    def upload_page(self, offset: int, data: bytes) -> None:
+        pass
+
+    def clear_page(self, offset: int, length: int) -> None:
+        pass
+
+
+class FrozenClock(FakeClock):
+    """Time that never moves: each sleep the cap asks for is then the write's start after the first one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.slept.append(seconds)
+
+
+def test_two_disks_moved_at_once_share_the_appliance_cap() -> None:
+    clock = FrozenClock()
+    rate = 1048.576  # MB/s: one 1 MiB write per millisecond; a rate no other test uses, so the bucket is new
+    appliance_cap(rate, clock=clock, sleep=clock.sleep)
+    settings = MoverSettings(concurrency=4, chunk_size=MIB, bandwidth_mb_s=rate)
+    disk = MemoryDisk(8 * MIB)
+    writes = plan_writes([DiskExtent(0, disk.size)], disk.size, MIB)
+    moves = [threading.Thread(target=move, args=(disk, disk, writes, settings), kwargs={"skip_zero": True})
+             for _ in range(2)]
+    for thread in moves:
+        thread.start()
+    for thread in moves:
+        thread.join()
+    # 16 writes of 1 MiB through one bucket: the last starts 15 ms after the first, not 7 ms as with a cap per disk.
+    assert sorted(clock.slept) == pytest.approx([k / 1000 for k in range(1, 16)])
+
+
+def test_a_move_with_a_bandwidth_setting_goes_through_the_cap() -> None:
+    clock = FrozenClock()
+    rate = 2.097152  # MB/s: a 1 MiB write every half second
+    appliance_cap(rate, clock=clock, sleep=clock.sleep)
+    disk = MemoryDisk(4 * MIB)
+    settings = MoverSettings(concurrency=2, chunk_size=MIB, bandwidth_mb_s=rate)
+    result = move(disk, disk, plan_writes([DiskExtent(0, disk.size)], disk.size, MIB), settings, skip_zero=True)
+    assert result.bytes_sent == 4 * MIB
+    assert sorted(clock.slept) == pytest.approx([0.5, 1.0, 1.5])

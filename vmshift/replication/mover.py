@@ -27,7 +27,8 @@ class PageWriter(Protocol):
 
 @dataclass(frozen=True)
 class MoverSettings:
-    """How hard the mover pushes: workers, bytes per page write, and an optional cap in MB/s."""
+    """How hard the mover pushes: workers, bytes per page write, and an optional cap in MB/s shared by
+    every move of this process (one process is one appliance worker)."""
 
     concurrency: int = 8
     chunk_size: int = MAX_PAGE_WRITE
@@ -85,6 +86,25 @@ class BandwidthCap:
             self._sleep(start - now)
 
 
+_appliance_caps: dict[float, BandwidthCap] = {}
+_appliance_caps_lock = threading.Lock()
+
+
+def appliance_cap(
+    mb_per_s: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+) -> BandwidthCap:
+    """The one bucket of this process for a rate: every disk and VM that one appliance worker (one process)
+    moves at once shares it, since Azure Migrate's cap is per appliance, not per disk.
+
+    The first caller for a rate creates the bucket (tests pass a fake clock there); later ones share it.
+    """
+    with _appliance_caps_lock:
+        cap = _appliance_caps.get(mb_per_s)
+        if cap is None:
+            cap = _appliance_caps[mb_per_s] = BandwidthCap(mb_per_s, clock, sleep)
+        return cap
+
+
 def is_zero(data: bytes) -> bool:
     # strip() returns the same object untouched when the ends are non-zero: no copy for dense data.
     return not data.strip(b"\0")
@@ -106,7 +126,7 @@ def move(
     each worker then holds two chunks. `on_written` runs in the worker before its slot frees: a
     checkpoint that blocks there bounds the work a killed run redoes to the in-flight writes.
     """
-    cap = BandwidthCap(settings.bandwidth_mb_s) if settings.bandwidth_mb_s else None
+    cap = appliance_cap(settings.bandwidth_mb_s) if settings.bandwidth_mb_s else None
 
     def one(extent: DiskExtent) -> WriteOutcome:
         data = reader.read(extent.offset, extent.length)
