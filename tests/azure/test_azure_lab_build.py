@@ -275,6 +275,9 @@ class ReplicaSource:
     def finish_replication(self, delete_cache_blobs: bool) -> None:
         self.events.append(f"finish {delete_cache_blobs}")
 
+    def replication_finished(self) -> bool:
+        return any(event.startswith("finish") for event in self.events)
+
 
 def test_cutover_verifies_disks_byte_for_byte_then_rollback_restores_the_source(
     azure, linux_spec, recovery_point, tmp_path

@@ -8,6 +8,7 @@ import pytest
 
 from vmshift.azure import test_migration as tm
 from vmshift.azure.cutover import CutoverOptions, complete_migration, cutover, rollback_cutover
+from vmshift.azure.errors import RollbackRefused
 from vmshift.azure.source import MIGRATED, VSphereSourceVm
 from vmshift.azure.tags import PURPOSE_TAG
 from vmshift.azure.vms import TargetVmSpec, target_disks
@@ -17,6 +18,7 @@ from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import StateStore
 from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group")]
 
@@ -104,13 +106,35 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
     assert cutover(azure, spec(), source).built == result.built
     assert counts() == before
 
-    complete_migration(source, delete_cache_blobs=True)
-    assert store.load(vm_name).state.phase == MIGRATED
-    source_vm = inventory.find_vm(session, vm_name)
-    assert snapshots.find_snapshots(source_vm, "vmshift-") == []
-    assert source_vm.config.changeTrackingEnabled is False
+    # A cycle killed before it removed its snapshot leaves one behind: completing the migration removes it.
+    snapshots.create_snapshot(session, source_vm, f"{OWN_SNAPSHOT_PREFIX}{vm_name}-cycle-99")
     replicas = blob_service_client(CACHE).get_container_client(SETTINGS.replica_container)
-    assert [b.name for b in replicas.list_blobs(name_starts_with=f"{vm_name}/")] == []
+
+    def completed() -> tuple[int, bool, str, int, list[str]]:
+        vm = inventory.find_vm(session, vm_name)
+        state = store.load(vm_name).state
+        blobs = sorted(b.name for b in replicas.list_blobs(name_starts_with=f"{vm_name}/", include=["snapshots"]))
+        return (len(snapshots.find_snapshots(vm, OWN_SNAPSHOT_PREFIX)),
+                vm.config.changeTrackingEnabled, state.phase, len(state.recovery_points), blobs)
+
+    kept = (len(store.load(vm_name).state.recovery_points), sorted(
+        b.name for b in replicas.list_blobs(name_starts_with=f"{vm_name}/", include=["snapshots"])))
+    assert kept[0] >= 2 and len(kept[1]) > len(keys)  # the blobs and their recovery points' snapshots
+    complete_migration(source, delete_cache_blobs=False)
+    assert completed() == (0, False, MIGRATED, *kept)
+    complete_migration(source, delete_cache_blobs=False)
+    assert completed() == (0, False, MIGRATED, *kept)
+
+    with pytest.raises(RollbackRefused, match="the migration was completed") as refused:
+        rollback_cutover(azure, source, resource_group="rg-target", vm_name="winsql-e2e", delete_disks=True)
+    assert "nothing was deleted" in str(refused.value)
+    assert azure.compute.virtual_machines.get("rg-target", "winsql-e2e").id == result.built.vm_id
+    assert inventory.find_vm(session, vm_name).runtime.powerState == "poweredOff"
+
+    complete_migration(source, delete_cache_blobs=True)
+    assert completed() == (0, False, MIGRATED, 0, [])
+    complete_migration(source, delete_cache_blobs=True)
+    assert completed() == (0, False, MIGRATED, 0, [])
 
 
 def test_rollback_powers_the_source_on_and_replication_resumes_with_a_delta(lab, azure, ids, session, store):

@@ -15,7 +15,7 @@ from azure.mgmt.core.tools import parse_resource_id
 
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import ManagedDiskReader, delete_disk
-from vmshift.azure.errors import DiskVerificationFailed
+from vmshift.azure.errors import DiskVerificationFailed, RollbackRefused
 from vmshift.azure.naming import data_disk_name, nic_name, os_disk_name
 from vmshift.azure.vms import BuildPlan, BuiltVm, TargetVmSpec, create_vm, existing_vm, import_disks, plan_build
 from vmshift.replication.reader import DiskReader
@@ -42,6 +42,9 @@ class SourceVm(Protocol):
 
     def finish_replication(self, delete_cache_blobs: bool) -> None:
         """Replication stopped, source snapshots and CBT left clean, cache blobs kept or deleted."""
+
+    def replication_finished(self) -> bool:
+        """True once the migration was completed: CBT off, so replication can no longer resume."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,15 @@ def rollback_cutover(
     """Deletes the target VM and its NIC (its disks too when asked) and starts the source again.
 
     Replication is left as it was, so the next delta cycle resumes from the last changeId. Run again,
-    it deletes nothing more; found by name, so a half-finished cutover is rolled back as well.
+    it deletes nothing more; found by name, so a half-finished cutover is rolled back as well. Refused
+    once the migration was completed: the VM in Azure is then the only one that replication can follow.
     """
+    if source.replication_finished():
+        raise RollbackRefused(
+            f"{vm_name} in {resource_group}: the migration was completed (replication stopped, CBT off on the "
+            "source, cache blobs perhaps deleted), so a rollback could not resume replication; nothing was "
+            "deleted. To go back, keep or delete the Azure VM yourself and replicate the source from scratch"
+        )
     compute, network = clients.compute, clients.network
     deleted: list[str] = []
     try:

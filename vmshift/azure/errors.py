@@ -53,3 +53,7 @@ class DiskVerificationFailed(AzureStepError):
 
 class DiskFromOtherRecoveryPoint(AzureStepError):
     """A managed disk of the target name exists but holds another recovery point's bytes."""
+
+
+class RollbackRefused(AzureStepError):
+    """The cutover cannot be rolled back: its migration was completed, so replication cannot resume."""

@@ -47,6 +47,11 @@ class VSphereSourceVm:
     def power_on(self) -> None:
         power.power_on(self.session, self._vm())
 
+    def replication_finished(self) -> bool:
+        service = blob_service_client(self.settings.cache_account)
+        store = StateStore(service.get_container_client(self.settings.state_container))
+        return store.load(self.vm_name).state.phase == MIGRATED
+
     def finish_replication(self, delete_cache_blobs: bool) -> None:
         vm = self._vm()
         for snapshot in snapshots.find_snapshots(vm, inventory.OWN_SNAPSHOT_PREFIX):
