@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import http.server
 import logging
+import socket
+import socketserver
 import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
-from azure.core.exceptions import ServiceRequestError
+import requests
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 
 from vmshift.azure.clients import AzureClients, AzureConfig
+from vmshift.azure.clients import connect as azure
+from vmshift.azure.credentials import azure_credential
+from vmshift.azure.disks import ManagedDiskReader
 from vmshift.lab.ca import create_foreign_certificate
 from vmshift.replication.storage import blob_service_client
 from vmshift.vsphere.connection import VCenterConfig, connect
-from vmshift.vsphere.errors import VSphereError
+from vmshift.vsphere.datastore import DatastoreDiskReader
+from vmshift.vsphere.errors import VCenterLoginFailed, VCenterUnreachable, VSphereError
+
+ARM_SCOPE = "https://management.azure.com/.default"
+GROUP = "rg-target"
 
 
 class _Answer(http.server.BaseHTTPRequestHandler):
@@ -43,11 +56,69 @@ def impostor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.shutdown()
 
 
+class Relay(socketserver.ThreadingTCPServer):
+    """A man in the middle on loopback: forwards TCP to `target`, and can be turned to another server; turning
+    it drops the connections it holds, so that a client's next request meets the new server."""
+
+    daemon_threads = True
+
+    def __init__(self, target: str) -> None:
+        self.target, self.held = urlparse(target).netloc, set()
+        super().__init__(("127.0.0.1", 0), _Forward)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}"
+
+    def turn_to(self, target: str) -> None:
+        self.target = urlparse(target).netloc
+        for connection in list(self.held):
+            _hang_up(connection)
+
+
+class _Forward(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        host, port = self.server.target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        self.server.held |= {self.request, upstream}
+        pump = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+        pump.start()
+        _pump(self.request, upstream)
+        pump.join()
+        self.server.held -= {self.request, upstream}
+        upstream.close()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass  # the other end hung up, or the relay was turned
+    finally:
+        _hang_up(source)
+        _hang_up(sink)
+
+
+def _hang_up(end: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        end.shutdown(socket.SHUT_RDWR)
+
+
 def test_vcenter_with_a_certificate_from_another_ca_is_refused(lab: dict, impostor: str) -> None:
     config = VCenterConfig(url=f"{impostor}/sdk", user="administrator@vsphere.local", password="not-sent",
                            datacenter="DC-Lab", ca_file=lab["ca_file"])
-    with pytest.raises(VSphereError, match=r"(?i)certificate"):
+    with pytest.raises(VCenterLoginFailed, match=r"TLS verification of vCenter .* failed \(CERTIFICATE_VERIFY"):
         connect(config)
+
+
+def test_vcenter_datastore_reads_from_a_certificate_of_another_ca_are_refused(lab: dict, impostor: str) -> None:
+    with connect(VCenterConfig.from_env()) as session:
+        # The session's HTTP side as connect() configured it, its requests sent to the impostor.
+        elsewhere = dataclasses.replace(session, base_url=impostor)
+        disk = DatastoreDiskReader(elsewhere, "[ds-ssd-01] any/any.vmdk", 1 << 20)
+        with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+            disk.read(0, 512)
 
 
 def test_blob_storage_with_a_certificate_from_another_ca_is_refused(lab: dict, impostor: str, monkeypatch) -> None:
@@ -73,6 +144,37 @@ def test_resource_manager_with_a_certificate_from_another_ca_is_refused(lab: dic
         list(clients.network.virtual_networks.list_all(retry_total=0))
 
 
+def test_a_token_authority_with_a_certificate_from_another_ca_is_refused(lab: dict, impostor: str,
+                                                                        monkeypatch) -> None:
+    assert azure_credential().get_token(ARM_SCOPE).token  # the lab's own authority answers
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", impostor)
+    with pytest.raises(ClientAuthenticationError, match="CERTIFICATE_VERIFY_FAILED"):
+        azure_credential().get_token(ARM_SCOPE)
+
+
+def test_a_disk_read_link_answered_by_a_certificate_from_another_ca_is_refused(lab: dict, impostor: str) -> None:
+    relay = Relay(lab["arm"]["endpoint"])
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    lab_clients = azure()
+    lab_clients.compute.disks.begin_create_or_update(
+        GROUP, "tls-read-link", {"location": "westeurope", "sku": {"name": "Standard_LRS"},
+                                 "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 1}}).result()
+    # ARM reached through the relay, so that the read link it grants points at the relay too.
+    clients = AzureClients(dataclasses.replace(lab_clients.config, arm_endpoint=relay.url), lab_clients.credential)
+    try:
+        with ManagedDiskReader(clients, GROUP, "tls-read-link") as disk:
+            assert disk.read(0, 512) == bytes(512)
+            relay.turn_to(impostor)
+            try:
+                with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
+                    disk.read(0, 512)
+            finally:
+                relay.turn_to(lab["arm"]["endpoint"])
+    finally:
+        lab_clients.compute.disks.begin_delete(GROUP, "tls-read-link").result()
+        relay.shutdown()
+
+
 def test_the_lab_servers_themselves_are_trusted_through_the_lab_ca(lab: dict) -> None:
     config = VCenterConfig(url=lab["vcenter"]["url"], user=lab["vcenter"]["user"],
                            password=lab["vcenter"]["password"], datacenter=lab["vcenter"]["datacenter"],
@@ -82,13 +184,22 @@ def test_the_lab_servers_themselves_are_trusted_through_the_lab_ca(lab: dict) ->
     assert blob_service_client("vmshiftcache01").get_account_information()["sku_name"]
 
 
-def test_turning_verification_off_takes_an_explicit_setting_and_logs_a_warning(lab: dict, impostor: str,
-                                                                               caplog) -> None:
-    config = VCenterConfig(url=f"{impostor}/sdk", user="u", password="p", datacenter="DC-Lab", verify_tls=False)
-    assert VCenterConfig(url="https://x/sdk", user="u", password="p", datacenter="d").verify_tls is True
-    with caplog.at_level(logging.WARNING), pytest.raises(VSphereError):
-        connect(config)  # the impostor is no vCenter: the login fails after the unverified handshake
-    assert any("TLS verification" in r.getMessage() and "OFF" in r.getMessage() for r in caplog.records)
+def test_verification_is_turned_off_only_by_the_explicit_setting_which_logs_a_warning(
+    lab: dict, impostor: str, monkeypatch, caplog
+) -> None:
+    monkeypatch.setenv("VMSHIFT_VCENTER_URL", f"{impostor}/sdk")
+    assert VCenterConfig.from_env().verify_tls is True
+    monkeypatch.setenv("VMSHIFT_VCENTER_VERIFY_TLS", "false")
+    config = VCenterConfig.from_env()
+
+    with caplog.at_level(logging.WARNING), pytest.raises(VSphereError) as refused:
+        connect(config)
+
+    # Past the handshake: the impostor answered, and is refused for not being a vCenter, not for its certificate.
+    assert isinstance(refused.value, VCenterUnreachable), refused.value
+    assert "not as a vCenter SDK endpoint" in str(refused.value)
+    assert any(r.levelno == logging.WARNING and f"TLS verification of vCenter {impostor}/sdk is OFF" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_ca_file_path_exists(lab: dict) -> None:
