@@ -18,6 +18,7 @@ import dns.query
 import requests
 
 from vmshift.lab import process
+from vmshift.lab.arm.storage.models import AZURITE_ACCOUNTS_FILE
 from vmshift.lab.ca import LabCertificates, ensure_certificates
 from vmshift.lab.postgres import database_url, postgres_healthy, start_postgres
 from vmshift.lab.prefect_server import client_environment, prefect_healthy, start_prefect
@@ -26,6 +27,7 @@ from vmshift.lab.spec import LabSpec, load_spec
 from vmshift.lab.vcsim_build import build_vcsim
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+AZURITE_WRAPPER = Path(__file__).with_name("azurite_accounts.js")
 DEFAULT_ACCOUNT = "vmshiftlab"  # the lone storage account of a spec without an Azure side
 PARTS = ("vcenter", "azurite", "arm", "postgres", "prefect", "worker")
 READY_TIMEOUT_S = 60.0
@@ -214,12 +216,13 @@ def _start_vcenter(folder: Path, spec: LabSpec, credentials: dict, certs: LabCer
 
 
 def _start_azurite(folder: Path, credentials: dict, certs: LabCertificates) -> dict:
+    """Azurite's blob service through our wrapper, which also takes the accounts ARM creates at run time."""
     part = lab_part(folder, "azurite")
     port_file = folder / "run" / "azurite.port"
     if part.pid() is None:
-        binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-blob"
-        if not binary.exists():
-            raise PartFailed(f"lab part azurite: {binary} is missing; run `npm ci` in {PROJECT_ROOT}")
+        if not (PROJECT_ROOT / "node_modules" / "azurite").is_dir():
+            raise PartFailed(f"lab part azurite: {PROJECT_ROOT / 'node_modules' / 'azurite'} is missing; "
+                             f"run `npm ci` in {PROJECT_ROOT}")
         port = process.free_port()
         port_file.parent.mkdir(parents=True, exist_ok=True)
         port_file.write_text(str(port))
@@ -227,10 +230,11 @@ def _start_azurite(folder: Path, credentials: dict, certs: LabCertificates) -> d
         # The SDK's default API version is newer than Azurite's: without the skip every call is refused.
         process.start(
             part,
-            [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+            ["node", str(AZURITE_WRAPPER), "--blobHost", "127.0.0.1", "--blobPort", str(port),
              "--location", str(folder / "azurite"), "--cert", str(certs.cert_file),
              "--key", str(certs.key_file), "--skipApiVersionCheck", "--disableTelemetry"],
-            {"AZURITE_ACCOUNTS": accounts},
+            {"AZURITE_ACCOUNTS": accounts,
+             "VMSHIFT_AZURITE_ACCOUNTS_FILE": str(folder / "arm" / AZURITE_ACCOUNTS_FILE)},
         )
     port = int(port_file.read_text())
     endpoint = f"https://127.0.0.1:{port}/{{account}}"

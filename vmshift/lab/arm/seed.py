@@ -103,6 +103,8 @@ def seed(simulator: Simulator, spec: AzureSpec) -> None:
                 "location": account.location, "kind": account.kind, "sku": {"name": account.sku}})
             _succeeded(simulator, body)
         storage.set_caller_may_approve(account.name, account.caller_may_approve)
+    # Azurite may have been started afresh, or the store changed while the simulator was down.
+    storage.publish_azurite_accounts()
     compute = ComputeBackend(simulator)
     for avset in spec.availability_sets:
         if store.get(f"{simulator.group_scope(sub, avset.resource_group)}/providers/Microsoft.Compute/"

@@ -7,6 +7,8 @@ import base64
 import datetime as dt
 import os
 import re
+import threading
+from pathlib import Path
 from typing import Any
 
 from vmshift.lab.arm.errors import ArmError, resource_not_found
@@ -24,6 +26,13 @@ PRIVATE_LINK_KINDS = ("StorageV2", "BlockBlobStorage", "FileStorage")
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 _KEYS = "storage-key"
 _APPROVAL = "approval"
+# Where the simulator publishes every account and its keys, in AZURITE_ACCOUNTS' own syntax
+# (`name:key1:key2;...`), relative to its data folder; vmshift/lab/azurite_accounts.js feeds it to Azurite.
+AZURITE_ACCOUNTS_FILE = "azurite-accounts"
+# Azure lets the account's owner approve or reject a pending connection and reject an approved one;
+# anything else (approving twice, approving a rejected one) is refused.
+_CONNECTION_CHANGES = {("Pending", "Approved"), ("Pending", "Rejected"), ("Approved", "Rejected")}
+_publishing = threading.Lock()
 
 
 def _now() -> str:
@@ -92,6 +101,11 @@ class StorageBackend:
             properties["accessTier"] = requested.get("accessTier", "Hot")
         account = arm_resource(resource_id, STORAGE_ACCOUNT, location, properties, body.get("tags"), kind=kind,
                                sku={"name": sku, "tier": "Premium" if sku.startswith("Premium") else "Standard"})
+        if existing is None:
+            # Stored before it is published, so that no concurrent publication leaves it out of Azurite.
+            account["properties"]["provisioningState"] = "Creating"
+            self.store.put(resource_id, account)
+            self.publish_azurite_accounts()
         return account, existing is None
 
     @staticmethod
@@ -133,19 +147,43 @@ class StorageBackend:
         return self.store.list(STORAGE_ACCOUNT, scope)
 
     def delete_storage_account(self, subscription_id: str, group: str, name: str) -> None:
-        self.store.delete(f"{self._scope(subscription_id, group)}/storageAccounts/{name}")
+        """The account and its keys go, and Azurite stops taking them: a re-created account has new keys."""
+        resource_id = f"{self._scope(subscription_id, group)}/storageAccounts/{name}"
+        if self.store.delete(resource_id):
+            self.store.delete(resource_id, kind=_KEYS)
+            self.publish_azurite_accounts()
 
     def list_keys(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
-        """Azurite's key for a seeded account; a created account gets keys of its own, kept in the store."""
         account = self.get_storage_account(subscription_id, group, name)
+        keys = self._account_keys(account)
+        return {"keys": [{"keyName": k, "value": keys[k], "permissions": "FULL", "creationTime": keys["created"]}
+                         for k in ("key1", "key2")]}
+
+    def _account_keys(self, account: dict[str, Any]) -> dict[str, str]:
+        """A seeded account's key1 is the one the launcher gave Azurite; every other key is made here, once."""
         keys = self.store.get(account["id"], kind=_KEYS)
         if keys is None:
-            seeded = self.simulator.settings.storage_keys.get(name)
+            seeded = self.simulator.settings.storage_keys.get(account["name"])
             keys = {"key1": seeded or base64.b64encode(os.urandom(64)).decode(),
                     "key2": base64.b64encode(os.urandom(64)).decode(), "created": account["properties"]["creationTime"]}
             self.store.put(account["id"], keys, kind=_KEYS)
-        return {"keys": [{"keyName": k, "value": keys[k], "permissions": "FULL", "creationTime": keys["created"]}
-                         for k in ("key1", "key2")]}
+        return keys
+
+    def publish_azurite_accounts(self) -> Path:
+        """Write every account and its keys where Azurite's wrapper reads them, so blobs of an account
+        created through ARM are accepted on its next request. Owner-only: the file holds keys."""
+        path = self.simulator.settings.data_dir / AZURITE_ACCOUNTS_FILE
+        with _publishing:
+            entries = [f"{account['name']}:{keys['key1']}:{keys['key2']}"
+                       for account in self.store.list(STORAGE_ACCOUNT)
+                       for keys in [self._account_keys(account)]]
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(";".join(entries))
+            tmp.replace(path)
+        return path
 
     # --- private endpoint connections --------------------------------------------------------------
 
@@ -225,10 +263,11 @@ class StorageBackend:
             if connection["name"].lower() != connection_name.lower():
                 continue
             current = connection["properties"]["privateLinkServiceConnectionState"]
-            if current["status"] == "Rejected" and status != "Rejected":
-                raise ArmError(400, "PrivateEndpointConnectionRejected",
-                               f"Private endpoint connection {connection_name} was rejected and cannot be "
-                               f"set to {status}; create a new private endpoint.")
+            if (current["status"], status) not in _CONNECTION_CHANGES:
+                # Storage's own answer (azure-rest-api-specs#30308); no more detail than Azure gives.
+                raise ArmError(400, "InvalidValuesForRequestParameters",
+                               "Values for request parameters are invalid: privateLinkServiceConnectionState.status.",
+                               "properties.privateLinkServiceConnectionState.status")
             current.update({"status": status, "description": state.get("description", ""),
                             "actionRequired": state.get("actionRequired", "None")})
             self.store.put(account["id"], account)
