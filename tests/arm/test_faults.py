@@ -8,6 +8,7 @@ import pytest
 from arm_clients import LOCATION, Arm
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.privatedns.models import ARecord, PrivateZone, RecordSet, SubResource, VirtualNetworkLink
+from raw_arm import arm_get
 
 pytestmark = pytest.mark.lab
 
@@ -59,3 +60,20 @@ def test_next_requests_to_an_operation_fail_until_the_retries_are_spent(arm: Arm
         arm.network.virtual_networks.get("rg-hub", "vnet-hub", retry_total=2, retry_backoff_factor=0.01)
     assert failed.value.status_code == 500
     assert failed.value.error.code == "InternalServerError"
+
+
+def test_throttling_says_when_to_come_back_and_outages_answer_azures_error_body(arm: Arm, faults: None) -> None:
+    hub = f"{arm.scope('rg-hub')}/providers/Microsoft.Network/virtualNetworks/vnet-hub?api-version=2026-03-01"
+    arm.admin("/_lab/faults", {"retry_after": 2, "next": [
+        {"operation": "GET .*/virtualNetworks/vnet-hub$", "count": 1, "status": 429},
+        {"operation": "GET .*/virtualNetworks/vnet-hub$", "count": 1, "status": 503}]})
+    throttled = arm_get(arm, hub)
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"] == "2"
+    assert throttled.json()["error"]["code"] == "TooManyRequests"
+    unavailable = arm_get(arm, hub)
+    assert unavailable.status_code == 503
+    assert unavailable.headers["Retry-After"] == "2"
+    assert unavailable.json() == {"error": {"code": "ServiceUnavailable", "message":
+                                            "The service is currently unavailable. Please try again later."}}
+    assert arm_get(arm, hub).json()["name"] == "vnet-hub"

@@ -4,21 +4,15 @@ InProgress until the operation is polled to Succeeded, so the SDK's pollers real
 from __future__ import annotations
 
 import pytest
-import requests
-from arm_clients import ARM_SCOPE, LOCATION, Arm
+from arm_clients import LOCATION, Arm
 from azure.core.pipeline import PipelineResponse
+from raw_arm import arm_get
 
 pytestmark = pytest.mark.lab
 
 
-def poll(arm: Arm, url: str) -> requests.Response:
-    """One GET of an operation's URL, as a client that does not use the SDK's poller makes it."""
-    token = arm.credential.get_token(ARM_SCOPE).token
-    return requests.get(url, headers={"Authorization": f"Bearer {token}"}, verify=arm.lab["ca_file"], timeout=10)
-
-
 def operation_status(arm: Arm, url: str) -> str:
-    response = poll(arm, url)
+    response = arm_get(arm, url)
     response.raise_for_status()
     return response.json()["status"]
 
@@ -75,9 +69,9 @@ def test_disk_create_answers_202_and_its_location_gives_the_disk_once_done(arm: 
     [put] = [a.http_response for a in answers if a.http_request.method == "PUT"]
     assert put.status_code == 202
     assert arm.compute.disks.get(group, "disk-lro").provisioning_state == "Creating"
-    pending = poll(arm, put.headers["Location"])
+    pending = arm_get(arm, put.headers["Location"])
     assert (pending.status_code, pending.content) == (202, b"")
-    done = poll(arm, put.headers["Location"])
+    done = arm_get(arm, put.headers["Location"])
     assert done.status_code == 200
     assert done.json()["properties"]["provisioningState"] == "Succeeded"
     assert arm.compute.disks.get(group, "disk-lro").provisioning_state == "Succeeded"
