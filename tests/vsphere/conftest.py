@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from pyVmomi import vim
 
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
+from vmshift.vsphere.tasks import wait_for_task
 
 
 @pytest.fixture
@@ -21,3 +23,11 @@ def config(lab: dict) -> VCenterConfig:
 def session(config: VCenterConfig) -> Iterator[VSphereSession]:
     with connect(config) as opened:
         yield opened
+
+
+@pytest.fixture
+def reconfigure_cbt(session: VSphereSession) -> Callable[[vim.VirtualMachine, bool], None]:
+    """Switch CBT as an admin does in the vSphere client: a bare ReconfigVM, without vmshift's activation."""
+    def reconfigure(vm: vim.VirtualMachine, enabled: bool) -> None:
+        wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(changeTrackingEnabled=enabled)))
+    return reconfigure

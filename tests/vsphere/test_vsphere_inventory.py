@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from vmshift.vsphere.cbt import enable_cbt
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed, VCenterUnreachable, VmNotFound
 from vmshift.vsphere.inventory import find_vm, inventory, vm_disks
@@ -36,6 +37,21 @@ def test_inventory_shows_power_state_and_capacities(session):
     assert rows["capacity_bytes"].tolist() == [40 << 20, 8 << 20]
     assert rows["datastore_path"].tolist() == ["[ds-nfs-02] vsphere-lib-01/vsphere-lib-01.vmdk",
                                                "[ds-nfs-02] vsphere-lib-01/vsphere-lib-01_1.vmdk"]
+
+
+def test_the_cbt_column_says_per_disk_whether_tracking_runs(session, reconfigure_cbt):
+    vm = find_vm(session, "vsphere-lib-01")
+
+    def cbt_column() -> list[bool]:
+        return inventory(session).query("vm == 'vsphere-lib-01'").sort_values("disk_key")["cbt"].tolist()
+
+    reconfigure_cbt(vm, False)
+    off = cbt_column()
+    reconfigure_cbt(vm, True)  # on, but waiting for the running VM's next stun
+    pending = cbt_column()
+    enable_cbt(session, vm)
+
+    assert (off, pending, cbt_column()) == ([False, False], [False, False], [True, True])
 
 
 def test_disks_are_named_as_vsphere_names_them(session):

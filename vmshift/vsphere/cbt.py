@@ -8,6 +8,7 @@ from pyVmomi import vim, vmodl
 
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.errors import ChangeIdRefused, ChangeTrackingInactive, VSphereError
+from vmshift.vsphere.inventory import vm_disks
 from vmshift.vsphere.snapshots import create_snapshot, remove_snapshot
 from vmshift.vsphere.tasks import fault_text, wait_for_task
 
@@ -24,10 +25,12 @@ class ChangedArea:
 
 
 def enable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
-    """Switch CBT on. On a powered-on VM, ESXi starts tracking only at the next stun, so a snapshot is created
-    and removed right away, as backup tools do; without it the first snapshot would carry no changeId.
-    A VM that already has CBT on is left alone."""
-    if _set_change_tracking(session, vm, True) and vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn:
+    """Switch CBT on and make sure every disk tracks. On a powered-on VM, ESXi starts tracking only at the next
+    stun (VMware KB 1031873): until then the disks show no changeId and the next snapshot would carry none. So a
+    snapshot is created and removed right away, as backup tools do; also when CBT was switched on by someone else
+    and still waits. A VM whose disks all track is left alone."""
+    _set_change_tracking(session, vm, True)
+    if vm.runtime.powerState == vim.VirtualMachinePowerState.poweredOn and not all(d.cbt for d in vm_disks(vm)):
         snapshot = create_snapshot(session, vm, CBT_ACTIVATION_SNAPSHOT, "vmshift: activates change tracking")
         remove_snapshot(session, snapshot)
 
@@ -38,16 +41,15 @@ def disable_cbt(session: VSphereSession, vm: vim.VirtualMachine) -> None:
     _set_change_tracking(session, vm, False)
 
 
-def _set_change_tracking(session: VSphereSession, vm: vim.VirtualMachine, on: bool) -> bool:
-    """True when the VM's CBT setting had to change."""
+def _set_change_tracking(session: VSphereSession, vm: vim.VirtualMachine, on: bool) -> None:
+    """Reconfigure the VM's CBT setting, unless it is so already."""
     if bool(vm.config.changeTrackingEnabled) == on:
-        return False
+        return
     try:
         wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(changeTrackingEnabled=on)))
     except vmodl.MethodFault as fault:
         raise VSphereError(f"{'enabling' if on else 'disabling'} CBT on {vm.name} failed: {fault_text(fault)}") \
             from fault
-    return True
 
 
 def changed_areas(session: VSphereSession, vm: vim.VirtualMachine, snapshot: vim.vm.Snapshot, disk_key: int,
@@ -62,15 +64,17 @@ def changed_areas(session: VSphereSession, vm: vim.VirtualMachine, snapshot: vim
         try:
             info = vm.QueryChangedDiskAreas(snapshot=snapshot, deviceKey=disk_key, startOffset=offset,
                                             changeId=change_id)
-        except (vim.fault.FileFault, vmodl.fault.InvalidArgument) as fault:
-            if isinstance(fault, vmodl.fault.InvalidArgument) and fault.invalidProperty != "changeId":
-                raise VSphereError(f"QueryChangedDiskAreas on {vm.name}: {fault_text(fault)}") from fault
-            if not vm.config.changeTrackingEnabled:
-                raise ChangeTrackingInactive(f"CBT is off on {vm.name}: enable it, then take a new snapshot") from fault
-            if not getattr(_snapshot_disk(snapshot, disk_key).backing, "changeId", None):
-                raise ChangeTrackingInactive(f"CBT was not active yet on {vm.name} when snapshot {snapshot._moId} "
-                                             "was taken: take a new snapshot") from fault
+        except vim.fault.FileFault as fault:
+            # hostd cannot answer from the disk's change tracking file: the snapshot froze the disk without
+            # tracking, or the changeId belongs to a tracking that was reset since.
+            if change_id == ALL_ALLOCATED or not getattr(disk.backing, "changeId", None):
+                raise _tracking_inactive(vm, snapshot, disk_key) from fault
             raise ChangeIdRefused(vm.name, disk_key, change_id, fault_text(fault)) from fault
+        except vmodl.fault.InvalidArgument as fault:
+            if fault.invalidProperty == "changeId":
+                raise ChangeIdRefused(vm.name, disk_key, change_id, fault_text(fault)) from fault
+            raise VSphereError(f"QueryChangedDiskAreas on {vm.name} disk {disk_key}: {fault_text(fault)} "
+                               f"({fault.invalidProperty})") from fault
         except vmodl.MethodFault as fault:
             raise VSphereError(f"QueryChangedDiskAreas on {vm.name} disk {disk_key}: {fault_text(fault)}") from fault
         for extent in info.changedArea or []:
@@ -79,6 +83,13 @@ def changed_areas(session: VSphereSession, vm: vim.VirtualMachine, snapshot: vim
             raise VSphereError(f"QueryChangedDiskAreas on {vm.name} disk {disk_key} made no progress at {offset}")
         offset = int(info.startOffset) + int(info.length)
     return areas
+
+
+def _tracking_inactive(vm: vim.VirtualMachine, snapshot: vim.vm.Snapshot, disk_key: int) -> ChangeTrackingInactive:
+    if not vm.config.changeTrackingEnabled:
+        return ChangeTrackingInactive(f"CBT is off on {vm.name}: enable it, then take a new snapshot")
+    return ChangeTrackingInactive(f"CBT was not active on disk {disk_key} of {vm.name} when snapshot "
+                                  f"{snapshot._moId} was taken: take a new snapshot")
 
 
 def _append(areas: list[ChangedArea], area: ChangedArea) -> None:

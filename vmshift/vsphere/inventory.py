@@ -28,6 +28,8 @@ class VirtualDiskInfo:
     label: str
     capacity_bytes: int
     datastore_path: str
+    # Change tracking runs for this disk: its backing shows a changeId. False while CBT is off, and while it is on
+    # but waits for the VM's next stun (enabled on a running VM), when a snapshot would carry no changeId.
     cbt: bool
     # What the readiness checks need: shared, independent or RDM disks are not replicated as vmshift does it.
     sharing: str = "sharingNone"
@@ -57,15 +59,14 @@ def disk_capacity(disk: vim.vm.device.VirtualDisk) -> int:
 
 
 def vm_disks(vm: vim.VirtualMachine) -> list[VirtualDiskInfo]:
-    """The VM's virtual disks, with the per-disk CBT state (a changeId on the backing once tracking runs)."""
-    cbt = bool(vm.config.changeTrackingEnabled)
+    """The VM's virtual disks, each with whether change tracking runs for it (see VirtualDiskInfo.cbt)."""
     return [
         VirtualDiskInfo(
             key=device.key,
             label=device.deviceInfo.label if device.deviceInfo else f"disk {device.key}",
             capacity_bytes=disk_capacity(device),
             datastore_path=device.backing.fileName,
-            cbt=cbt,
+            cbt=bool(getattr(device.backing, "changeId", None)),
             sharing=getattr(device.backing, "sharing", None) or "sharingNone",
             mode=getattr(device.backing, "diskMode", None) or "persistent",
             rdm=isinstance(device.backing, vim.vm.device.VirtualDisk.RawDiskMappingVer1BackingInfo),

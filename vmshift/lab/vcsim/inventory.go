@@ -191,6 +191,7 @@ func createVM(ctx context.Context, c *vim25.Client, folders *object.DatacenterFo
 			disk.CapacityInBytes, disk.CapacityInKB = d.Capacity, d.Capacity/1024
 		}
 	}
+	vm.publishTracking()
 	if state.PowerState == string(types.VirtualMachinePowerStatePoweredOn) {
 		task, err := object.NewVirtualMachine(c, ref).PowerOn(ctx)
 		if err != nil {

@@ -31,6 +31,9 @@ type VM struct {
 	simulator.VirtualMachine
 	lab   *Lab
 	state *VMState
+	// powerOps counts power operations, so that a guest shutdown overtaken
+	// by a hard power off (and maybe on again) does not switch the VM off later.
+	powerOps int
 }
 
 func (vm *VM) configDisks() map[int32]*types.VirtualDisk {
@@ -47,15 +50,31 @@ func diskBacking(d *types.VirtualDisk) *types.VirtualDiskFlatVer2BackingInfo {
 	return d.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 }
 
-// activatePendingTracking switches CBT on for disks of a running VM. On ESXi a
-// reconfigure only records the wish; tracking starts at the next stun/unstun
-// (snapshot create or remove, power on), which is why backup tools take and
-// remove a snapshot right after enabling CBT.
+// activatePendingTracking switches CBT on for disks of a running VM. On ESXi
+// (VMware KB 1031873) a reconfigure of a powered-on VM only records the wish:
+// the disks are open without a change tracking file until the next stun/unstun
+// (snapshot create or remove, power cycle, vMotion), which is why backup tools
+// take and remove a snapshot right after enabling CBT.
 func (vm *VM) activatePendingTracking() {
 	for _, d := range vm.state.Disks {
 		if d.CBT.Pending {
 			d.StartTracking()
 		}
+	}
+	vm.publishTracking()
+}
+
+// publishTracking shows each disk's tracking on the VM's own disk backings:
+// a changeId (that of the latest point, "changes since then") once the disk
+// tracks, none while CBT is off or waits for a stun. It is how a client tells,
+// disk by disk, whether the next snapshot will carry a changeId.
+func (vm *VM) publishTracking() {
+	for key, device := range vm.configDisks() {
+		changeID := ""
+		if d := vm.state.disk(key); d != nil && d.CBT.Active {
+			changeID = d.ChangeID(d.Epoch - 1)
+		}
+		diskBacking(device).ChangeId = changeID
 	}
 }
 
@@ -100,6 +119,7 @@ func (vm *VM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task)
 				}
 			}
 		}
+		vm.publishTracking()
 		return nil, vm.save()
 	})
 	return &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}}
@@ -139,12 +159,13 @@ func (vm *VM) diskGrowth(changes []types.BaseVirtualDeviceConfigSpec) (map[int32
 }
 
 // CreateSnapshotTask freezes every disk: the snapshot keeps the base file
-// names and their changeIds, the VM's disks move to new redo logs.
+// names and their changeIds, the VM's disks move to new redo logs. The stun
+// starts pending change tracking only after the disks are frozen: the frozen
+// disks were open without a tracking file, so this snapshot has no changeId.
 func (vm *VM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapshot_Task) soap.HasFault {
 	task := simulator.CreateTask(vm, "createSnapshot", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
 		vm.lab.mu.Lock()
 		defer vm.lab.mu.Unlock()
-		vm.activatePendingTracking()
 
 		snap := &Snapshot{vm: vm, disks: map[int32]snapshotDisk{}}
 		snap.Vm = vm.Self
@@ -168,6 +189,7 @@ func (vm *VM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapsh
 			diskBacking(frozenDisks[d.Key]).ChangeId = changeID
 			diskBacking(current[d.Key]).FileName = d.DatastorePath(d.Top())
 		}
+		vm.activatePendingTracking()
 
 		// The registry names a new object after its Go type: give the wrapper
 		// the reference of the simulator type it wraps.
@@ -178,7 +200,9 @@ func (vm *VM) CreateSnapshotTask(ctx *simulator.Context, req *types.CreateSnapsh
 		snap.tree = types.VirtualMachineSnapshotTree{
 			Snapshot: snap.Self, Vm: vm.Self, Name: req.Name, Description: req.Description,
 			Id: vm.state.lastSnapshotID + 1, CreateTime: time.Now(), State: vm.Runtime.PowerState,
-			Quiesced: req.Quiesce, ReplaySupported: types.NewBool(false),
+			// vSphere ignores quiesce for a powered-off VM: there is no guest to quiesce.
+			Quiesced:        req.Quiesce && vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn,
+			ReplaySupported: types.NewBool(false),
 		}
 		vm.state.lastSnapshotID++
 		vm.state.snapshots = append(vm.state.snapshots, snap)
@@ -289,16 +313,19 @@ func (vm *VM) publishSnapshots() {
 }
 
 // QueryChangedDiskAreas answers from the disk's change history. Faults, as
-// vCenter raises them for this method:
-//   - InvalidState when no snapshot is given for a powered-on VM (the API
-//     reference: the "current" snapshot only works for powered-off VMs);
-//   - NotFound for a snapshot of another VM or an unknown device key;
-//   - FileFault naming the disk's -ctk.vmdk when CBT is off, was not yet active
-//     when the snapshot was taken, or the changeId belongs to an earlier
-//     tracking identity (CBT switched off and on, disk resized): hostd cannot
-//     answer from its ctk file and reports a file fault;
-//   - InvalidArgument (invalidProperty changeId/startOffset) for a changeId that
-//     does not parse, is newer than the snapshot, or an offset past the end.
+// vCenter raises them for this method (the API reference declares FileFault and
+// NotFound, and InvalidArgument for a bad deviceKey, startOffset or changeId):
+//   - FileFault "Error caused by file <vmdk>" when hostd cannot answer from the
+//     disk's change tracking file: CBT off, not yet active when the snapshot was
+//     taken, a changeId of another tracking identity (CBT switched off and on,
+//     disk resized: the ctk file has a new UUID); and for a powered-on VM asked
+//     without a snapshot ("current" works only powered off: the running VM holds
+//     its disk open);
+//   - NotFound for a snapshot that does not exist or is another VM's;
+//   - InvalidArgument (invalidProperty deviceKey/startOffset/changeId, "A
+//     specified parameter was not correct") for a device key that is no virtual
+//     disk, an offset past the end, a changeId that does not parse or that the
+//     disk never issued up to the snapshot.
 func (vm *VM) QueryChangedDiskAreas(req *types.QueryChangedDiskAreas) soap.HasFault {
 	body := &methods.QueryChangedDiskAreasBody{}
 	vm.lab.mu.Lock()
@@ -312,15 +339,26 @@ func (vm *VM) QueryChangedDiskAreas(req *types.QueryChangedDiskAreas) soap.HasFa
 	return body
 }
 
+func invalidArgument(property string) (*types.DiskChangeInfo, string, types.BaseMethodFault) {
+	return nil, "A specified parameter was not correct: " + property, &types.InvalidArgument{InvalidProperty: property}
+}
+
+// fileFault is how hostd reports a disk it cannot answer for, naming the
+// layer's descriptor by its path on the host.
+func fileFault(d *Disk, layer int) (*types.DiskChangeInfo, string, types.BaseMethodFault) {
+	file := fmt.Sprintf("/vmfs/volumes/%s/%s", d.Datastore, d.Layers[layer].Descriptor)
+	return nil, "Error caused by file " + file, &types.FileFault{File: file}
+}
+
 func (vm *VM) changedAreas(req *types.QueryChangedDiskAreas) (*types.DiskChangeInfo, string, types.BaseMethodFault) {
 	d := vm.state.disk(req.DeviceKey)
 	if d == nil {
-		return nil, fmt.Sprintf("%s has no virtual disk with device key %d", vm.Name, req.DeviceKey), &types.NotFound{}
+		return invalidArgument("deviceKey")
 	}
 	var point snapshotDisk
 	switch {
 	case req.Snapshot == nil && vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff:
-		return nil, fmt.Sprintf("%s is powered on: QueryChangedDiskAreas needs a snapshot", vm.Name), &types.InvalidState{}
+		return fileFault(d, d.Top())
 	case req.Snapshot == nil:
 		point = snapshotDisk{layer: d.Top(), epoch: d.Epoch, cbt: d.CBT, capacity: d.Capacity}
 	default:
@@ -330,12 +368,11 @@ func (vm *VM) changedAreas(req *types.QueryChangedDiskAreas) (*types.DiskChangeI
 		}
 		point = snap.disks[d.Key]
 	}
-	ctk := &types.FileFault{File: fmt.Sprintf("[%s] %s-ctk.vmdk", d.Datastore, d.Layers[0].Descriptor[:len(d.Layers[0].Descriptor)-5])}
 	if vm.Config.ChangeTrackingEnabled == nil || !*vm.Config.ChangeTrackingEnabled || !d.CBT.Active || !point.cbt.Active {
-		return nil, fmt.Sprintf("change tracking is not active on disk %d of %s for this snapshot: enable CBT, then take a new snapshot", d.Key, vm.Name), ctk
+		return fileFault(d, point.layer)
 	}
 	if req.StartOffset < 0 || req.StartOffset >= point.capacity {
-		return nil, fmt.Sprintf("startOffset %d is outside disk %d of %d bytes", req.StartOffset, d.Key, point.capacity), &types.InvalidArgument{InvalidProperty: "startOffset"}
+		return invalidArgument("startOffset")
 	}
 	var blocks BlockSet
 	if req.ChangeId == "*" {
@@ -344,11 +381,13 @@ func (vm *VM) changedAreas(req *types.QueryChangedDiskAreas) (*types.DiskChangeI
 		id, epoch, ok := ParseChangeID(req.ChangeId)
 		switch {
 		case !ok:
-			return nil, fmt.Sprintf("changeId %q is not a changeId", req.ChangeId), &types.InvalidArgument{InvalidProperty: "changeId"}
-		case id != point.cbt.ID || epoch < point.cbt.Since:
-			return nil, fmt.Sprintf("changeId %q of disk %d is from before change tracking was reset; copy the whole disk with changeId \"*\"", req.ChangeId, d.Key), ctk
-		case epoch > point.epoch:
-			return nil, fmt.Sprintf("changeId %q is newer than the snapshot", req.ChangeId), &types.InvalidArgument{InvalidProperty: "changeId"}
+			return invalidArgument("changeId")
+		case id != point.cbt.ID:
+			return fileFault(d, point.layer)
+		// Since-1 is the changeId the disk's backing shows from the moment
+		// tracking starts: every change from then on.
+		case epoch < point.cbt.Since-1 || epoch > point.epoch:
+			return invalidArgument("changeId")
 		}
 		blocks = d.Changed(epoch, point.epoch)
 	}
@@ -386,6 +425,7 @@ func (vm *VM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task) s
 	vm.lab.mu.Lock()
 	vm.activatePendingTracking()
 	vm.lab.mu.Unlock()
+	vm.powerOps++
 	res := vm.VirtualMachine.PowerOnVMTask(ctx, req)
 	vm.recordPowerState()
 	return res
@@ -393,6 +433,7 @@ func (vm *VM) PowerOnVMTask(ctx *simulator.Context, req *types.PowerOnVM_Task) s
 
 // PowerOffVMTask is the simulator's, with the power state kept across restarts.
 func (vm *VM) PowerOffVMTask(ctx *simulator.Context, req *types.PowerOffVM_Task) soap.HasFault {
+	vm.powerOps++
 	res := vm.VirtualMachine.PowerOffVMTask(ctx, req)
 	vm.recordPowerState()
 	return res
@@ -408,10 +449,11 @@ func (vm *VM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGuest) so
 		})
 		return body
 	}
+	asked := vm.powerOps
 	go func() {
 		time.Sleep(guestShutdownDelay)
 		simulator.Map.WithLock(vm, func() {
-			if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+			if vm.powerOps != asked || vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 				return
 			}
 			off := types.VirtualMachinePowerStatePoweredOff
@@ -426,10 +468,15 @@ func (vm *VM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGuest) so
 	return body
 }
 
+// recordPowerState keeps the power state across restarts. Powered off, the
+// disks are closed: a CBT switch waiting for a stun applies now.
 func (vm *VM) recordPowerState() {
 	vm.lab.mu.Lock()
 	defer vm.lab.mu.Unlock()
 	vm.state.PowerState = string(vm.Runtime.PowerState)
+	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOff {
+		vm.activatePendingTracking()
+	}
 	if err := vm.lab.save(); err != nil {
 		log.Printf("saving state: %s", err)
 	}
