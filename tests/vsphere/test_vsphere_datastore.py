@@ -25,6 +25,18 @@ def test_a_ranged_read_returns_206_and_exactly_the_bytes_written(session, lab):
     assert reader.read(123_450, 20) == b"\0" * 6 + b"migrate me" + b"\0" * 4
 
 
+def test_ranged_reads_go_over_one_connection_of_the_session(config):
+    with connect(config) as session:
+        reader = open_disk(session, "[ds-nfs-02] vsphere-lib-01/vsphere-lib-01.vmdk", 40 << 20)
+        for offset in range(0, 10 * 4096, 4096):
+            reader.read(offset, 4096)
+        pools = session.http.get_adapter(reader._url).poolmanager.pools
+        # urllib3's pool container refuses plain iteration.
+        used = [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()]  # noqa: SIM118
+
+        assert used == [(1, 10)]
+
+
 def test_folder_access_without_session_or_credentials_is_refused(lab):
     params = {"dcPath": lab["vcenter"]["datacenter"], "dsName": "ds-nfs-02"}
 

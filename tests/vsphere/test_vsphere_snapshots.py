@@ -6,7 +6,7 @@ import random
 
 from vmshift.lab.guest import churn_guest, write_guest
 from vmshift.vsphere.datastore import open_disk
-from vmshift.vsphere.inventory import find_vm, vm_disks
+from vmshift.vsphere.inventory import find_vm, snapshot_trees, vm_disks
 from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, remove_snapshot, snapshot_disks
 
 VM = "vsphere-lib-01"
@@ -14,27 +14,45 @@ SECOND_DISK = 2001
 RANGES = [(0, 4096), (65_530, 20), (1 << 20, 300_000), ((8 << 20) - 1024, 512)]
 
 
-def test_reads_of_a_snapshot_return_its_content_while_the_guest_keeps_writing(session, lab):
+def test_a_snapshot_reads_what_was_written_before_it_while_the_guest_keeps_writing(session, lab):
     vm = find_vm(session, VM)
     rng = random.Random(7)
-    for offset, length in RANGES:
-        write_guest(lab, VM, offset, rng.randbytes(length), disk_key=SECOND_DISK)
+    written = [rng.randbytes(length) for _, length in RANGES]
+    for (offset, _), data in zip(RANGES, written, strict=True):
+        write_guest(lab, VM, offset, data, disk_key=SECOND_DISK)
     snapshot = create_snapshot(session, vm, "frozen")
     try:
         disk = next(d for d in snapshot_disks(snapshot) if d.key == SECOND_DISK)
         reader = open_disk(session, disk.datastore_path, disk.capacity_bytes)
-        frozen = [reader.read(offset, length) for offset, length in RANGES]
+        frozen = reader.read(0, disk.capacity_bytes)
 
         for offset, length in RANGES:
             write_guest(lab, VM, offset + 7, b"\xee" * length, disk_key=SECOND_DISK)
             churn_guest(lab, VM, percent=2, seed=offset)
-            assert [reader.read(o, n) for o, n in RANGES] == frozen
+        after_churn = reader.read(0, disk.capacity_bytes)
     finally:
         remove_snapshot(session, snapshot)
 
+    assert [frozen[offset:offset + length] for offset, length in RANGES] == written
+    assert after_churn == frozen
     current = next(d for d in vm_disks(vm) if d.key == SECOND_DISK)
-    after = open_disk(session, current.datastore_path, current.capacity_bytes)
-    assert after.read(RANGES[2][0] + 7, 100) == b"\xee" * 100
+    live = open_disk(session, current.datastore_path, current.capacity_bytes)
+    assert live.read(RANGES[2][0] + 7, 100) == b"\xee" * 100
+
+
+def test_a_quiesced_snapshot_is_marked_so_in_the_snapshot_tree(session):
+    vm = find_vm(session, VM)
+    app_consistent = create_snapshot(session, vm, "app-consistent", quiesce=True)
+    try:
+        crash_consistent = create_snapshot(session, vm, "crash-consistent")
+        try:
+            quiesced = {tree.name: tree.quiesced for tree in snapshot_trees(vm.snapshot.rootSnapshotList)}
+        finally:
+            remove_snapshot(session, crash_consistent)
+    finally:
+        remove_snapshot(session, app_consistent)
+
+    assert quiesced == {"app-consistent": True, "crash-consistent": False}
 
 
 def test_a_snapshot_keeps_the_base_file_and_the_vm_moves_to_a_redo_log(session):
