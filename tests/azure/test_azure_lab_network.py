@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from vmshift.azure import dns_gate
-from vmshift.azure.endpoint import PrivateEndpointInfo, ensure_private_endpoint, private_endpoint_name
+from vmshift.azure.endpoint import (
+    PrivateEndpointInfo,
+    ensure_private_endpoint,
+    existing_private_endpoint,
+    private_endpoint_name,
+)
 from vmshift.azure.errors import (
     ApprovalTimedOut,
     DnsGateFailed,
@@ -162,6 +167,19 @@ def test_endpoint_and_private_dns_run_twice_create_nothing_new(azure, ids, endpo
     assert before[2:] == (1, 1)
     record = azure.privatedns.record_sets.get("rg-hub", BLOB_ZONE, "A", ACCOUNT)
     assert [a.ipv4_address for a in record.properties.a_records] == [endpoint.private_ip]
+
+
+def test_gate_between_cycles_finds_the_endpoint_and_names_the_fix_when_it_is_gone(azure, endpoint):
+    assert existing_private_endpoint(azure, "rg-hub", ACCOUNT) == endpoint
+    before = _endpoint_counts(azure)
+    with pytest.raises(DnsGateFailed) as missing:
+        existing_private_endpoint(azure, "rg-hub", "vmshiftcacheeus")
+    assert missing.value.reason == "endpoint-missing"
+    assert str(missing.value) == (
+        "storage account vmshiftcacheeus has no vmshift private endpoint pe-vmshiftcacheeus-blob in rg-hub: run "
+        "the wave's migrate-wave flow again to create it (and its private DNS), then the delta sync resumes"
+    )
+    assert _endpoint_counts(azure) == before
 
 
 def test_dns_gate_passes_when_the_name_resolves_to_the_endpoint(azure, ids, endpoint, private_dns, tmp_path):

@@ -24,6 +24,7 @@ from vmshift.azure.preflight import PRIVATE_LINK_KIND
 log = logging.getLogger(__name__)
 
 BLOB_SUBRESOURCE = "blob"
+ENDPOINT_MISSING = "endpoint-missing"  # the DNS gate's reason when the account has no endpoint to check against
 # Azure answers an automatically approved connection request from a caller without the approval
 # right on the target resource with one of these; the request must then go the manual way.
 _NOT_ALLOWED_TO_APPROVE = {"LinkedAuthorizationFailed", "AuthorizationFailed"}
@@ -90,8 +91,12 @@ def existing_private_endpoint(clients: AzureClients, resource_group: str, accoun
     """The account's endpoint as vmshift created it, for checks between cycles that must create nothing."""
     endpoint = _existing(clients, resource_group, private_endpoint_name(account_name))
     if endpoint is None:
-        raise DnsGateFailed(f"storage account {account_name} has no vmshift private endpoint in {resource_group}: "
-                            "run the wave's replication (wave-replicate) again to create it")
+        raise DnsGateFailed(
+            ENDPOINT_MISSING,
+            f"storage account {account_name} has no vmshift private endpoint {private_endpoint_name(account_name)} "
+            f"in {resource_group}: run the wave's migrate-wave flow again to create it (and its private DNS), "
+            "then the delta sync resumes",
+        )
     return _info(clients, endpoint)
 
 
