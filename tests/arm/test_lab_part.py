@@ -12,9 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from arm_clients import ARM_SCOPE, Arm
-from azure.identity import ClientSecretCredential
+from arm_clients import Arm, lab_credential, management_client
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
+from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.storage import StorageManagementClient
+from azure.mgmt.storage.models import NetworkRuleSet, StorageAccountUpdateParameters
 
 from vmshift.lab.ca import ensure_certificates
 
@@ -72,19 +78,48 @@ def simulator(tmp_path: Path) -> Iterator[Simulator]:
     own.stop()
 
 
-def groups(ready: dict, ca_file: Path) -> ResourceManagementClient:
-    credential = ClientSecretCredential(ready["tenant_id"], ready["client_id"], "restart-secret",
-                                        authority=ready["authority"], disable_instance_discovery=True,
-                                        connection_verify=str(ca_file))
-    return ResourceManagementClient(credential, ready["subscription_id"], base_url=ready["endpoint"],
-                                    credential_scopes=[ARM_SCOPE], connection_verify=str(ca_file))
+def own_arm(ready: dict, ca_file: Path) -> Arm:
+    """The management clients, signed in to our own simulator as the product would be."""
+    lab = {"arm": {**ready, "client_secret": "restart-secret"}, "ca_file": str(ca_file)}
+    credential = lab_credential(lab)
+    return Arm(lab, credential, **{name: management_client(cls, lab, credential) for name, cls in (
+        ("resources", ResourceManagementClient), ("network", NetworkManagementClient),
+        ("private_dns", PrivateDnsManagementClient), ("storage", StorageManagementClient),
+        ("compute", ComputeManagementClient))})
+
+
+def endpoint_to(arm: Arm, name: str, account: str) -> PrivateEndpoint:
+    """An automatically approved blob endpoint in the hub's endpoint subnet (seeded by the spec)."""
+    account_id = arm.storage.storage_accounts.get_properties("rg-migration", account).id
+    subnet = arm.network.subnets.get("rg-hub", "vnet-hub", "snet-endpoints")
+    return arm.network.private_endpoints.begin_create_or_update("rg-hub", name, PrivateEndpoint(
+        location="westeurope", subnet=Subnet(id=subnet.id), private_link_service_connections=[
+            PrivateLinkServiceConnection(name=name, private_link_service_id=account_id, group_ids=["blob"])])).result()
 
 
 def test_a_restarted_simulator_forgets_nothing(simulator: Simulator) -> None:
-    first = simulator.start()
-    groups(first, simulator.certs.ca_file).resource_groups.create_or_update(
-        "rg-survivor", {"location": "northeurope", "tags": {"wave": "1"}})
+    first = own_arm(simulator.start(), simulator.certs.ca_file)
+    first.resources.resource_groups.create_or_update("rg-survivor", {"location": "northeurope", "tags": {"wave": "1"}})
+    first.storage.storage_accounts.update("rg-migration", "vmshiftcache01", StorageAccountUpdateParameters(
+        public_network_access="Disabled", network_rule_set=NetworkRuleSet(default_action="Deny")))
+    endpoint = endpoint_to(first, "pe-survivor", "vmshiftcache01")
+    # The spec lets the lab app approve on vmshiftcache01 and not on vmshiftmanual01: both turned round.
+    first.admin("/_lab/approvals", {"account": "vmshiftcache01", "caller_may_approve": False})
+    first.admin("/_lab/approvals", {"account": "vmshiftmanual01", "caller_may_approve": True})
     simulator.stop()
-    second = simulator.start()
-    survivor = groups(second, simulator.certs.ca_file).resource_groups.get("rg-survivor")
+
+    second = own_arm(simulator.start(), simulator.certs.ca_file)
+    survivor = second.resources.resource_groups.get("rg-survivor")
     assert (survivor.location, survivor.tags) == ("northeurope", {"wave": "1"})
+    cache = second.storage.storage_accounts.get_properties("rg-migration", "vmshiftcache01")
+    assert (cache.public_network_access, cache.network_rule_set.default_action) == ("Disabled", "Deny")
+    kept = second.network.private_endpoints.get("rg-hub", "pe-survivor")
+    assert kept.network_interfaces[0].id == endpoint.network_interfaces[0].id
+    assert kept.private_link_service_connections[0].private_link_service_connection_state.status == "Approved"
+    assert [c.private_endpoint.id for c in second.storage.private_endpoint_connections.list(
+        "rg-migration", "vmshiftcache01")] == [endpoint.id]
+    with pytest.raises(HttpResponseError) as refused:
+        endpoint_to(second, "pe-after-restart", "vmshiftcache01")
+    assert refused.value.error.code == "LinkedAuthorizationFailed"
+    assert endpoint_to(second, "pe-manual-account", "vmshiftmanual01").private_link_service_connections[0] \
+        .private_link_service_connection_state.status == "Approved"

@@ -102,7 +102,7 @@ def seed(simulator: Simulator, spec: AzureSpec) -> None:
             body, _ = storage.create_storage_account(sub, account.resource_group, account.name, {
                 "location": account.location, "kind": account.kind, "sku": {"name": account.sku}})
             _succeeded(simulator, body)
-        storage.set_caller_may_approve(account.name, account.caller_may_approve)
+        storage.set_caller_may_approve(account.name, account.caller_may_approve, keep_existing=True)
     # Azurite may have been started afresh, or the store changed while the simulator was down.
     storage.publish_azurite_accounts()
     compute = ComputeBackend(simulator)

@@ -187,8 +187,11 @@ class StorageBackend:
 
     # --- private endpoint connections --------------------------------------------------------------
 
-    def set_caller_may_approve(self, name: str, allowed: bool) -> None:
-        """Whether the lab's app holds privateEndpointConnectionsApproval/action on the account."""
+    def set_caller_may_approve(self, name: str, allowed: bool, keep_existing: bool = False) -> None:
+        """Whether the lab's app holds privateEndpointConnectionsApproval/action on the account;
+        `keep_existing` (the seed) leaves a right that was already set, by the spec or by /_lab/approvals."""
+        if keep_existing and self.store.get(name, kind=_APPROVAL) is not None:
+            return
         self.store.put(name, {"caller_may_approve": allowed}, kind=_APPROVAL)
 
     def caller_may_approve(self, account: dict[str, Any]) -> bool:
