@@ -29,10 +29,10 @@ from vmshift.replication.cycle import (
     replicate_once,
     verify_vm,
 )
-from vmshift.replication.extents import MIB
+from vmshift.replication.extents import MIB, DiskExtent
 from vmshift.replication.pageblob import BlobNotOurs, PageBlobReplica
 from vmshift.replication.vhd import parse_footer
-from vmshift.state.document import Claim, CycleInProgress
+from vmshift.state.document import Claim, CycleInProgress, DiskCheckpoint
 from vmshift.state.store import StateStore
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.datastore import open_disk
@@ -286,6 +286,18 @@ print(json.dumps(replicate_once("repl-kill-01", settings=settings)))
 """
 
 
+KILL_CAPACITY = 1024 * MIB  # repl-kill-01's disk in tests/lab-spec.json
+# A quarter of the disk in 16 MiB guest writes, one every 64 MiB: data from the first to the last MiB of the
+# 1 GiB disk, while the test moves (at Azurite's ~30 MB/s) and reads back a quarter of what a full disk costs.
+KILL_DATA = [DiskExtent(offset, 16 * MIB) for offset in range(0, KILL_CAPACITY, 64 * MIB)]
+
+
+def not_checkpointed(areas: list[DiskExtent], checkpoint: DiskCheckpoint) -> int:
+    """Bytes of areas a checkpoint does not cover: the least a resumed run must still send."""
+    beyond = sum(max(0, a.end - max(a.offset, checkpoint.resume_offset)) for a in areas)
+    return beyond - sum(length for _, length in checkpoint.done_beyond)
+
+
 def test_kill_9_during_initial_replication_then_a_new_run_resumes_from_the_checkpoint(
     lab: dict,
     session: VSphereSession,
@@ -293,9 +305,8 @@ def test_kill_9_during_initial_replication_then_a_new_run_resumes_from_the_check
     replication: ReplicationSettings,
     tmp_path: Path,
 ) -> None:
-    capacity = 256 * MIB
-    for offset in range(0, capacity, 16 * MIB):
-        write_guest(lab, "repl-kill-01", offset, random_bytes(16 * MIB, offset))
+    for extent in KILL_DATA:
+        write_guest(lab, "repl-kill-01", extent.offset, random_bytes(extent.length, extent.offset))
     store = StateStore(blob_service.get_container_client(replication.state_container))
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_RUN % replication.mover.chunk_size, replication.replica_container,
@@ -309,7 +320,7 @@ def test_kill_9_during_initial_replication_then_a_new_run_resumes_from_the_check
             assert child.poll() is None, child.stderr.read().decode()
             progress = store.load("repl-kill-01").state.in_progress
             checkpoint = progress.checkpoints.get("2000") if progress else None
-            if checkpoint is not None and checkpoint.resume_offset >= capacity // 4:
+            if checkpoint is not None and checkpoint.resume_offset >= KILL_CAPACITY // 4:
                 break
             time.sleep(0.2)
         os.kill(child.pid, signal.SIGKILL)
@@ -317,11 +328,12 @@ def test_kill_9_during_initial_replication_then_a_new_run_resumes_from_the_check
         child.wait()
     assert len(vmshift_snapshots(session, "repl-kill-01")) == 1  # the crashed run's snapshot
     checkpoint = store.load("repl-kill-01").state.in_progress.checkpoints["2000"]
-    done = checkpoint.resume_offset + sum(length for _, length in checkpoint.done_beyond)
+    assert not checkpoint.finished
+    still_to_send = not_checkpointed(KILL_DATA, checkpoint)
 
     report = replicate_once("repl-kill-01", session=session, blob_service=blob_service, settings=replication)
-    sent_again = report["bytes_sent"] - (capacity - done)
-    assert sent_again <= replication.mover.concurrency * replication.mover.chunk_size
+    sent_again = report["bytes_sent"] - still_to_send
+    assert 0 <= sent_again <= replication.mover.concurrency * replication.mover.chunk_size
     assert report["cycle"] == 1
     assert len(report["leftover_snapshots_removed"]) == 1
     assert vmshift_snapshots(session, "repl-kill-01") == []
