@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 from vmshift.cli import main
+from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.datastore import open_disk
+from vmshift.vsphere.inventory import find_vm, vm_disks
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -66,3 +69,28 @@ def test_inventory_json_lists_vms_with_their_disks(lab: dict, capsys) -> None:
     assert sql["firmware"] == "efi" and sql["guest_os"].startswith("windows")
     assert [d["key"] for d in sql["disks"]] == [2000, 2001]
     assert sql["disks"][0]["datastore_path"] == "[ds-ssd-01] win-sql-01/win-sql-01.vmdk"
+
+
+def test_lab_write_puts_the_file_into_the_vm_disk_as_its_guest_would(lab: dict, tmp_path: Path, capsys) -> None:
+    data = b"written by `vmshift lab write`"
+    source = tmp_path / "guest-bytes.bin"
+    source.write_bytes(data)
+    offset = 5 * 2**20 + 123
+
+    assert main(["lab", "write", "--vm", "vsphere-lib-01", "--disk", "2001", "--offset", str(offset),
+                 "--file", str(source), "--json"]) == 0
+
+    result = _last_json(capsys.readouterr().out)
+    assert {key: result[key] for key in ("vm", "disk", "offset", "length")} == {
+        "vm": "vsphere-lib-01", "disk": 2001, "offset": offset, "length": len(data)}
+    with connect(VCenterConfig.from_env()) as session:
+        disk = next(d for d in vm_disks(find_vm(session, "vsphere-lib-01")) if d.key == 2001)
+        assert open_disk(session, disk.datastore_path, disk.capacity_bytes).read(offset, len(data)) == data
+
+
+def test_lab_churn_writes_the_asked_share_of_every_disk(lab: dict, capsys) -> None:
+    assert main(["lab", "churn", "--vm", "vsphere-lib-01", "--percent", "1", "--seed", "5", "--json"]) == 0
+
+    result = _last_json(capsys.readouterr().out)
+    pages_per_disk = [round(40 * 2**20 * 0.01 / 4096), round(8 * 2**20 * 0.01 / 4096)]  # 4 KiB guest writes
+    assert (result["vm"], result["bytes_written"]) == ("vsphere-lib-01", sum(pages_per_disk) * 4096)
