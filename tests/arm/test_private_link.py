@@ -19,7 +19,7 @@ from azure.mgmt.network.models import (
     Subnet,
     VirtualNetwork,
 )
-from azure.mgmt.privatedns.models import PrivateZone, SubResource, VirtualNetworkLink
+from azure.mgmt.privatedns.models import CnameRecord, PrivateZone, RecordSet, SubResource, VirtualNetworkLink
 from azure.mgmt.storage.models import (
     PrivateEndpointConnection,
     PrivateLinkServiceConnectionState,
@@ -67,16 +67,26 @@ def blob_endpoint(arm: Arm, group: str, name: str, subnet_id: str, account_id: s
     return arm.network.private_endpoints.begin_create_or_update(group, name, endpoint).result()
 
 
+def link_zone(arm: Arm, group: str, zone: str, link: str, vnet_id: str) -> None:
+    arm.private_dns.virtual_network_links.begin_create_or_update(group, zone, link, VirtualNetworkLink(
+        location="global", virtual_network=SubResource(id=vnet_id), registration_enabled=False)).result()
+
+
+def blob_zone_group(arm: Arm, group: str, endpoint: str) -> None:
+    """The endpoint's zone group: it writes the account's A record into the group's blob zone."""
+    arm.network.private_dns_zone_groups.begin_create_or_update(group, endpoint, "default", PrivateDnsZoneGroup(
+        private_dns_zone_configs=[PrivateDnsZoneConfig(
+            name="blob", private_dns_zone_id=f"{arm.scope(group)}/providers/Microsoft.Network/privateDnsZones/"
+                                             f"{BLOB_ZONE}")])).result()
+
+
 @pytest.fixture
 def hub_link(arm: Arm, group: str) -> Iterator[Callable[[], None]]:
     """Link the group's blob zone to the appliance's hub VNet; unlinked again after the test."""
     hub = arm.network.virtual_networks.get("rg-hub", "vnet-hub")
 
     def link() -> None:
-        arm.private_dns.virtual_network_links.begin_create_or_update(
-            group, BLOB_ZONE, "link-hub",
-            VirtualNetworkLink(location="global", virtual_network=SubResource(id=hub.id),
-                               registration_enabled=False)).result()
+        link_zone(arm, group, BLOB_ZONE, "link-hub", hub.id)
 
     yield link
     arm.private_dns.virtual_network_links.begin_delete(group, BLOB_ZONE, "link-hub").result()
@@ -99,10 +109,7 @@ def test_blob_name_resolves_to_the_endpoint_ip_once_the_chain_is_built(
 
     arm.private_dns.private_zones.begin_create_or_update(group, BLOB_ZONE, PrivateZone(location="global")).result()
     hub_link()
-    arm.network.private_dns_zone_groups.begin_create_or_update(group, "pe-cache", "default", PrivateDnsZoneGroup(
-        private_dns_zone_configs=[PrivateDnsZoneConfig(
-            name="blob", private_dns_zone_id=f"{arm.scope(group)}/providers/Microsoft.Network/privateDnsZones/"
-                                             f"{BLOB_ZONE}")])).result()
+    blob_zone_group(arm, group, "pe-cache")
 
     record = arm.private_dns.record_sets.get(group, BLOB_ZONE, "A", account)
     assert [a.ipv4_address for a in record.a_records] == [private_ip]
@@ -111,6 +118,42 @@ def test_blob_name_resolves_to_the_endpoint_ip_once_the_chain_is_built(
 
     arm.private_dns.virtual_network_links.begin_delete(group, BLOB_ZONE, "link-hub").result()
     assert resolve(arm, fqdn)[-1][1].startswith("20.60.")
+
+
+def test_cname_in_a_zone_linked_to_the_appliance_vnet_resolves_to_its_target(
+    arm: Arm, group: str, unique: Callable[[str], str]
+) -> None:
+    zone = f"{unique('apps')}.vmshift.internal"
+    arm.private_dns.private_zones.begin_create_or_update(group, zone, PrivateZone(location="global")).result()
+    link_zone(arm, group, zone, "link-hub", arm.network.virtual_networks.get("rg-hub", "vnet-hub").id)
+    target = "vmshiftcache01.blob.core.windows.net"
+    record = arm.private_dns.record_sets.create_or_update(group, zone, "CNAME", "cache", RecordSet(
+        ttl=10, cname_record=CnameRecord(cname=target)))
+    assert record.cname_record.cname == target and record.fqdn == f"cache.{zone}."
+
+    answer = resolve(arm, f"cache.{zone}")
+    assert answer[0] == ("CNAME", f"{target}.")
+    assert answer[1:] == resolve(arm, target)  # Azure DNS follows the alias in the same answer
+    assert answer[-1][0] == "A"
+    arm.private_dns.virtual_network_links.begin_delete(group, zone, "link-hub").result()
+
+
+def test_zone_linked_only_to_a_vnet_without_the_appliance_leaves_the_public_answer(
+    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str
+) -> None:
+    account = unique("vmshiftnolink")
+    endpoint = blob_endpoint(arm, group, "pe-nolink", endpoint_subnet, create_account(arm, group, account))
+    arm.private_dns.private_zones.begin_create_or_update(group, BLOB_ZONE, PrivateZone(location="global")).result()
+    link_zone(arm, group, BLOB_ZONE, "link-target", arm.network.virtual_networks.get("rg-target", "vnet-target").id)
+    blob_zone_group(arm, group, "pe-nolink")
+    nic = arm.network.network_interfaces.get(group, endpoint.network_interfaces[0].id.rsplit("/", 1)[-1])
+    record = arm.private_dns.record_sets.get(group, BLOB_ZONE, "A", account)
+    assert [a.ipv4_address for a in record.a_records] == [nic.ip_configurations[0].private_ip_address]
+
+    answer = resolve(arm, f"{account}.blob.core.windows.net")
+    assert answer[0] == ("CNAME", f"{account}.privatelink.blob.core.windows.net.")
+    assert answer[-1][0] == "A" and answer[-1][1].startswith("20.60.")
+    arm.private_dns.virtual_network_links.begin_delete(group, BLOB_ZONE, "link-target").result()
 
 
 def test_manual_connection_stays_pending_until_approved_on_the_account(

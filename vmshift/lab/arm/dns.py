@@ -22,6 +22,8 @@ from vmshift.lab.arm.storage.models import find_account
 from vmshift.lab.arm.store import Store
 
 TTL = 10
+# A CNAME loop in the private zones must end; resolvers give up after a handful of hops.
+MAX_CNAME_HOPS = 8
 _SERVICE_NAME = re.compile(r"^(?P<account>[a-z0-9]{3,24})\.(?P<privatelink>privatelink\.)?"
                            r"(?P<service>blob|file|queue|table|web|dfs)\.core\.windows\.net$")
 
@@ -51,13 +53,16 @@ class PrivateZoneResolver(BaseResolver):
                 reply.add_answer(record)
         return reply
 
-    def answer(self, name: str) -> list[RR] | None:
+    def answer(self, name: str, hops: int = 0) -> list[RR] | None:
         """The answer chain for name, or None for a name that does not exist."""
         private = lookup(self.store, name, self.appliance_vnet_ids())
         if private is not None:
             _, addresses, target = private
             if target:
-                return [RR(name, QTYPE.CNAME, rdata=CNAME(target), ttl=TTL)]
+                # Azure DNS resolves recursively: the CNAME's target follows it in the same answer.
+                alias = RR(name, QTYPE.CNAME, rdata=CNAME(target), ttl=TTL)
+                rest = self.answer(target.rstrip(".").lower(), hops + 1) if hops < MAX_CNAME_HOPS else None
+                return [alias, *(rest or [])]
             if addresses:
                 return [RR(name, QTYPE.A, rdata=A(a), ttl=TTL) for a in addresses]
         found = _SERVICE_NAME.match(name)
