@@ -29,7 +29,7 @@ from vmshift.replication.cycle import (
     replicate_once,
     verify_vm,
 )
-from vmshift.replication.extents import MIB, DiskExtent
+from vmshift.replication.extents import MIB, DiskExtent, UnalignedDisk
 from vmshift.replication.pageblob import BlobNotOurs, PageBlobReplica
 from vmshift.replication.vhd import parse_footer
 from vmshift.state.document import Claim, CycleInProgress, DiskCheckpoint
@@ -235,6 +235,15 @@ def test_a_cbt_reset_leads_to_a_resync_that_sends_only_the_differing_blocks(
     assert_replicas_equal_source(session, blob_service, replication, "repl-reset-01", tmp_path)
 
 
+def extend_first_disk(session: VSphereSession, vm_name: str, capacity: int) -> None:
+    """Extend the VM's first disk as an admin does in vSphere: a device edit with the new capacity."""
+    vm = find_vm(session, vm_name)
+    disk = next(d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk))
+    disk.capacityInBytes, disk.capacityInKB = capacity, capacity // 1024
+    change = vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)
+    wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
+
+
 def test_a_grown_disk_is_resized_and_replicated(
     lab: dict,
     session: VSphereSession,
@@ -244,17 +253,32 @@ def test_a_grown_disk_is_resized_and_replicated(
 ) -> None:
     write_guest(lab, "repl-grow-01", 0, random_bytes(2 * MIB, 61))
     replicate_once("repl-grow-01", session=session, blob_service=blob_service, settings=replication)
-    vm = find_vm(session, "repl-grow-01")
-    disk = next(d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk))
-    disk.capacityInBytes, disk.capacityInKB = 12 * MIB, 12 * 1024
-    change = vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)
-    wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
+    extend_first_disk(session, "repl-grow-01", 12 * MIB)
     write_guest(lab, "repl-grow-01", 10 * MIB, random_bytes(MIB, 62))
 
     report = replicate_once("repl-grow-01", session=session, blob_service=blob_service, settings=replication)
     assert report["kind"] == "resync"
     assert report["bytes_sent"] == MIB
     assert_replicas_equal_source(session, blob_service, replication, "repl-grow-01", tmp_path)
+
+
+def test_a_disk_of_a_size_no_page_blob_can_hold_is_refused_before_any_blob_and_leaves_no_snapshot(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+) -> None:
+    write_guest(lab, "repl-odd-01", 0, random_bytes(MIB, 81))
+    extend_first_disk(session, "repl-odd-01", 8 * MIB + 100)
+
+    with pytest.raises(UnalignedDisk) as refused:
+        replicate_once("repl-odd-01", session=session, blob_service=blob_service, settings=replication)
+    assert "repl-odd-01/disk-2000" in str(refused.value) and "8388708 bytes" in str(refused.value)
+    replicas = blob_service.get_container_client(replication.replica_container)
+    assert list(replicas.list_blob_names(name_starts_with="repl-odd-01/")) == []
+    assert vmshift_snapshots(session, "repl-odd-01") == []
+    state = StateStore(blob_service.get_container_client(replication.state_container)).load("repl-odd-01").state
+    assert state.phase == "failed" and "UnalignedDisk" in state.error
 
 
 def test_a_second_run_on_a_vm_being_replicated_stops_before_touching_it(
