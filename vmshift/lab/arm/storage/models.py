@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import re
 import threading
-from pathlib import Path
 from typing import Any
 
 from vmshift.lab.arm.errors import ArmError, resource_not_found
@@ -169,21 +168,20 @@ class StorageBackend:
             self.store.put(account["id"], keys, kind=_KEYS)
         return keys
 
-    def publish_azurite_accounts(self) -> Path:
+    def publish_azurite_accounts(self) -> None:
         """Write every account and its keys where Azurite's wrapper reads them, so blobs of an account
         created through ARM are accepted on its next request. Owner-only: the file holds keys."""
         path = self.simulator.settings.data_dir / AZURITE_ACCOUNTS_FILE
         with _publishing:
-            entries = [f"{account['name']}:{keys['key1']}:{keys['key2']}"
-                       for account in self.store.list(STORAGE_ACCOUNT)
-                       for keys in [self._account_keys(account)]]
+            entries = []
+            for account in self.store.list(STORAGE_ACCOUNT):
+                keys = self._account_keys(account)
+                entries.append(f"{account['name']}:{keys['key1']}:{keys['key2']}")
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
                 out.write(";".join(entries))
             tmp.replace(path)
-        return path
 
     # --- private endpoint connections --------------------------------------------------------------
 
