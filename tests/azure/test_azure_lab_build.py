@@ -175,26 +175,33 @@ def test_the_plans_os_disk_becomes_the_os_disk_and_the_others_data_disks(azure, 
 
 
 @pytest.mark.parametrize(
-    ("changes", "field"),
+    ("changes", "field", "problem"),
     [
-        ({"size": "Standard_Imaginary_v9"}, "target_size"),
-        ({"region": REGION_WITHOUT_ZONES, "zone": "1", "availability_set": None}, "availability_zone"),
-        ({"zone": "1"}, "availability_set"),
-        ({"encryption_type": CUSTOMER_KEY, "disk_encryption_set": None}, "disk_encryption_set"),
-        ({"os_type": "Linux", "hybrid_benefit": True}, "hybrid_benefit"),
-        ({"subnet_id": "SUBNET:snet-missing"}, "target_subnet"),
-        ({"availability_set": "avset-missing"}, "availability_set"),
-        ({"static_ip": "10.99.0.5"}, "static_ip"),
+        ({"size": "Standard_Imaginary_v9"}, "target_size", "Standard_Imaginary_v9"),
+        ({"region": REGION_WITHOUT_ZONES, "zone": "1", "availability_set": None}, "availability_zone", "no avail"),
+        ({"zone": "1"}, "availability_set", "not both"),
+        ({"encryption_type": CUSTOMER_KEY, "disk_encryption_set": None}, "disk_encryption_set", "needs a disk"),
+        ({"os_type": "Linux", "hybrid_benefit": True}, "hybrid_benefit", "Windows guests only"),
+        ({"subnet_id": ("rg-target", "virtualNetworks", "vnet-target", "snet-missing")}, "target_subnet", "not exist"),
+        ({"availability_set": "avset-missing"}, "availability_set", "avset-missing does not exist in resource group"),
+        ({"availability_set": "avset-neu"}, "availability_set", "avset-neu is in northeurope, the VM goes to west"),
+        ({"availability_set": ("rg-hub", "availabilitySets", "avset-hub")}, "availability_set",
+         "avset-hub is in resource group rg-hub"),
+        ({"disk_encryption_set": "des-missing"}, "disk_encryption_set", "des-missing does not exist in resource group"),
+        ({"disk_encryption_set": "des-neu"}, "disk_encryption_set", "des-neu is in northeurope, the VM goes to west"),
+        ({"disk_encryption_set": ("rg-hub", "diskEncryptionSets", "des-hub")}, "disk_encryption_set",
+         "des-hub is in resource group rg-hub"),
+        ({"static_ip": "10.99.0.5"}, "static_ip", "outside subnet"),
     ],
 )
-def test_bad_input_names_vm_and_field_and_creates_nothing(azure, ids, linux_spec, changes, field):
-    if changes.get("subnet_id", "").startswith("SUBNET:"):
-        changes["subnet_id"] = ids("rg-target", "virtualNetworks", "vnet-target", changes["subnet_id"][7:])
+def test_bad_input_names_vm_and_field_and_creates_nothing(azure, ids, linux_spec, changes, field, problem):
+    changes = {name: ids(*value) if isinstance(value, tuple) else value for name, value in changes.items()}
     spec = replace(linux_spec, source_vm="bad-input-01", name="bad-input-01", **changes)
     before = _counts(azure)
     with pytest.raises(BuildInputInvalid) as refused:
         build_vm(azure, plan_build(azure, spec))
     assert (refused.value.vm, refused.value.field) == ("bad-input-01", field)
+    assert problem in refused.value.problem
     assert _counts(azure) == before
 
 

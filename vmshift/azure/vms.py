@@ -167,8 +167,19 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
         generation=_generation(spec),
         premium=any(d.sku.startswith("Premium") for d in spec.disks),
     )
-    availability_set_id = _availability_set(clients, spec) if spec.availability_set else None
-    des_id = _disk_encryption_set(clients, spec) if spec.disk_encryption_set else None
+    compute = clients.compute
+    availability_set_id = (
+        _in_target_group(clients, spec, "availability_set", "availabilitySets", spec.availability_set,
+                         compute.availability_sets.get)
+        if spec.availability_set
+        else None
+    )
+    des_id = (
+        _in_target_group(clients, spec, "disk_encryption_set", "diskEncryptionSets", spec.disk_encryption_set,
+                         compute.disk_encryption_sets.get)
+        if spec.disk_encryption_set
+        else None
+    )
     _check_subnet(clients, spec)
 
     encryption_set = des_id if spec.encryption_type != PLATFORM_KEY else None
@@ -333,38 +344,32 @@ def _ensure_nic(clients: AzureClients, plan: BuildPlan) -> str:
     )
 
 
-def _target_group_id(clients: AzureClients, spec: TargetVmSpec, namespace: str, kind: str, name: str) -> str:
-    if is_valid_resource_id(name):
-        return name
-    return resource_id(
+def _in_target_group(
+    clients: AzureClients, spec: TargetVmSpec, field: str, kind: str, name: str, get: Callable[[str, str], Any]
+) -> str:
+    """The ID of a resource the VM refers to (by name, or by ID), which must exist in the target group and region.
+
+    The issue's rule for availability sets and disk encryption sets alike: a reference elsewhere is more often
+    a plan's typo than a choice, and cleanup and audits look in the target group.
+    """
+    wanted = name if is_valid_resource_id(name) else resource_id(
         subscription=clients.config.subscription_id,
         resource_group=spec.resource_group,
-        namespace=namespace,
+        namespace="Microsoft.Compute",
         type=kind,
         name=name,
     )
-
-
-def _availability_set(clients: AzureClients, spec: TargetVmSpec) -> str:
-    wanted = _target_group_id(clients, spec, "Microsoft.Compute", "availabilitySets", spec.availability_set)
-    group = parse_resource_id(wanted)["resource_group"]
-    if group.lower() != spec.resource_group.lower():
+    parts = parse_resource_id(wanted)
+    if (parts["subscription"].lower(), parts["resource_group"].lower()) != (
+        clients.config.subscription_id.lower(),
+        spec.resource_group.lower(),
+    ):
         raise BuildInputInvalid(
             spec.source_vm,
-            "availability_set",
-            f"{spec.availability_set} is in group {group}; it must be in the target group {spec.resource_group}",
+            field,
+            f"{parts['name']} is in resource group {parts['resource_group']} of subscription {parts['subscription']}; "
+            f"it must be in the target group {spec.resource_group} of subscription {clients.config.subscription_id}",
         )
-    return _in_region(spec, "availability_set", wanted, clients.compute.availability_sets.get)
-
-
-def _disk_encryption_set(clients: AzureClients, spec: TargetVmSpec) -> str:
-    wanted = _target_group_id(clients, spec, "Microsoft.Compute", "diskEncryptionSets", spec.disk_encryption_set)
-    return _in_region(spec, "disk_encryption_set", wanted, clients.compute.disk_encryption_sets.get)
-
-
-def _in_region(spec: TargetVmSpec, field: str, wanted: str, get: Callable[[str, str], Any]) -> str:
-    """The ID of a resource the VM refers to, which must exist and be in the VM's region."""
-    parts = parse_resource_id(wanted)
     try:
         found = get(parts["resource_group"], parts["name"])
     except ResourceNotFoundError as error:
