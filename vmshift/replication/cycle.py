@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import os
 import socket
 import threading
@@ -36,8 +37,10 @@ from vmshift.state.store import StateStore, StoredState
 from vmshift.vsphere import cbt, inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 from vmshift.vsphere.datastore import open_disk
-from vmshift.vsphere.errors import ChangeIdRefused, ChangeTrackingInactive, ConsolidationNeeded
-from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
+from vmshift.vsphere.errors import ChangeIdRefused, ChangeTrackingInactive, ConsolidationNeeded, SnapshotError
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, snapshot_trees
+
+log = logging.getLogger(__name__)
 
 ALL_AREAS = "*"  # QueryChangedDiskAreas' changeId for "every allocated area"
 # A claim whose process is gone (same host) or silent this long (another host) belongs to a dead run.
@@ -144,6 +147,19 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _create_time(vm: vim.VirtualMachine, snapshot: vim.vm.Snapshot) -> dt.datetime:
+    """When vSphere froze the disks (the snapshot tree's createTime): the time a recovery point restores to."""
+    info = vm.snapshot
+    for tree in snapshot_trees(info.rootSnapshotList if info else None):
+        if tree.snapshot._moId == snapshot._moId:
+            return tree.createTime
+    raise SnapshotError(f"snapshot {snapshot._moId} of {vm.name} is not in its snapshot tree: it was removed while "
+                        "the cycle was starting; run the cycle again")
+
+
+_THOROUGHNESS = ("delta", "initial", "resync")  # a cycle is named after its most thorough disk
+
+
 def replicate_once(
     vm_name: str,
     *,
@@ -234,7 +250,7 @@ class _Cycle:
                 f"{OWN_SNAPSHOT_PREFIX}{self.vm_name}-cycle-{progress.cycle}",
                 description="vmshift replication cycle; removed when the cycle ends",
             )
-            snapshot_time = _now()
+            snapshot_time = _create_time(vm, snapshot)
             try:
                 report = self._replicate(snapshot, snapshot_time, started)
             finally:
@@ -269,7 +285,7 @@ class _Cycle:
         progress.snapshot_change_ids = {str(d.key): d.change_id for d in disks}
         self.save()
         sent = changed = 0
-        kinds = set()
+        disk_kinds: dict[str, str] = {}
         replicas = {}
         capacity_total, capacity_done = sum(d.capacity_bytes for d in disks) or 1, 0
         for disk in disks:
@@ -282,20 +298,20 @@ class _Cycle:
                 known = DiskState(key=disk.key, blob_name=replica.name, capacity_bytes=disk.capacity_bytes)
                 self.state.disks[key] = known
             known.blob_url = replica.url
+            fresh = self._check_replica_identity(replica, known, disk.capacity_bytes, fresh)
             checkpoint = progress.checkpoints.get(key)
             percent = functools.partial(_percent_done, capacity_done, disk.capacity_bytes, capacity_total)
-            kind, result, disk_changed = self._replicate_disk(
+            disk_kinds[key], result, disk_changed = self._replicate_disk(
                 snapshot, disk, replica, known, checkpoint, crashed_snapshot_ids.get(key), fresh, percent
             )
             capacity_done += disk.capacity_bytes
-            kinds.add(kind)
             sent += result.bytes_sent
             changed += disk_changed
             known.capacity_bytes = disk.capacity_bytes
         # The changeIds go into the state before the snapshot they belong to is removed.
         for disk in disks:
             self.state.disks[str(disk.key)].change_id = disk.change_id
-        kind = "resync" if "resync" in kinds else progress.kind
+        kind = max(disk_kinds.values(), key=_THOROUGHNESS.index, default=progress.kind)
         progress.bytes_sent += sent
         progress.changed_bytes += changed
         self.state.cycles = progress.cycle
@@ -322,10 +338,42 @@ class _Cycle:
             "changed_bytes": changed,
             "seconds": round(seconds, 3),
             "disks": [
-                {"key": d.key, "blob_url": replicas[str(d.key)].url, "recovery_point": point.blob_snapshots[str(d.key)]}
+                {
+                    "key": d.key,
+                    "kind": disk_kinds[str(d.key)],
+                    "blob_url": replicas[str(d.key)].url,
+                    "recovery_point": point.blob_snapshots[str(d.key)],
+                }
                 for d in disks
             ],
         }
+
+    def _check_replica_identity(
+        self, replica: PageBlobReplica, known: DiskState, capacity_bytes: int, fresh: bool
+    ) -> bool:
+        """Make sure the blob is the one the state's changeId and checkpoint describe; if another blob took its
+        place (deleted and created again, or copied over), forget both and copy the disk in full, into an empty
+        blob: a delta into it would end "protected" with an incomplete replica. Returns whether the blob is empty.
+        """
+        identity = replica.identity()
+        if known.replica_identity in (None, identity):
+            known.replica_identity = identity
+            return fresh
+        progress = self.state.in_progress
+        assert progress is not None
+        log.warning(
+            "the replica %s of %s disk %s is not the blob the last cycle wrote (%s, now %s): it was deleted or "
+            "replaced; copying the disk in full instead of a delta",
+            replica.url, self.vm_name, known.key, known.replica_identity, identity,
+        )
+        if not fresh:
+            replica.start_over(capacity_bytes)
+        known.replica_identity = replica.identity()
+        known.change_id = None
+        known.capacity_bytes = capacity_bytes
+        progress.checkpoints.pop(str(known.key), None)
+        self.save()
+        return True
 
     def _replicate_disk(
         self,
@@ -381,7 +429,7 @@ class _Cycle:
         assert self.state.in_progress is not None
         self.state.in_progress.checkpoints[key] = DiskCheckpoint(resume_offset=disk.capacity_bytes, finished=True)
         self.save()
-        return ("resync" if resync else self.state.in_progress.kind), result, disk_changed
+        return ("resync" if resync else "delta" if base else "initial"), result, disk_changed
 
     def _changed(self, snapshot: vim.vm.Snapshot, key: int, change_id: str) -> list[DiskExtent]:
         areas = cbt.changed_areas(self.session, self.vm, snapshot, key, change_id)

@@ -62,6 +62,22 @@ class PageBlobReplica:
         self.write_footer(capacity_bytes)
         return True
 
+    def identity(self) -> str:
+        """Which blob this is, beyond its name: the VHD footer's unique id (vmshift writes a new one into each
+        blob it creates, and keeps it across resizes) and the blob's creation time."""
+        properties = self.blob.get_blob_properties()
+        footer = parse_footer(self.read(properties.size - FOOTER_SIZE, FOOTER_SIZE))
+        return f"{footer.unique_id}@{properties.creation_time.isoformat()}"
+
+    def start_over(self, capacity_bytes: int) -> None:
+        """Empty the blob (truncated, then grown back: every page reads as zeros) and give it a new unique id, for
+        a blob whose content is unknown; its snapshots (recovery points) are kept."""
+        check_disk_size(capacity_bytes, f"disk {self.owner}")
+        self.blob.resize_blob(0)
+        self.blob.resize_blob(blob_size(capacity_bytes))
+        size = data_size(capacity_bytes)
+        self.upload_page(size, build_footer(size))
+
     def _size_if_ours(self) -> int | None:
         """The blob's size, refusing a blob that another tool or another disk put at this name; None if gone."""
         try:

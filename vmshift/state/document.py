@@ -30,6 +30,9 @@ class DiskState(BaseModel):
     blob_url: str = ""
     capacity_bytes: int
     change_id: str | None = None  # of the last finished cycle; None until the initial cycle finished
+    # Which blob change_id and the checkpoints describe (PageBlobReplica.identity): a blob deleted and created
+    # again, or another copied over it, has another identity, and a delta into it would leave it incomplete.
+    replica_identity: str | None = None
 
 
 class DiskCheckpoint(BaseModel):
