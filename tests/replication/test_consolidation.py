@@ -1,7 +1,9 @@
-"""A VM whose disks need consolidation (vSphere sets runtime.consolidationNeeded after a failed snapshot
-removal) is not snapshotted again: the cycle stops with ConsolidationNeeded and records why; once the VM is
-consolidated the vSphere way (ConsolidateVMDisks_Task) the next cycle runs and the replica equals the source.
-On the lab's own VM, repl-consol-01 of tests/lab-spec.json."""
+"""The snapshot rules of a cycle (issue 4, "Snapshot order and hygiene"), on the lab's own VMs of
+tests/lab-spec.json: a vmshift snapshot a crashed run left is removed before a new one is taken, so a VM never
+carries two; a cycle's changeIds are saved before its snapshot is removed; a VM whose disks need consolidation
+(vSphere sets runtime.consolidationNeeded after a failed snapshot removal) is not snapshotted again: the cycle
+stops with ConsolidationNeeded and records why, and once the VM is consolidated the vSphere way
+(ConsolidateVMDisks_Task) the next cycle runs and the replica equals the source."""
 
 from __future__ import annotations
 
@@ -10,20 +12,19 @@ from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
-from images import download, qemu_identical, random_bytes
+from images import random_bytes
+from test_cycle import assert_replicas_equal_source, vmshift_snapshots
 
 from vmshift.lab import guest
 from vmshift.lab.guest import GuestWriteFailed, set_consolidation_needed, write_guest
 from vmshift.replication import cycle
-from vmshift.replication.cycle import ReplicationSettings, has_snapshots, replicate_once
+from vmshift.replication.cycle import ReplicationSettings, has_snapshots, replicate_once, verify_vm
 from vmshift.replication.extents import MIB
-from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.state.store import StateStore
 from vmshift.vsphere.connection import VSphereSession
-from vmshift.vsphere.datastore import open_disk
-from vmshift.vsphere.errors import ConsolidationNeeded
-from vmshift.vsphere.inventory import find_vm
-from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, remove_snapshot, snapshot_disks
+from vmshift.vsphere.errors import ConsolidationNeeded, SnapshotError
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, find_vm
+from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, snapshot_disks
 from vmshift.vsphere.tasks import wait_for_task
 
 VM = "repl-consol-01"
@@ -42,26 +43,19 @@ def sequence(change_id: str) -> int:
     return int(change_id.rsplit("/", 1)[1])
 
 
-def assert_replica_equals_source(
-    session: VSphereSession, blob_service: BlobServiceClient, chosen: ReplicationSettings, folder: Path
-) -> None:
-    vm = find_vm(session, VM)
-    probe = create_snapshot(session, vm, "test-probe")
-    try:
-        disks = {
-            d.key: open_disk(session, d.datastore_path, d.capacity_bytes).read(0, d.capacity_bytes)
-            for d in snapshot_disks(probe)
-        }
-    finally:
-        remove_snapshot(session, probe)
-    container = blob_service.get_container_client(chosen.replica_container)
-    for key, data in disks.items():
-        replica = PageBlobReplica(container, f"{VM}/disk-{key}.vhd", owner=f"{VM}/disk-{key}")
-        vhd = download(replica, folder / f"{key}.vhd")
-        raw = folder / f"{key}.raw"
-        raw.write_bytes(data)
-        assert vhd.read_bytes()[: len(data)] == data, f"disk {key} of {VM} differs"
-        assert qemu_identical(raw, vhd)
+def spy_on_snapshots_taken(monkeypatch: pytest.MonkeyPatch, session: VSphereSession) -> list[tuple[str, list[str]]]:
+    """Every snapshot the product asks vSphere for: its name, and the ids of the vmshift snapshots the VM
+    carried at that moment."""
+    taken: list[tuple[str, list[str]]] = []
+    real_create = cycle.snapshots.create_snapshot
+
+    def create_snapshot_seen(session: VSphereSession, vm: object, name: str, *args: object, **kwargs: object) -> object:
+        carried = [s._moId for s in vmshift_snapshots(session, vm.name)]
+        taken.append((name, carried))
+        return real_create(session, vm, name, *args, **kwargs)
+
+    monkeypatch.setattr(cycle.snapshots, "create_snapshot", create_snapshot_seen)
+    return taken
 
 
 def test_a_vm_needing_consolidation_is_not_snapshotted_until_consolidated(
@@ -85,14 +79,7 @@ def test_a_vm_needing_consolidation_is_not_snapshotted_until_consolidated(
     assert vm.runtime.consolidationNeeded is True
     write_guest(lab, VM, 7 * MIB, random_bytes(70_000, 3))
     assert snapshot_ids(session, VM) == []
-    taken: list[str] = []  # names of the snapshots the cycles ask for
-    real_create = cycle.snapshots.create_snapshot
-
-    def create_snapshot_seen(session: VSphereSession, vm: object, name: str, *args: object, **kwargs: object) -> object:
-        taken.append(name)
-        return real_create(session, vm, name, *args, **kwargs)
-
-    monkeypatch.setattr(cycle.snapshots, "create_snapshot", create_snapshot_seen)
+    taken = spy_on_snapshots_taken(monkeypatch, session)
 
     with pytest.raises(ConsolidationNeeded) as refused:
         replicate_once(VM, session=session, blob_service=blob_service, settings=replication)
@@ -116,7 +103,65 @@ def test_a_vm_needing_consolidation_is_not_snapshotted_until_consolidated(
     assert (state.phase, state.error) == ("protected", None)
     # No snapshot came between the two cycles' snapshots: the refused cycle took none, vSphere side too.
     assert sequence(state.disks["2000"].change_id) == sequence(first_change_id) + 1
-    assert_replica_equals_source(session, blob_service, replication, tmp_path)
+    assert_replicas_equal_source(session, blob_service, replication, VM, tmp_path)
+
+
+def test_a_snapshot_a_crashed_run_left_is_removed_before_a_new_one_is_taken(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vm = "repl-order-01"
+    write_guest(lab, vm, 0, random_bytes(2 * MIB, 11))
+    # What a run killed between taking and removing its snapshot leaves on the VM.
+    crashed = create_snapshot(session, find_vm(session, vm), f"{OWN_SNAPSHOT_PREFIX}{vm}-cycle-1")
+    taken = spy_on_snapshots_taken(monkeypatch, session)
+
+    report = replicate_once(vm, session=session, blob_service=blob_service, settings=replication)
+    assert report["leftover_snapshots_removed"] == [crashed._moId]
+    crashed = create_snapshot(session, find_vm(session, vm), f"{OWN_SNAPSHOT_PREFIX}{vm}-verify")
+    assert verify_vm(vm, session=session, blob_service=blob_service, settings=replication)["equal"]
+
+    assert [carried for _, carried in taken] == [[], []], taken  # the cycle's snapshot, then the verification's
+    assert vmshift_snapshots(session, vm) == []
+
+
+def test_a_cycle_saves_its_changeids_before_it_removes_its_snapshot(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vm = "repl-order-02"
+    store = StateStore(blob_service.get_container_client(replication.state_container))
+    write_guest(lab, vm, 0, random_bytes(2 * MIB, 21))
+    replicate_once(vm, session=session, blob_service=blob_service, settings=replication)
+    first_change_id = store.load(vm).state.disks["2000"].change_id
+    write_guest(lab, vm, MIB - 10, random_bytes(100_000, 22))
+    at_removal: dict[str, dict[str, str | None]] = {}
+
+    def removal_fails(session: VSphereSession, snapshot: object) -> None:
+        at_removal["frozen"] = {str(d.key): d.change_id for d in snapshot_disks(snapshot)}
+        at_removal["saved"] = {key: d.change_id for key, d in store.load(vm).state.disks.items()}
+        raise SnapshotError(f"removing snapshot {snapshot._moId} failed: injected: the host stopped answering")
+
+    monkeypatch.setattr(cycle.snapshots, "remove_snapshot", removal_fails)
+    with pytest.raises(SnapshotError, match="injected"):
+        replicate_once(vm, session=session, blob_service=blob_service, settings=replication)
+    monkeypatch.undo()
+
+    assert at_removal["frozen"]["2000"] != first_change_id
+    assert at_removal["saved"] == at_removal["frozen"]  # the copy's changeIds, saved while the snapshot existed
+    assert store.load(vm).state.disks["2000"].change_id == at_removal["frozen"]["2000"]
+    # So the next cycle removes the snapshot left behind and goes on from those changeIds: nothing changed since.
+    report = replicate_once(vm, session=session, blob_service=blob_service, settings=replication)
+    assert (report["kind"], report["changed_bytes"], len(report["leftover_snapshots_removed"])) == ("delta", 0, 1)
+    assert vmshift_snapshots(session, vm) == []
+    assert_replicas_equal_source(session, blob_service, replication, vm, tmp_path)
 
 
 def test_the_flag_works_powered_off_and_survives_a_restart_until_consolidated(
