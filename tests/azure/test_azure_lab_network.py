@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from flows.appliance import Appliance
+from tasks.endpoint import reach_endpoint
 from vmshift.azure import dns_gate
 from vmshift.azure.endpoint import (
     PrivateEndpointInfo,
@@ -294,3 +296,23 @@ def test_endpoint_without_approval_rights_waits_for_the_owner_and_fails_on_rejec
         owner.join()
     assert (approved.status, approved.approval) == ("Approved", "manual")
     assert ensure(0) == approved
+
+
+def test_the_wave_waits_for_a_manual_approval_as_long_as_vmshift_approval_wait_s_says(azure, monkeypatch):
+    appliance = Appliance()  # endpoints in rg-migration, as a wave places them
+    name = private_endpoint_name(MANUAL_ACCOUNT)
+    monkeypatch.setenv("VMSHIFT_APPROVAL_WAIT_S", "soon")
+    with pytest.raises(ValueError, match="VMSHIFT_APPROVAL_WAIT_S='soon': the seconds to wait"):
+        reach_endpoint(MANUAL_ACCOUNT, "westeurope", appliance)
+    assert name not in [e.name for e in azure.network.private_endpoints.list("rg-migration")]
+
+    monkeypatch.setenv("VMSHIFT_APPROVAL_WAIT_S", "0.5")
+    try:
+        with pytest.raises(ApprovalTimedOut) as waited:
+            reach_endpoint(MANUAL_ACCOUNT, "westeurope", appliance)
+        assert f"the owner of storage account {MANUAL_ACCOUNT} approves it under {MANUAL_ACCOUNT} > Networking > " \
+            "Private endpoint connections; not approved within 0.5 s" in str(waited.value)
+        pending = azure.network.private_endpoints.get("rg-migration", name)
+        assert len(pending.properties.manual_private_link_service_connections) == 1
+    finally:  # the other tests find the account without a pending connection
+        azure.network.private_endpoints.begin_delete("rg-migration", name).result()

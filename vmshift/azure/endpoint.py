@@ -24,6 +24,7 @@ from vmshift.azure.preflight import PRIVATE_LINK_KIND
 log = logging.getLogger(__name__)
 
 BLOB_SUBRESOURCE = "blob"
+APPROVAL_WAIT_S = 3600.0  # how long a manual approval is waited for unless the caller says otherwise
 ENDPOINT_MISSING = "endpoint-missing"  # the DNS gate's reason when the account has no endpoint to check against
 # Azure answers an automatically approved connection request from a caller without the approval
 # right on the target resource with one of these; the request must then go the manual way.
@@ -55,7 +56,7 @@ def ensure_private_endpoint(
     subnet_id: str,
     resource_group: str,
     appliance_vnet_id: str | None = None,
-    approval_timeout_s: float = 3600.0,
+    approval_timeout_s: float = APPROVAL_WAIT_S,
     poll_interval_s: float = 15.0,
     tags: dict[str, str] | None = None,
 ) -> PrivateEndpointInfo:
