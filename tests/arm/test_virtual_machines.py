@@ -143,6 +143,13 @@ def test_vm_refusals_carry_azure_codes(arm: Arm, group: str, unique: Callable[[s
                                                             availability_set=SubResource(id=own.id))))
     assert (both.status_code, both.error.code, both.error.target) == (400, "InvalidParameter", "availabilitySet")
     assert "both an availability set and an availability zone" in both.error.message
+    classic = arm.compute.availability_sets.create_or_update(group, "avset-classic", AvailabilitySet(
+        location=LOCATION, platform_fault_domain_count=2, platform_update_domain_count=5))
+    assert classic.sku.name == "Classic"
+    unmanaged = refused(lambda: create(group, "vm-classic", vm_body(os_disk, [nic_id],
+                                                                    availability_set=SubResource(id=classic.id))))
+    assert (unmanaged.error.code, unmanaged.error.target) == ("OperationNotAllowed", "vm-classic")
+    assert "'Aligned' SKU" in unmanaged.error.message
     avset = arm.compute.availability_sets.get("rg-target", "avset-sql")
     assert refusal(lambda: create(group, "vm-avset", vm_body(os_disk, [nic_id],
                                                              availability_set=SubResource(id=avset.id)))) \

@@ -247,7 +247,8 @@ class ComputeBackend:
                 raise invalid_parameter("sourceUri is required for createOption Import.", "sourceUri")
             size_bytes = self._import_blob(resource_id, name, source_uri, creation.get("storageAccountId", ""))
         elif option == "Copy":
-            source = self.store.get(creation.get("sourceResourceId") or "")
+            # The REST examples write "subscriptions/..." without the leading slash, and Azure takes it.
+            source = self.store.get("/" + (creation.get("sourceResourceId") or "").lstrip("/"))
             if source is None or source["type"] not in (DISK, SNAPSHOT):
                 raise ArmError(404, "NotFound", f"Source {creation.get('sourceResourceId')} to copy from was not "
                                                 "found.", "sourceResourceId")
@@ -385,10 +386,11 @@ class ComputeBackend:
         if not 1 <= updates <= 20:
             raise invalid_parameter("platformUpdateDomainCount must be between 1 and 20.",
                                     "properties.platformUpdateDomainCount")
+        # Azure's default is Classic (AvailabilitySet_Create.json answers sku Classic to a body without one).
         avset = arm_resource(resource_id, AVAILABILITY_SET, location, {
             "platformFaultDomainCount": faults, "platformUpdateDomainCount": updates,
             "virtualMachines": (existing or {}).get("properties", {}).get("virtualMachines", []),
-        }, body.get("tags"), sku={"name": (body.get("sku") or {}).get("name", "Aligned")})
+        }, body.get("tags"), sku={"name": (body.get("sku") or {}).get("name", "Classic")})
         avset["properties"].pop("provisioningState", None)
         return avset, existing is None
 
@@ -447,6 +449,13 @@ class ComputeBackend:
                 raise ArmError(400, "InvalidParameter",
                                f"The availability set {avset['id']} is in location '{avset['location']}'; the "
                                f"virtual machine is in '{location}'.", "availabilitySet")
+            if avset["sku"]["name"] != "Aligned":
+                # The lab's VMs always have managed disks, which only an Aligned set takes.
+                raise ArmError(409, "OperationNotAllowed",
+                               "Addition of a VM with managed disks to non-managed Availability Set or addition of "
+                               "a VM with blob based disks to managed Availability Set is not supported. Please "
+                               "create an Availability Set with 'Aligned' SKU in order to add a VM with managed "
+                               "disks to it.", name)
         storage = requested.get("storageProfile") or {}
         os_reference = storage.get("osDisk") or {}
         os_disk = self._managed_disk(os_reference, location, resource_id, "osDisk")
