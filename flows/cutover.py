@@ -3,11 +3,13 @@
 Refused, with the reason, when a VM's last delta is older than the bound, its replication is failing, it was
 never test-migrated (unless `skip_test_migration`), the call is outside the cutover window (or before the VM's
 own cutover time, or in the appliance's blackout), or the plan says not to migrate it. An application group
-cuts over together or not at all.
+cuts over together or not at all. A VM refused or failed whose source an earlier, unfinished run shut down
+(it died, say) gets its source powered on again: never a source off with no target VM.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_run_logger
@@ -16,12 +18,14 @@ from prefect.artifacts import acreate_markdown_artifact
 from flows.appliance import Appliance
 from flows.report import artifact_key, outcome_row
 from flows.selection import resolve_wave, select_vms, side_by_side
-from tasks.cutover import CutoverDone, cut_over, cutover_facts
+from tasks.cutover import CutoverDone, cut_over, cutover_facts, restart_source_left_off
 from tasks.hooks import HookFailed, HookMoment, run_hook
 from tasks.replication import source_facts
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.readiness import CutoverPolicy, cutover_decisions
 from vmshift.schedule import BlackoutWindow
+
+SOURCE_RESTARTED = "its source, shut down by an earlier cutover run that did not finish, was powered on again"
 
 
 @flow(name="cutover")
@@ -66,11 +70,25 @@ async def cutover(
         result, hook_error = outcome
         return outcome_row(vm.source_vm, "migrated", error=hook_error, target_vm_id=result.target_vm_id,
                            resources=list(result.resources), downtime_s=round(result.downtime_s, 1),
-                           verified=all(equal for _, equal, _ in result.verifications),
+                           # a rerun that found the VM built compares nothing: not verified by this run
+                           verified=bool(result.verifications) and all(equal for _, equal, _ in result.verifications),
                            disks=[{"key": key, "equal": equal, "bytes_compared": size}
                                   for key, equal, size in result.verifications])
 
     rows = [*await side_by_side(allowed, one, done), *refused]
+    # Never a source off with no target: an earlier cutover run may have shut it down and been killed.
+    by_name = {vm.source_vm: vm for vm in chosen}
+    left_off = [row for row in rows if row["outcome"] != "migrated"]
+    restarts = await asyncio.gather(*(restart_source_left_off(by_name[row["vm"]]) for row in left_off),
+                                    return_exceptions=True)
+    for row, restarted in zip(left_off, restarts, strict=True):
+        if isinstance(restarted, BaseException):
+            row["error"] = (f"{row['error']}; its source may be off with no target VM, power it on: an earlier "
+                            f"cutover run's shutdown could not be undone: {type(restarted).__name__}: {restarted}")
+        elif restarted:
+            row["error"] = f"{row['error']}; {SOURCE_RESTARTED}"
+        if restarted:
+            get_run_logger().warning("cutover of %s: %s", row["vm"], row["error"])
     await acreate_markdown_artifact(_report(wave, rows), key=artifact_key("cutover", wave.name),
                                     description=f"Cutover of wave {wave.name}")
     return {"wave": wave.name, "vms": rows}

@@ -91,7 +91,8 @@ async def cut_over(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, shutdo
         try:
             result = azure_cutover.cutover(clients, spec, source,
                                            azure_cutover.CutoverOptions(shutdown_timeout_s=shutdown_timeout_s,
-                                                                        power_off_after_timeout=vm.turn_off_source))
+                                                                        power_off_after_timeout=vm.turn_off_source),
+                                           _shutdown_record(vm))
         except Exception as error:
             again = f" and {SOURCE_POWERED_ON}" if SOURCE_POWERED_ON in getattr(error, "__notes__", ()) else ""
             raise CutoverFailed(f"cutover of {vm.source_vm} failed{again}; replication goes on from the last "
@@ -115,10 +116,32 @@ async def complete(vm: WavePlanRow, delete_cache_blobs: bool) -> None:
 async def roll_back(vm: WavePlanRow, delete_disks: bool) -> tuple[str, ...]:
     """Delete the target VM (and its NIC, disks when asked) and power the source on; replication resumes."""
     def run() -> tuple[str, ...]:
-        name = target_vm_name(vm.source_vm, vm.target_vm_name, (vm.os_type or "linux").capitalize())
         return azure_cutover.rollback_cutover(connect(), _source(vm), resource_group=vm.resource_group,
-                                              vm_name=name, delete_disks=delete_disks)
+                                              vm_name=_target_name(vm), delete_disks=delete_disks,
+                                              record=_shutdown_record(vm))
     return await asyncio.to_thread(run)
+
+
+@task(name="restart-source", task_run_name="restart-source-{vm.source_vm}", tags=["azure", "vcenter"],
+      **TRANSIENT_RETRY)
+async def restart_source_left_off(vm: WavePlanRow) -> bool:
+    """After a refused or failed cutover: the source powered on again if an earlier cutover run shut it down
+    and died before building the target VM. True when it was."""
+    def run() -> bool:
+        record = _shutdown_record(vm)
+        if not record.is_set():  # the usual case: no need to reach vCenter or ARM
+            return False
+        return azure_cutover.restart_source_left_off(connect(), _source(vm), record,
+                                                     resource_group=vm.resource_group, vm_name=_target_name(vm))
+    return await asyncio.to_thread(run)
+
+
+def _target_name(vm: WavePlanRow) -> str:
+    return target_vm_name(vm.source_vm, vm.target_vm_name, (vm.os_type or "linux").capitalize())
+
+
+def _shutdown_record(vm: WavePlanRow) -> azure_cutover.StateShutdownRecord:
+    return azure_cutover.StateShutdownRecord(state_store(vm.cache_storage_account), vm.source_vm)
 
 
 def _source(vm: WavePlanRow) -> VSphereSourceVm:

@@ -6,6 +6,7 @@ And its way back: rollback deletes the target VM and starts the source again, re
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -17,12 +18,15 @@ from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import ManagedDiskReader, delete_disk
 from vmshift.azure.errors import DiskVerificationFailed, RollbackRefused
 from vmshift.azure.naming import data_disk_name, nic_name, os_disk_name
+from vmshift.azure.tags import PURPOSE_MIGRATION, PURPOSE_TAG
 from vmshift.azure.vms import BuildPlan, BuiltVm, TargetVmSpec, create_vm, existing_vm, import_disks, plan_build
 from vmshift.replication.reader import DiskReader
 from vmshift.replication.verify import compare_disks
+from vmshift.state.store import StateConflict, StateStore
 
 log = logging.getLogger(__name__)
 SOURCE_POWERED_ON = "its source was powered on again"  # a note on the error of a cutover that failed
+RECORD_ATTEMPTS = 5  # writes of the shutdown record that lost to another writer of the state document
 
 
 class SourceVm(Protocol):
@@ -45,6 +49,53 @@ class SourceVm(Protocol):
 
     def replication_finished(self) -> bool:
         """True once the migration was completed: CBT off, so replication can no longer resume."""
+
+
+class ShutdownRecord(Protocol):
+    """Whether vmshift shut the source down for a cutover that has no target VM yet."""
+
+    def is_set(self) -> bool: ...
+
+    def set(self, shut_down: bool) -> None: ...
+
+
+@dataclass
+class RunShutdownRecord:
+    """Known to this run only: a run killed after the shutdown takes it along, and its rerun finds the source
+    off with nothing saying vmshift stopped it. For callers without a state document."""
+
+    shut_down: bool = False
+
+    def is_set(self) -> bool:
+        return self.shut_down
+
+    def set(self, shut_down: bool) -> None:
+        self.shut_down = shut_down
+
+
+@dataclass(frozen=True)
+class StateShutdownRecord:
+    """Kept in the VM's state document (`source_shut_down_at`), so that it outlives a killed run."""
+
+    store: StateStore
+    vm: str
+
+    def is_set(self) -> bool:
+        return self.store.load(self.vm).state.source_shut_down_at is not None
+
+    def set(self, shut_down: bool) -> None:
+        for _ in range(RECORD_ATTEMPTS):
+            stored = self.store.load(self.vm)
+            if (stored.state.source_shut_down_at is not None) == shut_down:
+                return
+            stored.state.source_shut_down_at = dt.datetime.now(dt.UTC) if shut_down else None
+            try:
+                self.store.save(stored)
+                return
+            except StateConflict:  # a delta cycle saved its progress meanwhile: read it again
+                continue
+        raise StateConflict(f"state of {self.vm} kept changing while vmshift recorded the source's shutdown "
+                            f"({RECORD_ATTEMPTS} tries): stop the delta-sync runs of this VM, then cut over again")
 
 
 @dataclass(frozen=True)
@@ -71,36 +122,68 @@ class CutoverResult:
 
 
 def cutover(
-    clients: AzureClients, spec: TargetVmSpec, source: SourceVm, options: CutoverOptions | None = None
+    clients: AzureClients,
+    spec: TargetVmSpec,
+    source: SourceVm,
+    options: CutoverOptions | None = None,
+    record: ShutdownRecord | None = None,
 ) -> CutoverResult:
     """The whole cutover; the target's settings are checked before the source is touched.
 
-    Run again after it succeeded, it finds the VM it built and touches neither the source nor Azure.
+    Run again after it succeeded, it finds the VM it built and touches neither the source nor Azure. Run again
+    after a run that shut the source down and died, it powers the source on if it fails too (`record` says so).
     """
-    options = options or CutoverOptions()
+    options, record = options or CutoverOptions(), record or RunShutdownRecord()
     done = existing_vm(clients, plan_build(clients, spec))
     if done is not None:
         log.info("%s: already cut over to %s", spec.source_vm, done.vm_id)
+        record.set(False)  # the run that built the VM may have died before saying so
         return CutoverResult(done, ())
     shut_down = False
     if options.leave_source_running:
         log.warning("%s: cutover with the source left running, as asked", spec.source_vm)
     else:
+        # Recorded before the shutdown: a kill between the two must not lose it.
+        stopped_by_earlier_run = record.is_set()
+        record.set(True)
         shut_down = source.shut_down(options.shutdown_timeout_s, options.power_off_after_timeout)
+        if not shut_down and not stopped_by_earlier_run:
+            record.set(False)  # off before the cutover: not vmshift's to start again
     try:
         final_uris = source.final_delta()
         final_spec = replace(spec, disks=tuple(replace(disk, source_uri=final_uris[disk.key]) for disk in spec.disks))
         plan = plan_build(clients, final_spec)
         disks = import_disks(clients, plan)
         verifications = verify_disks(clients, plan, source) if options.verify else ()
-        return CutoverResult(create_vm(clients, plan, disks), verifications)
+        built = create_vm(clients, plan, disks)
     except Exception as error:
         # The target VM is created last, so a failed cutover has none: never leave the source off too, unless
         # it was off before the cutover.
-        if shut_down:
+        if shut_down or record.is_set():
             source.power_on()
+            record.set(False)
             error.add_note(SOURCE_POWERED_ON)
         raise
+    record.set(False)
+    return CutoverResult(built, verifications)
+
+
+def restart_source_left_off(
+    clients: AzureClients, source: SourceVm, record: ShutdownRecord, *, resource_group: str, vm_name: str
+) -> bool:
+    """For a cutover refused (or failed before it began) after an earlier run shut the source down and died:
+    the source powered on again unless that run built the target VM. True when it was powered on."""
+    if not record.is_set():
+        return False
+    try:
+        target = clients.compute.virtual_machines.get(resource_group, vm_name)
+    except ResourceNotFoundError:
+        target = None
+    if target is not None and (target.tags or {}).get(PURPOSE_TAG) == PURPOSE_MIGRATION:
+        return False  # cut over: the next cutover run finds the VM and clears the record
+    source.power_on()
+    record.set(False)
+    return True
 
 
 def verify_disks(clients: AzureClients, plan: BuildPlan, source: SourceVm) -> tuple[DiskVerification, ...]:
@@ -135,7 +218,13 @@ def complete_migration(source: SourceVm, *, delete_cache_blobs: bool = False) ->
 
 
 def rollback_cutover(
-    clients: AzureClients, source: SourceVm, *, resource_group: str, vm_name: str, delete_disks: bool = False
+    clients: AzureClients,
+    source: SourceVm,
+    *,
+    resource_group: str,
+    vm_name: str,
+    delete_disks: bool = False,
+    record: ShutdownRecord | None = None,
 ) -> tuple[str, ...]:
     """Deletes the target VM and its NIC (its disks too when asked) and starts the source again.
 
@@ -180,4 +269,6 @@ def rollback_cutover(
             delete_disk(clients, resource_group, name)
             deleted.append(disk.id)
     source.power_on()
+    if record is not None:
+        record.set(False)
     return tuple(deleted)
