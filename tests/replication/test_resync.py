@@ -1,6 +1,8 @@
+import os
 from pathlib import Path
 
 import pytest
+from azure.core.pipeline import PipelineResponse
 from azure.storage.blob import ContainerClient
 from images import download, footer_of, qemu_identical, random_bytes, write_image
 
@@ -53,3 +55,31 @@ def test_a_grown_disk_is_resized_and_its_new_part_replicated(container: Containe
     vhd = download(replica, tmp_path / "disk.vhd")
     assert parse_footer(footer_of(vhd)).current_size == 12 * MIB
     assert qemu_identical(image, vhd)
+
+
+def test_resync_downloads_only_the_blocks_the_replica_holds(container: ContainerClient, tmp_path: Path) -> None:
+    size = 16 * MIB
+    image = write_image(tmp_path / "disk.raw", size, {0: random_bytes(2 * MIB, 24)})  # the rest is never written
+    with LocalDiskReader(image) as reader:
+        replica = PageBlobReplica(container, "vm-s/disk-2000.vhd", owner="vm-s/disk-2000")
+        replica.ensure(size)
+        move(reader, replica, plan_writes(reader.allocated_areas(), size, MIB), SETTINGS, skip_zero=True)
+    with open(image, "r+b") as f:  # one change over data, one where the replica holds no page
+        for offset in (100, 12 * MIB + 4096):
+            f.seek(offset)
+            f.write(random_bytes(20, offset))
+    downloaded = []
+
+    def count(pipeline: PipelineResponse) -> None:
+        if pipeline.http_request.method == "GET":
+            downloaded.append(len(pipeline.http_response.body() or b""))
+
+    counted = ContainerClient.from_container_url(
+        container.url, credential=container.credential, raw_response_hook=count,
+        connection_verify=os.environ.get("VMSHIFT_CA_FILE") or True,
+    )
+    with LocalDiskReader(image) as reader:
+        result = resync_disk(reader, PageBlobReplica(counted, replica.name, replica.owner), SETTINGS)
+    assert result.bytes_sent == 2 * MIB  # blocks 0 and 12
+    assert 2 * MIB <= sum(downloaded) < 2 * MIB + 64 * 1024  # blocks 0 and 1, and the list of page ranges
+    assert download(replica, tmp_path / "disk.vhd").read_bytes()[:size] == image.read_bytes()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import uuid
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
 
-from vmshift.replication.extents import MAX_PAGE_WRITE, SECTOR, check_disk_size
+from vmshift.replication.extents import MAX_PAGE_WRITE, SECTOR, DiskExtent, check_disk_size
 from vmshift.replication.vhd import FOOTER_SIZE, NotAFixedVhd, blob_size, build_footer, data_size, parse_footer
 
 OWNER_KEY = "vmshift_owner"
@@ -138,20 +139,39 @@ class PageBlobReplica:
         with contextlib.suppress(ResourceNotFoundError):
             self.container.get_blob_client(self.name, snapshot=snapshot_id).delete_blob()
 
-    def reader(self, snapshot_id: str | None = None) -> BlobDiskReader:
-        """The replica (or a recovery point of it) as a readable disk."""
-        return BlobDiskReader(self.container.get_blob_client(self.name, snapshot=snapshot_id))
+    def reader(self, snapshot_id: str | None = None, *, only_written: bool = False) -> BlobDiskReader:
+        """The replica (or a recovery point of it) as a readable disk.
+
+        With `only_written`, a range in which the blob holds no page reads as zeros without a request (Get Page
+        Ranges once, first): a resync then downloads only what the replica holds, since every byte downloaded
+        from Azure is egress.
+        """
+        blob = self.container.get_blob_client(self.name, snapshot=snapshot_id)
+        if not only_written:
+            return BlobDiskReader(blob)
+        pages = blob.list_page_ranges()
+        return BlobDiskReader(blob, [DiskExtent(page["start"], page["end"] + 1 - page["start"]) for page in pages])
 
 
 class BlobDiskReader:
     """Reads a replica's data region (or one of its snapshots) as a disk, for verification."""
 
-    def __init__(self, blob: BlobClient) -> None:
+    def __init__(self, blob: BlobClient, written: list[DiskExtent] | None = None) -> None:
         self.blob = blob
         self.size = blob.get_blob_properties().size - FOOTER_SIZE
+        self._written = sorted(written) if written is not None else None
+        self._starts = [extent.offset for extent in self._written or []]
 
     def read(self, offset: int, length: int) -> bytes:
+        if self._written is not None and not self._holds_pages(offset, length):
+            return bytes(length)
         return self.blob.download_blob(offset=offset, length=length).readall()
+
+    def _holds_pages(self, offset: int, length: int) -> bool:
+        # Page ranges do not overlap: of those starting before the end, the last one reaches furthest.
+        assert self._written is not None
+        last = bisect.bisect_left(self._starts, offset + length) - 1
+        return last >= 0 and self._written[last].end > offset
 
     def footer_problem(self) -> str | None:
         """Why Azure would refuse to import this blob as a disk, or None: equal data is not enough."""

@@ -1,5 +1,6 @@
-"""Resync: when CBT cannot say what changed (changeId refused, disk resized), compare block digests of
-source and replica and upload only the blocks that differ."""
+"""Resync: when CBT cannot say what changed (changeId refused, disk resized), compare source and replica block by
+block and upload only the blocks that differ; a block in which the replica holds no page is compared with zeros,
+without downloading it."""
 
 from __future__ import annotations
 
@@ -22,5 +23,11 @@ def resync_disk(
     replica.resize(source.size)
     writes = plan_writes(areas if areas is not None else [DiskExtent(0, source.size)], source.size, settings.chunk_size)
     return move(
-        source, replica, writes, settings, skip_zero=False, unless_equal_to=replica.reader(), on_written=on_written
+        source,
+        replica,
+        writes,
+        settings,
+        skip_zero=False,
+        unless_equal_to=replica.reader(only_written=True),
+        on_written=on_written,
     )
