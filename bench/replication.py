@@ -1,10 +1,12 @@
 """Benchmark of the data mover against the lab's blob storage, with baselines measured in the same run.
 
-    python bench/replication.py [--size 1GiB] [--rss-sizes 1GiB,8GiB] [--account vmshiftcache01]
+    python bench/replication.py [--size 1GiB] [--rss-sizes 1GiB,8GiB] [--account vmshiftcache01] [--vm bench-repl-01]
 
-Reads the blob endpoint and key as the product does (VMSHIFT_BLOB_ENDPOINT, VMSHIFT_STORAGE_KEY_<ACCOUNT>,
-VMSHIFT_CA_FILE), taking them from the lab ($VMSHIFT_LAB_DIR/lab.json, default ./.lab) when unset.
-Prints a table, then one JSON object as the last line.
+Needs a lab (`vmshift lab up`; $VMSHIFT_LAB_DIR/lab.json, default ./.lab): the mover's own figures copy local
+images, the product-path rows run `replicate_once` on the lab VM --vm (1 GiB disk in the default spec), read
+through vcsim's datastore access, with deltas measured through the lab's CBT after guest writes. Reaches blob
+storage and vCenter as the product does (VMSHIFT_BLOB_ENDPOINT, VMSHIFT_STORAGE_KEY_<ACCOUNT>, VMSHIFT_VCENTER_*,
+VMSHIFT_CA_FILE), taking what is unset from the lab. Prints a table, then one JSON object as the last line.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from azure.storage.blob import ContainerClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from vmshift.replication.extents import MAX_PAGE_WRITE, MIB, DiskExtent, plan_writes, total_bytes
 from vmshift.replication.mover import MoverSettings, move
@@ -32,8 +34,10 @@ from vmshift.replication.reader import LocalDiskReader
 from vmshift.replication.storage import blob_service_client
 
 GIB = 1024 * MIB
+CBT_BLOCK = 64 * 1024  # the lab's Changed Block Tracking granularity (vcsim extension, disk.go BlockSize)
 TARGETS = {
     "dense_vs_upload_blob": (">=", 1.0),
+    "product_dense_vs_upload_blob": (">=", 1.0),
     "dense_vs_ceiling": (">=", 0.8),
     "sparse_time_vs_upload_blob": ("<=", 1.0),
     "sparse_bytes_vs_allocated": ("<=", 1.02),
@@ -51,15 +55,17 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def use_lab_when_unconfigured(account: str) -> None:
-    if os.environ.get("VMSHIFT_BLOB_ENDPOINT"):
-        return
-    from vmshift.lab import launcher  # only when the environment does not say where the storage is
+def lab_with_its_environment() -> dict:
+    """The running lab's lab.json; what the environment does not set yet is taken from it, as lab.env would."""
+    from vmshift.lab import launcher  # not in the peak-RSS child, which measures the mover alone
 
     lab_file = launcher.lab_dir() / "lab.json"
     if not lab_file.exists():
-        sys.exit(f"no VMSHIFT_BLOB_ENDPOINT and no lab at {lab_file}: run `vmshift lab up` or source lab.env")
-    os.environ.update(launcher.lab_env(json.loads(lab_file.read_text())))
+        sys.exit(f"no lab at {lab_file}: run `vmshift lab up` (or set VMSHIFT_LAB_DIR to a running lab's folder)")
+    lab = json.loads(lab_file.read_text())
+    for name, value in launcher.lab_env(lab).items():
+        os.environ.setdefault(name, value)
+    return lab
 
 
 def timed(work: Callable[[], object]) -> tuple[float, object]:
@@ -91,21 +97,6 @@ def write_scattered(path: Path, size: int, fraction: float, seed: int) -> list[D
     return extents
 
 
-def churn(path: Path, size: int, fraction: float, seed: int) -> list[DiskExtent]:
-    """Random guest writes of 4 KiB to 256 KiB over `fraction` of the disk: what CBT would report."""
-    rng = random.Random(seed)
-    written, changed = 0, []
-    with open(path, "r+b") as f:
-        while written < size * fraction:
-            length = rng.choice((4096, 16384, 65536, 262144))
-            offset = rng.randrange(0, size - length, 512)
-            f.seek(offset)
-            f.write(rng.randbytes(length))
-            changed.append(DiskExtent(offset, length))
-            written += length
-    return changed
-
-
 def upload_blob_baseline(container: ContainerClient, image: Path) -> float:
     """The manual path: the SDK's own page blob upload of the local file (it skips all-zero pages)."""
     blob = container.get_blob_client(f"baseline-{uuid.uuid4().hex}")
@@ -134,16 +125,74 @@ def vmshift_copy(
     image: Path,
     areas: list[DiskExtent] | None,
     settings: MoverSettings,
-    replica: PageBlobReplica | None = None,
-    skip_zero: bool = True,
 ) -> tuple[float, int, PageBlobReplica]:
+    """The mover alone, as the initial copy of a local image: no vCenter, no checkpoints."""
     with LocalDiskReader(image) as reader:
-        if replica is None:
-            replica = PageBlobReplica(container, f"vmshift-{uuid.uuid4().hex}.vhd", owner="bench")
-            replica.ensure(reader.size)
+        replica = PageBlobReplica(container, f"vmshift-{uuid.uuid4().hex}.vhd", owner="bench")
+        replica.ensure(reader.size)
         plan = plan_writes(areas if areas is not None else reader.allocated_areas(), reader.size, settings.chunk_size)
-        seconds, result = timed(lambda: move(reader, replica, plan, settings, skip_zero=skip_zero))
+        seconds, result = timed(lambda: move(reader, replica, plan, settings, skip_zero=True))
     return seconds, result.bytes_sent, replica
+
+
+def scattered_blocks(size: int, fraction: float, seed: int) -> list[int]:
+    """Offsets of distinct CBT blocks covering `fraction` of the disk: guest writes CBT reports exactly."""
+    blocks = size // CBT_BLOCK
+    return sorted(b * CBT_BLOCK for b in random.Random(seed).sample(range(blocks), int(blocks * fraction)))
+
+
+def product_cycles(
+    lab: dict, service: BlobServiceClient, account: str, vm: str, size: int, settings: MoverSettings
+) -> tuple[list[tuple[str, float, int]], dict[str, float]]:
+    """The product's own path on a lab VM: the guest fills `size` bytes of its disk, `replicate_once` copies
+    them (snapshot, CBT, datastore reads through vcsim, checkpoints, recovery point), then two delta cycles
+    after 1% guest churn, one in whole CBT blocks and one in the 4 KiB pages a file system writes."""
+    # Imported here, not in the peak-RSS child: pyVmomi alone adds about 100 MB to a process.
+    from vmshift.lab.guest import churn_guest, write_guest
+    from vmshift.replication.cycle import ReplicationSettings, replicate_once
+    from vmshift.vsphere.connection import VCenterConfig, connect
+    from vmshift.vsphere.inventory import find_vm, vm_disks
+
+    session = connect(VCenterConfig.from_env())
+    capacity = vm_disks(find_vm(session, vm))[0].capacity_bytes
+    if size > capacity:
+        sys.exit(f"--size {size} is larger than the {capacity}-byte disk of lab VM {vm}: pick a smaller --size "
+                 "or a larger --vm")
+    run = uuid.uuid4().hex[:10]
+    chosen = ReplicationSettings(account, replica_container=f"bench-replicas-{run}",
+                                 state_container=f"bench-state-{run}", mover=settings)
+    for offset in range(0, size, 128 * MIB):  # one guest write is at most 256 MiB; randbytes takes < 256 MiB
+        write_guest(lab, vm, offset, random.Random(offset).randbytes(min(128 * MIB, size - offset)))
+
+    def cycle() -> tuple[float, dict]:
+        return timed(lambda: replicate_once(vm, session=session, blob_service=service, settings=chosen))
+
+    try:
+        initial_s, initial = cycle()
+        blocks = scattered_blocks(size, 0.01, seed=3)
+        for offset in blocks:
+            write_guest(lab, vm, offset, random.Random(offset + 1).randbytes(CBT_BLOCK))
+        delta_s, delta = cycle()
+        pages = churn_guest(lab, vm, 1.0, seed=4)["bytes_written"]
+        _, paged = cycle()
+    finally:
+        for name in (chosen.replica_container, chosen.state_container):
+            service.delete_container(name)
+    if (initial["kind"], delta["kind"], paged["kind"]) != ("initial", "delta", "delta"):
+        sys.exit(f"lab VM {vm}: expected an initial cycle then two deltas, got {initial['kind']}, {delta['kind']}, "
+                 f"{paged['kind']}")
+    written = len(blocks) * CBT_BLOCK
+    rows = [
+        ("vmshift replicate_once, dense (lab VM, vcsim)", initial_s, initial["bytes_sent"]),
+        ("vmshift delta, 1% churn in 64 KiB blocks (CBT)", delta_s, delta["bytes_sent"]),
+    ]
+    return rows, {
+        "initial_s": initial_s,
+        "initial_sent": initial["bytes_sent"],
+        "delta_s": delta_s,
+        "delta_bytes_vs_changed": delta["bytes_sent"] / written,
+        "delta_bytes_vs_written_4k_pages": paged["bytes_sent"] / pages,
+    }
 
 
 def rss_child(size: int, account: str, container_name: str, concurrency: int) -> None:
@@ -187,16 +236,17 @@ def main() -> None:
     parser.add_argument("--size", default="1GiB", help="dense and sparse disk size (default 1GiB)")
     parser.add_argument("--rss-sizes", default="1GiB,8GiB", help="two sparse disk sizes for peak RSS")
     parser.add_argument("--account", default="vmshiftcache01")
+    parser.add_argument("--vm", default="bench-repl-01", help="lab VM for the product-path rows (1 GiB disk)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--ceiling-concurrency", default="2,4,8,16")
     parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of the dense copies (best kept)")
     parser.add_argument("--container", help=argparse.SUPPRESS)
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    use_lab_when_unconfigured(args.account)
-    if args.rss_child:
+    if args.rss_child:  # started by peak_rss, with the environment of the run
         rss_child(args.rss_child, args.account, args.container, args.concurrency)
         return
+    lab = lab_with_its_environment()
 
     size = parse_size(args.size)
     settings = MoverSettings(concurrency=args.concurrency)
@@ -225,11 +275,7 @@ def main() -> None:
             rows.append(
                 (f"B 4 MiB upload_page ceiling (concurrency {best[1]})", ceiling_bytes / best[0] / 1e6, ceiling_bytes)
             )
-            rows.append(("vmshift initial, dense", dense_s, dense_sent))
-
-            changed = churn(dense, size, 0.01, seed=3)
-            delta_s, delta_sent, _ = vmshift_copy(container, dense, changed, settings, replica, skip_zero=False)
-            rows.append(("vmshift delta, 1% churn", delta_s, delta_sent))
+            rows.append(("vmshift move(), dense (local image)", dense_s, dense_sent))
             replica.blob.delete_blob()
             dense.unlink()
 
@@ -240,18 +286,21 @@ def main() -> None:
             rows.append(("vmshift initial, 10% allocated", sparse_s, sparse_sent))
             replica.blob.delete_blob()
 
+        product_rows, product = product_cycles(lab, service, args.account, args.vm, size, settings)
+        rows += product_rows
         rss_small, rss_large = (
             peak_rss(parse_size(s), args.account, container.container_name, args.concurrency)
             for s in args.rss_sizes.split(",")
         )
-        cbt_changed = total_bytes(plan_writes(changed, size, MIB))  # CBT reports whole 512-byte sectors
         figures = {
             "dense_vs_upload_blob": baseline_dense / dense_s,
+            "product_dense_vs_upload_blob": (product["initial_sent"] / product["initial_s"]) / (size / baseline_dense),
             "dense_vs_ceiling": (size / dense_s / 1e6) / best[0],
             "sparse_time_vs_upload_blob": sparse_s / baseline_sparse,
             "sparse_bytes_vs_allocated": sparse_sent / allocated,
-            "delta_bytes_vs_changed": delta_sent / cbt_changed,
-            "delta_time_vs_full_upload": delta_s / dense_s,
+            # Sent by the delta cycle over what the guest wrote, in whole 64 KiB CBT blocks.
+            "delta_bytes_vs_changed": product["delta_bytes_vs_changed"],
+            "delta_time_vs_full_upload": product["delta_s"] / product["initial_s"],
             "rss_8g_vs_1g": rss_large / rss_small,
         }
     finally:
@@ -268,6 +317,8 @@ def main() -> None:
         op, target = TARGETS[key]
         met = value >= target if op == ">=" else value <= target
         print(f"{key:30} {value:8.3f}  target {op} {target}  {'met' if met else 'MISSED'}")
+    print(f"{'delta_bytes_vs_written_4k_pages':30} {product['delta_bytes_vs_written_4k_pages']:8.3f}  no target: "
+          "4 KiB guest pages, CBT reports whole 64 KiB blocks (at most 16)")
     print(
         json.dumps(
             {
@@ -278,6 +329,8 @@ def main() -> None:
                 "ceiling_concurrency": best[1],
                 "vmshift_dense_mb_s": round(size / dense_s / 1e6, 1),
                 "upload_blob_dense_mb_s": round(size / baseline_dense / 1e6, 1),
+                "product_dense_mb_s": round(product["initial_sent"] / product["initial_s"] / 1e6, 1),
+                "delta_bytes_vs_written_4k_pages": round(product["delta_bytes_vs_written_4k_pages"], 4),
                 "rss_small_bytes": rss_small,
                 "rss_large_bytes": rss_large,
             }
