@@ -6,13 +6,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import requests
+from azure.core.exceptions import HttpResponseError
 
 from vmshift.azure import test_migration as tm
 from vmshift.azure.cutover import CutoverOptions, cutover, rollback_cutover
 from vmshift.azure.disks import CUSTOMER_KEY, PLATFORM_AND_CUSTOMER_KEYS, PLATFORM_KEY
 from vmshift.azure.errors import BuildInputInvalid, DiskFromOtherRecoveryPoint, DiskVerificationFailed
 from vmshift.azure.tags import PURPOSE_TAG, RUN_TAG, SOURCE_VM_TAG
-from vmshift.azure.vms import TargetDisk, TargetVmSpec, build_vm, plan_build
+from vmshift.azure.vms import TargetDisk, TargetVmSpec, build_vm, import_disks, plan_build
 from vmshift.replication.reader import LocalDiskReader
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group")]
@@ -316,11 +318,15 @@ def test_cutover_verifies_disks_byte_for_byte_then_rollback_restores_the_source(
     deleted = rollback_cutover(azure, source, resource_group="rg-target", vm_name="az-rhel-02")
     assert sorted(i.rsplit("/", 1)[1] for i in deleted) == ["az-rhel-02", "az-rhel-02-nic"]
     assert source.events[-1] == "power_on"
-    assert azure.compute.disks.get("rg-target", "az-rhel-02-osdisk").id == result.built.disk_ids[0]
-    with pytest.raises(DiskFromOtherRecoveryPoint, match="az-rhel-02-osdisk"):
-        cutover(azure, spec, source, CutoverOptions(leave_source_running=True))
-    again = rollback_cutover(azure, source, resource_group="rg-target", vm_name="az-rhel-02", delete_disks=True)
-    assert again == result.built.disk_ids
+    kept = azure.compute.disks.get("rg-target", "az-rhel-02-osdisk")
+    assert kept.id == result.built.disk_ids[0]
+    # Cut over again after the rollback: the kept disks hold the first recovery point, so they are imported anew.
+    again = cutover(azure, spec, source, CutoverOptions(leave_source_running=True))
+    assert again.built == result.built and all(v.equal for v in again.verifications)
+    reimported = azure.compute.disks.get("rg-target", "az-rhel-02-osdisk").properties.creation_data.source_uri
+    assert reimported != kept.properties.creation_data.source_uri
+    deleted = rollback_cutover(azure, source, resource_group="rg-target", vm_name="az-rhel-02", delete_disks=True)
+    assert deleted == (result.built.vm_id, result.built.nic_id, *result.built.disk_ids)
     remaining = [d.name for d in azure.compute.disks.list_by_resource_group("rg-target")]
     assert not [name for name in remaining if name.startswith("az-rhel-02")]
     assert rollback_cutover(azure, source, resource_group="rg-target", vm_name="az-rhel-02", delete_disks=True) == ()
@@ -360,3 +366,65 @@ def test_cutover_refuses_disks_that_differ_from_the_source_and_creates_no_vm(
     assert "az-iis-03-osdisk" not in [d.name for d in azure.compute.disks.list_by_resource_group("rg-target")]
     source.drifted = False
     assert cutover(azure, spec, source).verifications[0].equal
+
+
+def _faults(lab, plan: dict) -> None:
+    """The ARM simulator's admin endpoint: fail the next requests to an operation, as Azure may."""
+    answer = requests.post(f"{lab['arm']['endpoint']}/_lab/faults", json=plan, verify=lab["ca_file"], timeout=10)
+    answer.raise_for_status()
+
+
+def _disk_sources(azure, vm: str) -> dict[str, str]:
+    return {
+        d.name: d.properties.creation_data.source_uri
+        for d in azure.compute.disks.list_by_resource_group("rg-target")
+        if d.name.startswith(f"{vm}-")
+    }
+
+
+def test_cutover_that_failed_before_its_vm_existed_runs_again_from_a_new_recovery_point(
+    lab, azure, linux_spec, recovery_point, tmp_path
+):
+    vm = "az-retry-04"
+    source = ReplicaSource(recovery_point, vm, {2000: _pattern(10, 2 * MIB), 2001: _pattern(11, MIB)}, tmp_path)
+    spec = replace(
+        linux_spec,
+        source_vm=vm,
+        run_id="azure-test-retry-1",
+        availability_set=None,
+        encryption_type=PLATFORM_KEY,
+        disk_encryption_set=None,
+        disks=(TargetDisk(2000, "StandardSSD_LRS", "pending"), TargetDisk(2001, "Standard_LRS", "pending")),
+    )
+    # More failures than azure-core retries: the VM's PUT fails for good, after the disks and the NIC exist.
+    _faults(lab, {"retry_after": 0.01, "next": [{"operation": f"PUT .*/virtualMachines/{vm}$", "count": 100}]})
+    try:
+        with pytest.raises(HttpResponseError) as failed:
+            cutover(azure, spec, source, CutoverOptions(shutdown_timeout_s=30))
+    finally:
+        _faults(lab, {})
+    assert failed.value.status_code == 429
+    assert source.events == ["shut_down 30 True", "final_delta", "power_on"]
+    first = _disk_sources(azure, vm)
+    assert sorted(first) == [f"{vm}-datadisk-0", f"{vm}-osdisk"]
+
+    result = cutover(azure, replace(spec, run_id="azure-test-retry-2"), source, CutoverOptions(shutdown_timeout_s=30))
+    assert [(v.key, v.equal) for v in result.verifications] == [(2000, True), (2001, True)]
+    second = _disk_sources(azure, vm)
+    assert sorted(second) == sorted(first)  # one managed disk per source disk, as before
+    assert all(second[name] != first[name] for name in first)  # each from the new final delta
+    built = azure.compute.virtual_machines.get("rg-target", vm).properties.storage_profile
+    assert built.os_disk.managed_disk.id.lower() == result.built.disk_ids[0].lower()
+    assert [n.name for n in azure.network.network_interfaces.list("rg-target") if n.name.startswith(vm)] == [
+        f"{vm}-nic"
+    ]
+
+    # A disk a VM uses, or one that is not this VM's, is never replaced.
+    newer = replace(spec, disks=tuple(replace(d, source_uri=uri) for d, uri in zip(
+        spec.disks, recovery_point(vm, source.disks).values(), strict=True)))
+    with pytest.raises(DiskFromOtherRecoveryPoint, match=f"and VM .*/{vm} uses it"):
+        import_disks(azure, plan_build(azure, newer))
+    rollback_cutover(azure, source, resource_group="rg-target", vm_name=vm)
+    with pytest.raises(DiskFromOtherRecoveryPoint, match="do not make it the migration disk of az-other-05"):
+        import_disks(azure, plan_build(azure, replace(newer, source_vm="az-other-05", name=vm)))
+    assert _disk_sources(azure, vm) == second

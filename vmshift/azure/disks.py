@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import requests
@@ -10,6 +11,9 @@ from azure.mgmt.compute.models import Disk
 
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.errors import DiskFromOtherRecoveryPoint
+from vmshift.azure.tags import PURPOSE_TAG, SOURCE_VM_TAG
+
+log = logging.getLogger(__name__)
 
 PLATFORM_KEY = "EncryptionAtRestWithPlatformKey"
 CUSTOMER_KEY = "EncryptionAtRestWithCustomerKey"
@@ -48,20 +52,25 @@ def import_disk(
 ) -> Disk:
     """The managed disk, imported once: the disk of that name imported from the same snapshot is reused.
 
-    A disk of that name from another recovery point is refused rather than reused: its bytes are stale.
+    A disk of that name from another recovery point holds stale bytes. It is replaced (deleted, then imported
+    from this recovery point) when it is the leftover of an earlier attempt of this step: no VM holds it, and
+    vmshift's tags name the same source VM and purpose (migration or test migration). The run tag is not
+    compared: each retry is a run of its own. Any other such disk (attached to a VM, or not this step's) is
+    refused rather than touched.
     """
     try:
         existing = clients.compute.disks.get(resource_group, disk.name)
     except ResourceNotFoundError:
         existing = None
     if existing is not None:
-        if existing.properties.creation_data.source_uri != disk.source_uri:
-            raise DiskFromOtherRecoveryPoint(
-                f"managed disk {disk.name} in {resource_group} was imported from "
-                f"{existing.properties.creation_data.source_uri}, not from {disk.source_uri}: delete it "
-                "(or roll back with its disks deleted) to build from this recovery point"
-            )
-        return existing
+        if existing.properties.creation_data.source_uri == disk.source_uri:
+            return existing
+        _check_leftover(existing, disk, resource_group, tags)
+        log.info("managed disk %s was imported from %s: importing it again from %s", disk.name,
+                 existing.properties.creation_data.source_uri, disk.source_uri)
+        if existing.properties.disk_state == "ActiveSAS":  # a verification killed before it revoked its read link
+            clients.compute.disks.begin_revoke_access(resource_group, disk.name).result()
+        delete_disk(clients, resource_group, disk.name)
     encryption: dict[str, str] = {"type": disk.encryption_type}
     if disk.disk_encryption_set_id:
         encryption["diskEncryptionSetId"] = disk.disk_encryption_set_id
@@ -81,6 +90,26 @@ def import_disk(
     if disk.zone:
         body["zones"] = [disk.zone]
     return clients.compute.disks.begin_create_or_update(resource_group, disk.name, body).result()
+
+
+def _check_leftover(existing: Disk, disk: DiskImport, resource_group: str, tags: dict[str, str]) -> None:
+    """Refuses a disk of the target name that an earlier attempt of this step did not leave behind."""
+    stale = (
+        f"managed disk {disk.name} in {resource_group} was imported from "
+        f"{existing.properties.creation_data.source_uri}, not from {disk.source_uri}"
+    )
+    if existing.managed_by:
+        raise DiskFromOtherRecoveryPoint(
+            f"{stale}, and VM {existing.managed_by} uses it: roll that VM back with its disks deleted (or delete "
+            "it and its disks) to build from this recovery point"
+        )
+    found = existing.tags or {}
+    if any(found.get(tag) != tags.get(tag) for tag in (SOURCE_VM_TAG, PURPOSE_TAG)):
+        raise DiskFromOtherRecoveryPoint(
+            f"{stale}, and its tags ({SOURCE_VM_TAG}={found.get(SOURCE_VM_TAG)}, {PURPOSE_TAG}="
+            f"{found.get(PURPOSE_TAG)}) do not make it the {tags.get(PURPOSE_TAG)} disk of "
+            f"{tags.get(SOURCE_VM_TAG)}: vmshift leaves it alone; delete it, or choose another target VM name"
+        )
 
 
 def delete_disk(clients: AzureClients, resource_group: str, name: str) -> None:
