@@ -1,42 +1,54 @@
-"""Broken input through the doors a user has: a broken plan uploaded schedules nothing; a step called with a wave
-or VM that does not exist is refused by name, before anything is touched."""
+"""Broken input through the doors a user has: a broken plan uploaded schedules nothing (where a good one
+schedules its waves); the cutover and test-migration APIs called with parameters of the wrong type are refused
+by the server, and a run whose parameters are well typed but wrong fails saying which one, before any VM is
+touched; a step called with a wave or VM that does not exist is refused by name."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
+from prefect_api import api_call, basic, flow_runs
+from wave_runs import EXAMPLE_PLAN, PROJECT_ROOT, lab_wave, target_resources
 
+from deployments.upload import wave_parameter
 from flows.selection import UnknownVm, select_vms
 from vmshift.plan.validation import validate_plan
+from vmshift.vsphere import inventory
+from vmshift.vsphere.connection import VCenterConfig, connect
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
-VMSHIFT = str(Path(sys.executable).parent / "vmshift")
+BIN = Path(sys.executable).parent
+WAVE_REPLICATE, CUTOVER, TEST_MIGRATE = "migrate-wave/wave-replicate", "cutover/cutover", "test-migrate/test-migrate"
+VM = "rel-arm-01"  # named in the waves of the bad calls; they must leave it as it was
 
 
-def _runs(prefect: dict) -> list:
-    headers = {"Authorization": f"Basic {base64.b64encode(prefect['auth_string'].encode()).decode()}"}
-    for _ in range(30):  # a busy server answers 503; Prefect's client retries that too
-        response = requests.post(f"{prefect['api_url']}/flow_runs/filter", json={}, headers=headers, timeout=30)
-        if response.status_code != 503:
-            break
-        time.sleep(1)
-    response.raise_for_status()
-    return response.json()
+def upload(plan: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "vmshift"), "plan", "upload", str(plan), "--offline", "--start-at", "now",
+                           "--json"], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+
+
+def test_a_good_plan_uploaded_schedules_one_run_per_wave(step_env: dict, rel_prefect: tuple[Path, dict],
+                                                        deployments: dict[str, str]) -> None:
+    before = flow_runs(rel_prefect[1], deployments[WAVE_REPLICATE])
+
+    result = upload(EXAMPLE_PLAN, step_env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    waves = validate_plan(EXAMPLE_PLAN).raise_for_errors().waves
+    created = {run["name"] for run in flow_runs(rel_prefect[1], deployments[WAVE_REPLICATE])} - \
+        {run["name"] for run in before}
+    assert created == {f"migrate-{wave.name}" for wave in waves}
 
 
 @pytest.mark.parametrize("breakage", ["formula", "duplicate", "binary", "empty"])
 def test_a_broken_plan_uploaded_schedules_nothing_and_prints_no_traceback(
-    breakage: str, step_env: dict, rel_prefect: tuple[Path, dict], tmp_path: Path
+    breakage: str, step_env: dict, rel_prefect: tuple[Path, dict], deployments: dict[str, str], tmp_path: Path
 ) -> None:
-    lines = (EXAMPLES / "waves.csv").read_text().splitlines()
+    lines = EXAMPLE_PLAN.read_text().splitlines()
     broken = tmp_path / "plan.csv"
     if breakage == "formula":
         broken.write_text("\n".join([lines[0], "=cmd|' /C calc'!A0" + lines[1][lines[1].index(","):], *lines[2:]]))
@@ -46,21 +58,82 @@ def test_a_broken_plan_uploaded_schedules_nothing_and_prints_no_traceback(
         broken.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(64))
     else:
         broken.write_text("")
-    before = len(_runs(rel_prefect[1]))
+    before = len(flow_runs(rel_prefect[1]))
 
-    result = subprocess.run([VMSHIFT, "plan", "upload", str(broken), "--offline", "--start-at", "now", "--json"],
-                            env={**os.environ, **step_env}, capture_output=True, text=True, timeout=120)
+    result = upload(broken, step_env)
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["ok"] is False and report["waves"] == [] and report["errors"]
     assert all({"row", "column", "message"} <= error.keys() for error in report["errors"])
-    assert len(_runs(rel_prefect[1])) == before
+    assert len(flow_runs(rel_prefect[1])) == before
+
+
+@pytest.mark.parametrize(("deployment", "parameters", "field"), [
+    (CUTOVER, {"wave": 123}, "wave"),
+    (CUTOVER, {"wave": "wave-1", "vms": "x"}, "vms"),
+    (CUTOVER, {"wave": "wave-1", "max_delta_age_minutes": "a while"}, "max_delta_age_minutes"),
+    (CUTOVER, {"wave": "wave-1", "blackout_windows": "sat,sun 00:00-23:59"}, "blackout_windows"),
+    (CUTOVER, {"wave": "wave-1", "hooks": {"whenever": "echo"}}, "hooks"),
+    (CUTOVER, {"wave": "wave-1", "hooks": {"pre-cutover": 5}}, "hooks['pre-cutover']"),
+    (TEST_MIGRATE, {"wave": ["wave-1"]}, "wave"),
+    (TEST_MIGRATE, {"wave": "wave-1", "vms": [1]}, "vms[0]"),
+])
+def test_an_api_call_with_a_parameter_of_the_wrong_type_is_refused_and_creates_no_run(
+    deployment: str, parameters: dict, field: str, rel_prefect: tuple[Path, dict], deployments: dict[str, str]
+) -> None:
+    prefect, deployment_id = rel_prefect[1], deployments[deployment]
+    before = flow_runs(prefect, deployment_id)
+
+    answer = api_call("POST", f"{prefect['api_url']}/deployments/{deployment_id}/create_flow_run",
+                      basic(prefect["auth_string"]), {"parameters": parameters})
+
+    assert answer.status_code == 409, answer.text
+    detail = answer.json()["detail"]
+    assert detail.startswith(f"Error creating flow run: Validation failed for field {field!r}."), detail
+    assert flow_runs(prefect, deployment_id) == before
+
+
+def power_state(vm: str) -> str:
+    with connect(VCenterConfig.from_env()) as session:
+        return str(inventory.find_vm(session, vm).runtime.powerState)
+
+
+def test_a_run_whose_parameters_are_wrong_fails_saying_which_before_touching_a_vm(
+    step_env: dict, rel_prefect: tuple[Path, dict], deployments: dict[str, str], tmp_path: Path
+) -> None:
+    prefect, headers = rel_prefect[1], basic(rel_prefect[1]["auth_string"])
+    wave = wave_parameter(lab_wave("rel-bad-calls", [VM]))
+    calls = {CUTOVER: ({"wave": wave, "blackout_windows": ["weekends"]},
+                       "ScheduleInvalid: blackout window 'weekends': expected DAYS HH:MM-HH:MM, e.g. "
+                       "'mon-fri 22:00-06:00'"),
+             TEST_MIGRATE: ({"wave": wave, "vms": ["no-such-vm"]},
+                            f"UnknownVm: not in wave rel-bad-calls: no-such-vm; its VMs: {VM}")}
+    source, targets = power_state(VM), target_resources(VM)
+    runs = {name: api_call("POST", f"{prefect['api_url']}/deployments/{deployments[name]}/create_flow_run", headers,
+                           {"parameters": parameters}).json()["id"] for name, (parameters, _) in calls.items()}
+
+    # Executed as a process worker executes a run, both at once.
+    executions = [subprocess.Popen([str(BIN / "prefect"), "flow-run", "execute", run], env={**os.environ, **step_env},
+                                   cwd=PROJECT_ROOT, stdout=(tmp_path / f"{run}.log").open("wb"),
+                                   stderr=subprocess.STDOUT) for run in runs.values()]
+    for execution in executions:
+        execution.wait(timeout=300)
+
+    for name, run in runs.items():
+        state = api_call("GET", f"{prefect['api_url']}/flow_runs/{run}", headers).json()["state"]
+        assert state["type"] == "FAILED", (name, state, (tmp_path / f"{run}.log").read_text()[-3000:])
+        assert state["message"] == f"Flow run encountered an exception: {calls[name][1]}", (name, state["message"])
+        tasks = api_call("POST", f"{prefect['api_url']}/task_runs/filter", headers,
+                         {"flow_runs": {"id": {"any_": [run]}}}).json()
+        assert tasks == [], f"{name} ran {[task['name'] for task in tasks]} before refusing its parameters"
+    assert power_state(VM) == source
+    assert target_resources(VM) == targets
 
 
 def test_a_step_naming_a_vm_outside_the_wave_is_refused_by_name() -> None:
-    wave = validate_plan(EXAMPLES / "waves.csv").raise_for_errors().waves[0]
+    wave = validate_plan(EXAMPLE_PLAN).raise_for_errors().waves[0]
     with pytest.raises(UnknownVm, match=r"not in wave wave-1: no-such-vm; its VMs: web-rhel-02, win-sql-01"):
         select_vms(wave, ["win-sql-01", "no-such-vm"])
 
@@ -69,6 +142,6 @@ def test_a_step_naming_a_wave_never_uploaded_is_refused_by_name(step_env: dict) 
     code = ("import asyncio; from flows.selection import resolve_wave; "
             "asyncio.run(resolve_wave('wave-that-was-never-uploaded'))")
     result = subprocess.run([sys.executable, "-c", code], env={**os.environ, **step_env}, capture_output=True,
-                            text=True, timeout=120, cwd=Path(__file__).parents[2])
+                            text=True, timeout=120, cwd=PROJECT_ROOT)
     assert result.returncode != 0
     assert "no uploaded wave named 'wave-that-was-never-uploaded'" in result.stderr
