@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 from prefect_api import api_call, basic, flow_runs
-from wave_runs import EXAMPLE_PLAN, PROJECT_ROOT, lab_wave, target_resources
+from wave_runs import CACHE, EXAMPLE_PLAN, PROJECT_ROOT, lab_wave, target_resources
 
 from deployments.upload import wave_parameter
 from flows.selection import UnknownVm, select_vms
 from vmshift.plan.validation import validate_plan
+from vmshift.replication.storage import blob_service_client
+from vmshift.state.store import DEFAULT_CONTAINER, StateStore
 from vmshift.vsphere import inventory
 from vmshift.vsphere.connection import VCenterConfig, connect
 
@@ -145,3 +147,24 @@ def test_a_step_naming_a_wave_never_uploaded_is_refused_by_name(step_env: dict) 
                             text=True, timeout=120, cwd=PROJECT_ROOT)
     assert result.returncode != 0
     assert "no uploaded wave named 'wave-that-was-never-uploaded'" in result.stderr
+
+
+@pytest.mark.parametrize("document", [b"{\"vm\": \"rel-corrupt-01\", \"phase\":", b"[1, 2, 3]",
+                                      b'{"schema_version": 1, "vm": "rel-corrupt-01", "cycles": "many"}'])
+def test_vmshift_status_of_a_vm_whose_state_document_is_broken_names_it_and_what_to_do(
+    document: bytes, lab: dict
+) -> None:
+    store = StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
+    store.ensure_container()
+    blob = store.container.get_blob_client(store.blob_name("rel-corrupt-01"))
+    blob.upload_blob(document, overwrite=True)
+    try:
+        result = subprocess.run([str(BIN / "vmshift"), "status", "--vm", "rel-corrupt-01", "--cache-account", CACHE],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        blob.delete_blob()  # or every later `vmshift status` of this lab stops at it
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.startswith(f"error: state blob {blob.url} "), result.stderr
+    assert "restore it from its blob version or delete it to replicate the VM anew" in result.stderr, result.stderr

@@ -28,6 +28,9 @@ class StateCorrupt(RuntimeError):
     """The state blob is not a vmshift state document."""
 
 
+_CORRUPT_LEFT_AS_IS = "it was left as is: restore it from its blob version or delete it to replicate the VM anew"
+
+
 @dataclass
 class StoredState:
     """A state document with the ETag it was read at; save() writes only if nobody wrote since."""
@@ -66,10 +69,10 @@ class StateStore:
         try:
             document = json.loads(raw)
         except ValueError as error:
-            raise StateCorrupt(f"state blob {blob.url} is not JSON: {error}") from None
+            raise StateCorrupt(f"state blob {blob.url} is not JSON ({error}); {_CORRUPT_LEFT_AS_IS}") from None
         version = document.get("schema_version") if isinstance(document, dict) else None
         if not isinstance(version, int):
-            raise StateCorrupt(f"state blob {blob.url} has no schema_version")
+            raise StateCorrupt(f"state blob {blob.url} has no schema_version; {_CORRUPT_LEFT_AS_IS}")
         if version > SCHEMA_VERSION:
             raise StateSchemaTooNew(
                 f"state of {vm} ({blob.url}) has schema version {version}; this vmshift reads up to "
@@ -79,9 +82,8 @@ class StateStore:
             state = VmState.model_validate(document)
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3])
-            raise StateCorrupt(f"state blob {blob.url} is not a vmshift state document ({problems}); it was "
-                               "left as is: restore it from its blob version or delete it to replicate the VM anew"
-                               ) from None
+            raise StateCorrupt(f"state blob {blob.url} is not a vmshift state document ({problems}); "
+                               f"{_CORRUPT_LEFT_AS_IS}") from None
         return StoredState(state, download.properties.etag)
 
     def save(self, stored: StoredState) -> StoredState:
