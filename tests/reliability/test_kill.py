@@ -5,12 +5,24 @@ byte; a cutover killed after the source's shutdown finishes, or leaves the sourc
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from wave_runs import CACHE, kill_when, outcomes, run_step, start_step, target_resources
+import requests
+from wave_runs import (
+    CACHE,
+    assert_disks_verified,
+    kill_when,
+    outcomes,
+    run_step,
+    start_step,
+    target_resources,
+)
 
 from vmshift.lab.guest import write_guest
+from vmshift.replication.cycle import ReplicationSettings, verify_vm
 from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import DEFAULT_CONTAINER, StateStore
 from vmshift.vsphere import inventory, snapshots
@@ -19,61 +31,118 @@ from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
 pytestmark = pytest.mark.lab
 MIB = 1 << 20
-
-
-def vcenter():
-    return connect(VCenterConfig.from_env())
+# The appliance's own throttle, so that an upload of a few MiB lasts long enough to be killed in the middle:
+# one write in flight, each 4 MiB write a second apart.
+SLOW_UPLOAD = {"VMSHIFT_BANDWIDTH_MB_S": "4", "VMSHIFT_REPLICATION_CONCURRENCY": "1"}
+POWERED_ON_AGAIN = "powered on again"  # in the row's error when the cutover started the source again
 
 
 def own_snapshots(vm: str) -> list:
-    return snapshots.find_snapshots(inventory.find_vm(vcenter(), vm), OWN_SNAPSHOT_PREFIX)
+    return snapshots.find_snapshots(inventory.find_vm(connect(VCenterConfig.from_env()), vm), OWN_SNAPSHOT_PREFIX)
 
 
-def cycle_in_flight(vm: str) -> bool:
-    store = StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
-    return store.load(vm).state.in_progress is not None
+def power_state(vm: str) -> str:
+    return inventory.find_vm(connect(VCenterConfig.from_env()), vm).runtime.powerState
+
+
+def states() -> StateStore:
+    return StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
+
+
+def cycle_claimed(vm: str) -> Callable[[], bool]:
+    store = states()
+    return lambda: store.load(vm).state.in_progress is not None
+
+
+def snapshot_taken(vm: str) -> Callable[[], bool]:
+    source = inventory.find_vm(connect(VCenterConfig.from_env()), vm)
+    return lambda: bool(snapshots.find_snapshots(source, OWN_SNAPSHOT_PREFIX))
+
+
+def bytes_uploaded(vm: str) -> Callable[[], bool]:
+    """The cycle's checkpoints say some of a disk's writes reached the replica and others did not yet."""
+    store = states()
+
+    def uploaded() -> bool:
+        cycle = store.load(vm).state.in_progress
+        return cycle is not None and any(c.resume_offset > 0 and not c.finished for c in cycle.checkpoints.values())
+    return uploaded
 
 
 def assert_migrated_once(vm: str, cutover: dict) -> None:
     row = cutover["vms"][0]
     assert row["outcome"] == "migrated", row
-    assert row["verified"] and all(disk["equal"] for disk in row["disks"])
+    assert_disks_verified(vm, row)
     assert own_snapshots(vm) == []
     assert set(target_resources(vm).values()) == {1}, target_resources(vm)
 
 
-@pytest.mark.parametrize(("vm", "moment"), [("rel-kill-01", "cycle in flight"), ("rel-kill-02", "snapshot taken")])
+KILLS: dict[str, tuple[str, Callable[[str], Callable[[], bool]], dict[str, str]]] = {
+    # moment → (what it is, a watch for it on a VM, the step's extra environment)
+    "claimed": ("the cycle's claim saved, before its snapshot", cycle_claimed, {}),
+    "snapshot": ("the cycle's vSphere snapshot taken", snapshot_taken, {}),
+    "mid-upload": ("part of the disk uploaded", bytes_uploaded, SLOW_UPLOAD),
+}
+
+
+@pytest.mark.parametrize(("vm", "moments", "resent_at_most"), [
+    # Killed twice: before its snapshot, then in the middle of the upload; the rerun sends only what is left.
+    pytest.param("rel-kill-01", ("claimed", "mid-upload"), 4 * MIB, id="claimed-then-mid-upload"),
+    pytest.param("rel-kill-02", ("snapshot",), 8 * MIB, id="snapshot-taken"),
+])
 def test_kill_9_during_initial_replication_then_the_wave_completes(
-    lab: dict, step_env: dict[str, str], tmp_path: Path, vm: str, moment: str
+    lab: dict, step_env: dict[str, str], tmp_path: Path, vm: str, moments: tuple[str, ...], resent_at_most: int
 ) -> None:
     for offset in range(0, 8 * MIB, MIB):  # allocated data, so that the copy takes a while
         write_guest(lab, vm, offset, os.urandom(MIB))
-    child = start_step("replicate", [vm], step_env, tmp_path / "killed.log")
-    session = vcenter()
-    source = inventory.find_vm(session, vm)
-    seen = (lambda: cycle_in_flight(vm)) if moment == "cycle in flight" \
-        else (lambda: bool(snapshots.find_snapshots(source, OWN_SNAPSHOT_PREFIX)))
-    kill_when(child, seen, moment)
+    for moment in moments:
+        what, watch, extra_env = KILLS[moment]
+        come = watch(vm)
+        child = start_step("replicate", [vm], step_env | extra_env, tmp_path / f"killed-{moment}.log")
+        kill_when(child, come, what)
 
-    assert outcomes(run_step("replicate", [vm], step_env, tmp_path / "again.log")) == {vm: "protected"}
+    again = run_step("replicate", [vm], step_env, tmp_path / "again.log")
+    assert outcomes(again) == {vm: "protected"}
+    assert again["vms"][0]["bytes_sent"] <= resent_at_most, again
     assert own_snapshots(vm) == []
+    assert verify_vm(vm, settings=ReplicationSettings.from_env(CACHE))["equal"]
     assert_migrated_once(vm, run_step("cutover", [vm], step_env, tmp_path / "cutover.log"))
 
 
-def test_kill_9_during_a_cutover_after_the_source_shutdown_then_it_finishes_or_the_source_runs(
+def test_kill_9_after_the_source_shutdown_then_a_failed_or_refused_rerun_starts_the_source_and_a_good_one_finishes(
     lab: dict, step_env: dict[str, str], tmp_path: Path
 ) -> None:
     vm = "rel-cut-01"
     write_guest(lab, vm, 0, os.urandom(MIB))
     assert outcomes(run_step("replicate", [vm], step_env, tmp_path / "replicate.log")) == {vm: "protected"}
-    child = start_step("cutover", [vm], step_env, tmp_path / "killed.log")
-    source = inventory.find_vm(vcenter(), vm)
-    kill_when(child, lambda: source.runtime.powerState == "poweredOff", "the source's shutdown")
 
-    again = run_step("cutover", [vm], step_env, tmp_path / "again.log")
-    power = inventory.find_vm(vcenter(), vm).runtime.powerState
-    if again["vms"][0]["outcome"] == "migrated":
-        assert_migrated_once(vm, again)
-    else:  # not finished: then the source must run again, with no target VM
-        assert power == "poweredOn", f"source {vm} left {power} after: {again['vms'][0]}"
-        assert vm not in target_resources(vm)
+    source = inventory.find_vm(connect(VCenterConfig.from_env()), vm)
+
+    def killed_after_the_shutdown(log: Path) -> None:
+        child = start_step("cutover", [vm], step_env, log)
+        kill_when(child, lambda: source.runtime.powerState == "poweredOff", "the source's shutdown")
+
+    faults = lab["arm"]["endpoint"].rstrip("/") + "/_lab/faults"
+    killed_after_the_shutdown(tmp_path / "killed-1.log")
+    # Every managed disk import throttled until azure-core's retries are spent: the rerun fails.
+    throttled = {"next": [{"operation": f"PUT .*/disks/{vm}-", "count": 1000, "status": 429}], "retry_after": 0.05}
+    assert requests.post(faults, json=throttled, verify=lab["ca_file"], timeout=10).ok
+    try:
+        failed = run_step("cutover", [vm], step_env, tmp_path / "import-failing.log")
+    finally:
+        requests.post(faults, json={}, verify=lab["ca_file"], timeout=10)
+    row = failed["vms"][0]
+    assert row["outcome"] == "failed" and POWERED_ON_AGAIN in row["error"], row
+    assert power_state(vm) == "poweredOn", row
+    assert target_resources(vm) == Counter()
+
+    killed_after_the_shutdown(tmp_path / "killed-2.log")
+    refused = run_step("cutover", [vm], step_env, tmp_path / "window-closed.log", window_open=False)
+    row = refused["vms"][0]
+    assert row["outcome"] == "refused" and "window" in row["error"] and POWERED_ON_AGAIN in row["error"], row
+    assert power_state(vm) == "poweredOn", row
+    assert target_resources(vm) == Counter()
+
+    killed_after_the_shutdown(tmp_path / "killed-3.log")
+    assert_migrated_once(vm, run_step("cutover", [vm], step_env, tmp_path / "again.log"))
+    assert power_state(vm) == "poweredOff"

@@ -1,8 +1,9 @@
 """A wave step run in a child process that a test can kill -9, and what the tests check after a fault.
 
-As a script: `python wave_runs.py STEP VM[,VM...] [PARAMS_JSON]` runs one flow (replicate, delta, test,
-cleanup, cutover) of a wave made of those lab VMs against the Prefect server in PREFECT_API_URL, and prints
-its result as the last line of JSON. The flow code is the product's; only the wave is made up here.
+As a script: `python wave_runs.py STEP VM[,VM...] [PARAMS_JSON [open|closed]]` runs one flow (replicate, delta,
+test, cleanup, cutover) of a wave made of those lab VMs, its cutover window open now (or closed since an hour),
+against the Prefect server in PREFECT_API_URL, and prints its result as the last line of JSON. The flow code is
+the product's; only the wave is made up here.
 """
 
 from __future__ import annotations
@@ -31,26 +32,29 @@ class StepFailed(AssertionError):
     """A wave step's child process ended without a result; the message quotes its output."""
 
 
-def lab_wave(name: str, vms: list[str]):  # -> Wave; imported lazily so that the test process stays light
-    """The example plan's web-rhel-02 row for each VM, its cutover window open now, in the lab's cache account."""
+def lab_wave(name: str, vms: list[str], window_open: bool = True):  # -> Wave; imported lazily: a light test process
+    """The example plan's web-rhel-02 row for each VM, its cutover window open now (or closed an hour ago), in the
+    lab's cache account."""
     from vmshift.plan.schema import CutoverWindow
     from vmshift.plan.validation import validate_plan
 
     now = datetime.now(UTC)
     plan = validate_plan(EXAMPLE_PLAN, now=now - timedelta(days=1)).raise_for_errors()
     template = next(vm for vm in plan.waves[0].vms if vm.source_vm == "web-rhel-02")
-    window = CutoverWindow(now - timedelta(hours=1), now + timedelta(hours=3))
+    window = CutoverWindow(now - timedelta(hours=1), now + timedelta(hours=3)) if window_open else \
+        CutoverWindow(now - timedelta(hours=3), now - timedelta(hours=1))
     rows = tuple(dataclasses.replace(template, wave=name, source_vm=vm, target_vm_name=vm, nics=(),
                                      cutover_window=window, application_group=None, cache_storage_account=CACHE)
                  for vm in vms)
     return dataclasses.replace(plan.waves[0], name=name, vms=rows, cutover_window=window)
 
 
-def start_step(step: str, vms: list[str], env: dict[str, str], log: Path, **params: object) -> subprocess.Popen:
+def start_step(step: str, vms: list[str], env: dict[str, str], log: Path, *, window_open: bool = True,
+               **params: object) -> subprocess.Popen:
     """The step in its own process group (so kill -9 takes its threads and children with it)."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, __file__, step, ",".join(vms), json.dumps(params)],
+            [sys.executable, __file__, step, ",".join(vms), json.dumps(params), "open" if window_open else "closed"],
             stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True,
             env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)})
 
@@ -65,9 +69,10 @@ def finish_step(child: subprocess.Popen, log: Path) -> dict:
         raise StepFailed(f"exit {child.returncode}, output:\n" + "\n".join(lines[-40:])) from None
 
 
-def run_step(step: str, vms: list[str], env: dict[str, str], log: Path, **params: object) -> dict:
+def run_step(step: str, vms: list[str], env: dict[str, str], log: Path, *, window_open: bool = True,
+             **params: object) -> dict:
     log.unlink(missing_ok=True)
-    return finish_step(start_step(step, vms, env, log, **params), log)
+    return finish_step(start_step(step, vms, env, log, window_open=window_open, **params), log)
 
 
 def kill_when(child: subprocess.Popen, moment: Callable[[], bool], what: str, poll_s: float = 0.05) -> None:
@@ -98,7 +103,20 @@ def target_resources(vm: str) -> Counter[str]:
     return Counter(name for name in names if name == vm or name.startswith(f"{vm}-"))
 
 
-def main(step: str, vm_list: str, params_json: str) -> dict:
+def assert_disks_verified(vm: str, row: dict) -> None:
+    """The cutover row compared every source disk with its managed disk, whole, and found them equal: a rerun
+    that found the VM built compares nothing, and must not pass for verified."""
+    from vmshift.vsphere import inventory
+    from vmshift.vsphere.connection import VCenterConfig, connect
+
+    source = inventory.find_vm(connect(VCenterConfig.from_env()), vm)
+    capacities = {d.key: d.capacity_bytes for d in inventory.vm_disks(source)}
+    assert row["verified"], row
+    assert {d["key"]: (d["equal"], d["bytes_compared"]) for d in row["disks"]} == \
+        {key: (True, size) for key, size in capacities.items()}, (row, capacities)
+
+
+def main(step: str, vm_list: str, params_json: str = "{}", window: str = "open") -> dict:
     from flows.appliance import Appliance
     from flows.cleanup_test_migration import cleanup_test_migration
     from flows.cutover import cutover
@@ -107,7 +125,7 @@ def main(step: str, vm_list: str, params_json: str) -> dict:
     from flows.test_migrate import test_migrate
 
     vms, params = vm_list.split(","), json.loads(params_json)
-    wave = lab_wave(f"rel-{vms[0]}", vms)
+    wave = lab_wave(f"rel-{vms[0]}", vms, window_open=window == "open")
     runs = {
         "replicate": lambda: migrate_wave(wave, Appliance()),
         "delta": lambda: delta_sync([CACHE], Appliance(), min_interval_minutes=1e-6, vms=vms, **params),
@@ -120,4 +138,4 @@ def main(step: str, vm_list: str, params_json: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:3], sys.argv[3] if len(sys.argv) > 3 else "{}"), default=str), flush=True)
+    print(json.dumps(main(*sys.argv[1:]), default=str), flush=True)
