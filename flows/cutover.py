@@ -76,7 +76,15 @@ async def cutover(
                                   for key, equal, size in result.verifications])
 
     rows = [*await side_by_side(allowed, one, done), *refused]
-    # Never a source off with no target: an earlier cutover run may have shut it down and been killed.
+    await _restart_sources_left_off(rows, chosen)
+    await acreate_markdown_artifact(_report(wave, rows), key=artifact_key("cutover", wave.name),
+                                    description=f"Cutover of wave {wave.name}")
+    return {"wave": wave.name, "vms": rows}
+
+
+async def _restart_sources_left_off(rows: list[dict], chosen: list[WavePlanRow]) -> None:
+    """Never a source off with no target: an earlier cutover run may have shut a refused or failed VM's source
+    down and been killed. Its row says when its source was powered on again, or could not be."""
     by_name = {vm.source_vm: vm for vm in chosen}
     left_off = [row for row in rows if row["outcome"] != "migrated"]
     restarts = await asyncio.gather(*(restart_source_left_off(by_name[row["vm"]]) for row in left_off),
@@ -89,9 +97,6 @@ async def cutover(
             row["error"] = f"{row['error']}; {SOURCE_RESTARTED}"
         if restarted:
             get_run_logger().warning("cutover of %s: %s", row["vm"], row["error"])
-    await acreate_markdown_artifact(_report(wave, rows), key=artifact_key("cutover", wave.name),
-                                    description=f"Cutover of wave {wave.name}")
-    return {"wave": wave.name, "vms": rows}
 
 
 def _report(wave: Wave | str, rows: list[dict]) -> str:
