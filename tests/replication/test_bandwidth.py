@@ -74,9 +74,14 @@ def test_two_disks_moved_at_once_share_the_appliance_cap() -> None:
     appliance_cap(rate, clock=clock, sleep=clock.sleep)
     settings = MoverSettings(concurrency=4, chunk_size=MIB, bandwidth_mb_s=rate)
     disk = MemoryDisk(8 * MIB)
-    writes = plan_writes([DiskExtent(0, disk.size)], disk.size, MIB)
-    moves = [threading.Thread(target=move, args=(disk, disk, writes, settings), kwargs={"skip_zero": True})
-             for _ in range(2)]
+    moves = [
+        threading.Thread(
+            target=move,
+            args=(disk, disk, plan_writes([DiskExtent(0, disk.size)], disk.size, MIB), settings),
+            kwargs={"skip_zero": True},
+        )
+        for _ in range(2)
+    ]
     for thread in moves:
         thread.start()
     for thread in moves:

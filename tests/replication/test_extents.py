@@ -31,7 +31,7 @@ def covered(extents: list[DiskExtent]) -> set[int]:
 @settings(max_examples=40, deadline=None)
 @given(areas)
 def test_page_writes_cover_every_changed_byte_aligned_and_within_azure_limits(changed: list[DiskExtent]) -> None:
-    writes = plan_writes(changed, DISK)
+    writes = list(plan_writes(changed, DISK))
     assert covered(writes) == covered(changed)
     for write in writes:
         assert write.offset % 512 == 0 and write.length % 512 == 0
@@ -42,14 +42,14 @@ def test_page_writes_cover_every_changed_byte_aligned_and_within_azure_limits(ch
 
 
 def test_touching_areas_are_coalesced_into_one_write() -> None:
-    assert plan_writes([DiskExtent(0, 1000), DiskExtent(1000, 24), DiskExtent(4096, 512)], DISK) == [
+    assert list(plan_writes([DiskExtent(0, 1000), DiskExtent(1000, 24), DiskExtent(4096, 512)], DISK)) == [
         DiskExtent(0, 1024),
         DiskExtent(4096, 512),
     ]
 
 
 def test_large_area_is_split_into_4_mib_writes() -> None:
-    writes = plan_writes([DiskExtent(MIB, 9 * MIB)], DISK)
+    writes = list(plan_writes([DiskExtent(MIB, 9 * MIB)], DISK))
     assert [w.length for w in writes] == [4 * MIB, 4 * MIB, MIB]
 
 

@@ -5,7 +5,7 @@ from azure.storage.blob import ContainerClient
 from images import download, random_bytes, write_image
 
 from vmshift.replication.checkpoint import Checkpointer, DiskProgress, remaining
-from vmshift.replication.extents import MIB, DiskExtent, plan_writes
+from vmshift.replication.extents import MIB, DiskExtent, plan_areas, split, total_bytes
 from vmshift.replication.mover import MoverSettings, move
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.reader import LocalDiskReader
@@ -45,7 +45,8 @@ class RecordingReplica(PageBlobReplica):
 def run_with_checkpoints(
     store: StateStore, reader: LocalDiskReader, replica: PageBlobReplica, areas: list[DiskExtent]
 ) -> None:
-    writes = plan_writes(areas, SIZE, SETTINGS.chunk_size)
+    planned = plan_areas(areas, SIZE)
+    progress = DiskProgress(total_bytes(planned))
 
     def save(checkpoint: DiskCheckpoint, _sent: int) -> None:
         stored = store.load("vm-r")
@@ -53,7 +54,8 @@ def run_with_checkpoints(
         stored.state.in_progress.checkpoints["2000"] = checkpoint
         store.save(stored)
 
-    with Checkpointer(DiskProgress(writes), save) as checkpointer:
+    with Checkpointer(progress, save) as checkpointer:
+        writes = progress.track(split(planned, SETTINGS.chunk_size))
         move(reader, replica, writes, SETTINGS, skip_zero=True, on_written=checkpointer.written)
 
 

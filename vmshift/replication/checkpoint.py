@@ -7,46 +7,73 @@ kill would make us redo are at most the `concurrency` ones in flight.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 
-from vmshift.replication.extents import DiskExtent, clip, subtract, total_bytes
+from vmshift.replication.extents import DiskExtent, clip, subtract
 from vmshift.replication.mover import WriteOutcome
 from vmshift.state.document import DiskCheckpoint
 
 
 class DiskProgress:
-    """Which of a disk's planned writes (sorted by offset) are done."""
+    """Which of a disk's planned writes are done, in memory bounded by the writes in flight, not the disk size.
 
-    def __init__(self, writes: Sequence[DiskExtent]) -> None:
-        self.writes = list(writes)
-        self._index = {extent.offset: i for i, extent in enumerate(self.writes)}
-        self._watermark = 0  # writes[:watermark] are all done
-        self._done_beyond: set[int] = set()
+    The plan flows through `track`, in offset order: every write before the lowest one taken and not done yet
+    (the watermark) is done; done writes past it are listed until the watermark passes them.
+    """
+
+    def __init__(self, planned_bytes: int) -> None:
+        self.planned_bytes = planned_bytes
         self.bytes_sent = 0
-        self.planned_bytes = total_bytes(self.writes)
         self.done_bytes = 0
+        self._lock = threading.Lock()
+        self._pending: dict[int, DiskExtent] = {}  # taken from the plan, not done yet
+        self._done_beyond: set[DiskExtent] = set()  # done, past the lowest pending write
+        self._taken_end = 0  # end of the last write taken from the plan
+        self._plan_exhausted = False
 
     @property
     def fraction_done(self) -> float:
         return self.done_bytes / self.planned_bytes if self.planned_bytes else 1.0
 
+    def track(self, writes: Iterable[DiskExtent]) -> Iterator[DiskExtent]:
+        """The writes, each noted as pending when taken; the last one is known as last when it is taken (one
+        write of look-ahead), so that the checkpoint saved after it says finished."""
+        iterator = iter(writes)
+        upcoming = next(iterator, None)
+        if upcoming is None:
+            with self._lock:
+                self._plan_exhausted = True
+        while upcoming is not None:
+            extent, upcoming = upcoming, next(iterator, None)
+            with self._lock:
+                self._pending[extent.offset] = extent
+                self._taken_end = extent.end
+                self._plan_exhausted = upcoming is None
+            yield extent
+
     def mark(self, outcome: WriteOutcome) -> None:
-        self.bytes_sent += outcome.sent
-        self.done_bytes += outcome.extent.length
-        self._done_beyond.add(self._index[outcome.extent.offset])
-        while self._watermark in self._done_beyond:
-            self._done_beyond.remove(self._watermark)
-            self._watermark += 1
+        with self._lock:
+            self.bytes_sent += outcome.sent
+            self.done_bytes += outcome.extent.length
+            before = self._watermark()
+            del self._pending[outcome.extent.offset]
+            self._done_beyond.add(outcome.extent)
+            watermark = self._watermark()
+            if watermark > before:
+                self._done_beyond = {e for e in self._done_beyond if e.offset >= watermark}
+
+    def _watermark(self) -> int:
+        return min(self._pending) if self._pending else self._taken_end
 
     def checkpoint(self) -> DiskCheckpoint:
-        if self._watermark == len(self.writes):
-            end = self.writes[-1].end if self.writes else 0
-            return DiskCheckpoint(resume_offset=end, finished=True)
-        return DiskCheckpoint(
-            resume_offset=self.writes[self._watermark].offset,
-            done_beyond=sorted((self.writes[i].offset, self.writes[i].length) for i in self._done_beyond),
-        )
+        with self._lock:
+            if self._plan_exhausted and not self._pending:
+                return DiskCheckpoint(resume_offset=self._taken_end, finished=True)
+            return DiskCheckpoint(
+                resume_offset=self._watermark(),
+                done_beyond=sorted((e.offset, e.length) for e in self._done_beyond),
+            )
 
 
 def remaining(areas: Sequence[DiskExtent], checkpoint: DiskCheckpoint | None) -> list[DiskExtent]:

@@ -24,7 +24,7 @@ from azure.storage.blob import BlobServiceClient
 from pyVmomi import vim, vmodl
 
 from vmshift.replication.checkpoint import Checkpointer, DiskProgress, remaining
-from vmshift.replication.extents import DiskExtent, coalesce, plan_writes, total_bytes
+from vmshift.replication.extents import DiskExtent, coalesce, plan_areas, split, total_bytes
 from vmshift.replication.mover import MoveResult, MoverSettings, WriteOutcome, move
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.reader import DiskReader
@@ -404,8 +404,9 @@ class _Cycle:
             except ChangeIdRefused:
                 resync, areas = True, whole
         reader = self.open_reader(self.session, disk.datastore_path, disk.capacity_bytes)
-        writes = plan_writes(areas, disk.capacity_bytes, settings.chunk_size)
-        tracker = DiskProgress(writes)
+        planned = plan_areas(areas, disk.capacity_bytes)
+        tracker = DiskProgress(total_bytes(planned))
+        writes = tracker.track(split(planned, settings.chunk_size))
 
         def save(done: DiskCheckpoint, _sent: int) -> None:
             assert self.state.in_progress is not None
@@ -420,7 +421,7 @@ class _Cycle:
                 self.check_stop()
 
             if resync:
-                result = resync_disk(reader, replica, settings, areas, on_written=written)
+                result = resync_disk(reader, replica, settings, writes, on_written=written)
                 disk_changed = result.bytes_sent + result.bytes_cleared
             else:
                 skip_zero = fresh and checkpoint is None and base is None

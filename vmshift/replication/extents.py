@@ -53,9 +53,13 @@ def align(extent: DiskExtent, disk_size: int) -> DiskExtent:
 
 
 def split(extents: Iterable[DiskExtent], chunk_size: int = MAX_PAGE_WRITE) -> Iterator[DiskExtent]:
-    """Cut extents into writes of at most chunk_size bytes."""
+    """Cut extents into writes of at most chunk_size bytes, as they are taken (the size is checked at once)."""
     if chunk_size <= 0 or chunk_size % SECTOR or chunk_size > MAX_PAGE_WRITE:
         raise ValueError(f"chunk size {chunk_size} must be a multiple of {SECTOR} up to {MAX_PAGE_WRITE}")
+    return _cut(extents, chunk_size)
+
+
+def _cut(extents: Iterable[DiskExtent], chunk_size: int) -> Iterator[DiskExtent]:
     for extent in extents:
         offset = extent.offset
         while offset < extent.end:
@@ -91,10 +95,18 @@ def subtract(extents: Iterable[DiskExtent], removed: Iterable[DiskExtent]) -> li
     return result
 
 
-def plan_writes(areas: Iterable[DiskExtent], disk_size: int, chunk_size: int = MAX_PAGE_WRITE) -> list[DiskExtent]:
-    """The page writes that cover the given areas of a disk."""
+def plan_areas(areas: Iterable[DiskExtent], disk_size: int) -> list[DiskExtent]:
+    """The areas widened to whole sectors and coalesced: as many as the areas, whatever the disk size."""
     check_disk_size(disk_size)
-    return list(split(coalesce(align(a, disk_size) for a in areas), chunk_size))
+    return coalesce(align(a, disk_size) for a in areas)
+
+
+def plan_writes(
+    areas: Iterable[DiskExtent], disk_size: int, chunk_size: int = MAX_PAGE_WRITE
+) -> Iterator[DiskExtent]:
+    """The page writes that cover the given areas of a disk, in offset order, made as they are taken: a list of
+    them would grow with the disk (about 55 MB per TiB of dense disk at 4 MiB writes)."""
+    return split(plan_areas(areas, disk_size), chunk_size)
 
 
 def total_bytes(extents: Iterable[DiskExtent]) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -113,7 +113,7 @@ def is_zero(data: bytes) -> bool:
 def move(
     reader: DiskReader,
     target: PageWriter,
-    writes: Sequence[DiskExtent],
+    writes: Iterable[DiskExtent],
     settings: MoverSettings,
     *,
     skip_zero: bool,
@@ -121,6 +121,8 @@ def move(
     on_written: Callable[[WriteOutcome], None] | None = None,
 ) -> MoveResult:
     """Copy each planned write from reader to target; all-zero chunks are skipped (fresh blob) or cleared.
+
+    Writes are taken from `writes` one at a time as workers free up, so a lazy plan stays lazy.
 
     With `unless_equal_to` (a resync), a chunk equal to the same range there is left alone;
     each worker then holds two chunks. `on_written` runs in the worker before its slot frees: a
@@ -156,10 +158,11 @@ def move(
             if totals.error is not None:
                 totals.slots.release()
                 break
+            totals.writes += 1
             pool.submit(one, extent).add_done_callback(totals.collect)
     if totals.error is not None:
         raise totals.error
-    return MoveResult(totals.sent, totals.cleared, totals.skipped, totals.unchanged, len(writes))
+    return MoveResult(totals.sent, totals.cleared, totals.skipped, totals.unchanged, totals.writes)
 
 
 class _Totals:
@@ -169,6 +172,7 @@ class _Totals:
         self.slots = slots
         self.lock = threading.Lock()
         self.sent = self.cleared = self.skipped = self.unchanged = 0
+        self.writes = 0  # submitted; counted by the submitting thread only
         self.error: BaseException | None = None
 
     def collect(self, future: Future[WriteOutcome]) -> None:

@@ -4,7 +4,7 @@ without downloading it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from vmshift.replication.extents import DiskExtent, plan_writes
 from vmshift.replication.mover import MoveResult, MoverSettings, WriteOutcome, move
@@ -16,12 +16,14 @@ def resync_disk(
     source: DiskReader,
     replica: PageBlobReplica,
     settings: MoverSettings,
-    areas: list[DiskExtent] | None = None,
+    writes: Iterable[DiskExtent] | None = None,
     on_written: Callable[[WriteOutcome], None] | None = None,
 ) -> MoveResult:
-    """Make the replica equal to the source over `areas` (default: the whole disk), growing the blob first."""
+    """Make the replica equal to the source over the planned `writes` (default: the whole disk), growing the blob
+    first."""
     replica.resize(source.size)
-    writes = plan_writes(areas if areas is not None else [DiskExtent(0, source.size)], source.size, settings.chunk_size)
+    if writes is None:
+        writes = plan_writes([DiskExtent(0, source.size)], source.size, settings.chunk_size)
     return move(
         source,
         replica,
