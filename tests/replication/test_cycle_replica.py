@@ -53,6 +53,8 @@ def test_a_deleted_replica_is_copied_in_full_not_patched_with_a_delta(
     assert report["bytes_sent"] == 8 * MIB
     assert "deleted or replaced" in caplog.text and f"{VM} disk {KEY}" in caplog.text
     assert_replicas_equal_source(session, blob_service, replication, VM, tmp_path)
+    state = StateStore(blob_service.get_container_client(replication.state_container)).load(VM).state
+    assert [point.cycle for point in state.recovery_points] == [report["cycle"]]  # the others went with the blob
 
 
 def test_a_replica_replaced_by_another_blob_is_emptied_and_copied_in_full(

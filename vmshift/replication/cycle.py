@@ -361,17 +361,25 @@ class _Cycle:
             return fresh
         progress = self.state.in_progress
         assert progress is not None
+        key = str(known.key)
+        # A blob is deleted with its snapshots: recovery points that lost this disk's snapshot cannot be restored.
+        lost_points = [
+            point.cycle
+            for point in self.state.recovery_points
+            if key in point.blob_snapshots and not replica.has_snapshot(point.blob_snapshots[key])
+        ]
+        self.state.recovery_points = [p for p in self.state.recovery_points if p.cycle not in lost_points]
         log.warning(
             "the replica %s of %s disk %s is not the blob the last cycle wrote (%s, now %s): it was deleted or "
-            "replaced; copying the disk in full instead of a delta",
-            replica.url, self.vm_name, known.key, known.replica_identity, identity,
+            "replaced; copying the disk in full instead of a delta; recovery points of cycles %s went with it",
+            replica.url, self.vm_name, key, known.replica_identity, identity, lost_points or "none",
         )
         if not fresh:
             replica.start_over(capacity_bytes)
         known.replica_identity = replica.identity()
         known.change_id = None
         known.capacity_bytes = capacity_bytes
-        progress.checkpoints.pop(str(known.key), None)
+        progress.checkpoints.pop(key, None)
         self.save()
         return True
 

@@ -135,6 +135,13 @@ class PageBlobReplica:
         """A blob snapshot (a recovery point); returns its snapshot id."""
         return self.blob.create_snapshot(metadata=metadata)["snapshot"]
 
+    def has_snapshot(self, snapshot_id: str) -> bool:
+        try:
+            self.container.get_blob_client(self.name, snapshot=snapshot_id).get_blob_properties()
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def delete_snapshot(self, snapshot_id: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
             self.container.get_blob_client(self.name, snapshot=snapshot_id).delete_blob()
