@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from arm_clients import CACHE_ACCOUNT, Arm
+from arm_clients import CACHE_ACCOUNT, Arm, blob_endpoint, create_account
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.storage.models import (
     NetworkRuleSet,
@@ -16,7 +16,6 @@ from azure.mgmt.storage.models import (
     StorageAccountUpdateParameters,
 )
 from azure.storage.blob import BlobServiceClient
-from test_private_link import blob_endpoint, create_account, endpoint_subnet  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.lab
 
@@ -58,6 +57,20 @@ def test_an_account_created_through_arm_takes_blobs_with_the_keys_arm_lists(
     assert refused.value.error_code == "ResourceNotFound"  # Azurite's answer for an account it does not hold
 
 
+def test_deleting_the_group_stops_azurite_taking_its_accounts_keys(
+    arm: Arm, group: str, unique: Callable[[str], str]
+) -> None:
+    account = unique("vmshiftgone")
+    create_account(arm, group, account)
+    [key1, _] = listed_keys(arm, group, account)
+    assert write_and_read_back(blob_service(arm, account, key1)) == b"vmshift" * 100
+
+    arm.resources.resource_groups.begin_delete(group).result()
+    with pytest.raises(ResourceNotFoundError) as refused:
+        write_and_read_back(blob_service(arm, account, key1))
+    assert refused.value.error_code == "ResourceNotFound"  # Azurite's answer for an account it does not hold
+
+
 def test_a_seeded_account_lists_the_key_azurite_holds_for_it(arm: Arm) -> None:
     key1, _ = listed_keys(arm, "rg-migration", CACHE_ACCOUNT)
     assert key1 == arm.lab["azurite"]["accounts"][CACHE_ACCOUNT]
@@ -80,7 +93,7 @@ def test_network_rules_keep_azure_services_and_public_access_as_set(
 
 
 def test_private_endpoint_on_a_blob_storage_account_is_refused(
-    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str  # noqa: F811
+    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str
 ) -> None:
     account_id = create_account(arm, group, unique("vmshiftblobkind"), kind="BlobStorage")
     with pytest.raises(HttpResponseError) as refused:
@@ -97,7 +110,7 @@ def decide(arm: Arm, group: str, account: str, connection: str, status: str) -> 
 
 
 def test_a_rejected_connection_stays_rejected_and_its_removal_disconnects_the_endpoint(
-    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str  # noqa: F811
+    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str
 ) -> None:
     account = unique("vmshiftreject")
     endpoint = blob_endpoint(arm, group, "pe-rejected", endpoint_subnet, create_account(arm, group, account),
@@ -124,7 +137,7 @@ def test_a_rejected_connection_stays_rejected_and_its_removal_disconnects_the_en
 
 
 def test_an_approved_connection_cannot_be_approved_again_but_can_be_rejected(
-    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str  # noqa: F811
+    arm: Arm, group: str, unique: Callable[[str], str], endpoint_subnet: str
 ) -> None:
     account = unique("vmshiftreapprove")
     blob_endpoint(arm, group, "pe-approved", endpoint_subnet, create_account(arm, group, account), manual=True)

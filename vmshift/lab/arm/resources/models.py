@@ -8,6 +8,7 @@ from typing import Any
 from vmshift.lab.arm.errors import ArmError
 from vmshift.lab.arm.routing import arm_resource
 from vmshift.lab.arm.simulator import Simulator
+from vmshift.lab.arm.storage.models import STORAGE_ACCOUNT, StorageBackend
 
 RESOURCE_GROUP = "Microsoft.Resources/resourceGroups"
 # Resource group names: 1-90 characters, letters, digits, '_', '-', '.', '(', ')', not ending in '.'.
@@ -49,7 +50,12 @@ class ResourcesBackend:
         return self.store.list(RESOURCE_GROUP, scope)
 
     def delete_resource_group(self, subscription_id: str, name: str) -> dict[str, Any]:
+        """Everything in the group goes; its storage accounts as an account delete does, so that
+        Azurite stops taking their keys."""
         group = self.simulator.resource_group(subscription_id, name)
+        storage = StorageBackend(self.simulator)
+        for account in self.store.list(STORAGE_ACCOUNT, group["id"]):
+            storage.delete_storage_account(subscription_id, name, account["name"])
         self.store.delete_under(group["id"])
         self.store.delete(group["id"])
         return group
