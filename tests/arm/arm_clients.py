@@ -11,9 +11,12 @@ import requests
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnection, Subnet
 from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
+from azure.mgmt.storage.models import Sku as StorageSku
+from azure.mgmt.storage.models import StorageAccountCreateParameters
 from azure.storage.blob import BlobServiceClient
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -91,3 +94,23 @@ def upload_page_blob(arm: Arm, name: str, content: bytes) -> str:
         if chunk.count(0) != len(chunk):
             blob.upload_page(chunk, offset=offset, length=len(chunk))
     return blob.url
+
+
+def create_account(arm: Arm, group: str, name: str, kind: str = "StorageV2") -> str:
+    """A storage account as vmshift's cache account is made (ARM publishes it to Azurite); its ID."""
+    account = arm.storage.storage_accounts.begin_create(group, name, StorageAccountCreateParameters(
+        location=LOCATION, kind=kind, sku=StorageSku(name="Standard_LRS"))).result()
+    return account.id
+
+
+def blob_endpoint(arm: Arm, group: str, name: str, subnet_id: str, account_id: str,
+                  manual: bool = False) -> PrivateEndpoint:
+    """A private endpoint to the account's blob service; `manual` leaves its connection for the owner to approve."""
+    connection = PrivateLinkServiceConnection(name=f"{name}-blob", private_link_service_id=account_id,
+                                              group_ids=["blob"], request_message="vmshift replication")
+    endpoint = PrivateEndpoint(location=LOCATION, subnet=Subnet(id=subnet_id))
+    if manual:
+        endpoint.manual_private_link_service_connections = [connection]
+    else:
+        endpoint.private_link_service_connections = [connection]
+    return arm.network.private_endpoints.begin_create_or_update(group, name, endpoint).result()

@@ -9,6 +9,7 @@ import pytest
 from arm_clients import LOCATION, Arm, lab_credential, management_client
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.network.models import AddressSpace, Subnet, VirtualNetwork
 from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
@@ -41,3 +42,12 @@ def group(arm: Arm, unique: Callable[[str], str]) -> str:
     name = unique("rg-test-")
     arm.resources.resource_groups.create_or_update(name, {"location": LOCATION})
     return name
+
+
+@pytest.fixture
+def endpoint_subnet(arm: Arm, group: str, unique: Callable[[str], str]) -> str:
+    """A subnet of a fresh virtual network in the test's group, for private endpoints."""
+    vnet = arm.network.virtual_networks.begin_create_or_update(group, unique("vnet-"), VirtualNetwork(
+        location=LOCATION, address_space=AddressSpace(address_prefixes=["10.60.0.0/16"]),
+        subnets=[Subnet(name="snet-endpoints", address_prefix="10.60.2.0/24")])).result()
+    return vnet.subnets[0].id

@@ -8,24 +8,11 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import pytest
-from arm_clients import LOCATION, Arm
+from arm_clients import Arm, blob_endpoint, create_account
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.network.models import (
-    AddressSpace,
-    PrivateDnsZoneConfig,
-    PrivateDnsZoneGroup,
-    PrivateEndpoint,
-    PrivateLinkServiceConnection,
-    Subnet,
-    VirtualNetwork,
-)
+from azure.mgmt.network.models import PrivateDnsZoneConfig, PrivateDnsZoneGroup
 from azure.mgmt.privatedns.models import CnameRecord, PrivateZone, RecordSet, SubResource, VirtualNetworkLink
-from azure.mgmt.storage.models import (
-    PrivateEndpointConnection,
-    PrivateLinkServiceConnectionState,
-    StorageAccountCreateParameters,
-)
-from azure.mgmt.storage.models import Sku as StorageSku
+from azure.mgmt.storage.models import PrivateEndpointConnection, PrivateLinkServiceConnectionState
 
 pytestmark = pytest.mark.lab
 
@@ -39,32 +26,6 @@ def resolve(arm: Arm, name: str, tcp: bool = False) -> list[tuple[str, str]]:
     reply = dns.query.tcp(query, host, port=port, timeout=5) if tcp else dns.query.udp(query, host, port=port,
                                                                                         timeout=5)
     return [(dns.rdatatype.to_text(rrset.rdtype), item.to_text()) for rrset in reply.answer for item in rrset]
-
-
-@pytest.fixture
-def endpoint_subnet(arm: Arm, group: str, unique: Callable[[str], str]) -> str:
-    vnet = arm.network.virtual_networks.begin_create_or_update(group, unique("vnet-"), VirtualNetwork(
-        location=LOCATION, address_space=AddressSpace(address_prefixes=["10.60.0.0/16"]),
-        subnets=[Subnet(name="snet-endpoints", address_prefix="10.60.2.0/24")])).result()
-    return vnet.subnets[0].id
-
-
-def create_account(arm: Arm, group: str, name: str, kind: str = "StorageV2") -> str:
-    account = arm.storage.storage_accounts.begin_create(group, name, StorageAccountCreateParameters(
-        location=LOCATION, kind=kind, sku=StorageSku(name="Standard_LRS"))).result()
-    return account.id
-
-
-def blob_endpoint(arm: Arm, group: str, name: str, subnet_id: str, account_id: str,
-                  manual: bool = False) -> PrivateEndpoint:
-    connection = PrivateLinkServiceConnection(name=f"{name}-blob", private_link_service_id=account_id,
-                                              group_ids=["blob"], request_message="vmshift replication")
-    endpoint = PrivateEndpoint(location=LOCATION, subnet=Subnet(id=subnet_id))
-    if manual:
-        endpoint.manual_private_link_service_connections = [connection]
-    else:
-        endpoint.private_link_service_connections = [connection]
-    return arm.network.private_endpoints.begin_create_or_update(group, name, endpoint).result()
 
 
 def link_zone(arm: Arm, group: str, zone: str, link: str, vnet_id: str) -> None:
