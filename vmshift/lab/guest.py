@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import quote, urlparse
 
 import requests
@@ -52,3 +53,11 @@ def set_consolidation_needed(lab: dict, vm: str, needed: bool) -> dict:
     """Make vCenter report (or stop reporting) that the VM's disks need consolidation, as after a failed
     snapshot removal; powered on or off. Returns vm, consolidation_needed. ConsolidateVMDisks_Task clears it."""
     return _post(lab, vm, "consolidation-needed", {"value": "true" if needed else "false"})
+
+
+def set_guest_shutdown(lab: dict, vm: str, behaviour: Literal["normal", "ignore", "no-tools"]) -> dict:
+    """Choose how the VM's guest answers ShutdownGuest, to exercise cutover's fallbacks: "ignore" takes the
+    request and never stops (a hung guest), "no-tools" has no VMware Tools, so vCenter refuses the call with
+    ToolsUnavailable and shows the tools not installed; "normal" shuts down. Kept across lab restarts.
+    Returns vm, guest_shutdown."""
+    return _post(lab, vm, "guest-shutdown", {"value": behaviour})

@@ -106,9 +106,11 @@ func (h *router) serveFolder(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveLab is the guest side of the lab: POST /vmshift-lab/vms/<vm>/write and
-// /vmshift-lab/vms/<vm>/churn, with the vCenter credentials; and
+// /vmshift-lab/vms/<vm>/churn, with the vCenter credentials;
 // /vmshift-lab/vms/<vm>/consolidation-needed?value=true|false, what vSphere
-// reports after a failed snapshot removal.
+// reports after a failed snapshot removal; and
+// /vmshift-lab/vms/<vm>/guest-shutdown?value=normal|ignore|no-tools, how the
+// guest answers ShutdownGuest.
 func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 	if !h.basicAuthOK(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="vmshift lab"`)
@@ -117,7 +119,7 @@ func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, labPrefix), "/")
 	if r.Method != http.MethodPost || len(parts) != 3 || parts[0] != "vms" {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use POST " + labPrefix + "vms/<vm>/write, /churn or /consolidation-needed"})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use POST " + labPrefix + "vms/<vm>/write, /churn, /consolidation-needed or /guest-shutdown"})
 		return
 	}
 	// The VM table is filled before the server starts and never changes.
@@ -126,8 +128,12 @@ func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no VM named %q", parts[1])})
 		return
 	}
-	if parts[2] == "consolidation-needed" {
+	switch parts[2] {
+	case "consolidation-needed":
 		h.serveConsolidationNeeded(w, r, state)
+		return
+	case "guest-shutdown":
+		h.serveGuestShutdown(w, r, state)
 		return
 	}
 	h.lab.mu.Lock()
@@ -157,8 +163,7 @@ func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveConsolidationNeeded sets or clears the VM's runtime.consolidationNeeded,
-// as vSphere sets it after a failed snapshot removal, powered on or off. The
-// VM's registry lock comes first, as in the SOAP methods that take the lab's.
+// as vSphere sets it after a failed snapshot removal, powered on or off.
 func (h *router) serveConsolidationNeeded(w http.ResponseWriter, r *http.Request, state *VMState) {
 	value := r.URL.Query().Get("value")
 	needed, err := strconv.ParseBool(value)
@@ -166,21 +171,43 @@ func (h *router) serveConsolidationNeeded(w http.ResponseWriter, r *http.Request
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("value must be true or false, got %q", value)})
 		return
 	}
+	h.changeVM(w, state, func() { state.vm.setConsolidationNeeded(needed) },
+		map[string]interface{}{"vm": state.Name, "consolidation_needed": needed})
+}
+
+// serveGuestShutdown sets how the VM's guest answers ShutdownGuest: normal,
+// ignore (a hung guest) or no-tools (vCenter refuses with ToolsUnavailable);
+// powered on or off.
+func (h *router) serveGuestShutdown(w http.ResponseWriter, r *http.Request, state *VMState) {
+	behaviour, err := parseGuestShutdown(r.URL.Query().Get("value"))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	h.changeVM(w, state, func() { state.vm.setGuestShutdown(behaviour) },
+		map[string]interface{}{"vm": state.Name, "guest_shutdown": behaviour})
+}
+
+// changeVM applies a lab-made change to a VM of this lab's inventory and saves
+// the state. The VM's registry lock comes first, as in the SOAP methods that
+// take the lab's.
+func (h *router) changeVM(w http.ResponseWriter, state *VMState, change func(), result map[string]interface{}) {
 	if state.vm == nil { // in the state file of an earlier run, not in this spec
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("%s is not in this lab's inventory", state.Name)})
 		return
 	}
+	var err error
 	simulator.Map.WithLock(state.vm, func() {
 		h.lab.mu.Lock()
 		defer h.lab.mu.Unlock()
-		state.vm.setConsolidationNeeded(needed)
+		change()
 		err = h.lab.save()
 	})
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]interface{}{"vm": state.Name, "consolidation_needed": needed})
+	writeJSON(w, http.StatusOK, result)
 }
 
 func guestWrite(state *VMState, r *http.Request) (map[string]interface{}, error) {

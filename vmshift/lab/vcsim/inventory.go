@@ -192,6 +192,7 @@ func createVM(ctx context.Context, c *vim25.Client, folders *object.DatacenterFo
 		}
 	}
 	vm.publishTracking()
+	vm.publishTools()
 	if state.PowerState == string(types.VirtualMachinePowerStatePoweredOn) {
 		task, err := object.NewVirtualMachine(c, ref).PowerOn(ctx)
 		if err != nil {

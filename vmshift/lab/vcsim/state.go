@@ -9,14 +9,16 @@ import (
 )
 
 // VMState is what survives a restart of vcsim for one VM: its disks with their
-// data, redo logs and change history, its power state, its CBT setting and
-// whether vSphere reports that its disks need consolidation.
+// data, redo logs and change history, its power state, its CBT setting,
+// whether vSphere reports that its disks need consolidation and how its guest
+// answers a shutdown request.
 type VMState struct {
-	Name                string  `json:"name"`
-	PowerState          string  `json:"power_state"`
-	CBT                 bool    `json:"change_tracking_enabled"`
-	ConsolidationNeeded bool    `json:"consolidation_needed,omitempty"`
-	Disks               []*Disk `json:"disks"`
+	Name                string        `json:"name"`
+	PowerState          string        `json:"power_state"`
+	CBT                 bool          `json:"change_tracking_enabled"`
+	ConsolidationNeeded bool          `json:"consolidation_needed,omitempty"`
+	GuestShutdown       GuestShutdown `json:"guest_shutdown,omitempty"`
+	Disks               []*Disk       `json:"disks"`
 
 	vm             *VM
 	snapshots      []*Snapshot

@@ -439,14 +439,81 @@ func (vm *VM) PowerOffVMTask(ctx *simulator.Context, req *types.PowerOffVM_Task)
 	return res
 }
 
+// GuestShutdown is how a VM's guest answers ShutdownGuest; the lab endpoint
+// sets it, so that cutover's timeout and no-tools paths can be exercised.
+type GuestShutdown string
+
+const (
+	// guestShutsDown: VMware Tools run and the guest OS is off
+	// guestShutdownDelay after the request. A state file without the
+	// field ("") means the same.
+	guestShutsDown GuestShutdown = "normal"
+	// guestIgnores: Tools run and take the request, but the guest never
+	// stops (a hung OS, an application blocking the shutdown).
+	guestIgnores GuestShutdown = "ignore"
+	// guestNoTools: no VMware Tools in the guest, so vCenter refuses
+	// ShutdownGuest with ToolsUnavailable.
+	guestNoTools GuestShutdown = "no-tools"
+)
+
+func parseGuestShutdown(value string) (GuestShutdown, error) {
+	switch behaviour := GuestShutdown(value); behaviour {
+	case guestShutsDown, guestIgnores, guestNoTools:
+		return behaviour, nil
+	}
+	return "", fmt.Errorf("value must be %s, %s or %s, got %q", guestShutsDown, guestIgnores, guestNoTools, value)
+}
+
+// setGuestShutdown records how the guest answers ShutdownGuest and what
+// vCenter shows of its VMware Tools. The caller holds the VM's registry lock
+// and the lab's lock, in that order.
+func (vm *VM) setGuestShutdown(behaviour GuestShutdown) {
+	vm.state.GuestShutdown = behaviour
+	vm.publishTools()
+}
+
+// publishTools shows VMware Tools as vCenter does: running in a powered-on
+// guest that has them, not running while the VM is off, not installed in a
+// guest without them. The simulator reports them not installed on every VM
+// although its ShutdownGuest works, which no vCenter does.
+func (vm *VM) publishTools() {
+	status, running := types.VirtualMachineToolsStatusToolsOk, types.VirtualMachineToolsRunningStatusGuestToolsRunning
+	switch {
+	case vm.state.GuestShutdown == guestNoTools:
+		status, running = types.VirtualMachineToolsStatusToolsNotInstalled, types.VirtualMachineToolsRunningStatusGuestToolsNotRunning
+	case vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn:
+		status, running = types.VirtualMachineToolsStatusToolsNotRunning, types.VirtualMachineToolsRunningStatusGuestToolsNotRunning
+	}
+	simulator.Map.Update(vm, []types.PropertyChange{
+		{Name: "guest.toolsStatus", Val: status},
+		{Name: "guest.toolsRunningStatus", Val: string(running)},
+		{Name: "summary.guest.toolsStatus", Val: status},
+		{Name: "summary.guest.toolsRunningStatus", Val: string(running)},
+	})
+}
+
 // ShutdownGuest asks the guest OS to shut down. As on vSphere the call returns
-// at once and the VM reaches poweredOff a moment later.
+// at once and the VM reaches poweredOff a moment later; a guest that ignores
+// the request stays on, and without VMware Tools vCenter refuses the call
+// with ToolsUnavailable.
 func (vm *VM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGuest) soap.HasFault {
 	body := &methods.ShutdownGuestBody{}
 	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 		body.Fault_ = simulator.Fault("", &types.InvalidPowerState{
 			RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: vm.Runtime.PowerState,
 		})
+		return body
+	}
+	vm.lab.mu.Lock()
+	behaviour := vm.state.GuestShutdown
+	vm.lab.mu.Unlock()
+	switch behaviour {
+	case guestNoTools:
+		body.Fault_ = simulator.Fault("Cannot complete operation because VMware Tools is not running in this virtual machine.",
+			&types.ToolsUnavailable{})
+		return body
+	case guestIgnores:
+		body.Res = &types.ShutdownGuestResponse{}
 		return body
 	}
 	asked := vm.powerOps
@@ -468,12 +535,14 @@ func (vm *VM) ShutdownGuest(ctx *simulator.Context, req *types.ShutdownGuest) so
 	return body
 }
 
-// recordPowerState keeps the power state across restarts. Powered off, the
-// disks are closed: a CBT switch waiting for a stun applies now.
+// recordPowerState keeps the power state across restarts and shows whether
+// VMware Tools run. Powered off, the disks are closed: a CBT switch waiting
+// for a stun applies now.
 func (vm *VM) recordPowerState() {
 	vm.lab.mu.Lock()
 	defer vm.lab.mu.Unlock()
 	vm.state.PowerState = string(vm.Runtime.PowerState)
+	vm.publishTools()
 	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOff {
 		vm.activatePendingTracking()
 	}
