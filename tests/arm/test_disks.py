@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 from arm_clients import CACHE_ACCOUNT, LOCATION, MIB, Arm, fixed_vhd, upload_page_blob
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.compute.models import (
     CreationData,
     Disk,
@@ -66,6 +66,25 @@ def test_imported_disk_reads_back_byte_for_byte_through_grant_access(
     assert forged.status_code == 403
     arm.compute.disks.begin_revoke_access(group, "disk-os").result()
     assert requests.get(access.access_sas, verify=arm.lab["ca_file"], timeout=30).status_code == 403
+
+
+def test_a_disk_with_an_open_read_link_is_deleted_only_after_access_is_revoked(arm: Arm, group: str) -> None:
+    arm.compute.disks.begin_create_or_update(group, "disk-shared", Disk(
+        location=LOCATION, sku=DiskSku(name="StandardSSD_LRS"), disk_size_gb=1,
+        creation_data=CreationData(create_option=DiskCreateOption.EMPTY))).result()
+    arm.compute.disks.begin_grant_access(group, "disk-shared", GrantAccessData(
+        access="Read", duration_in_seconds=600)).result()
+
+    with pytest.raises(HttpResponseError) as refused:
+        arm.compute.disks.begin_delete(group, "disk-shared").result()
+    assert (refused.value.status_code, refused.value.error.code) == (409, "OperationNotAllowed")
+    assert "endGetAccess" in refused.value.error.message
+    assert arm.compute.disks.get(group, "disk-shared").disk_state == "ActiveSAS"
+
+    arm.compute.disks.begin_revoke_access(group, "disk-shared").result()
+    arm.compute.disks.begin_delete(group, "disk-shared").result()
+    with pytest.raises(ResourceNotFoundError):
+        arm.compute.disks.get(group, "disk-shared")
 
 
 def test_import_of_a_blob_without_a_vhd_footer_is_refused(

@@ -301,6 +301,11 @@ class ComputeBackend:
         if disk.get("managedBy"):
             raise ArmError(409, "OperationNotAllowed",
                            f"Disk {name} is attached to VM {disk['managedBy']}.")
+        # An open grantAccess SAS holds a lease on the disk's blob; Azure keeps the disk until access is revoked.
+        if disk["properties"].get("diskState") == "ActiveSAS":
+            raise ArmError(409, "OperationNotAllowed",
+                           f"Disk {name} cannot be deleted while it is in state ActiveSAS (a grantAccess SAS URI "
+                           "is open). Revoke access to the disk (endGetAccess) and retry the delete.")
         entry = self.store.get(resource_id, kind=_DISK_FILE)
         if entry:
             Path(entry["path"]).unlink(missing_ok=True)
