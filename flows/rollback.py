@@ -7,18 +7,26 @@ from prefect import flow
 from flows.report import outcome_row
 from flows.selection import resolve_wave, select_vms, side_by_side
 from tasks.cutover import roll_back
+from vmshift.azure.errors import RollbackRefused
 from vmshift.plan.schema import Wave, WavePlanRow
 
 
 @flow(name="rollback")
 async def rollback(wave: Wave | str, vms: list[str] | None = None, delete_disks: bool = False) -> dict:
-    """Returns `{"wave", "vms": [{vm, outcome: rolled-back | failed, deleted, error}]}`."""
+    """Returns `{"wave", "vms": [{vm, outcome: rolled-back | refused | failed, deleted, error}]}`.
+
+    Refused: the VM's migration was completed, so there is no replication to go back to.
+    """
     wave = await resolve_wave(wave)
     chosen = select_vms(wave, vms)
 
-    async def one(vm: WavePlanRow) -> tuple[str, ...]:
-        return await roll_back(vm, delete_disks)
-
-    def done(vm: WavePlanRow, deleted: tuple[str, ...]) -> dict:
+    async def one(vm: WavePlanRow) -> dict:
+        try:
+            deleted = await roll_back(vm, delete_disks)
+        except RollbackRefused as refused:
+            return outcome_row(vm.source_vm, "refused", error=str(refused))
         return outcome_row(vm.source_vm, "rolled-back", deleted=list(deleted))
+
+    def done(_: WavePlanRow, row: dict) -> dict:
+        return row
     return {"wave": wave.name, "vms": await side_by_side(chosen, one, done)}

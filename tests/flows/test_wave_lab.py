@@ -2,7 +2,8 @@
 
 The story of a migration team: replicate a wave, sync the guests' changes, see the cutover refused before any
 test migration, test-migrate and clean up, see a cutover interrupted after the sources' shutdown leave them
-running again, cut over with every disk verified byte for byte, then roll one VM back to its source.
+running again, cut over with every disk verified byte for byte, then roll one VM back to its source, complete
+the other's migration and see its rollback refused.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from local_steps import EXAMPLE_PLAN
 
 from flows.appliance import Appliance
 from flows.cleanup_test_migration import cleanup_test_migration
+from flows.complete_migration import complete_migration
 from flows.cutover import cutover
 from flows.delta_sync import delta_sync
 from flows.migrate_wave import migrate_wave
@@ -96,3 +98,10 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
     rolled_back = asyncio.run(rollback(wave, vms=["flow-web-01"]))
     assert outcomes(rolled_back) == {"flow-web-01": "rolled-back"}, rolled_back
     assert inventory.find_vm(session, "flow-web-01").runtime.powerState == "poweredOn"
+
+    completed = asyncio.run(complete_migration(wave, vms=["flow-db-02"]))
+    assert outcomes(completed) == {"flow-db-02": "completed"}, completed
+    refused_rollback = asyncio.run(rollback(wave, vms=["flow-db-02"]))
+    assert outcomes(refused_rollback) == {"flow-db-02": "refused"}, refused_rollback
+    assert "completed" in refused_rollback["vms"][0]["error"]
+    assert inventory.find_vm(session, "flow-db-02").runtime.powerState == "poweredOff"
