@@ -51,6 +51,23 @@ def test_state_from_a_newer_vmshift_is_refused_and_left_as_is(state_container: C
     assert state_container.download_blob("vm-d.json").readall() == body
 
 
+def test_a_version_1_document_reads_as_the_current_version_and_keeps_its_replication(
+    state_container: ContainerClient,
+) -> None:
+    disk = {"key": 2000, "blob_name": "vm-v1/disk-2000.vhd", "capacity_bytes": 1 << 26, "change_id": "52 1c/7"}
+    state_container.upload_blob("vm-v1.json", json.dumps(
+        {"schema_version": 1, "vm": "vm-v1", "phase": "protected", "cycles": 3, "disks": {"2000": disk}}).encode())
+    store = StateStore(state_container)
+
+    stored = store.load("vm-v1")
+
+    assert stored.state.schema_version == SCHEMA_VERSION == 2
+    assert (stored.state.phase, stored.state.cycles) == ("protected", 3)
+    assert stored.state.disks["2000"].change_id == "52 1c/7" and stored.state.source_shut_down_at is None
+    store.save(stored)
+    assert json.loads(state_container.download_blob("vm-v1.json").readall())["schema_version"] == SCHEMA_VERSION
+
+
 @pytest.mark.parametrize("body", [
     b"\x00\xffnot json", b"[]", b'{"vm": "vm-e"}', b'{"schema_version": "1", "vm": "vm-e"}',
     json.dumps({"schema_version": SCHEMA_VERSION, "vm": "vm-e", "cycles": "many"}).encode(),
