@@ -68,8 +68,6 @@ def import_disk(
         _check_leftover(existing, disk, resource_group, tags)
         log.info("managed disk %s was imported from %s: importing it again from %s", disk.name,
                  existing.properties.creation_data.source_uri, disk.source_uri)
-        if existing.properties.disk_state == "ActiveSAS":  # a verification killed before it revoked its read link
-            clients.compute.disks.begin_revoke_access(resource_group, disk.name).result()
         delete_disk(clients, resource_group, disk.name)
     encryption: dict[str, str] = {"type": disk.encryption_type}
     if disk.disk_encryption_set_id:
@@ -113,6 +111,10 @@ def _check_leftover(existing: Disk, disk: DiskImport, resource_group: str, tags:
 
 
 def delete_disk(clients: AzureClients, resource_group: str, name: str) -> None:
+    """Deletes the managed disk, first ending a read link a killed verification left open: Azure refuses
+    (409 OperationNotAllowed) to delete a disk in state ActiveSAS until its access is revoked."""
+    if clients.compute.disks.get(resource_group, name).properties.disk_state == "ActiveSAS":
+        clients.compute.disks.begin_revoke_access(resource_group, name).result()
     clients.compute.disks.begin_delete(resource_group, name).result()
 
 
