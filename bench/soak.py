@@ -7,14 +7,14 @@ temporary folder, replicates one VM, then alternates two faults until either bou
 - kill-9-delta: the guest writes, a delta-sync run is killed -9 after a random 0-3 s, then run again;
 - arm-20pct: 20 % of ARM requests answer 429 or 503 during a test migration and its clean-up.
 After each: the replica is compared with the source (lost), vmshift snapshots left on the source are counted,
-and each target resource named after the VM must exist at most once (duplicated). Prints one line per
+and each target resource named after the VM must exist at most once (duplicated). A delta-sync run that ended
+before its kill is not a run of the fault: it is counted apart (not_injected). Prints one line per
 iteration, then one JSON object as the last line. The lab is taken down at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -40,13 +40,16 @@ VM = "rel-kill-01"
 FAULTS = ("kill-9-delta", "arm-20pct")
 
 
-def kill_delta(env: dict[str, str], logs: Path, rng: random.Random, lab: dict) -> tuple[str, int]:
-    """(the VM's outcome, test resources duplicated): a delta cycle killed at a random moment, then run again."""
+def kill_delta(env: dict[str, str], logs: Path, rng: random.Random, lab: dict) -> tuple[str, int] | None:
+    """(the VM's outcome, test resources duplicated): a delta cycle killed at a random moment, then run again;
+    None when the cycle ended before its moment came (no kill, nothing to count)."""
     churn_guest(lab, VM, 20.0, seed=rng.randrange(1 << 30))
     started, delay = time.monotonic(), rng.uniform(0.0, 3.0)
     child = start_step("delta", [VM], env, logs / "delta-killed.log")
-    with contextlib.suppress(StepFailed):  # the run ended before the kill: the rerun has nothing to repair
+    try:
         kill_when(child, lambda: time.monotonic() - started > delay, f"{delay:.1f} s")
+    except StepFailed:
+        return None
     return outcomes(run_step("delta", [VM], env, logs / "delta.log"))[VM], 0
 
 
@@ -71,7 +74,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng, started = random.Random(args.seed), time.monotonic()
-    counts = {fault: {"runs": 0, "completed": 0, "lost": 0, "duplicated": 0, "snapshots_left": 0} for fault in FAULTS}
+    counts = {fault: {"runs": 0, "completed": 0, "lost": 0, "duplicated": 0, "snapshots_left": 0, "not_injected": 0}
+              for fault in FAULTS}
     with tempfile.TemporaryDirectory(prefix="vmshift-soak-") as tmp:
         folder, logs = Path(tmp) / "lab", Path(tmp) / "steps"
         logs.mkdir()
@@ -86,8 +90,13 @@ def main() -> int:
                 if time.monotonic() - started > args.max_seconds:
                     break
                 fault = FAULTS[i % len(FAULTS)]
-                outcome, test_duplicated = (kill_delta if fault == "kill-9-delta" else arm_faults)(env, logs, rng, lab)
+                result = (kill_delta if fault == "kill-9-delta" else arm_faults)(env, logs, rng, lab)
                 row = counts[fault]
+                if result is None:
+                    row["not_injected"] += 1
+                    print(f"{i + 1:3d} {fault:14s} the step ended before the fault: not counted", flush=True)
+                    continue
+                outcome, test_duplicated = result
                 row["runs"] += 1
                 row["completed"] += outcome in ("protected", "test-migrated/cleaned")
                 row["duplicated"] += sum(n - 1 for n in target_resources(VM).values()) + test_duplicated
