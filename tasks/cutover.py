@@ -91,7 +91,7 @@ async def cut_over(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, shutdo
         try:
             result = azure_cutover.cutover(clients, spec, source,
                                            azure_cutover.CutoverOptions(shutdown_timeout_s=shutdown_timeout_s,
-                                                                        power_off_after_timeout=vm.turn_off_source),
+                                                                        leave_source_running=not vm.turn_off_source),
                                            _shutdown_record(vm))
         except Exception as error:
             again = f" and {SOURCE_POWERED_ON}" if SOURCE_POWERED_ON in getattr(error, "__notes__", ()) else ""

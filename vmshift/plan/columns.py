@@ -307,7 +307,8 @@ COLUMNS: tuple[Column, ...] = (
            _pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", "a group name"),
            doc="VMs that cut over together or not at all."),
     Column("turn_off_source", False, BOOLEAN_ALLOWED + "; empty: yes", parse_bool, default=True,
-           doc="Shut the source VM down at cutover (Azure Migrate's TURNOFF_SOURCESERVER)."),
+           doc="Shut the source VM down at cutover (Azure Migrate's TURNOFF_SOURCESERVER); no: it keeps running, "
+               "and what its guest writes after the final delta cycle is not migrated."),
     Column("allow_test_migration", False, BOOLEAN_ALLOWED + "; empty: yes", parse_bool, default=True,
            doc="no: never test-migrated (Azure Migrate's OK_TO_TESTMIGRATE)."),
     Column("allow_cutover", False, BOOLEAN_ALLOWED + "; empty: yes", parse_bool, default=True,
