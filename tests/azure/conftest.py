@@ -7,18 +7,25 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import requests
 from azure.core.exceptions import ResourceExistsError
 from azure.mgmt.core.tools import resource_id
 
 from vmshift.azure.clients import AzureClients, connect
 from vmshift.azure.tags import RUN_TAG
+from vmshift.azure.vms import TargetVmSpec, target_disks
+from vmshift.replication.cycle import ReplicationSettings
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.storage import blob_service_client
+from vmshift.state.store import StateStore
+from vmshift.vsphere.connection import VCenterConfig, VSphereSession
+from vmshift.vsphere.connection import connect as connect_vcenter
 
 CACHE_ACCOUNT = "vmshiftcache01"
 TARGET_GROUP = "rg-target"
 TEST_RUN_PREFIX = "azure-test-"  # the run tag of everything these tests build
 REPLICAS = "vmshift-replicas"
+SETTINGS = ReplicationSettings(cache_account=CACHE_ACCOUNT)
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +96,50 @@ def recovery_point(lab: dict) -> Callable[[str, dict[int, bytes]], dict[int, str
         return uris
 
     return make
+
+
+@pytest.fixture(scope="module")
+def session(lab: dict) -> VSphereSession:
+    return connect_vcenter(VCenterConfig.from_env())
+
+
+@pytest.fixture(scope="module")
+def store(lab: dict) -> StateStore:
+    return StateStore(blob_service_client(CACHE_ACCOUNT).get_container_client(SETTINGS.state_container))
+
+
+@pytest.fixture(scope="session")
+def spec_from_state(ids: Callable[..., str]) -> Callable[..., Callable[[], TargetVmSpec]]:
+    """`spec_from_state(store, vm, disk keys, **settings)`: the target spec from the VM's latest recovery point,
+    as the flows build it from the plan (the first key's disk is the OS disk, on Premium SSD)."""
+
+    def make(store: StateStore, vm: str, keys: list[int], **settings: object) -> Callable[[], TargetVmSpec]:
+        def spec() -> TargetVmSpec:
+            state = store.load(vm).state
+            return TargetVmSpec(
+                source_vm=vm,
+                resource_group=TARGET_GROUP,
+                region="westeurope",
+                storage_account_id=ids("rg-migration", "storageAccounts", CACHE_ACCOUNT),
+                subnet_id=ids(TARGET_GROUP, "virtualNetworks", "vnet-target", "snet-data"),
+                os_disk_key=keys[0],
+                disks=target_disks(state, disk_skus={keys[0]: "Premium_LRS"}, default_sku="StandardSSD_LRS"),
+                **settings,
+            )
+
+        return spec
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def arm_faults(lab: dict) -> Callable[[dict], None]:
+    """The ARM simulator's admin endpoint: `arm_faults(plan)` fails the next requests to an operation, as
+    Azure may; `arm_faults({})` ends the plan."""
+
+    def plan(faults: dict) -> None:
+        answer = requests.post(f"{lab['arm']['endpoint']}/_lab/faults", json=faults, verify=lab["ca_file"],
+                               timeout=10)
+        answer.raise_for_status()
+
+    return plan

@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import requests
 from azure.core.exceptions import HttpResponseError
 
 from vmshift.azure import test_migration as tm
@@ -278,6 +277,9 @@ class ReplicaSource:
         image.write_bytes(self.disks[key])
         return LocalDiskReader(image)
 
+    def release(self) -> None:
+        self.events.append("release")
+
     def power_on(self) -> None:
         self.events.append("power_on")
 
@@ -304,7 +306,7 @@ def test_cutover_verifies_disks_byte_for_byte_then_rollback_restores_the_source(
         disks=(TargetDisk(2000, "StandardSSD_LRS", "pending"), TargetDisk(2016, "Standard_LRS", "pending")),
     )
     result = cutover(azure, spec, source, CutoverOptions(shutdown_timeout_s=30))
-    assert source.events == ["shut_down 30 True", "final_delta"]
+    assert source.events == ["shut_down 30 True", "final_delta", "release"]
     assert [(v.key, v.equal, v.bytes_compared) for v in result.verifications] == [
         (2000, True, 3 * MIB),
         (2016, True, 2 * MIB),
@@ -313,7 +315,7 @@ def test_cutover_verifies_disks_byte_for_byte_then_rollback_restores_the_source(
     assert vm.properties.storage_profile.os_disk.managed_disk.id.lower() == result.built.disk_ids[0].lower()
     assert azure.compute.disks.get("rg-target", "az-rhel-02-osdisk").properties.hyper_v_generation == "V2"
     assert cutover(azure, spec, source).built == result.built
-    assert source.events == ["shut_down 30 True", "final_delta"]
+    assert source.events == ["shut_down 30 True", "final_delta", "release"]
 
     deleted = rollback_cutover(azure, source, resource_group="rg-target", vm_name="az-rhel-02")
     assert sorted(i.rsplit("/", 1)[1] for i in deleted) == ["az-rhel-02", "az-rhel-02-nic"]
@@ -368,12 +370,6 @@ def test_cutover_refuses_disks_that_differ_from_the_source_and_creates_no_vm(
     assert cutover(azure, spec, source).verifications[0].equal
 
 
-def _faults(lab, plan: dict) -> None:
-    """The ARM simulator's admin endpoint: fail the next requests to an operation, as Azure may."""
-    answer = requests.post(f"{lab['arm']['endpoint']}/_lab/faults", json=plan, verify=lab["ca_file"], timeout=10)
-    answer.raise_for_status()
-
-
 def _disk_sources(azure, vm: str) -> dict[str, str]:
     return {
         d.name: d.properties.creation_data.source_uri
@@ -383,7 +379,7 @@ def _disk_sources(azure, vm: str) -> dict[str, str]:
 
 
 def test_cutover_that_failed_before_its_vm_existed_runs_again_from_a_new_recovery_point(
-    lab, azure, linux_spec, recovery_point, tmp_path
+    azure, arm_faults, linux_spec, recovery_point, tmp_path
 ):
     vm = "az-retry-04"
     source = ReplicaSource(recovery_point, vm, {2000: _pattern(10, 2 * MIB), 2001: _pattern(11, MIB)}, tmp_path)
@@ -397,14 +393,14 @@ def test_cutover_that_failed_before_its_vm_existed_runs_again_from_a_new_recover
         disks=(TargetDisk(2000, "StandardSSD_LRS", "pending"), TargetDisk(2001, "Standard_LRS", "pending")),
     )
     # More failures than azure-core retries: the VM's PUT fails for good, after the disks and the NIC exist.
-    _faults(lab, {"retry_after": 0.01, "next": [{"operation": f"PUT .*/virtualMachines/{vm}$", "count": 100}]})
+    arm_faults({"retry_after": 0.01, "next": [{"operation": f"PUT .*/virtualMachines/{vm}$", "count": 100}]})
     try:
         with pytest.raises(HttpResponseError) as failed:
             cutover(azure, spec, source, CutoverOptions(shutdown_timeout_s=30))
     finally:
-        _faults(lab, {})
+        arm_faults({})
     assert failed.value.status_code == 429
-    assert source.events == ["shut_down 30 True", "final_delta", "power_on"]
+    assert source.events == ["shut_down 30 True", "final_delta", "release", "power_on"]
     first = _disk_sources(azure, vm)
     assert sorted(first) == [f"{vm}-datadisk-0", f"{vm}-osdisk"]
 

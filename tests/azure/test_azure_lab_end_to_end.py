@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from vmshift.azure import test_migration as tm
@@ -11,48 +9,16 @@ from vmshift.azure.cutover import CutoverOptions, complete_migration, cutover, r
 from vmshift.azure.errors import RollbackRefused
 from vmshift.azure.source import MIGRATED, VSphereSourceVm
 from vmshift.azure.tags import PURPOSE_TAG
-from vmshift.azure.vms import TargetVmSpec, target_disks
 from vmshift.lab.guest import write_guest
 from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.replication.storage import blob_service_client
-from vmshift.state.store import StateStore
 from vmshift.vsphere import inventory, snapshots
-from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group")]
 
 CACHE = "vmshiftcache01"
 SETTINGS = ReplicationSettings(cache_account=CACHE)
-
-
-@pytest.fixture(scope="module")
-def session(lab) -> VSphereSession:
-    return connect(VCenterConfig.from_env())
-
-
-@pytest.fixture(scope="module")
-def store(lab) -> StateStore:
-    return StateStore(blob_service_client(CACHE).get_container_client(SETTINGS.state_container))
-
-
-def _spec_from_state(ids, store: StateStore, vm: str, keys: list[int], **settings) -> Callable[[], TargetVmSpec]:
-    """The target spec from the VM's latest recovery point, as the flows build it from the plan."""
-
-    def spec() -> TargetVmSpec:
-        state = store.load(vm).state
-        return TargetVmSpec(
-            source_vm=vm,
-            resource_group="rg-target",
-            region="westeurope",
-            storage_account_id=ids("rg-migration", "storageAccounts", CACHE),
-            subnet_id=ids("rg-target", "virtualNetworks", "vnet-target", "snet-data"),
-            os_disk_key=keys[0],
-            disks=target_disks(state, disk_skus={keys[0]: "Premium_LRS"}, default_sku="StandardSSD_LRS"),
-            **settings,
-        )
-
-    return spec
 
 
 def _resource_names(azure) -> list[str]:
@@ -67,7 +33,9 @@ def _resource_names(azure) -> list[str]:
     ]
 
 
-def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_source(lab, azure, ids, session, store):
+def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_source(
+    lab, azure, ids, session, store, spec_from_state
+):
     vm_name = "azure-win-01"
     source_vm = inventory.find_vm(session, vm_name)
     keys = sorted(d.key for d in inventory.vm_disks(source_vm))
@@ -75,8 +43,8 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
     write_guest(lab, vm_name, 0, b"EFI PART before the initial cycle" * 64, disk_key=keys[0])
     write_guest(lab, vm_name, 3 << 20, b"data disk" * 512, disk_key=keys[1])
     replicate_once(vm_name, session=session, settings=SETTINGS)
-    spec = _spec_from_state(
-        ids, store, vm_name, keys, run_id="azure-test-e2e", name="winsql-e2e", os_type="Windows", firmware="efi",
+    spec = spec_from_state(
+        store, vm_name, keys, run_id="azure-test-e2e", name="winsql-e2e", os_type="Windows", firmware="efi",
         vcpus=2, memory_mib=4096, hybrid_benefit=True,
     )
 
@@ -137,12 +105,14 @@ def test_windows_efi_vm_is_test_migrated_cleaned_up_cut_over_and_equal_to_its_so
     assert completed() == (0, False, MIGRATED, 0, [])
 
 
-def test_rollback_powers_the_source_on_and_replication_resumes_with_a_delta(lab, azure, ids, session, store):
+def test_rollback_powers_the_source_on_and_replication_resumes_with_a_delta(
+    lab, azure, session, store, spec_from_state
+):
     vm_name = "azure-lnx-01"
     keys = sorted(d.key for d in inventory.vm_disks(inventory.find_vm(session, vm_name)))
     replicate_once(vm_name, session=session, settings=SETTINGS)
-    spec = _spec_from_state(
-        ids, store, vm_name, keys, run_id="azure-test-rollback", os_type="Linux", firmware="bios", vcpus=1,
+    spec = spec_from_state(
+        store, vm_name, keys, run_id="azure-test-rollback", os_type="Linux", firmware="bios", vcpus=1,
         memory_mib=1024,
     )
     source = VSphereSourceVm(session, vm_name, SETTINGS)

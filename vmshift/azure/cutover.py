@@ -33,14 +33,18 @@ class SourceVm(Protocol):
     """The source side of a cutover, as the vSphere library and the data mover provide it."""
 
     def shut_down(self, timeout_s: float, power_off_after: bool) -> bool:
-        """Guest shutdown; power off when the guest has not stopped after `timeout_s` and that is allowed.
-        False when the source was off already."""
+        """Guest shutdown; a hard power off when that is allowed and the guest is still on after `timeout_s` or
+        cannot be asked (no VMware Tools). False when the source was off already."""
 
     def final_delta(self) -> dict[int, str]:
-        """One last delta cycle; the new recovery point's blob snapshot URI per disk key."""
+        """One last delta cycle; the new recovery point's blob snapshot URI per disk key. The source's disks
+        as that cycle froze them stay readable (`disk_reader`) until `release`."""
 
     def disk_reader(self, key: int) -> DiskReader:
         """The final source snapshot's disk, to compare the managed disk with."""
+
+    def release(self) -> None:
+        """The final delta's frozen disks are no longer needed (a source snapshot is removed); idempotent."""
 
     def power_on(self) -> None: ...
 
@@ -100,8 +104,15 @@ class StateShutdownRecord:
 
 @dataclass(frozen=True)
 class CutoverOptions:
+    """How the cutover treats the source.
+
+    `allow_hard_power_off`: a guest still on `shutdown_timeout_s` after the shutdown request, or one that cannot
+    be asked (no VMware Tools), is powered off hard; if not allowed, the cutover fails and leaves it running.
+    `leave_source_running`: no shutdown at all; what the guest writes after the final delta is not migrated.
+    """
+
     shutdown_timeout_s: float = 600.0
-    power_off_after_timeout: bool = True
+    allow_hard_power_off: bool = True
     leave_source_running: bool = False
     verify: bool = True
 
@@ -146,15 +157,20 @@ def cutover(
         # Recorded before the shutdown: a kill between the two must not lose it.
         stopped_by_earlier_run = record.is_set()
         record.set(True)
-        shut_down = source.shut_down(options.shutdown_timeout_s, options.power_off_after_timeout)
+        shut_down = source.shut_down(options.shutdown_timeout_s, options.allow_hard_power_off)
         if not shut_down and not stopped_by_earlier_run:
             record.set(False)  # off before the cutover: not vmshift's to start again
     try:
-        final_uris = source.final_delta()
-        final_spec = replace(spec, disks=tuple(replace(disk, source_uri=final_uris[disk.key]) for disk in spec.disks))
-        plan = plan_build(clients, final_spec)
-        disks = import_disks(clients, plan)
-        verifications = verify_disks(clients, plan, source) if options.verify else ()
+        try:
+            final_uris = source.final_delta()
+            final_spec = replace(spec, disks=tuple(replace(d, source_uri=final_uris[d.key]) for d in spec.disks))
+            plan = plan_build(clients, final_spec)
+            disks = import_disks(clients, plan)
+            verifications = verify_disks(clients, plan, source) if options.verify else ()
+        except BaseException as error:
+            _release_after_failure(source, error)
+            raise
+        source.release()
         built = create_vm(clients, plan, disks)
     except Exception as error:
         # The target VM is created last, so a failed cutover has none: never leave the source off too, unless
@@ -166,6 +182,16 @@ def cutover(
         raise
     record.set(False)
     return CutoverResult(built, verifications)
+
+
+def _release_after_failure(source: SourceVm, error: BaseException) -> None:
+    """A failed cutover releases the final delta's frozen disks too; should that fail as well, the cutover's
+    own error is the one raised, with a note of what was left."""
+    try:
+        source.release()
+    except Exception as release_error:
+        error.add_note(f"the final delta's source snapshot was not removed ({release_error}); the next replication "
+                       "cycle or cutover of the VM removes it")
 
 
 def restart_source_left_off(

@@ -6,15 +6,18 @@ import contextlib
 import logging
 
 from azure.core.exceptions import ResourceNotFoundError
+from pyVmomi import vim
 
 from vmshift.azure.disks import snapshot_uri
-from vmshift.replication.cycle import ReplicationSettings, replicate_once
+from vmshift.replication.cycle import ReplicationSettings, has_snapshots, replicate_once
 from vmshift.replication.reader import DiskReader
 from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import StateStore
 from vmshift.vsphere import datastore, inventory, power, snapshots
 from vmshift.vsphere.cbt import disable_cbt
 from vmshift.vsphere.connection import VSphereSession
+from vmshift.vsphere.errors import SnapshotError
+from vmshift.vsphere.inventory import snapshot_trees
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +25,17 @@ MIGRATED = "migrated"  # the state document's phase once the cutover is complete
 
 
 class VSphereSourceVm:
-    """A source VM as the cutover sees it (satisfies vmshift.azure.cutover.SourceVm)."""
+    """A source VM as the cutover sees it (satisfies vmshift.azure.cutover.SourceVm).
+
+    The final delta's snapshot is kept until `release`: the disks are verified against what it froze, so
+    a source left running may write meanwhile (its writes go to the snapshot's redo log).
+    """
 
     def __init__(self, session: VSphereSession, vm_name: str, settings: ReplicationSettings) -> None:
         self.session = session
         self.vm_name = vm_name
         self.settings = settings
+        self.final_snapshot: str | None = None  # moref of the final delta's snapshot, until released
 
     def _vm(self) -> object:
         return inventory.find_vm(self.session, self.vm_name)
@@ -36,13 +44,37 @@ class VSphereSourceVm:
         return power.shutdown_guest(self.session, self._vm(), timeout_s, power_off_after=power_off_after)
 
     def final_delta(self) -> dict[int, str]:
-        report = replicate_once(self.vm_name, session=self.session, settings=self.settings)
+        report = replicate_once(self.vm_name, session=self.session, settings=self.settings, keep_snapshot=True)
+        self.final_snapshot = report["kept_snapshot"]
         return {disk["key"]: snapshot_uri(disk["blob_url"], disk["recovery_point"]) for disk in report["disks"]}
 
     def disk_reader(self, key: int) -> DiskReader:
-        # The source is stopped after the final cycle, so its disk holds what that cycle's snapshot held.
-        disk = next(d for d in inventory.vm_disks(self._vm()) if d.key == key)
+        snapshot = self._final_snapshot()
+        if snapshot is None:
+            raise SnapshotError(f"the final delta's snapshot of {self.vm_name} is not there to verify against (the "
+                                "final cycle did not run, or a replication cycle or someone in vCenter removed it "
+                                "during the cutover); stop the VM's delta-sync runs and cut over again")
+        disk = next((d for d in snapshots.snapshot_disks(snapshot) if d.key == key), None)
+        if disk is None:
+            raise SnapshotError(f"the final snapshot of {self.vm_name} has no disk {key}: a disk was added or "
+                                "removed during the cutover; cut over again")
         return datastore.open_disk(self.session, disk.datastore_path, disk.capacity_bytes)
+
+    def release(self) -> None:
+        snapshot = self._final_snapshot()
+        if snapshot is not None:
+            snapshots.remove_snapshot(self.session, snapshot)
+        self.final_snapshot = None
+
+    def _final_snapshot(self) -> vim.vm.Snapshot | None:
+        if self.final_snapshot is None:
+            return None
+        vm = self._vm()
+        if not has_snapshots(self.session, vm):
+            return None
+        info = vm.snapshot
+        return next((tree.snapshot for tree in snapshot_trees(info.rootSnapshotList if info else None)
+                     if tree.snapshot._moId == self.final_snapshot), None)
 
     def power_on(self) -> None:
         power.power_on(self.session, self._vm())

@@ -2,7 +2,8 @@
 
 Order and hygiene (Forklift traced guest corruption to getting these wrong): a leftover vmshift snapshot
 is removed before a new one is taken, so a VM never carries two; the cycle's snapshot is removed when
-the cycle ends, failed or not; the changeIds of the snapshot's disks are saved before the snapshot goes.
+the cycle ends, failed or not (unless a cutover's final delta keeps it to verify against); the changeIds of
+the snapshot's disks are saved before the snapshot goes.
 """
 
 from __future__ import annotations
@@ -169,16 +170,21 @@ def replicate_once(
     open_reader: OpenReader = open_disk,
     stop: threading.Event | None = None,
     on_progress: Callable[[float], None] = lambda percent: None,
+    keep_snapshot: bool = False,
 ) -> dict:
     """Run one cycle for the VM now; returns the `vmshift replicate` JSON (DESIGN.md, Contracts).
 
     Once `stop` is set, the cycle raises CycleStopped after its writes in flight are checkpointed.
     `on_progress` gets the percent done at each checkpoint, from the checkpointing thread.
+    `keep_snapshot`: a cycle that succeeds leaves its snapshot for the caller to read the disks as they were
+    replicated (the cutover's verification of a source left running) and to remove; the report names it
+    (`kept_snapshot`, its moref). A failed cycle removes it as always; a leftover goes with the next cycle.
     """
     settings = settings or ReplicationSettings.from_env()
     session = session or connect(VCenterConfig.from_env())
     clients = _clients(settings, blob_service)
-    return _Cycle(vm_name, session, clients, open_reader, stop or threading.Event(), on_progress).run()
+    cycle = _Cycle(vm_name, session, clients, open_reader, stop or threading.Event(), on_progress)
+    return cycle.run(keep_snapshot=keep_snapshot)
 
 
 class _Cycle:
@@ -215,7 +221,7 @@ class _Cycle:
                                f"is kept, and its next cycle (`vmshift replicate --vm {self.vm_name}` or the wave) "
                                "resumes from there")
 
-    def run(self) -> dict:
+    def run(self, keep_snapshot: bool = False) -> dict:
         started = time.monotonic()
         self.check_stop()
         _check_no_other_run(self.state)
@@ -248,16 +254,22 @@ class _Cycle:
                 self.session,
                 vm,
                 f"{OWN_SNAPSHOT_PREFIX}{self.vm_name}-cycle-{progress.cycle}",
-                description="vmshift replication cycle; removed when the cycle ends",
+                description="vmshift replication cycle; removed when the cycle ends (a cutover's final one: when "
+                            "its verification ends)",
             )
             snapshot_time = _create_time(vm, snapshot)
+            kept = False
             try:
                 report = self._replicate(snapshot, snapshot_time, started)
+                kept = keep_snapshot
             finally:
-                snapshots.remove_snapshot(self.session, snapshot)
+                if not kept:
+                    snapshots.remove_snapshot(self.session, snapshot)
         except BaseException as error:
             self._record_failure(error)
             raise
+        if kept:
+            report["kept_snapshot"] = snapshot._moId
         return {**report, "leftover_snapshots_removed": leftovers}
 
     def _record_failure(self, error: BaseException) -> None:
