@@ -22,9 +22,9 @@ from vmshift.replication.cycle import ReplicationSettings, has_snapshots, replic
 from vmshift.replication.extents import MIB
 from vmshift.state.store import StateStore
 from vmshift.vsphere.connection import VSphereSession
-from vmshift.vsphere.errors import ConsolidationNeeded, SnapshotError
-from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, find_vm
-from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, snapshot_disks
+from vmshift.vsphere.errors import ConsolidationNeeded, ForeignSnapshots, SnapshotError
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, find_vm, snapshot_trees
+from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, remove_snapshot, snapshot_disks
 from vmshift.vsphere.tasks import wait_for_task
 
 VM = "repl-consol-01"
@@ -104,6 +104,41 @@ def test_a_vm_needing_consolidation_is_not_snapshotted_until_consolidated(
     # No snapshot came between the two cycles' snapshots: the refused cycle took none, vSphere side too.
     assert sequence(state.disks["2000"].change_id) == sequence(first_change_id) + 1
     assert_replicas_equal_source(session, blob_service, replication, VM, tmp_path)
+
+
+def test_a_vm_carrying_a_snapshot_of_its_owner_is_refused_until_that_snapshot_is_gone(
+    lab: dict,
+    session: VSphereSession,
+    blob_service: BlobServiceClient,
+    replication: ReplicationSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vm_name = "repl-foreign-01"
+    store = StateStore(blob_service.get_container_client(replication.state_container))
+    write_guest(lab, vm_name, MIB, random_bytes(300_000, 4))
+    first = replicate_once(vm_name, session=session, blob_service=blob_service, settings=replication)
+    assert first["kind"] == "initial"
+    # The VM's owner takes a snapshot before a patch; the guest keeps writing, into that snapshot's redo log.
+    owners = create_snapshot(session, find_vm(session, vm_name), "before-patch-tuesday")
+    write_guest(lab, vm_name, 3 * MIB, random_bytes(200_000, 5))
+    taken = spy_on_snapshots_taken(monkeypatch, session)
+
+    with pytest.raises(ForeignSnapshots) as refused:
+        replicate_once(vm_name, session=session, blob_service=blob_service, settings=replication)
+
+    message = str(refused.value)
+    assert vm_name in message and "before-patch-tuesday" in message and "delete them" in message, message
+    trees = snapshot_trees(find_vm(session, vm_name).snapshot.rootSnapshotList)
+    assert taken == [] and [tree.name for tree in trees] == ["before-patch-tuesday"]
+    state = store.load(vm_name).state
+    assert state.error == message and state.in_progress is None
+
+    remove_snapshot(session, owners)
+    again = replicate_once(vm_name, session=session, blob_service=blob_service, settings=replication)
+    assert again["kind"] == "delta" and 0 < again["changed_bytes"] < MIB
+    assert store.load(vm_name).state.error is None
+    assert_replicas_equal_source(session, blob_service, replication, vm_name, tmp_path)
 
 
 def test_a_snapshot_a_crashed_run_left_is_removed_before_a_new_one_is_taken(

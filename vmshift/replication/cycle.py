@@ -38,7 +38,13 @@ from vmshift.state.store import StateStore, StoredState
 from vmshift.vsphere import cbt, inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 from vmshift.vsphere.datastore import open_disk
-from vmshift.vsphere.errors import ChangeIdRefused, ChangeTrackingInactive, ConsolidationNeeded, SnapshotError
+from vmshift.vsphere.errors import (
+    ChangeIdRefused,
+    ChangeTrackingInactive,
+    ConsolidationNeeded,
+    ForeignSnapshots,
+    SnapshotError,
+)
 from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, snapshot_trees
 
 log = logging.getLogger(__name__)
@@ -136,11 +142,19 @@ def _remove_leftover_snapshots(session: VSphereSession, vm: vim.VirtualMachine) 
     return removed
 
 
-def _check_consolidation(vm: vim.VirtualMachine, name: str) -> None:
+def _check_snapshottable(vm: vim.VirtualMachine, name: str) -> None:
+    """Refuse before snapshotting a VM whose disks are not where a snapshot of ours would freeze them."""
     if vm.runtime.consolidationNeeded:
         raise ConsolidationNeeded(
             f"{name} needs disk consolidation (vSphere: Snapshot > Consolidate); vmshift will not snapshot it "
             "again until that is done"
+        )
+    foreign = inventory.foreign_snapshots(vm)
+    if foreign:
+        raise ForeignSnapshots(
+            f"{name} has snapshots vmshift did not take ({', '.join(foreign)}): its disks run on their redo logs, "
+            "which datastore reads of the base disk would miss; delete them in vCenter (Snapshots > Manage "
+            "Snapshots), then run again"
         )
 
 
@@ -227,8 +241,8 @@ class _Cycle:
         _check_no_other_run(self.state)
         vm = self.vm = inventory.find_vm(self.session, self.vm_name)
         try:
-            _check_consolidation(vm, self.vm_name)
-        except ConsolidationNeeded as error:
+            _check_snapshottable(vm, self.vm_name)
+        except (ConsolidationNeeded, ForeignSnapshots) as error:
             self.state.error = str(error)
             self.save()
             raise
@@ -490,7 +504,7 @@ def verify_vm(
             raise ValueError(f"{vm_name} has no recovery point {recovery_point!r} (cycles kept: {known})")
         point_snapshots = matches[-1].blob_snapshots
     vm = inventory.find_vm(session, vm_name)
-    _check_consolidation(vm, vm_name)
+    _check_snapshottable(vm, vm_name)
     _remove_leftover_snapshots(session, vm)
     snapshot = snapshots.create_snapshot(
         session, vm, f"{OWN_SNAPSHOT_PREFIX}{vm_name}-verify", description="vmshift verification; removed when it ends"

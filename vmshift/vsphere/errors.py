@@ -49,6 +49,11 @@ class ConsolidationNeeded(SnapshotError):
     """The VM's disks still run on redo logs after a snapshot removal; consolidate them in vCenter."""
 
 
+class ForeignSnapshots(SnapshotError):
+    """The VM carries snapshots vmshift did not take: its disks run on a chain that a read of the base disk
+    through datastore access would not see through."""
+
+
 class DatastoreReadError(VSphereError):
     """Datastore file access refused or failed a ranged read of a disk."""
 

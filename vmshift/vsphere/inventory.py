@@ -76,12 +76,12 @@ def vm_disks(vm: vim.VirtualMachine) -> list[VirtualDiskInfo]:
     ]
 
 
-def _snapshot_count(vm: vim.VirtualMachine) -> int:
-    """Snapshots that vmshift did not take: they keep CBT from being enabled, so readiness blocks on them."""
+def foreign_snapshots(vm: vim.VirtualMachine) -> list[str]:
+    """Names of the snapshots vmshift did not take: they keep CBT from being enabled and put the disks on redo
+    logs, so readiness blocks on them and a cycle refuses to start."""
     info = vm.snapshot  # read once: each read asks vCenter
-    if info is None:
-        return 0
-    return sum(not tree.name.startswith(OWN_SNAPSHOT_PREFIX) for tree in snapshot_trees(info.rootSnapshotList))
+    trees = snapshot_trees(info.rootSnapshotList if info is not None else None)
+    return [tree.name for tree in trees if not tree.name.startswith(OWN_SNAPSHOT_PREFIX)]
 
 
 def snapshot_trees(trees: list[vim.vm.SnapshotTree] | None) -> list[vim.vm.SnapshotTree]:
@@ -103,7 +103,7 @@ def inventory(session: VSphereSession) -> pd.DataFrame:
             "firmware": config.firmware, "power_state": str(runtime.powerState),
             "cpus": config.hardware.numCPU, "memory_mib": config.hardware.memoryMB,
             "host": runtime.host.name if runtime.host else None,
-            "snapshot_count": _snapshot_count(vm),
+            "snapshot_count": len(foreign_snapshots(vm)),
             "nic_count": sum(isinstance(d, vim.vm.device.VirtualEthernetCard) for d in config.hardware.device),
         }
         disks = vm_disks(vm)
