@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
+from azure.core.exceptions import HttpResponseError
 from wave_runs import CACHE, finish_step, outcomes, run_step, start_step, target_resources
 
 from vmshift.azure.clients import connect as azure
@@ -103,10 +104,16 @@ def test_arm_answering_20_percent_429_or_503_during_the_azure_steps(
     # Retry-After in whole seconds, the standard header (a fraction would go as Retry-After-Ms); besides the 20 %,
     # a 429 on the test VM's creation and a 503 on its deletion, so that both are known to have been answered.
     plan = {"rate": 0.2, "statuses": [429, 503], "retry_after": 1, "seed": 7,
-            "next": [{"operation": "^PUT .*/virtualMachines/", "count": 1, "status": 429},
+            "next": [{"operation": "^GET .*/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks$",
+                      "count": 1, "status": 429},
+                     {"operation": "^PUT .*/virtualMachines/", "count": 1, "status": 429},
                      {"operation": "^DELETE .*/virtualMachines/", "count": 1, "status": 503}]}
     assert requests.post(faults, json=plan, verify=lab["ca_file"], timeout=10).ok
     try:
+        with pytest.raises(HttpResponseError) as throttled:  # what the steps' clients are answered
+            list(azure().network.virtual_networks.list("rg-hub", retry_total=0))
+        assert throttled.value.status_code == 429
+        assert throttled.value.response.headers.get("Retry-After") == "1", throttled.value.response.headers
         assert outcomes(run_step("replicate", [vm], step_env, tmp_path / "replicate.log")) == {vm: "protected"}
         assert outcomes(run_step("test", [vm], step_env, tmp_path / "test.log")) == {vm: "test-migrated"}
         assert set(target_resources(f"{vm}-test").values()) == {1}
