@@ -36,16 +36,21 @@ async def delta_sync(
     accounts = cache_accounts or [a for a in os.environ.get("VMSHIFT_CACHE_ACCOUNT", "").split(",") if a]
     rule = CycleRule(timedelta(minutes=min_interval_minutes), timedelta(minutes=max_interval_minutes))
     blackouts = [BlackoutWindow.parse(text) for text in blackout_windows or ()]
-    states = {vm: found for vm, found in (await replication_states(accounts)).items() if not vms or vm in vms}
+    found, unreadable = await replication_states(accounts)
+    states = {vm: state for vm, state in found.items() if not vms or vm in vms}
+    # A VM whose state cannot be read is not cycled (nothing would say from where), and says so every pass.
+    broken = [outcome_row(entry.vm, "failed", error=entry.error) for entry in unreadable if not vms or entry.vm in vms]
+    for row in broken:
+        get_run_logger().error("%s: %s", row["vm"], row["error"])
     due = due_cycles(states, appliance.name, rule, blackouts)
     if not due:
         get_run_logger().info("no delta cycle is due among %d VMs", len(states))
     rows = await _run_cycles(due, states, appliance) if due else []
-    after = {vm: found for vm, found in (await replication_states(accounts)).items() if vm in states} if due \
+    after = {vm: state for vm, state in (await replication_states(accounts))[0].items() if vm in states} if due \
         else states  # nothing ran: the states read above are current
     await acreate_table_artifact(status_rows(after, rule), key=artifact_key("replication-status", appliance.name),
                                  description="Each VM: phase, last cycle, recovery points, next cycle due, error")
-    return {"due": due, "vms": rows}
+    return {"due": due, "vms": rows + broken}
 
 
 async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> list[dict]:

@@ -13,7 +13,7 @@ from vmshift.replication.storage import blob_service_client
 from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, due_vms
 from vmshift.state.document import VmState
 from vmshift.state.status import delta_scheduled, vm_status
-from vmshift.state.store import StateStore
+from vmshift.state.store import StateStore, UnreadableState
 
 
 def state_store(cache_account: str) -> StateStore:
@@ -21,13 +21,17 @@ def state_store(cache_account: str) -> StateStore:
     return StateStore(blob_service_client(cache_account).get_container_client(settings.state_container))
 
 
-async def replication_states(cache_accounts: Sequence[str]) -> dict[str, tuple[str, VmState]]:
-    """VM name → (its cache account, its state), across the accounts."""
+async def replication_states(
+    cache_accounts: Sequence[str],
+) -> tuple[dict[str, tuple[str, VmState]], list[UnreadableState]]:
+    """VM name → (its cache account, its state), across the accounts; and the VMs whose state is unreadable."""
     found: dict[str, tuple[str, VmState]] = {}
+    unreadable: list[UnreadableState] = []
     for account in cache_accounts:
-        for state in await asyncio.to_thread(state_store(account).all_states):
-            found[state.vm] = (account, state)
-    return found
+        states, broken = await asyncio.to_thread(state_store(account).all_states)
+        found |= {state.vm: (account, state) for state in states}
+        unreadable += broken
+    return found, unreadable
 
 
 @task(name="due-cycles")

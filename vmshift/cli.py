@@ -222,8 +222,11 @@ def _status(args: argparse.Namespace) -> Outcome:
     if not accounts:
         return Outcome("error: name the cache storage account: --cache-account or VMSHIFT_CACHE_ACCOUNT",
                        {"ok": False, "vms": []}, ok=False)
-    states = [state for account in accounts
-              for state in StateStore(blob_service_client(account).get_container_client(STATE_CONTAINER)).all_states()]
+    states, unreadable = [], []
+    for account in accounts:
+        readable, broken = StateStore(blob_service_client(account).get_container_client(STATE_CONTAINER)).all_states()
+        states += readable
+        unreadable += broken
     chosen: set[str] | None = None
     if args.wave:
         from deployments.upload import WaveNotUploaded, uploaded_wave
@@ -235,7 +238,9 @@ def _status(args: argparse.Namespace) -> Outcome:
     if args.vm:
         chosen = {args.vm} if chosen is None else chosen & {args.vm}
     rows = [vm_status(state) for state in states if chosen is None or state.vm in chosen]
-    lines = [f"{'VM':16} {'phase':16} {'last cycle':34} {'points':6} {'next cycle due':26} error"]
+    broken = [entry for entry in unreadable if chosen is None or entry.vm in chosen]
+    lines = [f"error: {entry.error}" for entry in broken]
+    lines += [f"{'VM':16} {'phase':16} {'last cycle':34} {'points':6} {'next cycle due':26} error"]
     for row in rows:
         last = row["last_cycle"]
         cycle = f"{last['kind']} #{last['cycle']} {last['finished_at'][:19]}" if last else "-"
@@ -244,9 +249,9 @@ def _status(args: argparse.Namespace) -> Outcome:
             phase += f" {row['in_progress']['percent_done']:.0f}%"
         lines.append(f"{row['name']:16} {phase:16} {cycle:34} {row['recovery_points']:<6} "
                      f"{(row['next_cycle_due'] or '-')[:19]:26} {row['error'] or ''}")
-    if not rows:
+    if not rows and not broken:
         lines.append("(no VM replicates" + (f" in {args.wave or args.vm})" if chosen is not None else ")"))
-    return Outcome("\n".join(lines), {"vms": rows})
+    return Outcome("\n".join(lines), {"vms": rows, "unreadable": [vars(entry) for entry in broken]}, ok=not broken)
 
 
 def _validated(args: argparse.Namespace) -> PlanValidation:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,6 +30,8 @@ from vmshift.azure import cutover as azure_cutover
 from vmshift.lab.guest import write_guest
 from vmshift.plan.schema import CutoverWindow, Wave
 from vmshift.plan.validation import validate_plan
+from vmshift.replication.storage import blob_service_client
+from vmshift.state.store import DEFAULT_CONTAINER, StateStore
 from vmshift.vsphere import inventory
 from vmshift.vsphere.connection import VCenterConfig, connect
 
@@ -34,6 +39,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
 
 CACHE = "vmshiftcache01"
 VMS = {"flow-web-01": "web-rhel-02", "flow-db-02": "win-sql-01"}  # lab VM → example row it is planned like
+BROKEN_VM = "flow-broken-01"  # only a state document, and a broken one
 
 
 def lab_wave() -> Wave:
@@ -60,10 +66,25 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
     assert outcomes(replicated) == dict.fromkeys(VMS, "protected"), replicated
 
     write_guest(lab, "flow-web-01", 1 << 20, b"written by the guest after the initial cycle" * 64)
-    synced = asyncio.run(delta_sync([CACHE], appliance, min_interval_minutes=1e-6, vms=list(VMS)))
+    # Another VM's state document is broken: it is named with what to do, and hides nobody else's cycle.
+    states = StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
+    broken = states.container.get_blob_client(states.blob_name(BROKEN_VM))
+    broken.upload_blob(b'{"vm": "flow-broken-01", "phase":', overwrite=True)
+    try:
+        synced = asyncio.run(delta_sync([CACHE], appliance, min_interval_minutes=1e-6, vms=[*VMS, BROKEN_VM]))
+        status = subprocess.run([sys.executable, "-m", "vmshift.cli", "status", "--cache-account", CACHE, "--json"],
+                                capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        broken.delete_blob()
     assert sorted(synced["due"]) == sorted(VMS)
     changed = {row["vm"]: row for row in synced["vms"]}
     assert changed["flow-web-01"]["outcome"] == "protected" and changed["flow-web-01"]["changed_bytes"] > 0
+    assert changed[BROKEN_VM]["outcome"] == "failed" and broken.url in changed[BROKEN_VM]["error"]
+    assert status.returncode == 1 and "Traceback" not in status.stderr
+    assert status.stderr.startswith(f"error: state blob {broken.url} is not JSON"), status.stderr
+    shown = json.loads(status.stdout.strip().splitlines()[-1])
+    assert set(VMS) <= {row["name"] for row in shown["vms"]}
+    assert [entry["vm"] for entry in shown["unreadable"]] == [BROKEN_VM]
 
     refused = asyncio.run(cutover(wave, appliance=appliance))
     assert outcomes(refused) == dict.fromkeys(VMS, "refused")

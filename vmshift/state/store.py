@@ -31,6 +31,14 @@ class StateCorrupt(RuntimeError):
 _CORRUPT_LEFT_AS_IS = "it was left as is: restore it from its blob version or delete it to replicate the VM anew"
 
 
+@dataclass(frozen=True)
+class UnreadableState:
+    """A VM whose state document could not be read, and why (the error says what to do)."""
+
+    vm: str
+    error: str
+
+
 @dataclass
 class StoredState:
     """A state document with the ETag it was read at; save() writes only if nobody wrote since."""
@@ -50,13 +58,22 @@ class StateStore:
     def blob_name(self, vm: str) -> str:
         return f"{vm}.json"
 
-    def all_states(self) -> list[VmState]:
-        """Every VM's state document in the container, by VM name; none when the container does not exist."""
+    def all_states(self) -> tuple[list[VmState], list[UnreadableState]]:
+        """Every VM's state document in the container, by VM name; none when the container does not exist.
+
+        A document that cannot be read is returned as unreadable, so that one broken VM does not hide the others.
+        """
         try:
             names = sorted(blob.name for blob in self.container.list_blobs() if blob.name.endswith(".json"))
         except ResourceNotFoundError:
-            return []
-        return [self.load(name.removesuffix(".json")).state for name in names]
+            return [], []
+        states, unreadable = [], []
+        for vm in (name.removesuffix(".json") for name in names):
+            try:
+                states.append(self.load(vm).state)
+            except (StateCorrupt, StateSchemaTooNew) as error:
+                unreadable.append(UnreadableState(vm, str(error)))
+        return states, unreadable
 
     def load(self, vm: str) -> StoredState:
         """The VM's state, or a new one (not yet stored) when there is none."""
