@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from types import SimpleNamespace
+
 import pytest
 import requests
 
 from vmshift.lab.guest import write_guest
 from vmshift.vsphere.connection import connect
-from vmshift.vsphere.datastore import flat_extent_path, open_disk
+from vmshift.vsphere.datastore import DatastoreDiskReader, flat_extent_path, open_disk
 from vmshift.vsphere.errors import DatastoreReadError
 
 VM = "vsphere-lib-01"
@@ -67,3 +70,14 @@ def test_a_datastore_path_maps_to_its_flat_extent():
         "ds-ssd-01", "win-sql-01/win-sql-01_1-flat.vmdk")
     with pytest.raises(DatastoreReadError, match="not a datastore path"):
         flat_extent_path("win-sql-01.vmdk")
+
+
+def test_a_vcenter_that_stops_answering_fails_the_read_instead_of_holding_it():
+    with socket.create_server(("127.0.0.1", 0)) as stalled:  # accepts (the kernel's backlog) and never answers
+        host, port = stalled.getsockname()
+        session = SimpleNamespace(http=requests.Session(), base_url=f"http://{host}:{port}",
+                                  datacenter=SimpleNamespace(name="dc-lab"))
+        reader = DatastoreDiskReader(session, "[ds-ssd-01] vm/vm.vmdk", 1 << 20, timeout_s=(1.0, 1.0))
+
+        with pytest.raises(requests.exceptions.Timeout):
+            reader.read(0, 512)

@@ -8,6 +8,9 @@ from urllib.parse import quote
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.errors import DatastoreReadError
 
+# Connect, then between bytes: a vCenter that stops answering fails the read (a transient error, retried by the
+# cycle's caller) instead of holding the cycle, its snapshot and its concurrency slot for ever.
+READ_TIMEOUT_S = (30.0, 300.0)
 _DATASTORE_PATH = re.compile(r"^\[(?P<datastore>[^\]]+)\]\s*(?P<path>.+\.vmdk)$")
 
 
@@ -24,9 +27,11 @@ def flat_extent_path(datastore_path: str) -> tuple[str, str]:
 class DatastoreDiskReader:
     """A disk's flat extent read by range; fits vmshift.replication.reader.DiskReader."""
 
-    def __init__(self, session: VSphereSession, datastore_path: str, capacity_bytes: int) -> None:
+    def __init__(self, session: VSphereSession, datastore_path: str, capacity_bytes: int,
+                 timeout_s: tuple[float, float] = READ_TIMEOUT_S) -> None:
         self.datastore_path = datastore_path
         self.size = capacity_bytes
+        self._timeout_s = timeout_s
         self._http = session.http
         datastore, path = flat_extent_path(datastore_path)
         self._url = f"{session.base_url}/folder/{quote(path)}"
@@ -40,7 +45,7 @@ class DatastoreDiskReader:
         if length == 0:
             return b""
         # verify is passed again: requests lets REQUESTS_CA_BUNDLE override a session's verify setting.
-        response = self._http.get(self._url, params=self._params, verify=self._http.verify,
+        response = self._http.get(self._url, params=self._params, verify=self._http.verify, timeout=self._timeout_s,
                                   headers={"Range": f"bytes={offset}-{offset + length - 1}"})
         if response.status_code == 401:
             raise DatastoreReadError(f"vCenter refused datastore access to {self.datastore_path}: session expired?")
