@@ -37,10 +37,12 @@ def test_fifty_creates_complete_through_20_percent_throttling_each_exactly_once(
             location="global", virtual_network=SubResource(id=vnet.id), registration_enabled=False)).result()
         arm.private_dns.record_sets.create_or_update(group, zone, "A", "app", RecordSet(
             ttl=10, a_records=[ARecord(ipv4_address=f"10.{100 + i}.1.10")]))
-    injected = arm.admin("/_lab/faults")["injected"]
+    faults = arm.admin("/_lab/faults")
     arm.admin("/_lab/faults", {"rate": 0})
 
-    assert injected > 0
+    injected, by_status = faults["injected"], faults["injected_by_status"]
+    assert by_status.get("429", 0) > 0 and by_status.get("503", 0) > 0, by_status  # seeded: both occur
+    assert injected == sum(by_status.values())
     assert sorted(v.name for v in arm.network.virtual_networks.list(group)) == sorted(f"vnet-{i}" for i in range(10))
     for i in range(10):
         [subnet] = arm.network.virtual_networks.get(group, f"vnet-{i}").subnets

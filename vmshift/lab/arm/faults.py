@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,7 @@ class Faults:
     def __init__(self, plan: FaultPlan | None = None) -> None:
         self._lock = threading.Lock()
         self.injected = 0
+        self.injected_by_status: Counter[int] = Counter()
         self.set(plan or FaultPlan())
 
     def set(self, plan: FaultPlan) -> None:
@@ -54,7 +56,8 @@ class Faults:
             self._random = random.Random(plan.seed)
 
     def describe(self) -> dict[str, Any]:
-        return {**self.plan.model_dump(), "injected": self.injected}
+        return {**self.plan.model_dump(), "injected": self.injected,
+                "injected_by_status": {str(status): n for status, n in sorted(self.injected_by_status.items())}}
 
     def check(self, method: str, path: str) -> None:
         """Raise the fault this request is due, if any."""
@@ -63,6 +66,7 @@ class Faults:
             if status is None:
                 return
             self.injected += 1
+            self.injected_by_status[status] += 1
         code, message = _CODES[status]
         headers: dict[str, str] = {}
         if status in (429, 503):
