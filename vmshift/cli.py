@@ -151,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
                               help="override a default, e.g. vmshift-host-disk-reads=4 (repeatable)")
     limits_setup.set_defaults(handler=_limits_setup)
 
+    deploy = commands.add_parser("deploy", parents=[common],
+                                 help="prefect deploy --all, then make the deployments refuse unknown parameters")
+    deploy.add_argument("--prefect-file", type=Path, default=Path("prefect.yaml"),
+                        help="the project's prefect.yaml (default: the one in this folder)")
+    deploy.set_defaults(handler=_deploy)
+
     for step, what in (("test-migrate", "build the VMs from their latest recovery point in the test VNet"),
                        ("cleanup-test", "delete what the test migration created"),
                        ("cutover", "cut the VMs over (behind the gates) through the cutover deployment"),
@@ -184,6 +190,17 @@ def _limits_setup(args: argparse.Namespace) -> Outcome:
     in_force = asyncio.run(ensure_limits(planned, update=True))
     lines = [f"  {name:60} {size}" for name, size in sorted(in_force.items())]
     return Outcome("global concurrency limits in force:\n" + "\n".join(lines), {"limits": in_force})
+
+
+def _deploy(args: argparse.Namespace) -> Outcome:
+    from deployments.deploy import DeployFailed, deploy_project
+
+    try:
+        sealed = deploy_project(args.prefect_file)
+    except DeployFailed as failure:
+        return Outcome(f"error: {failure}", {"ok": False, "error": str(failure)}, ok=False)
+    return Outcome(f"deployed, refusing parameters their flows do not take: {', '.join(sealed)}",
+                   {"deployments": sealed})
 
 
 def _step(args: argparse.Namespace) -> Outcome:

@@ -114,7 +114,8 @@ def _run(lab: dict, started: float) -> int:
 
 def _deploy() -> None:
     _check([PREFECT, "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"], "creating the work pool")
-    _check([PREFECT, "--no-prompt", "deploy", "--all"], "prefect deploy --all")
+    # As a team deploys: `prefect deploy --all`, then each deployment sealed against unknown parameters.
+    _check([str(Path(sys.executable).parent / "vmshift"), "deploy"], "vmshift deploy")
 
 
 def _start_worker(folder: Path) -> None:
