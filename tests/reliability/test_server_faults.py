@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
-from wave_runs import CACHE, finish_step, outcomes, run_step, start_step, target_resources
+from wave_runs import CACHE, assert_disks_verified, finish_step, outcomes, run_step, start_step, target_resources
 
 from vmshift.azure.clients import connect as azure
 from vmshift.lab import launcher, process
@@ -125,7 +125,7 @@ def test_arm_answering_20_percent_429_or_503_during_the_azure_steps(
     assert injected["next"] == [], f"not every planned fault was answered: {injected['next']}"
     assert injected["injected"] > 2
     assert outcomes(cut) == {vm: "migrated"}, cut
-    assert cut["vms"][0]["verified"]
+    assert_disks_verified(vm, cut["vms"][0])
     assert set(target_resources(vm).values()) == {1}, target_resources(vm)
 
 
