@@ -20,13 +20,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The flows behind the API calls the tests make, by deployment name as prefect.yaml names them.
 DEPLOYED = {"wave-replicate": "flows/migrate_wave.py:migrate_wave", "cutover": "flows/cutover.py:cutover",
             "test-migrate": "flows/test_migrate.py:test_migrate"}
-# As `prefect deploy` makes them from prefect.yaml (`pull: null`): the flow's parameter schema, enforced, and
-# code run from the project folder.
+# As `vmshift deploy` makes them from prefect.yaml (`pull: null`): the flow's parameter schema, enforced and
+# sealed against parameters the flow does not take, and code run from the project folder.
 _DEPLOY = """
 import asyncio, json, sys
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.flows import load_flow_from_entrypoint
+from deployments.deploy import seal
 
 async def deploy(deployments, project):
     ids = {}
@@ -36,6 +37,7 @@ async def deploy(deployments, project):
             deployment_id = await (await flow.ato_deployment(name=name)).aapply()
             pull = [{"prefect.deployments.steps.set_working_directory": {"directory": project}}]
             await client.update_deployment(deployment_id, DeploymentUpdate(pull_steps=pull))
+            await seal(client, deployment_id)
             ids[f"{flow.name}/{name}"] = str(deployment_id)
     return ids
 

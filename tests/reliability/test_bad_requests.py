@@ -1,7 +1,8 @@
 """Broken input through the doors a user has: a broken plan uploaded schedules nothing (where a good one
 schedules its waves); the cutover and test-migration APIs called with parameters of the wrong type are refused
-by the server, and a run whose parameters are well typed but wrong fails saying which one, before any VM is
-touched; a step called with a wave or VM that does not exist is refused by name."""
+by the server, and so is a call to any step's deployment with a parameter its flow does not take; a run whose
+parameters are well typed but wrong fails saying which one, before any VM is touched; a step called with a
+wave or VM that does not exist is refused by name."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from wave_runs import CACHE, EXAMPLE_PLAN, PROJECT_ROOT, lab_wave, target_resour
 
 from deployments.upload import wave_parameter
 from flows.selection import UnknownVm, select_vms
+from vmshift.lab import launcher
+from vmshift.lab.prefect_server import client_environment
 from vmshift.plan.validation import validate_plan
 from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import DEFAULT_CONTAINER, StateStore
@@ -95,6 +99,63 @@ def test_an_api_call_with_a_parameter_of_the_wrong_type_is_refused_and_creates_n
     detail = answer.json()["detail"]
     assert detail.startswith(f"Error creating flow run: Validation failed for field {field!r}."), detail
     assert {run["id"] for run in flow_runs(prefect, deployment_id)} == before  # (their states move on: Late)
+
+
+@pytest.fixture(scope="module")
+def deployed_by_vmshift(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A Prefect server of its own on which a team's deploy ran as the README says (the work pool, then
+    `vmshift deploy` in the project folder): the deployments of prefect.yaml, not the conftest's stand-ins."""
+    folder = tmp_path_factory.mktemp("deploy-prefect")
+    with launcher.running_prefect_server(folder) as entry:
+        env = {**os.environ, **client_environment(entry), "PREFECT_HOME": str(folder / "client")}
+        for argv in ([str(BIN / "prefect"), "work-pool", "create", "vmshift", "--type", "process"],
+                     [str(BIN / "vmshift"), "deploy"]):
+            done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stdout + done.stderr
+        yield entry
+
+
+# Each step's deployment, called well but for one key its flow does not take (a typo, or a wish).
+UNKNOWN_KEYS = [
+    (WAVE_REPLICATE, {"dry_run": True}),
+    ("delta-sync/delta-sync", {"min_interval": 5}),
+    (TEST_MIGRATE, {"wave": "wave-1", "vm": ["web-rhel-02"]}),
+    ("cleanup-test/cleanup-test", {"wave": "wave-1", "force": True}),
+    (CUTOVER, {"wave": "wave-1", "skip_test_migrations": True}),
+    ("complete-migration/complete-migration", {"wave": "wave-1", "delete_cache_blob": True}),
+    ("rollback/rollback", {"wave": "wave-1", "delete_disk": True}),
+]
+
+
+@pytest.mark.parametrize(("deployment", "parameters"), UNKNOWN_KEYS)
+def test_an_api_call_with_a_parameter_the_flow_does_not_take_is_refused_by_name_and_creates_no_run(
+    deployment: str, parameters: dict, deployed_by_vmshift: dict
+) -> None:
+    prefect, headers = deployed_by_vmshift, basic(deployed_by_vmshift["auth_string"])
+    if deployment == WAVE_REPLICATE:
+        parameters = {"wave": wave_parameter(validate_plan(EXAMPLE_PLAN).raise_for_errors().waves[0]), **parameters}
+    deployment_id = api_call("GET", f"{prefect['api_url']}/deployments/name/{deployment}", headers).json()["id"]
+    before = {run["id"] for run in flow_runs(prefect, deployment_id)}
+    unknown = list(parameters)[-1]
+
+    answer = api_call("POST", f"{prefect['api_url']}/deployments/{deployment_id}/create_flow_run", headers,
+                      {"parameters": parameters})
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["detail"] == ("Error creating flow run: Validation failed. Failure reason: Additional "
+                                       f"properties are not allowed ({unknown!r} was unexpected)"), answer.text
+    assert {run["id"] for run in flow_runs(prefect, deployment_id)} == before
+
+
+def test_a_good_api_call_on_a_deployment_vmshift_deploy_made_creates_its_run(deployed_by_vmshift: dict) -> None:
+    prefect, headers = deployed_by_vmshift, basic(deployed_by_vmshift["auth_string"])
+    deployment_id = api_call("GET", f"{prefect['api_url']}/deployments/name/{CUTOVER}", headers).json()["id"]
+
+    answer = api_call("POST", f"{prefect['api_url']}/deployments/{deployment_id}/create_flow_run", headers,
+                      {"parameters": {"wave": "wave-1", "vms": ["win-sql-01"], "skip_test_migration": True}})
+
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["id"] in {run["id"] for run in flow_runs(prefect, deployment_id)}
 
 
 def power_state(vm: str) -> str:
