@@ -1,5 +1,5 @@
-"""prefect.yaml deploys against the lab's Prefect server; a plan upload schedules each wave once; the cutover
-is one authenticated REST call."""
+"""`vmshift deploy` deploys prefect.yaml against the lab's Prefect server; a plan upload schedules each wave once;
+the cutover is one authenticated REST call."""
 
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ DEPLOYMENTS = {"migrate-wave/wave-replicate", "delta-sync/delta-sync", "test-mig
 
 @pytest.fixture(scope="module")
 def deployed(prefect_server: tuple[Path, dict]) -> Iterator[dict]:
-    """The lab server with the work pool created and `prefect deploy --all` run, as a user would."""
+    """The lab server with the work pool created and `vmshift deploy` run, as the README says."""
     folder, entry = prefect_server
     env = {**os.environ, **client_environment(entry), "PREFECT_HOME": str(folder / "client")}
     for argv in ([PREFECT, "work-pool", "create", "vmshift", "--type", "process", "--overwrite"],
-                 [PREFECT, "--no-prompt", "deploy", "--all"]):
+                 [str(Path(sys.executable).parent / "vmshift"), "deploy"]):
         done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
     with temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
@@ -47,7 +47,7 @@ def example_plan():
     return validate_plan(PROJECT / "examples" / "waves.csv").raise_for_errors()
 
 
-def test_prefect_deploy_all_creates_every_deployment(deployed: dict) -> None:
+def test_vmshift_deploy_creates_every_deployment(deployed: dict) -> None:
     async def names() -> set[str]:
         async with get_client() as client:
             flows = {flow.id: flow.name for flow in await client.read_flows()}
