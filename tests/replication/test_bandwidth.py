@@ -1,4 +1,5 @@
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -68,10 +69,10 @@ class FrozenClock(FakeClock):
             self.slept.append(seconds)
 
 
-def test_two_disks_moved_at_once_share_the_appliance_cap() -> None:
+def test_two_disks_moved_at_once_share_the_appliance_cap(tmp_path: Path) -> None:
     clock = FrozenClock()
     rate = 1048.576  # MB/s: one 1 MiB write per millisecond; a rate no other test uses, so the bucket is new
-    appliance_cap(rate, clock=clock, sleep=clock.sleep)
+    appliance_cap(rate, clock=clock, sleep=clock.sleep, ledger_dir=tmp_path)
     settings = MoverSettings(concurrency=4, chunk_size=MIB, bandwidth_mb_s=rate)
     disk = MemoryDisk(8 * MIB)
     moves = [
@@ -90,12 +91,33 @@ def test_two_disks_moved_at_once_share_the_appliance_cap() -> None:
     assert sorted(clock.slept) == pytest.approx([k / 1000 for k in range(1, 16)])
 
 
-def test_a_move_with_a_bandwidth_setting_goes_through_the_cap() -> None:
+def test_a_move_with_a_bandwidth_setting_goes_through_the_cap(tmp_path: Path) -> None:
     clock = FrozenClock()
     rate = 2.097152  # MB/s: a 1 MiB write every half second
-    appliance_cap(rate, clock=clock, sleep=clock.sleep)
+    appliance_cap(rate, clock=clock, sleep=clock.sleep, ledger_dir=tmp_path)
     disk = MemoryDisk(4 * MIB)
     settings = MoverSettings(concurrency=2, chunk_size=MIB, bandwidth_mb_s=rate)
     result = move(disk, disk, plan_writes([DiskExtent(0, disk.size)], disk.size, MIB), settings, skip_zero=True)
     assert result.bytes_sent == 4 * MIB
     assert sorted(clock.slept) == pytest.approx([0.5, 1.0, 1.5])
+
+
+def test_two_processes_of_one_appliance_share_the_cap_through_its_ledger(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ledger = tmp_path / "appliance.ledger"
+    # Two buckets that share nothing but the ledger file, as two flow-run processes of one appliance do.
+    wave, delta = (BandwidthCap(1.0, clock=clock, sleep=clock.sleep, ledger=ledger) for _ in range(2))
+    wave.take(1_000_000)
+    delta.take(1_000_000)
+    wave.take(1_000_000)
+    assert clock.slept == [1.0, 1.0]  # 1 MB/s in all: each next megabyte a second later, whichever process sends it
+
+
+def test_a_ledger_left_from_before_a_reboot_holds_nobody_back(tmp_path: Path) -> None:
+    clock = FakeClock()
+    ledger = tmp_path / "appliance.ledger"
+    ledger.write_text(repr(clock.now + 10 * 86400))  # the monotonic clock of an earlier boot ran further
+    cap = BandwidthCap(1.0, clock=clock, sleep=clock.sleep, ledger=ledger)
+    cap.take(1_000_000)
+    cap.take(1_000_000)
+    assert clock.slept == [1.0]

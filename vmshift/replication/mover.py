@@ -6,15 +6,22 @@ concurrency times chunk size whatever the disk size; reads of some chunks overla
 
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from vmshift.replication.extents import MAX_PAGE_WRITE, DiskExtent
 from vmshift.replication.reader import DiskReader
+
+# A ledger slot further ahead than this was written before the clock was reset (a reboot): it is ignored.
+STALE_LEDGER_S = 3600.0
 
 
 class PageWriter(Protocol):
@@ -62,17 +69,23 @@ class MoveResult:
 
 
 class BandwidthCap:
-    """A token bucket shared by the workers: the appliance's upload cap, as Azure Migrate offers."""
+    """A token bucket shared by the workers: the appliance's upload cap, as Azure Migrate offers.
+
+    With a ledger file, the bucket's state lives in that file under an exclusive lock, so that every process of
+    the appliance (each Prefect flow run is one) draws on the same cap.
+    """
 
     def __init__(
         self,
         mb_per_s: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        ledger: Path | None = None,
     ) -> None:
         self.rate = mb_per_s * 1_000_000
         self._clock = clock
         self._sleep = sleep
+        self._ledger = ledger
         self._lock = threading.Lock()
         self._next_free = clock()
 
@@ -80,10 +93,28 @@ class BandwidthCap:
         """Wait until sending nbytes keeps the average under the cap."""
         with self._lock:
             now = self._clock()
-            start = max(now, self._next_free)
-            self._next_free = start + nbytes / self.rate
+            start = self._reserve(now, nbytes / self.rate)
         if start > now:
             self._sleep(start - now)
+
+    def _reserve(self, now: float, seconds: float) -> float:
+        """The start of the next free slot of `seconds`, taken from the bucket (in memory or the ledger)."""
+        if self._ledger is None:
+            start = self._next_free = max(now, self._next_free)
+            self._next_free += seconds
+            return start
+        with open(self._ledger, "a+b") as ledger:
+            fcntl.flock(ledger, fcntl.LOCK_EX)
+            ledger.seek(0)
+            text = ledger.read().strip()
+            next_free = float(text) if text else now
+            if next_free > now + STALE_LEDGER_S:  # written before a reboot reset the clock: nobody waits on it
+                next_free = now
+            start = max(now, next_free)
+            ledger.seek(0)
+            ledger.truncate()
+            ledger.write(repr(start + seconds).encode())
+        return start
 
 
 _appliance_caps: dict[float, BandwidthCap] = {}
@@ -91,17 +122,23 @@ _appliance_caps_lock = threading.Lock()
 
 
 def appliance_cap(
-    mb_per_s: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    mb_per_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    ledger_dir: Path | None = None,
 ) -> BandwidthCap:
-    """The one bucket of this process for a rate: every disk and VM that one appliance worker (one process)
-    moves at once shares it, since Azure Migrate's cap is per appliance, not per disk.
+    """The appliance's one bucket for a rate: every disk and VM that the appliance moves at once, in any of its
+    processes, shares it, since Azure Migrate's cap is per appliance, not per disk.
 
-    The first caller for a rate creates the bucket (tests pass a fake clock there); later ones share it.
+    Processes meet in a ledger file in `ledger_dir` (VMSHIFT_APPLIANCE_DIR, else the temporary folder). The first
+    caller of a process for a rate creates the bucket (tests pass a fake clock and their own folder there).
     """
     with _appliance_caps_lock:
         cap = _appliance_caps.get(mb_per_s)
         if cap is None:
-            cap = _appliance_caps[mb_per_s] = BandwidthCap(mb_per_s, clock, sleep)
+            folder = ledger_dir or Path(os.environ.get("VMSHIFT_APPLIANCE_DIR") or tempfile.gettempdir())
+            ledger = folder / f"vmshift-bandwidth-{os.getuid()}-{mb_per_s:g}MBps.ledger"
+            cap = _appliance_caps[mb_per_s] = BandwidthCap(mb_per_s, clock, sleep, ledger)
         return cap
 
 
