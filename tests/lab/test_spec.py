@@ -35,8 +35,9 @@ def test_unknown_field_is_named_with_its_vm(tmp_path: Path) -> None:
 
 
 def test_duplicate_vm_name_is_refused(tmp_path: Path) -> None:
+    copied_at = len(load_spec().vcenter.vms)  # the copy of the first VM goes last
     path = _write_spec(tmp_path, lambda s: s["vcenter"]["vms"].append(dict(s["vcenter"]["vms"][0])))
-    with pytest.raises(LabSpecInvalid, match=r"vcenter\.vms\[4\] \(app-linux-01\)\.name: duplicate VM name"):
+    with pytest.raises(LabSpecInvalid, match=rf"vcenter\.vms\[{copied_at}\] \(app-linux-01\)\.name: duplicate VM name"):
         load_spec(path)
 
 
