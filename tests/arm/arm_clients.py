@@ -15,8 +15,12 @@ from azure.mgmt.network.models import PrivateEndpoint, PrivateLinkServiceConnect
 from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
+from azure.mgmt.storage.models import (
+    PrivateEndpointConnection,
+    PrivateLinkServiceConnectionState,
+    StorageAccountCreateParameters,
+)
 from azure.mgmt.storage.models import Sku as StorageSku
-from azure.mgmt.storage.models import StorageAccountCreateParameters
 from azure.storage.blob import BlobServiceClient
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -114,3 +118,10 @@ def blob_endpoint(arm: Arm, group: str, name: str, subnet_id: str, account_id: s
     else:
         endpoint.private_link_service_connections = [connection]
     return arm.network.private_endpoints.begin_create_or_update(group, name, endpoint).result()
+
+
+def decide(arm: Arm, group: str, account: str, connection: str, status: str) -> PrivateEndpointConnection:
+    """The account owner's click in Networking > Private endpoint connections."""
+    return arm.storage.private_endpoint_connections.put(group, account, connection, PrivateEndpointConnection(
+        private_link_service_connection_state=PrivateLinkServiceConnectionState(
+            status=status, description=f"{status} by the storage team")))

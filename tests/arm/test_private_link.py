@@ -8,11 +8,10 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import pytest
-from arm_clients import Arm, blob_endpoint, create_account
+from arm_clients import Arm, blob_endpoint, create_account, decide
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.network.models import PrivateDnsZoneConfig, PrivateDnsZoneGroup
 from azure.mgmt.privatedns.models import CnameRecord, PrivateZone, RecordSet, SubResource, VirtualNetworkLink
-from azure.mgmt.storage.models import PrivateEndpointConnection, PrivateLinkServiceConnectionState
 
 pytestmark = pytest.mark.lab
 
@@ -127,9 +126,7 @@ def test_manual_connection_stays_pending_until_approved_on_the_account(
         == "Pending"
     [connection] = arm.storage.private_endpoint_connections.list(group, account)
     assert connection.private_endpoint.id == endpoint.id
-    arm.storage.private_endpoint_connections.put(group, account, connection.name, PrivateEndpointConnection(
-        private_link_service_connection_state=PrivateLinkServiceConnectionState(status="Approved",
-                                                                                description="approved by ops")))
+    decide(arm, group, account, connection.name, "Approved")
     endpoint = arm.network.private_endpoints.get(group, "pe-manual")
     assert endpoint.manual_private_link_service_connections[0].private_link_service_connection_state.status \
         == "Approved"

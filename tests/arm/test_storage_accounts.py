@@ -7,12 +7,10 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from arm_clients import CACHE_ACCOUNT, Arm, blob_endpoint, create_account
+from arm_clients import CACHE_ACCOUNT, Arm, blob_endpoint, create_account, decide
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.storage.models import (
     NetworkRuleSet,
-    PrivateEndpointConnection,
-    PrivateLinkServiceConnectionState,
     StorageAccountUpdateParameters,
 )
 from azure.storage.blob import BlobServiceClient
@@ -100,13 +98,6 @@ def test_private_endpoint_on_a_blob_storage_account_is_refused(
         blob_endpoint(arm, group, "pe-blobkind", endpoint_subnet, account_id)
     assert (refused.value.status_code, refused.value.error.code) == (400, "OperationNotAllowedOnKind")
     assert list(arm.network.private_endpoints.list(group)) == []
-
-
-def decide(arm: Arm, group: str, account: str, connection: str, status: str) -> PrivateEndpointConnection:
-    """The account owner's click in Networking > Private endpoint connections."""
-    return arm.storage.private_endpoint_connections.put(group, account, connection, PrivateEndpointConnection(
-        private_link_service_connection_state=PrivateLinkServiceConnectionState(
-            status=status, description=f"{status} by the storage team")))
 
 
 def test_a_rejected_connection_stays_rejected_and_its_removal_disconnects_the_endpoint(
