@@ -85,7 +85,8 @@ class BandwidthCap:
         self.rate = mb_per_s * 1_000_000
         self._clock = clock
         self._sleep = sleep
-        self._ledger = ledger
+        # Opened once: the ledger is read and written on every page write of the process.
+        self._ledger = os.open(ledger, os.O_RDWR | os.O_CREAT, 0o600) if ledger is not None else None
         self._lock = threading.Lock()
         self._next_free = clock()
 
@@ -103,17 +104,17 @@ class BandwidthCap:
             start = self._next_free = max(now, self._next_free)
             self._next_free += seconds
             return start
-        with open(self._ledger, "a+b") as ledger:
-            fcntl.flock(ledger, fcntl.LOCK_EX)
-            ledger.seek(0)
-            text = ledger.read().strip()
+        fcntl.flock(self._ledger, fcntl.LOCK_EX)
+        try:
+            text = os.pread(self._ledger, 64, 0).strip()
             next_free = float(text) if text else now
             if next_free > now + STALE_LEDGER_S:  # written before a reboot reset the clock: nobody waits on it
                 next_free = now
             start = max(now, next_free)
-            ledger.seek(0)
-            ledger.truncate()
-            ledger.write(repr(start + seconds).encode())
+            os.ftruncate(self._ledger, 0)
+            os.pwrite(self._ledger, repr(start + seconds).encode(), 0)
+        finally:
+            fcntl.flock(self._ledger, fcntl.LOCK_UN)
         return start
 
 
