@@ -17,7 +17,6 @@ from vmshift.vsphere import datastore, inventory, power, snapshots
 from vmshift.vsphere.cbt import disable_cbt
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.errors import SnapshotError
-from vmshift.vsphere.inventory import snapshot_trees
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +71,8 @@ class VSphereSourceVm:
         vm = self._vm()
         if not has_snapshots(self.session, vm):
             return None
-        info = vm.snapshot
-        return next((tree.snapshot for tree in snapshot_trees(info.rootSnapshotList if info else None)
-                     if tree.snapshot._moId == self.final_snapshot), None)
+        tree = snapshots.snapshot_tree(vm, self.final_snapshot)
+        return tree.snapshot if tree is not None else None
 
     def power_on(self) -> None:
         power.power_on(self.session, self._vm())

@@ -45,12 +45,11 @@ from vmshift.vsphere.errors import (
     ForeignSnapshots,
     SnapshotError,
 )
-from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, snapshot_trees
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
 log = logging.getLogger(__name__)
 
 ALL_AREAS = "*"  # QueryChangedDiskAreas' changeId for "every allocated area"
-# A claim whose process is gone (same host) or silent this long (another host) belongs to a dead run.
 
 OpenReader = Callable[[VSphereSession, str, int], DiskReader]
 
@@ -164,10 +163,9 @@ def _now() -> dt.datetime:
 
 def _create_time(vm: vim.VirtualMachine, snapshot: vim.vm.Snapshot) -> dt.datetime:
     """When vSphere froze the disks (the snapshot tree's createTime): the time a recovery point restores to."""
-    info = vm.snapshot
-    for tree in snapshot_trees(info.rootSnapshotList if info else None):
-        if tree.snapshot._moId == snapshot._moId:
-            return tree.createTime
+    tree = snapshots.snapshot_tree(vm, snapshot._moId)
+    if tree is not None:
+        return tree.createTime
     raise SnapshotError(f"snapshot {snapshot._moId} of {vm.name} is not in its snapshot tree: it was removed while "
                         "the cycle was starting; run the cycle again")
 
@@ -513,7 +511,8 @@ def verify_vm(
         results = []
         for disk in snapshots.snapshot_disks(snapshot):
             key = str(disk.key)
-            replica = clients.replica(vm_name, key).reader(point_snapshots.get(key))
+            # Only the ranges the replica holds are downloaded (egress); the rest compares as zeros.
+            replica = clients.replica(vm_name, key).reader(point_snapshots.get(key), only_written=True)
             source = open_reader(session, disk.datastore_path, disk.capacity_bytes)
             comparison = compare_disks(source, replica, concurrency=clients.settings.mover.concurrency)
             footer_problem = replica.footer_problem()

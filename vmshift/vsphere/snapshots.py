@@ -53,6 +53,13 @@ def find_snapshots(vm: vim.VirtualMachine, name_prefix: str) -> list[vim.vm.Snap
     return [tree.snapshot for tree in trees if tree.name.startswith(name_prefix)]
 
 
+def snapshot_tree(vm: vim.VirtualMachine, moref: str) -> vim.vm.SnapshotTree | None:
+    """The node of the VM's snapshot tree for the snapshot with that moref (its createTime, name, ...), if any."""
+    info = vm.snapshot  # read once: each read asks vCenter
+    trees = snapshot_trees(info.rootSnapshotList if info is not None else None)
+    return next((tree for tree in trees if tree.snapshot._moId == moref), None)
+
+
 def snapshot_disks(snapshot: vim.vm.Snapshot) -> list[SnapshotDisk]:
     """The snapshot's disks: the file it froze (not the VM's current redo log) and its changeId."""
     return [
