@@ -138,9 +138,17 @@ def appliance_cap(
         cap = _appliance_caps.get(mb_per_s)
         if cap is None:
             folder = ledger_dir or Path(os.environ.get("VMSHIFT_APPLIANCE_DIR") or tempfile.gettempdir())
-            ledger = folder / f"vmshift-bandwidth-{os.getuid()}-{mb_per_s:g}MBps.ledger"
+            # One ledger per boot: its slots are times of the monotonic clock, which a reboot starts again.
+            ledger = folder / f"vmshift-bandwidth-{os.getuid()}-{_boot_id()}-{mb_per_s:g}MBps.ledger"
             cap = _appliance_caps[mb_per_s] = BandwidthCap(mb_per_s, clock, sleep, ledger)
         return cap
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:  # not Linux: the stale-slot check is what is left
+        return "boot"
 
 
 def is_zero(data: bytes) -> bool:
