@@ -15,6 +15,7 @@ from azure.mgmt.compute.models import (
     Disk,
     DiskCreateOption,
     DiskSku,
+    GrantAccessData,
     HardwareProfile,
     ManagedDiskParameters,
     NetworkInterfaceReference,
@@ -232,3 +233,19 @@ def test_overlapping_subnets_and_addresses_outside_the_subnet_are_refused(arm: A
     assert refusal(lambda: nic(arm, group, "nic-outside", static_ip="10.99.0.9")) == "PrivateIPAddressNotInSubnet"
     nic(arm, group, "nic-first", static_ip="10.30.1.60")
     assert refusal(lambda: nic(arm, group, "nic-second", static_ip="10.30.1.60")) == "PrivateIPAddressInUse"
+
+
+def test_a_disk_with_an_open_read_link_is_attached_only_after_access_is_revoked(arm: Arm, group: str) -> None:
+    os_disk = empty_disk(arm, group, "disk-granted")
+    arm.compute.disks.begin_grant_access(group, "disk-granted", GrantAccessData(
+        access="Read", duration_in_seconds=600)).result()
+    body = vm_body(os_disk, [nic(arm, group, "nic-granted")])
+
+    error = refused(lambda: arm.compute.virtual_machines.begin_create_or_update(group, "vm-granted", body).result())
+    assert (error.status_code, error.error.code) == (409, "OperationNotAllowed")
+    assert "endGetAccess" in error.error.message
+    assert arm.compute.disks.get(group, "disk-granted").disk_state == "ActiveSAS"
+
+    arm.compute.disks.begin_revoke_access(group, "disk-granted").result()
+    arm.compute.virtual_machines.begin_create_or_update(group, "vm-granted", body).result()
+    assert arm.compute.disks.get(group, "disk-granted").disk_state == "Attached"

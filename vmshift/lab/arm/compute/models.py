@@ -419,6 +419,10 @@ class ComputeBackend:
         if disk.get("managedBy") and disk["managedBy"].lower() != vm_id.lower():
             raise ArmError(409, "OperationNotAllowed",
                            f"Disk {disk['name']} is already attached to VM {disk['managedBy']}.", target)
+        if disk["properties"].get("diskState") == "ActiveSAS":
+            raise ArmError(409, "OperationNotAllowed",
+                           f"Disk {disk['name']} cannot be attached while it is in state ActiveSAS (a grantAccess "
+                           "SAS URI is open). Revoke access to the disk (endGetAccess) and retry.", target)
         return disk
 
     def create_or_update_virtual_machine(self, subscription_id: str, group: str, name: str,
