@@ -59,10 +59,6 @@ function syncEnvironment() {
 }
 
 const refresh = AccountDataStore.prototype.refresh;
-AccountDataStore.prototype.refresh = function refreshWithLabAccounts() {
-  syncEnvironment();
-  refresh.call(this);
-};
 
 AccountDataStore.prototype.getAccount = function getAccountOfLab(name) {
   if (syncEnvironment()) {

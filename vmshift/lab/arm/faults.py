@@ -43,7 +43,6 @@ class Faults:
 
     def __init__(self, plan: FaultPlan | None = None) -> None:
         self._lock = threading.Lock()
-        self.injected = 0
         self.injected_by_status: Counter[int] = Counter()
         self.set(plan or FaultPlan())
 
@@ -56,7 +55,7 @@ class Faults:
             self._random = random.Random(plan.seed)
 
     def describe(self) -> dict[str, Any]:
-        return {**self.plan.model_dump(), "injected": self.injected,
+        return {**self.plan.model_dump(), "injected": sum(self.injected_by_status.values()),
                 "injected_by_status": {str(status): n for status, n in sorted(self.injected_by_status.items())}}
 
     def check(self, method: str, path: str) -> None:
@@ -65,7 +64,6 @@ class Faults:
             status = self._due(f"{method} {path}")
             if status is None:
                 return
-            self.injected += 1
             self.injected_by_status[status] += 1
         code, message = _CODES[status]
         headers: dict[str, str] = {}
