@@ -150,12 +150,11 @@ def cutover(
         log.info("%s: already cut over to %s", spec.source_vm, done.vm_id)
         record.set(False)  # the run that built the VM may have died before saying so
         return CutoverResult(done, ())
-    shut_down = False
+    shut_down, stopped_by_earlier_run = False, record.is_set()
     if options.leave_source_running:
         log.warning("%s: cutover with the source left running, as asked", spec.source_vm)
     else:
         # Recorded before the shutdown: a kill between the two must not lose it.
-        stopped_by_earlier_run = record.is_set()
         record.set(True)
         shut_down = source.shut_down(options.shutdown_timeout_s, options.allow_hard_power_off)
         if not shut_down and not stopped_by_earlier_run:
@@ -175,7 +174,7 @@ def cutover(
     except Exception as error:
         # The target VM is created last, so a failed cutover has none: never leave the source off too, unless
         # it was off before the cutover.
-        if shut_down or record.is_set():
+        if shut_down or stopped_by_earlier_run:
             source.power_on()
             record.set(False)
             error.add_note(SOURCE_POWERED_ON)
