@@ -14,12 +14,12 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
-from uuid import UUID
 
 import yaml
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+from prefect.client.schemas.responses import DeploymentResponse
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
@@ -48,20 +48,19 @@ async def seal_project(prefect_file: Path) -> list[str]:
     async with get_client() as client:
         found = await client.read_deployments(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=list(declared))))
-        ours = {d.name: d.id for d in found if d.entrypoint == declared[d.name]}
+        ours = {d.name: d for d in found if d.entrypoint == declared[d.name]}
         missing = sorted(set(declared) - set(ours))
         if missing:
             raise DeployFailed(f"deployments of {prefect_file} not on the Prefect server at {client.api_url}: "
                                f"{', '.join(missing)}; run `vmshift deploy` in the project folder")
-        for deployment_id in ours.values():
-            await seal(client, deployment_id)
+        for deployment in ours.values():
+            await seal(client, deployment)
     return sorted(ours)
 
 
-async def seal(client: PrefectClient, deployment_id: UUID) -> None:
+async def seal(client: PrefectClient, deployment: DeploymentResponse) -> None:
     """Make the server refuse runs of the deployment with a parameter its flow does not take."""
-    deployment = await client.read_deployment(deployment_id)
-    await client.update_deployment(deployment_id, DeploymentUpdate(
+    await client.update_deployment(deployment.id, DeploymentUpdate(
         parameter_openapi_schema={**(deployment.parameter_openapi_schema or {}), "additionalProperties": False},
         # The seal is only checked when the schema is enforced (prefect.yaml could turn that off).
         enforce_parameter_schema=True))

@@ -37,7 +37,7 @@ async def deploy(deployments, project):
             deployment_id = await (await flow.ato_deployment(name=name)).aapply()
             pull = [{"prefect.deployments.steps.set_working_directory": {"directory": project}}]
             await client.update_deployment(deployment_id, DeploymentUpdate(pull_steps=pull))
-            await seal(client, deployment_id)
+            await seal(client, await client.read_deployment(deployment_id))
             ids[f"{flow.name}/{name}"] = str(deployment_id)
     return ids
 
