@@ -291,7 +291,7 @@ def rollback_cutover(
     for name in disks if delete_disks else []:
         with contextlib.suppress(ResourceNotFoundError):
             disk = compute.disks.get(resource_group, name)
-            delete_disk(clients, resource_group, name)
+            delete_disk(clients, resource_group, name, disk)
             deleted.append(disk.id)
     source.power_on()
     if record is not None:

@@ -68,7 +68,7 @@ def import_disk(
         _check_leftover(existing, disk, resource_group, tags)
         log.info("managed disk %s was imported from %s: importing it again from %s", disk.name,
                  existing.properties.creation_data.source_uri, disk.source_uri)
-        delete_disk(clients, resource_group, disk.name)
+        delete_disk(clients, resource_group, disk.name, existing)
     encryption: dict[str, str] = {"type": disk.encryption_type}
     if disk.disk_encryption_set_id:
         encryption["diskEncryptionSetId"] = disk.disk_encryption_set_id
@@ -110,10 +110,13 @@ def _check_leftover(existing: Disk, disk: DiskImport, resource_group: str, tags:
         )
 
 
-def delete_disk(clients: AzureClients, resource_group: str, name: str) -> None:
+def delete_disk(clients: AzureClients, resource_group: str, name: str, disk: Disk | None = None) -> None:
     """Deletes the managed disk, first ending a read link a killed verification left open: Azure refuses
-    (409 OperationNotAllowed) to delete a disk in state ActiveSAS until its access is revoked."""
-    if clients.compute.disks.get(resource_group, name).properties.disk_state == "ActiveSAS":
+    (409 OperationNotAllowed) to delete a disk in state ActiveSAS until its access is revoked.
+
+    `disk`: the disk as the caller just read it, so that it is not read again."""
+    disk = disk or clients.compute.disks.get(resource_group, name)
+    if disk.properties.disk_state == "ActiveSAS":
         clients.compute.disks.begin_revoke_access(resource_group, name).result()
     clients.compute.disks.begin_delete(resource_group, name).result()
 
