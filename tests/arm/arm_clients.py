@@ -69,6 +69,15 @@ def lab_credential(lab: dict, secret: str | None = None) -> ClientSecretCredenti
                                   connection_verify=lab["ca_file"])
 
 
+def admin_credential(lab: dict) -> ClientSecretCredential:
+    """The lab's administrator app, Owner of the subscription: these tests check the simulator's resources, not
+    what vmshift's own app may do (tests/arm/test_rbac.py does)."""
+    arm = lab["arm"]
+    return ClientSecretCredential(arm["tenant_id"], arm["admin_client_id"], arm["admin_client_secret"],
+                                  authority=arm["authority"], disable_instance_discovery=True,
+                                  connection_verify=lab["ca_file"])
+
+
 def management_client(cls: type, lab: dict, credential: ClientSecretCredential, **kwargs: object):
     return cls(credential, lab["arm"]["subscription_id"], base_url=lab["arm"]["endpoint"],
                credential_scopes=[ARM_SCOPE], connection_verify=lab["ca_file"], **kwargs)

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Callable
 
 import pytest
-from arm_clients import LOCATION, Arm, lab_credential, management_client
+from arm_clients import LOCATION, Arm, admin_credential, management_client
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import AddressSpace, Subnet, VirtualNetwork
@@ -17,7 +17,7 @@ from azure.mgmt.storage import StorageManagementClient
 
 @pytest.fixture(scope="session")
 def arm(lab: dict) -> Arm:
-    credential = lab_credential(lab)
+    credential = admin_credential(lab)
     return Arm(
         lab, credential,
         resources=management_client(ResourceManagementClient, lab, credential),

@@ -19,6 +19,7 @@ from azure.mgmt.compute.models import (
     GrantAccessData,
     Snapshot,
 )
+from azure.storage.blob import BlobClient
 
 pytestmark = pytest.mark.lab
 
@@ -152,3 +153,24 @@ def test_snapshot_and_disk_copied_from_it_keep_the_bytes(
             location=LOCATION, sku=DiskSku(name="Premium_LRS"), disk_size_gb=1, zones=["9"],
             creation_data=CreationData(create_option=DiskCreateOption.EMPTY))).result()
     assert refused.value.error.code == "InvalidParameter"
+
+
+def test_the_read_link_lists_only_the_pages_a_disk_holds(arm: Arm, group: str, unique: Callable[[str], str],
+                                                         tmp_path: Path) -> None:
+    """Get Page Ranges on a disk's SAS, as post-cutover verification reads it: a never-written span costs nothing."""
+    data = bytearray(12 * MIB)
+    data[:4096] = os.urandom(4096)
+    data[10 * MIB:10 * MIB + 4096] = os.urandom(4096)
+    blob = fixed_vhd(tmp_path, bytes(data))  # upload_page_blob writes 4 MiB chunks: 0-4 MiB, 8-12 MiB, footer
+    import_disk(arm, group, "disk-sparse", upload_page_blob(arm, unique("sparse-") + ".vhd", blob))
+    access = arm.compute.disks.begin_grant_access(group, "disk-sparse", GrantAccessData(
+        access="Read", duration_in_seconds=600)).result()
+    link = BlobClient.from_blob_url(access.access_sas, connection_verify=arm.lab["ca_file"])
+
+    assert [(r.start, r.end) for r in link.list_page_ranges()] == [(0, 4 * MIB - 1), (8 * MIB, 12 * MIB + 511)]
+    assert [(r.start, r.end) for r in link.list_page_ranges(offset=9 * MIB, length=MIB)] == \
+        [(9 * MIB, 10 * MIB - 1)]
+    arm.compute.disks.begin_revoke_access(group, "disk-sparse").result()
+    with pytest.raises(HttpResponseError) as refused:
+        list(link.list_page_ranges())
+    assert refused.value.status_code == 403

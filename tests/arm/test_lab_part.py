@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from arm_clients import Arm, lab_credential, management_client
+from arm_clients import Arm, admin_credential, management_client
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
@@ -30,7 +30,7 @@ READY_WAIT_S = 60
 
 @pytest.mark.lab
 def test_lab_status_lists_the_arm_endpoint_authority_and_dns_port(arm: Arm) -> None:
-    result = subprocess.run([sys.executable, "-m", "vmshift.cli", "lab", "status", "--json"],
+    result = subprocess.run([sys.executable, "-m", "cli.command", "lab", "status", "--json"],
                             capture_output=True, text=True, check=True, env=os.environ)
     status = json.loads(result.stdout.strip().splitlines()[-1])
     assert status["arm"]["endpoint"] == arm.lab["arm"]["endpoint"]
@@ -52,7 +52,8 @@ class Simulator:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vmshift.lab.arm", "--lab-dir", str(self.folder), "--spec", str(SPEC),
              "--cert", str(self.certs.cert_file), "--key", str(self.certs.key_file), "--ready-file", str(ready)],
-            env={**os.environ, "VMSHIFT_ARM_CLIENT_SECRET": "restart-secret"},
+            env={**os.environ, "VMSHIFT_ARM_CLIENT_SECRET": "restart-secret",
+                 "VMSHIFT_ARM_ADMIN_SECRET": "restart-admin-secret"},
             stdout=subprocess.DEVNULL, stderr=(self.folder / "arm.log").open("ab"))
         deadline = time.monotonic() + READY_WAIT_S
         while not ready.exists():
@@ -79,9 +80,10 @@ def simulator(tmp_path: Path) -> Iterator[Simulator]:
 
 
 def own_arm(ready: dict, ca_file: Path) -> Arm:
-    """The management clients, signed in to our own simulator as the product would be."""
-    lab = {"arm": {**ready, "client_secret": "restart-secret"}, "ca_file": str(ca_file)}
-    credential = lab_credential(lab)
+    """The management clients, signed in to our own simulator as its subscription's owner."""
+    lab = {"arm": {**ready, "client_secret": "restart-secret", "admin_client_secret": "restart-admin-secret"},
+           "ca_file": str(ca_file)}
+    credential = admin_credential(lab)
     return Arm(lab, credential, **{name: management_client(cls, lab, credential) for name, cls in (
         ("resources", ResourceManagementClient), ("network", NetworkManagementClient),
         ("private_dns", PrivateDnsManagementClient), ("storage", StorageManagementClient),

@@ -75,3 +75,28 @@ def test_disk_create_answers_202_and_its_location_gives_the_disk_once_done(arm: 
     assert done.status_code == 200
     assert done.json()["properties"]["provisioningState"] == "Succeeded"
     assert arm.compute.disks.get(group, "disk-lro").provisioning_state == "Succeeded"
+
+
+def test_an_operation_is_polled_in_the_region_of_the_resource_it_acts_on(arm: Arm, group: str) -> None:
+    """Azure names the resource's region in the operation URL of a DELETE and of a POST action, as of a PUT."""
+    answers: list[PipelineResponse] = []
+    arm.compute.disks.begin_create_or_update(group, "disk-region", {
+        "location": LOCATION, "sku": {"name": "Standard_LRS"},
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 1}}).result()
+    subnet = {"name": "s1", "properties": {"addressPrefix": "10.73.1.0/24"}}
+    arm.network.virtual_networks.begin_create_or_update(group, "vnet-region", {
+        "location": LOCATION,
+        "properties": {"addressSpace": {"addressPrefixes": ["10.73.0.0/16"]}, "subnets": [subnet]}}).result()
+
+    arm.compute.disks.begin_grant_access(group, "disk-region", {"access": "Read", "durationInSeconds": 60},
+                                         raw_response_hook=answers.append).result()
+    arm.compute.disks.begin_revoke_access(group, "disk-region", raw_response_hook=answers.append).result()
+    arm.compute.disks.begin_delete(group, "disk-region", raw_response_hook=answers.append).result()
+    arm.network.subnets.begin_delete(group, "vnet-region", "s1", raw_response_hook=answers.append).result()
+    arm.network.virtual_networks.begin_delete(group, "vnet-region", raw_response_hook=answers.append).result()
+
+    started = [a.http_response for a in answers if a.http_request.method in ("POST", "DELETE")]
+    assert len(started) == 5
+    for response in started:
+        for header in ("Azure-AsyncOperation", "Location"):
+            assert f"/locations/{LOCATION}/operation" in response.headers[header], response.headers[header]

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+import requests
 from arm_clients import CACHE_ACCOUNT, Arm, blob_endpoint, create_account, decide
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.storage.models import (
@@ -139,3 +140,31 @@ def test_an_approved_connection_cannot_be_approved_again_but_can_be_rejected(
     assert refused.value.error.code == "InvalidValuesForRequestParameters"
     assert decide(arm, group, account, pending.name, "Rejected").private_link_service_connection_state.status \
         == "Rejected"
+
+
+def test_list_keys_with_expand_kerb_gives_the_accounts_keys(arm: Arm) -> None:
+    plain = arm.storage.storage_accounts.list_keys("rg-migration", CACHE_ACCOUNT)
+    kerb = arm.storage.storage_accounts.list_keys("rg-migration", CACHE_ACCOUNT, expand="kerb")
+
+    assert [k["value"] for k in kerb["keys"]] == [k["value"] for k in plain["keys"]]
+    assert kerb["keys"][0]["value"] == arm.lab["azurite"]["accounts"][CACHE_ACCOUNT]
+    token = arm.credential.get_token("https://management.azure.com/.default").token
+    response = requests.post(f"{arm.lab['arm']['endpoint']}{arm.scope('rg-migration')}/providers/Microsoft.Storage/"
+                             f"storageAccounts/{CACHE_ACCOUNT}/listKeys?api-version=2026-09-01&$expand=everything",
+                             headers={"Authorization": f"Bearer {token}"}, verify=arm.lab["ca_file"], timeout=10)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "InvalidValuesForRequestParameters"
+
+
+def test_name_availability_is_answered_as_storage_answers_it(arm: Arm, group: str,
+                                                             unique: Callable[[str], str]) -> None:
+    """`az storage account create` asks before it creates: names are global and follow Storage's rules."""
+    free = unique("stfree")
+    assert arm.storage.storage_accounts.check_name_availability(
+        {"name": free, "type": "Microsoft.Storage/storageAccounts"}).name_available is True
+    taken = arm.storage.storage_accounts.check_name_availability(
+        {"name": CACHE_ACCOUNT, "type": "Microsoft.Storage/storageAccounts"})
+    assert (taken.name_available, taken.reason) == (False, "AlreadyExists")
+    invalid = arm.storage.storage_accounts.check_name_availability(
+        {"name": "Not_Valid", "type": "Microsoft.Storage/storageAccounts"})
+    assert (invalid.name_available, invalid.reason) == (False, "AccountNameInvalid")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import ssl
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from vmshift.cli import main
+from cli.command import main
 from vmshift.lab import launcher, process
 from vmshift.lab.process import PartFailed, PartProcess
 
@@ -71,3 +75,17 @@ def test_status_without_a_lab_says_how_to_start_one(tmp_path: Path, monkeypatch,
     monkeypatch.setenv("VMSHIFT_LAB_DIR", str(tmp_path))
     assert main(["lab", "status"]) == 1
     assert "run `vmshift lab up`" in capsys.readouterr().err
+
+
+def test_azurite_log_hides_a_sas_signature_as_azure_storage_logs_do(lab: dict, lab_dir: Path) -> None:
+    url = lab["azurite"]["blob_endpoint"].format(account="vmshiftcache01") + "/nothere/blob?sp=r&sig=S3cr3tSig%3D"
+    context = ssl.create_default_context(cafile=lab["ca_file"])
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(url, context=context, timeout=10)
+    log_file = lab_dir / "logs" / "azurite.log"
+    # Azurite logs a request once its answer is sent: the line may follow the answer by a moment.
+    deadline = time.monotonic() + 10
+    while "/nothere/blob" not in (log := log_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "/nothere/blob?sp=r&sig=REDACTED" in log
+    assert "S3cr3tSig" not in log

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vmshift.cli import main
+from cli.command import main
 from vmshift.lab.spec import DEFAULT_SPEC, LabSpecInvalid, load_spec
 
 

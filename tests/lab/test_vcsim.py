@@ -14,6 +14,7 @@ from pyVmomi import vim
 
 from vmshift.lab import vcsim_build
 from vmshift.lab.guest import GuestWriteFailed, churn_guest, write_guest
+from vmshift.lab.vcenter_role import role_held
 from vmshift.vsphere.cbt import ALL_ALLOCATED, ChangedArea, changed_areas, enable_cbt
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.datastore import open_disk
@@ -64,12 +65,14 @@ def test_a_restart_keeps_disk_data_cbt_change_ids_and_morefs(tmp_path, private_v
     assert kept == (b"before restart", b"on the redo log")
 
 
-def grow(session: VSphereSession, vm: vim.VirtualMachine, key: int, capacity: int) -> None:
+def grow(lab: dict, session: VSphereSession, vm: vim.VirtualMachine, key: int, capacity: int) -> None:
+    """As an administrator grows a disk: vmshift's role may not (VirtualMachine.Config.DiskExtend)."""
     disk = next(d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk) and d.key == key)
     disk.capacityInKB = capacity // 1024
     disk.capacityInBytes = capacity
     change = vim.vm.device.VirtualDeviceSpec(operation=vim.vm.device.VirtualDeviceSpec.Operation.edit, device=disk)
-    wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
+    with role_held(lab, "Admin"):
+        wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
 
 
 def test_growing_a_disk_extends_its_flat_file_and_resets_change_tracking(vcenter):
@@ -79,10 +82,10 @@ def test_growing_a_disk_extends_its_flat_file_and_resets_change_tracking(vcenter
     before = create_snapshot(session, vm, "before-growth")
     stale = snapshot_disks(before)[0].change_id
     with pytest.raises(vim.fault.InvalidState):
-        grow(session, vm, 2001, 12 * MIB)
+        grow(lab, session, vm, 2001, 12 * MIB)
     remove_snapshot(session, before)
 
-    grow(session, vm, 2000, 48 * MIB)
+    grow(lab, session, vm, 2000, 48 * MIB)
     write_guest(lab, "vsphere-lib-01", 47 * MIB, b"in the new space")
 
     disk = vm_disks(vm)[0]
@@ -96,7 +99,7 @@ def test_growing_a_disk_extends_its_flat_file_and_resets_change_tracking(vcenter
     finally:
         remove_snapshot(session, after)
     with pytest.raises(vim.fault.InvalidDeviceSpec):
-        grow(session, vm, 2000, 16 * MIB)
+        grow(lab, session, vm, 2000, 16 * MIB)
 
 
 def test_the_guest_endpoint_refuses_what_no_guest_could_do(vcenter):

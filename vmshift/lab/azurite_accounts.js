@@ -7,6 +7,7 @@
 // checks whether that file changed and, if so, folds it into AZURITE_ACCOUNTS and refreshes Azurite's
 // account store: an account created (or deleted) through ARM counts from the next request on.
 // Azurite's own files stay as npm installed them. Usage: the arguments of azurite-blob.
+// It also hides SAS signatures in the access log (below).
 "use strict";
 
 const fs = require("fs");
@@ -66,6 +67,13 @@ AccountDataStore.prototype.getAccount = function getAccountOfLab(name) {
   }
   return this.accounts[name];
 };
+
+// Azurite's access log prints each request's URL whole. Azure Storage's own logs hide a SAS signature;
+// so does the lab's, so a read link (nbdkit's, the disks' grants) is not a usable secret in a log file.
+const SAS_SIGNATURE = /([?&]sig=)[^&\s"]*/gi;
+const writeOut = process.stdout.write.bind(process.stdout);
+process.stdout.write = (chunk, ...rest) =>
+  writeOut(typeof chunk === "string" ? chunk.replace(SAS_SIGNATURE, "$1REDACTED") : chunk, ...rest);
 
 syncEnvironment();
 require("azurite/dist/src/blob/main");

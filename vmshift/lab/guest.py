@@ -13,16 +13,23 @@ class GuestWriteFailed(RuntimeError):
     """The lab vCenter refused the guest write (VM off, unknown disk, write past the end...)."""
 
 
-def _endpoint(lab: dict, vm: str, operation: str) -> str:
-    url = urlparse(lab["vcenter"]["url"])
-    return f"{url.scheme}://{url.netloc}/vmshift-lab/vms/{quote(vm, safe='')}/{operation}"
+def _vcenter(lab: dict, name: str | None) -> dict:
+    """The lab's vCenter of that name (lab.json `vcenters`), or its first one."""
+    if name is None:
+        return lab["vcenter"]
+    try:
+        return lab["vcenters"][name]
+    except KeyError:
+        raise GuestWriteFailed(f"the lab has no vCenter {name!r}; it has {', '.join(lab.get('vcenters', {}))}") \
+            from None
 
 
-def _post(lab: dict, vm: str, operation: str, params: dict, data: bytes = b"") -> dict:
-    vcenter = lab["vcenter"]
+def _post(lab: dict, vm: str, operation: str, params: dict, data: bytes = b"", vcenter_name: str | None = None) -> dict:
+    vcenter = _vcenter(lab, vcenter_name)
+    url = urlparse(vcenter["url"])
     response = requests.post(
-        _endpoint(lab, vm, operation), params=params, data=data, auth=(vcenter["user"], vcenter["password"]),
-        verify=lab["ca_file"], timeout=300,
+        f"{url.scheme}://{url.netloc}/vmshift-lab/vms/{quote(vm, safe='')}/{operation}", params=params, data=data,
+        auth=(vcenter["user"], vcenter["password"]), verify=lab["ca_file"], timeout=300,
     )
     if response.status_code != 200:
         try:
@@ -33,20 +40,23 @@ def _post(lab: dict, vm: str, operation: str, params: dict, data: bytes = b"") -
     return response.json()
 
 
-def write_guest(lab: dict, vm: str, offset: int, data: bytes, disk_key: int | None = None) -> dict:
-    """Write bytes at an offset of a VM's disk (its first disk unless disk_key); returns vm, disk, offset, length."""
+def write_guest(
+    lab: dict, vm: str, offset: int, data: bytes, disk_key: int | None = None, vcenter: str | None = None
+) -> dict:
+    """Write bytes at an offset of a VM's disk (its first disk unless disk_key); returns vm, disk, offset, length.
+    `vcenter`: the VM's vCenter, by name, in a lab of several (default: the first)."""
     params: dict = {"offset": offset}
     if disk_key is not None:
         params["disk"] = disk_key
-    return _post(lab, vm, "write", params, data)
+    return _post(lab, vm, "write", params, data, vcenter)
 
 
-def churn_guest(lab: dict, vm: str, percent: float, seed: int | None = None) -> dict:
+def churn_guest(lab: dict, vm: str, percent: float, seed: int | None = None, vcenter: str | None = None) -> dict:
     """Random 4 KiB writes over `percent` % of each of the VM's disks; returns vm, bytes_written (and per disk)."""
     params: dict = {"percent": percent}
     if seed is not None:
         params["seed"] = seed
-    return _post(lab, vm, "churn", params)
+    return _post(lab, vm, "churn", params, vcenter_name=vcenter)
 
 
 def set_consolidation_needed(lab: dict, vm: str, needed: bool) -> dict:

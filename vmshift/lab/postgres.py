@@ -40,7 +40,10 @@ def start_postgres(folder: Path, part: PartProcess) -> dict:
         data = home / "data"
         if not (data / "PG_VERSION").exists():
             _initdb(data, home / "password", part)
-        port = process.free_port()
+        # A restart keeps its port while it is free: the running Prefect server's database URL names it.
+        port = int(port_file.read_text()) if port_file.exists() else 0
+        if not port or not process.port_free(port):
+            port = process.free_port()
         port_file.write_text(str(port))
         process.start(
             part,

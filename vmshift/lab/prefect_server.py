@@ -36,21 +36,35 @@ def start_prefect(folder: Path, part: PartProcess, database_url: str, port: int 
             part,
             [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1",
              "--port", str(port), "--analytics-off", "--no-prompt"],
-            server_environment(home, auth_string, database_url),
+            server_environment(home, auth_string, database_url, _api_url(port)),
             cwd=home,
         )
-    api_url = f"http://127.0.0.1:{int(port_file.read_text())}/api"
+    api_url = _api_url(int(port_file.read_text()))
     process.wait_until(part, lambda: prefect_healthy(api_url, auth_string), READY_TIMEOUT_S)
-    return {"api_url": api_url, "ui_url": api_url.removesuffix("/api"), "auth_string": auth_string, "healthy": True}
+    return {"api_url": api_url, "ui_url": ui_url(api_url), "auth_string": auth_string, "healthy": True}
 
 
-def server_environment(home: Path, auth_string: str, database_url: str) -> dict[str, str]:
-    """What the server process needs: its own home and database, no analytics, the API secret."""
+def ui_url(api_url: str) -> str:
+    """Where a person opens the UI: the server serves it beside its API."""
+    return api_url.removesuffix("/api")
+
+
+def server_environment(home: Path, auth_string: str, database_url: str, api_url: str) -> dict[str, str]:
+    """What the server process needs: its own home and database, no analytics, the API secret, and the address
+    the UI's pages call.
+
+    `--port` moves the API but not the UI: the browser asks /ui-settings where the API is, and the server answers
+    PREFECT_SERVER_UI_API_URL, else PREFECT_API_URL of its own environment (a test's, or another lab's), else
+    PREFECT_SERVER_API_HOST:PORT (4200). Without it every page says "Can't connect to Server API at
+    http://127.0.0.1:4200/api". PREFECT_UI_URL is where the links it writes (in events, notifications) point.
+    """
     return {
         "PREFECT_HOME": str(home),
         "PREFECT_API_DATABASE_CONNECTION_URL": database_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_API_AUTH_STRING": auth_string,
+        "PREFECT_SERVER_UI_API_URL": api_url,
+        "PREFECT_UI_URL": ui_url(api_url),
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         # The recorder's default is one transaction per task-run event: thousands a minute in a wide wave.
         # Batched, the same events cost a few transactions a second (bench/orchestration.py).
@@ -78,6 +92,10 @@ def prefect_healthy(api_url: str, auth_string: str) -> bool:
     except requests.RequestException:
         return False
     return health.ok and version.ok
+
+
+def _api_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/api"
 
 
 def _auth_string(home: Path) -> str:

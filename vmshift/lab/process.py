@@ -127,6 +127,18 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
+def port_free(port: int) -> bool:
+    """Nothing listens on this loopback port now (one a server just left in TIME_WAIT counts as free: servers
+    such as PostgreSQL bind with SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     """A loopback port free now, for a part to listen on."""
     with socket.socket() as sock:

@@ -1,6 +1,7 @@
 """`python -m vmshift.lab.arm`: the lab's ARM simulator and DNS server, started by `vmshift lab up`.
 
 Secrets come from the environment, never argv: VMSHIFT_ARM_CLIENT_SECRET (the lab app's secret),
+VMSHIFT_ARM_ADMIN_SECRET (the lab's administrator app, Owner of the subscription; none: no such app),
 VMSHIFT_STORAGE_KEY_<ACCOUNT UPPER> (Azurite's keys for the seeded accounts), and optionally
 VMSHIFT_ARM_FAULTS (a fault plan, the JSON that POST /_lab/faults takes).
 """
@@ -75,9 +76,12 @@ def main(argv: list[str] | None = None) -> int:
             if f"VMSHIFT_STORAGE_KEY_{a.name.upper()}" in os.environ}
     settings = Settings(
         tenant_id=spec.tenant_id, client_id=spec.client_id, subscription_id=spec.subscription_id,
+        subscription_name=spec.subscription_name,
+        other_subscriptions={s.subscription_id: s.subscription_name for s in spec.subscriptions},
         client_secret=client_secret, regions=spec.regions, data_dir=folder,
         ca_file=ca_file if ca_file.exists() else None, azurite_endpoint=args.azurite_endpoint,
         storage_keys=keys, signing_key=_signing_key(folder),
+        admin_client_id=spec.admin_client_id, admin_client_secret=os.environ.get("VMSHIFT_ARM_ADMIN_SECRET", ""),
     )
     simulator = Simulator(settings, Store(folder / "arm.sqlite"), spec.appliance_vnet_ids())
     seed(simulator, spec)
@@ -101,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.05)
         ready = {"endpoint": endpoint, "authority": endpoint, "tenant_id": spec.tenant_id,
                  "client_id": spec.client_id, "subscription_id": spec.subscription_id,
-                 "dns": {"host": dns.host, "port": dns.port}}
+                 "subscriptions": [s.subscription_id for s in spec.all_subscriptions()],
+                 "admin_client_id": spec.admin_client_id, "dns": {"host": dns.host, "port": dns.port}}
         if args.ready_file and server.started:
             _write_ready(args.ready_file, ready)
         log.info("ARM simulator at %s, DNS at %s:%s", endpoint, dns.host, dns.port)

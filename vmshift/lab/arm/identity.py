@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -21,6 +22,35 @@ ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.window
 ACCEPTED_AUDIENCES = (*(audience + "/" for audience in ARM_AUDIENCES), *ARM_AUDIENCES)  # what ARM takes
 # Entra ID also issues tokens for Azure Storage; ARM refuses them (wrong audience).
 TOKEN_AUDIENCES = (*ARM_AUDIENCES, "https://storage.azure.com")
+_LAB_NAMESPACE = uuid.UUID("7f3c1e0a-9b1d-4c56-8a43-6d2f0c9e51b7")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a token says is calling: the app (client id) and its service principal (object id)."""
+
+    client_id: str
+    object_id: str
+
+
+def object_id(client_id: str) -> str:
+    """An app's service principal in the lab tenant: fixed for the app and not its client id, as in Entra ID."""
+    return str(uuid.uuid5(_LAB_NAMESPACE, f"servicePrincipal/{client_id.lower()}"))
+
+
+def _app_secret(settings: Settings, client_id: str) -> str | None:
+    """The secret of a registered app: vmshift's, or the lab's administrator app (the subscription's owner)."""
+    apps = {settings.client_id.lower(): settings.client_secret}
+    if settings.admin_client_id:
+        apps[settings.admin_client_id.lower()] = settings.admin_client_secret
+    return apps.get(client_id.lower())
+
+
+def arm_audiences(lab_arm_url: str) -> tuple[str, ...]:
+    """ARM's identifiers: Entra takes ARM's own URL for ARM's app (`https://management.azure.com/.default`), and
+    the lab's ARM lives at its own address, which clients that build the scope from the cloud's resource
+    manager endpoint (Ansible's azure.azcollection: `<resource_manager>/.default`) ask for."""
+    return (*ARM_AUDIENCES, lab_arm_url.rstrip("/"))
 
 
 def openid_configuration(settings: Settings, base_url: str, tenant: str) -> tuple[int, dict[str, Any]]:
@@ -53,26 +83,27 @@ def _aad_error(error: str, code: int, description: str) -> dict[str, Any]:
     }
 
 
-def issue_token(settings: Settings, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    """The client-credentials grant: right tenant, known client, matching secret, an ARM scope."""
+def issue_token(settings: Settings, tenant: str, form: dict[str, str], lab_arm_url: str) -> tuple[int, dict[str, Any]]:
+    """The client-credentials grant: right tenant, known client, matching secret, an ARM (or Storage) scope."""
     if tenant.lower() != settings.tenant_id.lower():
         return 400, _aad_error("invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
     if form.get("grant_type") != "client_credentials":
         return 400, _aad_error("unsupported_grant_type", 70003,
                                "The app requested an unsupported grant type 'client_credentials' only.")
     client_id = form.get("client_id", "")
-    if client_id.lower() != settings.client_id.lower():
+    secret = _app_secret(settings, client_id)
+    if secret is None:
         return 400, _aad_error("unauthorized_client", 700016,
                                f"Application with identifier '{client_id}' was not found in the directory "
                                f"'{settings.tenant_id}'.")
-    if not hmac.compare_digest(form.get("client_secret", "").encode(), settings.client_secret.encode()):
+    if not hmac.compare_digest(form.get("client_secret", "").encode(), secret.encode()):
         return 401, _aad_error("invalid_client", 7000215,
                                "Invalid client secret provided. Ensure the secret being sent in the request is the "
                                f"client secret value, not the client secret ID, for a secret added to app "
-                               f"'{settings.client_id}'.")
+                               f"'{client_id}'.")
     scope = form.get("scope", "").split()
     audiences = [s.removesuffix("/.default").rstrip("/") for s in scope if s.endswith("/.default")]
-    if len(audiences) != 1 or audiences[0] not in TOKEN_AUDIENCES:
+    if len(audiences) != 1 or audiences[0] not in (*TOKEN_AUDIENCES, *arm_audiences(lab_arm_url)):
         return 400, _aad_error("invalid_scope", 1002012,
                                f"The provided value for scope {' '.join(scope)} is not valid. Client credential "
                                "flows must have a scope value with /.default suffixed to the resource identifier.")
@@ -80,7 +111,7 @@ def issue_token(settings: Settings, tenant: str, form: dict[str, str]) -> tuple[
     claims = {
         "aud": audiences[0] + "/", "iss": f"https://sts.windows.net/{settings.tenant_id}/",
         "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME_S,
-        "appid": settings.client_id, "oid": settings.client_id, "sub": settings.client_id,
+        "appid": client_id, "oid": object_id(client_id), "sub": object_id(client_id),
         "tid": settings.tenant_id, "idtyp": "app", "ver": "1.0",
     }
     token = jwt.encode(claims, settings.signing_key, algorithm="HS256")
@@ -88,8 +119,8 @@ def issue_token(settings: Settings, tenant: str, form: dict[str, str]) -> tuple[
                  "access_token": token}
 
 
-def check_bearer(settings: Settings, authorization: str | None) -> None:
-    """ARM's 401s: no header, not a bearer token, a token we did not sign, or one that expired."""
+def check_bearer(settings: Settings, authorization: str | None, lab_arm_url: str) -> Caller:
+    """Who calls, or ARM's 401s: no header, not a bearer token, a token we did not sign, or one that expired."""
     if not authorization:
         raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.",
                        headers=_challenge(settings))
@@ -99,9 +130,10 @@ def check_bearer(settings: Settings, authorization: str | None) -> None:
                        "Authentication failed. The 'Authorization' header is provided in an invalid format.",
                        headers=_challenge(settings))
     try:
-        claims = jwt.decode(token, settings.signing_key, algorithms=["HS256"], audience=list(ACCEPTED_AUDIENCES))
+        accepted = [*ACCEPTED_AUDIENCES, *(lab_arm_url.rstrip("/") + end for end in ("", "/"))]
+        claims = jwt.decode(token, settings.signing_key, algorithms=["HS256"], audience=accepted)
     except jwt.InvalidAudienceError as exc:
-        allowed = "','".join(ACCEPTED_AUDIENCES)
+        allowed = "','".join(accepted)
         raise ArmError(401, "InvalidAuthenticationTokenAudience",
                        "The access token has been obtained for wrong audience or resource. It should exactly match "
                        f"with one of the allowed audiences '{allowed}'.",
@@ -118,6 +150,7 @@ def check_bearer(settings: Settings, authorization: str | None) -> None:
                        f"The access token is from the wrong issuer '{claims.get('iss')}'. It must match the tenant "
                        f"'https://sts.windows.net/{settings.tenant_id}/' associated with this subscription.",
                        headers=_challenge(settings))
+    return Caller(str(claims.get("appid", "")), str(claims.get("oid", "")))
 
 
 def _challenge(settings: Settings) -> dict[str, str]:

@@ -26,8 +26,11 @@ def _now() -> str:
 
 
 def _operation_urls(req: ArmRequest, namespace: str, location: str, operation_id: str) -> tuple[str, str]:
-    base = f"{req.base_url}/subscriptions/{req.simulator.settings.subscription_id}/providers/{namespace}" \
-           f"/locations/{location}"
+    """In the subscription of the request's resource, as ARM answers (a tenant-level request: the lab's)."""
+    subscription = req.params.get("subscriptionId")
+    scope = req.simulator.subscription_scope(subscription) if subscription else \
+        f"/subscriptions/{req.simulator.settings.subscription_id}"
+    base = f"{req.base_url}{scope}/providers/{namespace}/locations/{location}"
     query = f"?api-version={req.api_version}"
     return f"{base}/operations/{operation_id}{query}", f"{base}/operationResults/{operation_id}{query}"
 
@@ -123,6 +126,7 @@ def get_operation_result(req: ArmRequest) -> ArmResponse:
 def operation_routes(namespace: str) -> list[Route]:
     prefix = "/subscriptions/{subscriptionId}/providers/" + namespace + "/locations/{location}"
     return [
-        Route("GET", prefix + "/operations/{operationId}", get_operation_status, namespace=namespace),
-        Route("GET", prefix + "/operationResults/{operationId}", get_operation_result, namespace=namespace),
+        Route("GET", prefix + "/operations/{operationId}", get_operation_status, f"{namespace}/locations/operations"),
+        Route("GET", prefix + "/operationResults/{operationId}", get_operation_result,
+              f"{namespace}/locations/operationResults"),
     ]

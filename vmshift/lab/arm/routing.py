@@ -1,4 +1,4 @@
-"""ARM's route table: case-insensitive URL templates, each with the api-versions its provider accepts."""
+"""ARM's route table: case-insensitive URL templates, each with the resource type whose api-versions it takes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmshift.lab.arm import api_versions
 from vmshift.lab.arm.errors import ArmError
+from vmshift.lab.arm.identity import Caller
 from vmshift.lab.arm.simulator import Simulator
 
 
@@ -22,6 +24,7 @@ class ArmRequest:
     base_url: str
     api_version: str | None
     simulator: Simulator
+    caller: Caller | None = None
 
     def json(self) -> dict[str, Any]:
         if not self.raw_body:
@@ -49,17 +52,24 @@ Handler = Callable[[ArmRequest], ArmResponse]
 
 @dataclass(frozen=True)
 class Route:
-    """One ARM operation: method, URL template as in the REST spec, and the api-versions it answers."""
+    """One ARM operation: method, URL template as in the REST spec, and the resource type it acts on, whose
+    api-versions (api_versions.py) it answers. A type may name a path parameter: 'privateDnsZones/{recordType}'."""
 
     method: str
     template: str
     handler: Handler
-    api_versions: tuple[str, ...] = ()
-    namespace: str = "Microsoft.Resources"
+    resource_type: str
 
     def pattern(self) -> re.Pattern[str]:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.template))
         return re.compile(f"^{regex}/?$", re.IGNORECASE)
+
+    def type_of(self, params: dict[str, str]) -> str:
+        """The resource type this request acts on, as the table knows it (a record type in upper case)."""
+        known = self.resource_type.format(**{k: v.upper() for k, v in params.items()})
+        while known not in api_versions.RESOURCE_TYPES and known.count("/") > 1:
+            known = known.rsplit("/", 1)[0]
+        return known
 
 
 class Router:
@@ -80,38 +90,25 @@ class Router:
             raise ArmError(405, "MethodNotAllowed", f"The requested resource does not support http method '{method}'.")
         raise ArmError(404, "InvalidResourceType", f"The resource type could not be found for the path '{path}'.")
 
-    @staticmethod
-    def check_api_version(route: Route, api_version: str | None, resource_type: str) -> None:
-        """Refuse a missing or unsupported api-version as ARM does, naming the ones that work."""
-        if not route.api_versions:
-            return
-        if not api_version:
-            raise ArmError(400, "MissingApiVersionParameter",
-                           "The api-version query parameter (?api-version=) is required for all requests.")
-        if api_version in route.api_versions:
-            return
-        supported = ", ".join(route.api_versions)
-        if route.namespace == "Microsoft.Resources":
-            raise ArmError(400, "InvalidApiVersionParameter",
-                           f"The api-version '{api_version}' is invalid. The supported versions are '{supported}'.")
-        raise ArmError(
-            400, "NoRegisteredProviderFound",
-            f"No registered resource provider found for location 'global' and API version '{api_version}' "
-            f"for type '{resource_type}'. The supported api-versions are '{supported}'.",
-        )
 
-
-def arm_resource(resource_id: str, resource_type: str, location: str | None, properties: dict[str, Any],
-                 tags: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    """A resource as ARM returns it: id, name, type, location, tags, properties."""
-    body: dict[str, Any] = {"id": resource_id, "name": resource_id.rsplit("/", 1)[-1], "type": resource_type}
-    if location is not None:
-        body["location"] = location
-    body["tags"] = tags or {}
-    body.update(extra)
-    body["properties"] = properties
-    return body
-
-
-def listing(items: list[dict[str, Any]]) -> ArmResponse:
-    return ArmResponse(200, {"value": items})
+def check_api_version(resource_type: str, api_version: str | None, location: str, locations: list[str]) -> None:
+    """Refuse a missing or unpublished api-version as ARM does, naming the ones that work: ARM's own types
+    (Microsoft.Resources) with InvalidApiVersionParameter, newest first; a provider's with
+    NoRegisteredProviderFound, oldest first, with the region asked for and those the type is offered in."""
+    if not api_version:
+        raise ArmError(400, "MissingApiVersionParameter",
+                       "The api-version query parameter (?api-version=) is required for all requests.")
+    versions = api_versions.supported(resource_type)
+    if api_version in versions:
+        return
+    namespace, _, type_name = resource_type.partition("/")
+    if namespace == "Microsoft.Resources":
+        raise ArmError(400, "InvalidApiVersionParameter",
+                       f"The api-version '{api_version}' is invalid. The supported versions are "
+                       f"'{', '.join(reversed(versions))}'.")
+    raise ArmError(
+        400, "NoRegisteredProviderFound",
+        f"No registered resource provider found for location '{location}' and API version '{api_version}' for "
+        f"type '{type_name}'. The supported api-versions are '{', '.join(versions)}'. The supported locations "
+        f"are '{', '.join(locations)}'.",
+    )

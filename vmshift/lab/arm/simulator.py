@@ -25,6 +25,17 @@ class Settings:
     azurite_endpoint: str | None = None
     storage_keys: dict[str, str] = field(default_factory=dict, repr=False)
     signing_key: bytes = field(default=b"", repr=False)
+    subscription_name: str = "vmshift lab"
+    # The tenant's other subscriptions, ID to display name: where a plan may put VMs; the appliance's
+    # (subscription_id) keeps the cache accounts and the appliance's VNet.
+    other_subscriptions: dict[str, str] = field(default_factory=dict)
+
+    def subscriptions(self) -> dict[str, str]:
+        """Every subscription of the lab tenant, ID to display name, the appliance's first."""
+        return {self.subscription_id: self.subscription_name, **self.other_subscriptions}
+    # The lab's administrator app, Owner of the subscription: what tests set the world up with.
+    admin_client_id: str = ""
+    admin_client_secret: str = field(default="", repr=False)
 
 
 @dataclass
@@ -34,9 +45,11 @@ class Simulator:
     appliance_vnet_ids: list[str] = field(default_factory=list)
 
     def subscription_scope(self, subscription_id: str) -> str:
-        if subscription_id.lower() != self.settings.subscription_id.lower():
-            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
-        return f"/subscriptions/{self.settings.subscription_id}"
+        """`/subscriptions/<id>` as the subscription spells its ID; ARM's 404 for one the tenant does not hold."""
+        for known in self.settings.subscriptions():
+            if known.lower() == subscription_id.lower():
+                return f"/subscriptions/{known}"
+        raise ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
 
     def resource_group(self, subscription_id: str, group: str) -> dict[str, Any]:
         """The group's stored resource, so IDs carry the group name as it was created."""

@@ -112,6 +112,51 @@ func newDisk(key int32, datastore, dir, base string, capacity int64) (*Disk, err
 	return d, d.writeDescriptor(d.Layers[0], "")
 }
 
+// Install writes a guest image into a new disk, as an OS installed on the VM
+// left it: the image's non-zero blocks are written and count as written
+// before any tracking, so QueryChangedDiskAreas("*") reports them as
+// allocated and an initial replication copies them.
+func (d *Disk) Install(image string) error {
+	f, err := os.Open(image)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if info.Size() > d.Capacity {
+		return fmt.Errorf("image %s (%d bytes) is larger than the disk (%d bytes)", image, info.Size(), d.Capacity)
+	}
+	written := BlockSet{}
+	buf := make([]byte, BlockSize)
+	for block := int64(0); block*BlockSize < info.Size(); block++ {
+		n, err := f.ReadAt(buf, block*BlockSize)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if isZero(buf[:n]) {
+			continue
+		}
+		if err := writeFile(d.path(d.Layers[0].Extent), block*BlockSize, buf[:n]); err != nil {
+			return err
+		}
+		written[block] = struct{}{}
+	}
+	d.Changes[d.Epoch] = written
+	return nil
+}
+
+func isZero(data []byte) bool {
+	for _, b := range data {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *Disk) path(rel string) string { return filepath.Join(d.dir, filepath.FromSlash(rel)) }
 
 // DatastorePath is how vSphere names a layer: "[ds] vm/vm.vmdk".

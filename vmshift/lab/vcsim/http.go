@@ -13,7 +13,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	_ "unsafe" // go:linkname, for the simulator's session lock
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -36,7 +38,9 @@ const (
 type router struct {
 	sdk        http.Handler
 	lab        *Lab
+	auth       *authorizer
 	datacenter string
+	datastores map[string]types.ManagedObjectReference
 }
 
 func (h *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -56,17 +60,23 @@ func (h *router) basicAuthOK(r *http.Request) bool {
 		subtle.ConstantTimeCompare([]byte(password), []byte(h.lab.password)) == 1
 }
 
+// simulatorSessionLock is the simulator's own lock over SessionManager.sessions
+// (govmomi 0.24's package-level sessionMutex). The simulator writes that table
+// on every SOAP call, not only at login, and under this lock alone: the
+// SessionManager object's registry lock (nopLocker) keeps nothing out, so a
+// read under it crashed the lab once many sessions called at once.
+//
+//go:linkname simulatorSessionLock github.com/vmware/govmomi/simulator.sessionMutex
+var simulatorSessionLock sync.Mutex
+
 // sessionActive tells whether a vmware_soap_session cookie names a logged-in
-// session. The simulator keeps its sessions unexported, so they are looked up
-// by reflection under the SessionManager's lock, which Login and Logout hold.
+// session, as the simulator maps a cookie to a session: by its unexported
+// table, read by reflection under the simulator's lock for it.
 func sessionActive(key string) bool {
-	sm := simulator.Map.SessionManager()
-	active := false
-	simulator.Map.WithLock(sm, func() {
-		sessions := reflect.ValueOf(sm).Elem().FieldByName("sessions")
-		active = sessions.MapIndex(reflect.ValueOf(key)).IsValid()
-	})
-	return active
+	sessions := reflect.ValueOf(simulator.Map.SessionManager()).Elem().FieldByName("sessions")
+	simulatorSessionLock.Lock()
+	defer simulatorSessionLock.Unlock()
+	return sessions.MapIndex(reflect.ValueOf(key)).IsValid()
 }
 
 // serveFolder is vCenter's datastore file access: GET /folder/<path>?dcPath=&dsName=
@@ -87,6 +97,14 @@ func (h *router) serveFolder(w http.ResponseWriter, r *http.Request) {
 	dir, ok := h.lab.dsDirs[query.Get("dsName")]
 	if !ok || (query.Get("dcPath") != "" && strings.Trim(query.Get("dcPath"), "/") != h.datacenter) {
 		http.Error(w, "no such datacenter or datastore", http.StatusNotFound)
+		return
+	}
+	// HTTP access to a datastore file needs what the datastore browser needs
+	// (vSphere Web Services SDK Programming Guide, "Privilege Requirements for HTTP Access").
+	ds := h.datastores[query.Get("dsName")]
+	if missing := h.auth.firstMissing([]need{{"Datastore.Browse", ds}, {"Datastore.FileManagement", ds}}); missing != nil {
+		http.Error(w, fmt.Sprintf("%s Required privilege '%s' on datastore %s (%s).", noPermissionMessage,
+			missing.privilege, query.Get("dsName"), ds.Value), http.StatusForbidden)
 		return
 	}
 	rel := path.Clean("/" + strings.TrimPrefix(r.URL.Path, folderPrefix))
@@ -110,7 +128,7 @@ func (h *router) serveFolder(w http.ResponseWriter, r *http.Request) {
 // /vmshift-lab/vms/<vm>/consolidation-needed?value=true|false, what vSphere
 // reports after a failed snapshot removal; and
 // /vmshift-lab/vms/<vm>/guest-shutdown?value=normal|ignore|no-tools, how the
-// guest answers ShutdownGuest.
+// guest answers ShutdownGuest; and /vmshift-lab/role, the lab user's role.
 func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 	if !h.basicAuthOK(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="vmshift lab"`)
@@ -118,8 +136,12 @@ func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, labPrefix), "/")
+	if len(parts) == 1 && parts[0] == "role" {
+		h.serveRole(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || len(parts) != 3 || parts[0] != "vms" {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use POST " + labPrefix + "vms/<vm>/write, /churn, /consolidation-needed or /guest-shutdown"})
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "use POST " + labPrefix + "vms/<vm>/write, /churn, /consolidation-needed, /guest-shutdown or GET/PUT " + labPrefix + "role"})
 		return
 	}
 	// The VM table is filled before the server starts and never changes.
@@ -160,6 +182,32 @@ func (h *router) serveLab(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, result)
+}
+
+// serveRole shows (GET) or replaces (PUT) the role the lab user holds on the
+// root folder: {"name", "privileges"}, or {"name": "Admin"} for a system role.
+// A replaced role lasts until the lab restarts with its spec's role.
+func (h *router) serveRole(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPut:
+		var role Role
+		decoder := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+		decoder.DisallowUnknownFields()
+		if err := decoder.Decode(&role); err != nil || role.Name == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `want {"name": ..., "privileges": [...]}`})
+			return
+		}
+		if err := h.auth.setRole(role); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+	default:
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "GET or PUT " + labPrefix + "role"})
+		return
+	}
+	role, granted := h.auth.current()
+	writeJSON(w, http.StatusOK, map[string]interface{}{"user": h.auth.user, "name": role.Name, "privileges": granted})
 }
 
 // serveConsolidationNeeded sets or clears the VM's runtime.consolidationNeeded,

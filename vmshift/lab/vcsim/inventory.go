@@ -126,6 +126,11 @@ func createVM(ctx context.Context, c *vim25.Client, folders *object.DatacenterFo
 			if err != nil {
 				return err
 			}
+			if disk.ImageFile != "" {
+				if err := d.Install(disk.ImageFile); err != nil {
+					return fmt.Errorf("disk %d: %w", i, err)
+				}
+			}
 			state.Disks = append(state.Disks, d)
 		}
 		lab.VMs[spec.Name] = state

@@ -19,6 +19,7 @@ import (
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/simulator/vpx"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // passwordEnv carries the vCenter password: never argv, which any local user can read.
@@ -49,59 +50,22 @@ func run(specFile, listen, certFile, keyFile, stateDir, readyFile string) error 
 	if err != nil {
 		return err
 	}
-	stateDir, err = filepath.Abs(stateDir)
-	if err != nil {
-		return err
-	}
-	dsDirs := map[string]string{}
-	for _, ds := range spec.Datastores {
-		dsDirs[ds.Name] = filepath.Join(stateDir, "datastores", ds.Name)
-		if err := os.MkdirAll(dsDirs[ds.Name], 0o755); err != nil {
-			return err
-		}
-	}
-	lab, err := loadLab(stateDir, dsDirs)
-	if err != nil {
-		return err
-	}
-	lab.user, lab.password = spec.User, password
-
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return fmt.Errorf("loading the TLS certificate: %w", err)
 	}
-	model := &simulator.Model{ServiceContent: vpx.ServiceContent, RootFolder: vpx.RootFolder}
-	if err := model.Create(); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	client, err := vim25.NewClient(ctx, model.Service)
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	server, lab, err := serve(spec, stateDir, password, listen, tlsConfig)
 	if err != nil {
-		return err
+		return fmt.Errorf("lab spec %s: %w", specFile, err)
 	}
-	// A fresh collector, as the simulator itself makes one per session.
-	collector := &PropertyCollector{}
-	collector.Self = client.ServiceContent.PropertyCollector
-	simulator.Map.Put(collector)
-	if err := buildInventory(ctx, client, spec, lab); err != nil {
-		return err
-	}
-	if err := lab.save(); err != nil {
-		return err
-	}
-
-	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	model.Service.Listen = &url.URL{Host: listen, User: url.UserPassword(spec.User, password)}
-	server := model.Service.NewServer()
 	defer server.Close()
-	// Set before the ready file tells anyone to connect.
-	server.Config.Handler = &router{sdk: server.Config.Handler, lab: lab, datacenter: spec.Datacenter}
 
 	ready := map[string]interface{}{
 		"url":           fmt.Sprintf("https://%s/sdk", server.URL.Host),
 		"user":          spec.User,
 		"datacenter":    spec.Datacenter,
-		"datastore_dir": dsDirs,
+		"datastore_dir": lab.dsDirs,
 	}
 	if err := writeReadyFile(readyFile, ready); err != nil {
 		return err
@@ -114,6 +78,72 @@ func run(specFile, listen, certFile, keyFile, stateDir, readyFile string) error 
 	lab.mu.Lock()
 	defer lab.mu.Unlock()
 	return lab.save()
+}
+
+// serve builds the spec's vCenter on the state folder and serves it on
+// listen (HTTPS with tlsConfig, else HTTP), with the lab's handlers in front.
+func serve(spec *Spec, stateDir, password, listen string, tlsConfig *tls.Config) (*simulator.Server, *Lab, error) {
+	stateDir, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	dsDirs := map[string]string{}
+	for _, ds := range spec.Datastores {
+		dsDirs[ds.Name] = filepath.Join(stateDir, "datastores", ds.Name)
+		if err := os.MkdirAll(dsDirs[ds.Name], 0o755); err != nil {
+			return nil, nil, err
+		}
+	}
+	lab, err := loadLab(stateDir, dsDirs)
+	if err != nil {
+		return nil, nil, err
+	}
+	lab.user, lab.password = spec.User, password
+
+	model := &simulator.Model{ServiceContent: vpx.ServiceContent, RootFolder: vpx.RootFolder}
+	if err := model.Create(); err != nil {
+		return nil, nil, err
+	}
+	ctx := context.Background()
+	client, err := vim25.NewClient(ctx, model.Service)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A fresh collector, as the simulator itself makes one per session.
+	collector := &PropertyCollector{}
+	collector.Self = client.ServiceContent.PropertyCollector
+	simulator.Map.Put(collector)
+	if err := buildInventory(ctx, client, spec, lab); err != nil {
+		return nil, nil, err
+	}
+	if err := lab.save(); err != nil {
+		return nil, nil, err
+	}
+	role := Role{Name: "Admin"} // a spec without a role: the Python side always gives one
+	if spec.Role != nil {
+		role = *spec.Role
+	}
+	auth, err := newAuthorizer(spec.User, role)
+	if err != nil {
+		return nil, nil, fmt.Errorf("vcenter.%w", err)
+	}
+
+	model.Service.TLS = tlsConfig
+	model.Service.Listen = &url.URL{Host: listen, User: url.UserPassword(spec.User, password)}
+	server := model.Service.NewServer()
+	// Set before anyone is told where to connect.
+	server.Config.Handler = &router{sdk: auth.guard(server.Config.Handler), lab: lab, auth: auth,
+		datacenter: spec.Datacenter, datastores: datastoreRefs()}
+	return server, lab, nil
+}
+
+// datastoreRefs maps each datastore's name to its managed object.
+func datastoreRefs() map[string]types.ManagedObjectReference {
+	refs := map[string]types.ManagedObjectReference{}
+	for _, ds := range simulator.Map.All("Datastore") {
+		refs[ds.Entity().Name] = ds.Reference()
+	}
+	return refs
 }
 
 func writeReadyFile(path string, ready map[string]interface{}) error {

@@ -11,6 +11,7 @@ import (
 type Spec struct {
 	Datacenter string          `json:"datacenter"`
 	User       string          `json:"user"`
+	Role       *Role           `json:"role"`
 	Clusters   []ClusterSpec   `json:"clusters"`
 	Datastores []DatastoreSpec `json:"datastores"`
 	Networks   []string        `json:"networks"`
@@ -42,6 +43,9 @@ type VMSpec struct {
 
 type DiskSpec struct {
 	CapacityMiB int64 `json:"capacity_mib"`
+	// ImageFile is a raw disk image (a lab guest's installed system) the disk
+	// starts with; the launcher builds it and puts its absolute path here.
+	ImageFile string `json:"image_file,omitempty"`
 }
 
 type NICSpec struct {

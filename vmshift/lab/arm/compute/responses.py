@@ -5,171 +5,151 @@ from __future__ import annotations
 import re
 
 from starlette.requests import Request
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, Response
 
-from vmshift.lab.arm import lro
 from vmshift.lab.arm.compute import catalog
 from vmshift.lab.arm.compute.models import SNAPSHOT, ComputeBackend
-from vmshift.lab.arm.routing import ArmRequest, ArmResponse, Handler, listing
+from vmshift.lab.arm.responses import BaseResponse
+from vmshift.lab.arm.routing import ArmResponse
 from vmshift.lab.arm.simulator import Simulator
 
-NAMESPACE = "Microsoft.Compute"
+
+class ComputeResponse(BaseResponse[ComputeBackend]):
+    backend_class = ComputeBackend
+
+    def create_or_update_disk(self) -> ArmResponse:
+        disk, created = self.backend.create_or_update_disk(self.subscription_id, self.group, self.param("diskName"),
+                                                           self.body)
+        return self.accepted_create(disk, created)
+
+    def get_disk(self) -> ArmResponse:
+        return self.ok(self.backend.get_disk(self.subscription_id, self.group, self.param("diskName")))
+
+    def list_disks(self) -> ArmResponse:
+        return self.listing(self.backend.list_disks(self.subscription_id, self.group_if_any))
+
+    def delete_disk(self) -> ArmResponse:
+        return self.deleted(self.backend.delete_disk(self.subscription_id, self.group, self.param("diskName")))
+
+    def grant_access(self) -> ArmResponse:
+        result = self.backend.grant_access(self.subscription_id, self.group, self.param("diskName"), self.body,
+                                           self.req.base_url)
+        return self.accepted_action(self._region("disks", "diskName"), result)
+
+    def end_get_access(self) -> ArmResponse:
+        self.backend.end_get_access(self.subscription_id, self.group, self.param("diskName"))
+        return self.accepted_action(self._region("disks", "diskName"))
+
+    def _region(self, collection: str, name_param: str) -> str:
+        """The region of the disk or snapshot an action runs on, which its operation URL names."""
+        if collection == "disks":
+            return self.backend.get_disk(self.subscription_id, self.group, self.param(name_param))["location"]
+        return self.backend.get_snapshot(self.subscription_id, self.group, self.param(name_param))["location"]
+
+    def create_or_update_snapshot(self) -> ArmResponse:
+        snapshot, created = self.backend.create_or_update_disk(self.subscription_id, self.group,
+                                                               self.param("snapshotName"), self.body, SNAPSHOT)
+        return self.accepted_create(snapshot, created)
+
+    def get_snapshot(self) -> ArmResponse:
+        return self.ok(self.backend.get_snapshot(self.subscription_id, self.group, self.param("snapshotName")))
+
+    def delete_snapshot(self) -> ArmResponse:
+        return self.deleted(self.backend.delete_disk(self.subscription_id, self.group, self.param("snapshotName"),
+                                                     "snapshots"))
+
+    def grant_snapshot_access(self) -> ArmResponse:
+        result = self.backend.grant_access(self.subscription_id, self.group, self.param("snapshotName"), self.body,
+                                           self.req.base_url, "snapshots")
+        return self.accepted_action(self._region("snapshots", "snapshotName"), result)
+
+    def revoke_snapshot_access(self) -> ArmResponse:
+        self.backend.end_get_access(self.subscription_id, self.group, self.param("snapshotName"), "snapshots")
+        return self.accepted_action(self._region("snapshots", "snapshotName"))
+
+    def create_or_update_disk_encryption_set(self) -> ArmResponse:
+        des, created = self.backend.create_or_update_disk_encryption_set(
+            self.subscription_id, self.group, self.param("diskEncryptionSetName"), self.body)
+        return self.accepted_create(des, created)
+
+    def get_disk_encryption_set(self) -> ArmResponse:
+        return self.ok(self.backend.get_disk_encryption_set(self.subscription_id, self.group,
+                                                            self.param("diskEncryptionSetName")))
+
+    def create_or_update_availability_set(self) -> ArmResponse:
+        avset, _ = self.backend.create_or_update_availability_set(
+            self.subscription_id, self.group, self.param("availabilitySetName"), self.body)
+        self.backend.store.put(avset["id"], avset)
+        return self.ok(avset)
+
+    def get_availability_set(self) -> ArmResponse:
+        return self.ok(self.backend.get_availability_set(self.subscription_id, self.group,
+                                                         self.param("availabilitySetName")))
+
+    def create_or_update_virtual_machine(self) -> ArmResponse:
+        vm, created = self.backend.create_or_update_virtual_machine(self.subscription_id, self.group,
+                                                                    self.param("vmName"), self.body)
+        response = self.accepted_put(vm, created, vm["location"])
+        response.body = ComputeBackend.public_view(vm)
+        return response
+
+    def get_virtual_machine(self) -> ArmResponse:
+        vm = self.backend.get_virtual_machine(self.subscription_id, self.group, self.param("vmName"))
+        return self.ok(ComputeBackend.public_view(vm, self.req.query.get("$expand") == "instanceView"))
+
+    def list_virtual_machines(self) -> ArmResponse:
+        return self.listing([ComputeBackend.public_view(vm)
+                             for vm in self.backend.list_virtual_machines(self.subscription_id, self.group_if_any)])
+
+    def instance_view(self) -> ArmResponse:
+        vm = self.backend.get_virtual_machine(self.subscription_id, self.group, self.param("vmName"))
+        return self.ok(ComputeBackend.instance_view(vm))
+
+    def _set_power_state(self, state: str) -> ArmResponse:
+        vm = self.backend.set_power_state(self.subscription_id, self.group, self.param("vmName"), state)
+        return self.accepted_action(vm["location"])
+
+    def power_off(self) -> ArmResponse:
+        return self._set_power_state("stopped")
+
+    def deallocate(self) -> ArmResponse:
+        return self._set_power_state("deallocated")
+
+    def start(self) -> ArmResponse:
+        return self._set_power_state("running")
+
+    def restart(self) -> ArmResponse:
+        return self._set_power_state("running")
+
+    def delete_virtual_machine(self) -> ArmResponse:
+        vm = self.backend.delete_virtual_machine(self.subscription_id, self.group, self.param("vmName"))
+        return self.deleted(vm)
+
+    def list_resource_skus(self) -> ArmResponse:
+        """resource_skus.list, with the `location eq '...'` filter Azure supports."""
+        locations = self.req.simulator.settings.regions
+        found = re.search(r"location\s+eq\s+'([^']+)'", self.req.query.get("$filter", ""), re.IGNORECASE)
+        if found:
+            locations = [found.group(1).replace(" ", "").lower()]
+        return self.listing(catalog.resource_skus(locations))
+
+    def list_virtual_machine_sizes(self) -> ArmResponse:
+        location = self.req.simulator.check_location(self.param("location"))
+        return self.listing(catalog.virtual_machine_sizes(location))
 
 
-def _backend(req: ArmRequest) -> tuple[ComputeBackend, str, str]:
-    return ComputeBackend(req.simulator), req.params["subscriptionId"], req.params["resourceGroupName"]
-
-
-def create_or_update_disk(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    disk, created = backend.create_or_update_disk(sub, group, req.params["diskName"], req.json())
-    return lro.accepted_create(req, NAMESPACE, disk, created, disk["location"])
-
-
-def get_disk(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return ArmResponse(200, backend.get_disk(sub, group, req.params["diskName"]))
-
-
-def list_disks(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return listing(backend.list_disks(sub, group))
-
-
-def delete_disk(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    found = backend.delete_disk(sub, group, req.params["diskName"])
-    return lro.accepted_action(req, NAMESPACE, "global") if found else ArmResponse(204)
-
-
-def grant_access(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    result = backend.grant_access(sub, group, req.params["diskName"], req.json(), req.base_url)
-    return lro.accepted_action(req, NAMESPACE, "global", result)
-
-
-def end_get_access(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    backend.end_get_access(sub, group, req.params["diskName"])
-    return lro.accepted_action(req, NAMESPACE, "global")
-
-
-def create_or_update_snapshot(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    snapshot, created = backend.create_or_update_disk(sub, group, req.params["snapshotName"], req.json(), SNAPSHOT)
-    return lro.accepted_create(req, NAMESPACE, snapshot, created, snapshot["location"])
-
-
-def get_snapshot(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return ArmResponse(200, backend.get_snapshot(sub, group, req.params["snapshotName"]))
-
-
-def delete_snapshot(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    found = backend.delete_disk(sub, group, req.params["snapshotName"], "snapshots")
-    return lro.accepted_action(req, NAMESPACE, "global") if found else ArmResponse(204)
-
-
-def grant_snapshot_access(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    result = backend.grant_access(sub, group, req.params["snapshotName"], req.json(), req.base_url, "snapshots")
-    return lro.accepted_action(req, NAMESPACE, "global", result)
-
-
-def revoke_snapshot_access(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    backend.end_get_access(sub, group, req.params["snapshotName"], "snapshots")
-    return lro.accepted_action(req, NAMESPACE, "global")
-
-
-def create_or_update_disk_encryption_set(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    des, created = backend.create_or_update_disk_encryption_set(sub, group, req.params["diskEncryptionSetName"],
-                                                                req.json())
-    return lro.accepted_create(req, NAMESPACE, des, created, des["location"])
-
-
-def get_disk_encryption_set(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return ArmResponse(200, backend.get_disk_encryption_set(sub, group, req.params["diskEncryptionSetName"]))
-
-
-def create_or_update_availability_set(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    avset, _ = backend.create_or_update_availability_set(sub, group, req.params["availabilitySetName"],
-                                                         req.json())
-    req.simulator.store.put(avset["id"], avset)
-    return ArmResponse(200, avset)
-
-
-def get_availability_set(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return ArmResponse(200, backend.get_availability_set(sub, group, req.params["availabilitySetName"]))
-
-
-def create_or_update_virtual_machine(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    vm, created = backend.create_or_update_virtual_machine(sub, group, req.params["vmName"], req.json())
-    response = lro.accepted_put(req, NAMESPACE, vm["id"], vm, created, vm["location"])
-    response.body = ComputeBackend.public_view(vm)
-    return response
-
-
-def get_virtual_machine(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    vm = backend.get_virtual_machine(sub, group, req.params["vmName"])
-    return ArmResponse(200, ComputeBackend.public_view(vm, req.query.get("$expand") == "instanceView"))
-
-
-def list_virtual_machines(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return listing([ComputeBackend.public_view(vm) for vm in backend.list_virtual_machines(sub, group)])
-
-
-def instance_view(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return ArmResponse(200, ComputeBackend.instance_view(backend.get_virtual_machine(sub, group,
-                                                                                     req.params["vmName"])))
-
-
-def _power(state: str) -> Handler:
-    def handler(req: ArmRequest) -> ArmResponse:
-        backend, sub, group = _backend(req)
-        vm = backend.set_power_state(sub, group, req.params["vmName"], state)
-        return lro.accepted_action(req, NAMESPACE, vm["location"])
-    return handler
-
-
-power_off = _power("stopped")
-deallocate = _power("deallocated")
-start = _power("running")
-restart = _power("running")
-
-
-def delete_virtual_machine(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    vm = backend.delete_virtual_machine(sub, group, req.params["vmName"])
-    return lro.accepted_action(req, NAMESPACE, vm["location"]) if vm else ArmResponse(204)
-
-
-def list_resource_skus(req: ArmRequest) -> ArmResponse:
-    """resource_skus.list, with the `location eq '...'` filter Azure supports."""
-    locations = req.simulator.settings.regions
-    found = re.search(r"location\s+eq\s+'([^']+)'", req.query.get("$filter", ""), re.IGNORECASE)
-    if found:
-        locations = [found.group(1).replace(" ", "").lower()]
-    return listing(catalog.resource_skus(locations))
-
-
-def list_virtual_machine_sizes(req: ArmRequest) -> ArmResponse:
-    location = req.simulator.check_location(req.params["location"])
-    return listing(catalog.virtual_machine_sizes(location))
-
-
-def read_disk_access(simulator: Simulator, grant: str, signature: str, request: Request) -> FileResponse:
-    """The grant-access URL: the disk as a fixed VHD, with Range support as Azure Storage serves it."""
-    path = ComputeBackend(simulator).granted_file(grant, signature)
+def read_disk_access(simulator: Simulator, grant: str, signature: str, request: Request) -> Response:
+    """The grant-access URL: the disk as a fixed VHD, with Range support as Azure Storage serves it, and its
+    written pages for `comp=pagelist` (Get Page Ranges, optionally within x-ms-range or Range)."""
+    backend = ComputeBackend(simulator)
+    if request.query_params.get("comp") == "pagelist":
+        asked = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("x-ms-range") or request.headers.get("range")
+                             or "")
+        start, end = (int(asked.group(1)), int(asked.group(2)) if asked.group(2) else None) if asked else (0, None)
+        pages = "".join(f"<PageRange><Start>{first}</Start><End>{last}</End></PageRange>"
+                        for first, last in backend.granted_page_ranges(grant, signature, start, end))
+        size = backend.granted_file(grant, signature).stat().st_size
+        return Response(f'<?xml version="1.0" encoding="utf-8"?><PageList>{pages}</PageList>',
+                        media_type="application/xml", headers={"x-ms-blob-content-length": str(size)})
+    path = backend.granted_file(grant, signature)
     return FileResponse(path, media_type="application/octet-stream", headers={"x-ms-blob-type": "PageBlob"})
-
-

@@ -1,39 +1,52 @@
-"""Route table for Microsoft.Network (azure-mgmt-network 33.1 sends api-version 2026-03-01)."""
+"""Route table for Microsoft.Network's virtual networks (subnets, peerings), NICs and private endpoints; each
+route's resource type says which api-versions it takes (api_versions.py)."""
 
-from vmshift.lab.arm.network import responses as r
-from vmshift.lab.arm.routing import Handler, Route
+from collections.abc import Callable
 
-API_VERSIONS = ("2026-03-01",)
+from vmshift.lab.arm.network.responses import NetworkResponse as R
+from vmshift.lab.arm.routing import ArmResponse, Route
+
+_SUB = "/subscriptions/{subscriptionId}/providers/Microsoft.Network"
 _RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network"
 _VNET = _RG + "/virtualNetworks/{virtualNetworkName}"
+_PEERING = _VNET + "/virtualNetworkPeerings/{virtualNetworkPeeringName}"
 _NIC = _RG + "/networkInterfaces/{networkInterfaceName}"
 _PE = _RG + "/privateEndpoints/{privateEndpointName}"
 _ZONE_GROUP = _PE + "/privateDnsZoneGroups/{privateDnsZoneGroupName}"
 
 
-def _route(method: str, template: str, handler: Handler) -> Route:
-    return Route(method, template, handler, API_VERSIONS, "Microsoft.Network")
+def _route(method: str, template: str, handler: Callable[[R], ArmResponse], resource_type: str) -> Route:
+    return Route(method, template, R.method_dispatch(handler), f"Microsoft.Network/{resource_type}")
 
 
 ROUTES = [
-    _route("PUT", _VNET, r.create_or_update_virtual_network),
-    _route("GET", _VNET, r.get_virtual_network),
-    _route("DELETE", _VNET, r.delete_virtual_network),
-    _route("GET", _RG + "/virtualNetworks", r.list_virtual_networks),
-    _route("PUT", _VNET + "/subnets/{subnetName}", r.create_or_update_subnet),
-    _route("GET", _VNET + "/subnets/{subnetName}", r.get_subnet),
-    _route("DELETE", _VNET + "/subnets/{subnetName}", r.delete_subnet),
-    _route("GET", _VNET + "/subnets", r.list_subnets),
-    _route("PUT", _NIC, r.create_or_update_network_interface),
-    _route("GET", _NIC, r.get_network_interface),
-    _route("DELETE", _NIC, r.delete_network_interface),
-    _route("GET", _RG + "/networkInterfaces", r.list_network_interfaces),
-    _route("PUT", _PE, r.create_or_update_private_endpoint),
-    _route("GET", _PE, r.get_private_endpoint),
-    _route("DELETE", _PE, r.delete_private_endpoint),
-    _route("GET", _RG + "/privateEndpoints", r.list_private_endpoints),
-    _route("PUT", _ZONE_GROUP, r.create_or_update_private_dns_zone_group),
-    _route("GET", _ZONE_GROUP, r.get_private_dns_zone_group),
-    _route("DELETE", _ZONE_GROUP, r.delete_private_dns_zone_group),
-    _route("GET", _PE + "/privateDnsZoneGroups", r.list_private_dns_zone_groups),
+    _route("PUT", _VNET, R.create_or_update_virtual_network, "virtualNetworks"),
+    _route("GET", _VNET, R.get_virtual_network, "virtualNetworks"),
+    _route("DELETE", _VNET, R.delete_virtual_network, "virtualNetworks"),
+    _route("GET", _RG + "/virtualNetworks", R.list_virtual_networks, "virtualNetworks"),
+    _route("GET", _SUB + "/virtualNetworks", R.list_virtual_networks, "virtualNetworks"),
+    _route("PUT", _VNET + "/subnets/{subnetName}", R.create_or_update_subnet, "virtualNetworks/subnets"),
+    _route("GET", _VNET + "/subnets/{subnetName}", R.get_subnet, "virtualNetworks/subnets"),
+    _route("DELETE", _VNET + "/subnets/{subnetName}", R.delete_subnet, "virtualNetworks/subnets"),
+    _route("GET", _VNET + "/subnets", R.list_subnets, "virtualNetworks/subnets"),
+    _route("PUT", _PEERING, R.create_or_update_virtual_network_peering, "virtualNetworks/virtualNetworkPeerings"),
+    _route("GET", _PEERING, R.get_virtual_network_peering, "virtualNetworks/virtualNetworkPeerings"),
+    _route("DELETE", _PEERING, R.delete_virtual_network_peering, "virtualNetworks/virtualNetworkPeerings"),
+    _route("GET", _VNET + "/virtualNetworkPeerings", R.list_virtual_network_peerings,
+           "virtualNetworks/virtualNetworkPeerings"),
+    _route("PUT", _NIC, R.create_or_update_network_interface, "networkInterfaces"),
+    _route("GET", _NIC, R.get_network_interface, "networkInterfaces"),
+    _route("DELETE", _NIC, R.delete_network_interface, "networkInterfaces"),
+    _route("GET", _RG + "/networkInterfaces", R.list_network_interfaces, "networkInterfaces"),
+    _route("GET", _SUB + "/networkInterfaces", R.list_network_interfaces, "networkInterfaces"),
+    _route("PUT", _PE, R.create_or_update_private_endpoint, "privateEndpoints"),
+    _route("GET", _PE, R.get_private_endpoint, "privateEndpoints"),
+    _route("DELETE", _PE, R.delete_private_endpoint, "privateEndpoints"),
+    _route("GET", _RG + "/privateEndpoints", R.list_private_endpoints, "privateEndpoints"),
+    _route("GET", _SUB + "/privateEndpoints", R.list_private_endpoints, "privateEndpoints"),
+    _route("PUT", _ZONE_GROUP, R.create_or_update_private_dns_zone_group, "privateEndpoints/privateDnsZoneGroups"),
+    _route("GET", _ZONE_GROUP, R.get_private_dns_zone_group, "privateEndpoints/privateDnsZoneGroups"),
+    _route("DELETE", _ZONE_GROUP, R.delete_private_dns_zone_group, "privateEndpoints/privateDnsZoneGroups"),
+    _route("GET", _PE + "/privateDnsZoneGroups", R.list_private_dns_zone_groups,
+           "privateEndpoints/privateDnsZoneGroups"),
 ]

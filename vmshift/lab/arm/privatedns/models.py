@@ -7,10 +7,10 @@ import re
 import uuid
 from typing import Any
 
+from vmshift.lab.arm.backend import BaseBackend
 from vmshift.lab.arm.errors import ArmError, invalid_parameter, resource_not_found
-from vmshift.lab.arm.routing import arm_resource
-from vmshift.lab.arm.simulator import Simulator
 from vmshift.lab.arm.store import Store
+from vmshift.lab.arm.wire import arm_resource
 
 ZONE = "Microsoft.Network/privateDnsZones"
 LINK = "Microsoft.Network/privateDnsZones/virtualNetworkLinks"
@@ -31,13 +31,8 @@ def _check_global(location: str | None) -> None:
                        "'global'.", "location")
 
 
-class PrivateDnsBackend:
-    def __init__(self, simulator: Simulator) -> None:
-        self.simulator = simulator
-        self.store = simulator.store
-
-    def _scope(self, subscription_id: str, group: str) -> str:
-        return self.simulator.group_scope(subscription_id, group) + "/providers/Microsoft.Network"
+class PrivateDnsBackend(BaseBackend):
+    namespace = "Microsoft.Network"
 
     def _refresh_counts(self, zone: dict[str, Any]) -> None:
         records = [r for t in RECORD_TYPES for r in self.store.list(f"{ZONE}/{t}", zone["id"])]
@@ -66,18 +61,15 @@ class PrivateDnsBackend:
         return zone, existing is None
 
     def get_private_zone(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
-        zone = self.store.get(f"{self._scope(subscription_id, group)}/privateDnsZones/{name}")
-        if zone is None:
-            raise resource_not_found(ZONE, name, group)
+        zone = self._get(ZONE, subscription_id, group, "privateDnsZones", name)
         self._refresh_counts(zone)
         return zone
 
     def list_private_zones(self, subscription_id: str, group: str | None) -> list[dict[str, Any]]:
-        scope = self._scope(subscription_id, group) if group else self.simulator.subscription_scope(subscription_id)
-        return self.store.list(ZONE, scope)
+        return self._list(ZONE, subscription_id, group)
 
     def delete_private_zone(self, subscription_id: str, group: str, name: str) -> dict[str, Any] | None:
-        zone = self.store.get(f"{self._scope(subscription_id, group)}/privateDnsZones/{name}")
+        zone = self._find(subscription_id, group, "privateDnsZones", name)
         if zone is None:
             return None
         if self.store.list(LINK, zone["id"]):

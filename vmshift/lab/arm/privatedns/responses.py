@@ -2,94 +2,66 @@
 
 from __future__ import annotations
 
-from vmshift.lab.arm import lro
 from vmshift.lab.arm.privatedns.models import PrivateDnsBackend
-from vmshift.lab.arm.routing import ArmRequest, ArmResponse, listing
-
-NAMESPACE = "Microsoft.Network"
-
-
-def _backend(req: ArmRequest) -> tuple[PrivateDnsBackend, str, str]:
-    return PrivateDnsBackend(req.simulator), req.params["subscriptionId"], req.params["resourceGroupName"]
+from vmshift.lab.arm.responses import BaseResponse
+from vmshift.lab.arm.routing import ArmResponse
 
 
-def create_or_update_private_zone(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    zone, created = backend.create_or_update_private_zone(sub, group, req.params["privateZoneName"], req.json())
-    return lro.accepted_put(req, NAMESPACE, zone["id"], zone, created)
+class PrivateDnsResponse(BaseResponse[PrivateDnsBackend]):
+    backend_class = PrivateDnsBackend
 
+    def create_or_update_private_zone(self) -> ArmResponse:
+        zone, created = self.backend.create_or_update_private_zone(self.subscription_id, self.group,
+                                                                   self.param("privateZoneName"), self.body)
+        return self.accepted_put(zone, created)
 
-def get_private_zone(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return ArmResponse(200, backend.get_private_zone(sub, group, req.params["privateZoneName"]))
+    def get_private_zone(self) -> ArmResponse:
+        return self.ok(self.backend.get_private_zone(self.subscription_id, self.group, self.param("privateZoneName")))
 
+    def list_private_zones(self) -> ArmResponse:
+        return self.listing(self.backend.list_private_zones(self.subscription_id, self.group_if_any))
 
-def list_private_zones_by_group(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return listing(backend.list_private_zones(sub, group))
+    def delete_private_zone(self) -> ArmResponse:
+        return self.deleted(self.backend.delete_private_zone(self.subscription_id, self.group,
+                                                             self.param("privateZoneName")))
 
+    def create_or_update_record_set(self) -> ArmResponse:
+        record, created = self.backend.create_or_update_record_set(
+            self.subscription_id, self.group, self.param("privateZoneName"), self.param("recordType"),
+            self.param("relativeRecordSetName"), self.body)
+        return ArmResponse(201 if created else 200, record)
 
-def list_private_zones(req: ArmRequest) -> ArmResponse:
-    return listing(PrivateDnsBackend(req.simulator).list_private_zones(req.params["subscriptionId"], None))
+    def get_record_set(self) -> ArmResponse:
+        return self.ok(self.backend.get_record_set(self.subscription_id, self.group, self.param("privateZoneName"),
+                                                   self.param("recordType"), self.param("relativeRecordSetName")))
 
+    def list_record_sets(self) -> ArmResponse:
+        return self.listing(self.backend.list_record_sets(self.subscription_id, self.group,
+                                                          self.param("privateZoneName"), None))
 
-def delete_private_zone(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    zone = backend.delete_private_zone(sub, group, req.params["privateZoneName"])
-    return lro.accepted_action(req, NAMESPACE, "global") if zone else ArmResponse(204)
+    def list_record_sets_by_type(self) -> ArmResponse:
+        return self.listing(self.backend.list_record_sets(self.subscription_id, self.group,
+                                                          self.param("privateZoneName"), self.param("recordType")))
 
+    def delete_record_set(self) -> ArmResponse:
+        self.backend.delete_record_set(self.subscription_id, self.group, self.param("privateZoneName"),
+                                       self.param("recordType"), self.param("relativeRecordSetName"))
+        return ArmResponse(200)
 
-def create_or_update_record_set(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    record, created = backend.create_or_update_record_set(
-        sub, group, req.params["privateZoneName"], req.params["recordType"], req.params["relativeRecordSetName"],
-        req.json())
-    return ArmResponse(201 if created else 200, record)
+    def create_or_update_virtual_network_link(self) -> ArmResponse:
+        link, created = self.backend.create_or_update_virtual_network_link(
+            self.subscription_id, self.group, self.param("privateZoneName"), self.param("virtualNetworkLinkName"),
+            self.body)
+        return self.accepted_put(link, created)
 
+    def get_virtual_network_link(self) -> ArmResponse:
+        return self.ok(self.backend.get_virtual_network_link(
+            self.subscription_id, self.group, self.param("privateZoneName"), self.param("virtualNetworkLinkName")))
 
-def get_record_set(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return ArmResponse(200, backend.get_record_set(sub, group, req.params["privateZoneName"],
-                                                   req.params["recordType"], req.params["relativeRecordSetName"]))
+    def list_virtual_network_links(self) -> ArmResponse:
+        return self.listing(self.backend.list_virtual_network_links(self.subscription_id, self.group,
+                                                                    self.param("privateZoneName")))
 
-
-def list_record_sets(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return listing(backend.list_record_sets(sub, group, req.params["privateZoneName"], None))
-
-
-def list_record_sets_by_type(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return listing(backend.list_record_sets(sub, group, req.params["privateZoneName"], req.params["recordType"]))
-
-
-def delete_record_set(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    backend.delete_record_set(sub, group, req.params["privateZoneName"], req.params["recordType"],
-                              req.params["relativeRecordSetName"])
-    return ArmResponse(200)
-
-
-def create_or_update_virtual_network_link(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    link, created = backend.create_or_update_virtual_network_link(
-        sub, group, req.params["privateZoneName"], req.params["virtualNetworkLinkName"], req.json())
-    return lro.accepted_put(req, NAMESPACE, link["id"], link, created)
-
-
-def get_virtual_network_link(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return ArmResponse(200, backend.get_virtual_network_link(sub, group, req.params["privateZoneName"],
-                                                             req.params["virtualNetworkLinkName"]))
-
-
-def list_virtual_network_links(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    return listing(backend.list_virtual_network_links(sub, group, req.params["privateZoneName"]))
-
-
-def delete_virtual_network_link(req: ArmRequest) -> ArmResponse:
-    backend, sub, group = _backend(req)
-    found = backend.delete_virtual_network_link(sub, group, req.params["privateZoneName"],
-                                                req.params["virtualNetworkLinkName"])
-    return lro.accepted_action(req, NAMESPACE, "global") if found else ArmResponse(204)
+    def delete_virtual_network_link(self) -> ArmResponse:
+        return self.deleted(self.backend.delete_virtual_network_link(
+            self.subscription_id, self.group, self.param("privateZoneName"), self.param("virtualNetworkLinkName")))

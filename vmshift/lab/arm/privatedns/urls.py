@@ -1,37 +1,39 @@
-"""Route table for Microsoft.Network/privateDnsZones (azure-mgmt-privatedns 2.0 sends api-version 2024-06-01).
+"""Route table for Microsoft.Network/privateDnsZones; each route's resource type says which api-versions it
+takes (api_versions.py).
 
 Link routes come before record-set routes: '/virtualNetworkLinks/x' would otherwise read as a record type.
 """
 
-from vmshift.lab.arm.privatedns import responses as r
-from vmshift.lab.arm.routing import Handler, Route
+from collections.abc import Callable
 
-API_VERSIONS = ("2024-06-01",)
+from vmshift.lab.arm.privatedns.responses import PrivateDnsResponse as R
+from vmshift.lab.arm.routing import ArmResponse, Route
+
 _RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Network"
 _ZONE = _RG + "/privateDnsZones/{privateZoneName}"
 _LINK = _ZONE + "/virtualNetworkLinks/{virtualNetworkLinkName}"
 _RECORD = _ZONE + "/{recordType}/{relativeRecordSetName}"
 
 
-def _route(method: str, template: str, handler: Handler) -> Route:
-    return Route(method, template, handler, API_VERSIONS, "Microsoft.Network")
+def _route(method: str, template: str, handler: Callable[[R], ArmResponse], resource_type: str) -> Route:
+    return Route(method, template, R.method_dispatch(handler), f"Microsoft.Network/privateDnsZones{resource_type}")
 
 
 ROUTES = [
-    _route("PUT", _ZONE, r.create_or_update_private_zone),
-    _route("GET", _ZONE, r.get_private_zone),
-    _route("DELETE", _ZONE, r.delete_private_zone),
-    _route("GET", _RG + "/privateDnsZones", r.list_private_zones_by_group),
+    _route("PUT", _ZONE, R.create_or_update_private_zone, ""),
+    _route("GET", _ZONE, R.get_private_zone, ""),
+    _route("DELETE", _ZONE, R.delete_private_zone, ""),
+    _route("GET", _RG + "/privateDnsZones", R.list_private_zones, ""),
     _route("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.Network/privateDnsZones",
-           r.list_private_zones),
-    _route("PUT", _LINK, r.create_or_update_virtual_network_link),
-    _route("GET", _LINK, r.get_virtual_network_link),
-    _route("DELETE", _LINK, r.delete_virtual_network_link),
-    _route("GET", _ZONE + "/virtualNetworkLinks", r.list_virtual_network_links),
-    _route("GET", _ZONE + "/ALL", r.list_record_sets),
-    _route("GET", _ZONE + "/recordsets", r.list_record_sets),
-    _route("PUT", _RECORD, r.create_or_update_record_set),
-    _route("GET", _RECORD, r.get_record_set),
-    _route("DELETE", _RECORD, r.delete_record_set),
-    _route("GET", _ZONE + "/{recordType}", r.list_record_sets_by_type),
+           R.list_private_zones, ""),
+    _route("PUT", _LINK, R.create_or_update_virtual_network_link, "/virtualNetworkLinks"),
+    _route("GET", _LINK, R.get_virtual_network_link, "/virtualNetworkLinks"),
+    _route("DELETE", _LINK, R.delete_virtual_network_link, "/virtualNetworkLinks"),
+    _route("GET", _ZONE + "/virtualNetworkLinks", R.list_virtual_network_links, "/virtualNetworkLinks"),
+    _route("GET", _ZONE + "/ALL", R.list_record_sets, "/ALL"),
+    _route("GET", _ZONE + "/recordsets", R.list_record_sets, "/ALL"),
+    _route("PUT", _RECORD, R.create_or_update_record_set, "/{recordType}"),
+    _route("GET", _RECORD, R.get_record_set, "/{recordType}"),
+    _route("DELETE", _RECORD, R.delete_record_set, "/{recordType}"),
+    _route("GET", _ZONE + "/{recordType}", R.list_record_sets_by_type, "/{recordType}"),
 ]

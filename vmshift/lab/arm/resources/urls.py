@@ -1,15 +1,28 @@
-"""Route table for Microsoft.Resources (azure-mgmt-resource 26 sends api-version 2025-04-01)."""
+"""Route table for Microsoft.Resources: ARM's own types, which all take ARM's api-versions (api_versions.ARM)."""
 
-from vmshift.lab.arm.resources import responses
+from vmshift.lab.arm.resources.responses import ResourcesResponse as R
+from vmshift.lab.arm.resources.responses import TenancyResponse as T
 from vmshift.lab.arm.routing import Route
 
-API_VERSIONS = ("2025-04-01",)
-_GROUP = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
+_GROUPS = "Microsoft.Resources/resourceGroups"
+_SUBSCRIPTIONS = "Microsoft.Resources/subscriptions"
+_PROVIDERS = "Microsoft.Resources/providers"
+_SUB = "/subscriptions/{subscriptionId}"
+_GROUP = _SUB + "/resourcegroups/{resourceGroupName}"
 
 ROUTES = [
-    Route("PUT", _GROUP, responses.create_or_update, API_VERSIONS),
-    Route("GET", _GROUP, responses.get, API_VERSIONS),
-    Route("HEAD", _GROUP, responses.check_existence, API_VERSIONS),
-    Route("DELETE", _GROUP, responses.delete, API_VERSIONS),
-    Route("GET", "/subscriptions/{subscriptionId}/resourcegroups", responses.list_groups, API_VERSIONS),
+    Route("PUT", _GROUP, R.method_dispatch(R.create_or_update), _GROUPS),
+    Route("GET", _GROUP, R.method_dispatch(R.get), _GROUPS),
+    Route("HEAD", _GROUP, R.method_dispatch(R.check_existence), _GROUPS),
+    Route("DELETE", _GROUP, R.method_dispatch(R.delete), _GROUPS),
+    Route("GET", _SUB + "/resourcegroups", R.method_dispatch(R.list_groups), _GROUPS),
+    Route("GET", "/subscriptions", T.method_dispatch(T.list_subscriptions), _SUBSCRIPTIONS),
+    Route("GET", _SUB, T.method_dispatch(T.get_subscription), _SUBSCRIPTIONS),
+    Route("GET", "/tenants", T.method_dispatch(T.list_tenants), "Microsoft.Resources/tenants"),
+    Route("GET", _SUB + "/providers", T.method_dispatch(T.list_providers), _PROVIDERS),
+    Route("GET", _SUB + "/providers/{resourceProviderNamespace}", T.method_dispatch(T.get_provider), _PROVIDERS),
+    Route("POST", _SUB + "/providers/{resourceProviderNamespace}/register", T.method_dispatch(T.register_provider),
+          _PROVIDERS),
+    Route("GET", "/providers", T.method_dispatch(T.list_providers), _PROVIDERS),
+    Route("GET", "/providers/{resourceProviderNamespace}", T.method_dispatch(T.get_provider), _PROVIDERS),
 ]

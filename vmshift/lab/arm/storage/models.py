@@ -4,16 +4,15 @@ network rules and the private endpoint connections that approve or reject privat
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import os
 import re
 import threading
 from typing import Any
 
-from vmshift.lab.arm.errors import ArmError, resource_not_found
-from vmshift.lab.arm.routing import arm_resource
-from vmshift.lab.arm.simulator import Simulator
+from vmshift.lab.arm.backend import BaseBackend
+from vmshift.lab.arm.errors import ArmError
 from vmshift.lab.arm.store import Store
+from vmshift.lab.arm.wire import arm_resource, timestamp
 
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 CONNECTION = "Microsoft.Storage/storageAccounts/privateEndpointConnections"
@@ -34,40 +33,49 @@ _CONNECTION_CHANGES = {("Pending", "Approved"), ("Pending", "Rejected"), ("Appro
 _publishing = threading.Lock()
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def find_account(store: Store, name: str) -> dict[str, Any] | None:
     """Account names are global in Azure: one name, one account, whatever the group."""
     return next((a for a in store.list(STORAGE_ACCOUNT) if a["name"] == name), None)
 
 
-class StorageBackend:
-    def __init__(self, simulator: Simulator) -> None:
-        self.simulator = simulator
-        self.store = simulator.store
+def _invalid_name(name: str) -> str:
+    return (f"{name} is not a valid storage account name. Storage account name must be between 3 and 24 characters "
+            "in length and use numbers and lower-case letters only.")
 
-    def _scope(self, subscription_id: str, group: str) -> str:
-        return self.simulator.group_scope(subscription_id, group) + "/providers/Microsoft.Storage"
+
+def _taken(name: str) -> str:
+    return f"The storage account named {name} is already taken."
+
+
+class StorageBackend(BaseBackend):
+    namespace = "Microsoft.Storage"
 
     def blob_endpoint(self, name: str) -> str:
         azurite = self.simulator.settings.azurite_endpoint
         return f"{azurite.rstrip('/')}/{name}/" if azurite else f"https://{name}.blob.core.windows.net/"
 
+    def check_name_availability(self, subscription_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """What `az storage account create` asks first: account names are global, and have Storage's rules."""
+        self.simulator.subscription_scope(subscription_id)
+        name = str(body.get("name", ""))
+        if body.get("type") != STORAGE_ACCOUNT:
+            raise ArmError(400, "InvalidValuesForRequestParameters",
+                           f"Values for request parameters are invalid: type '{body.get('type')}'.", "type")
+        if not _ACCOUNT_NAME.match(name):
+            return {"nameAvailable": False, "reason": "AccountNameInvalid", "message": _invalid_name(name)}
+        if find_account(self.store, name) is not None:
+            return {"nameAvailable": False, "reason": "AlreadyExists", "message": _taken(name)}
+        return {"nameAvailable": True}
+
     def create_storage_account(self, subscription_id: str, group: str, name: str,
                                body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         scope = self._scope(subscription_id, group)
         if not _ACCOUNT_NAME.match(name):
-            raise ArmError(400, "AccountNameInvalid",
-                           f"{name} is not a valid storage account name. Storage account name must be between 3 "
-                           "and 24 characters in length and use numbers and lower-case letters only.",
-                           "accountName")
+            raise ArmError(400, "AccountNameInvalid", _invalid_name(name), "accountName")
         resource_id = f"{scope}/storageAccounts/{name}"
         existing = find_account(self.store, name)
         if existing is not None and existing["id"].lower() != resource_id.lower():
-            raise ArmError(409, "StorageAccountAlreadyTaken",
-                           f"The storage account named {name} is already taken.")
+            raise ArmError(409, "StorageAccountAlreadyTaken", _taken(name))
         location = self.simulator.check_location(body.get("location"))
         kind = body.get("kind")
         if kind not in KINDS:
@@ -83,7 +91,7 @@ class StorageBackend:
         requested = body.get("properties") or {}
         previous = (existing or {}).get("properties", {})
         properties: dict[str, Any] = {
-            "creationTime": previous.get("creationTime", _now()),
+            "creationTime": previous.get("creationTime", timestamp()),
             "primaryEndpoints": {"blob": self.blob_endpoint(name)},
             "primaryLocation": location, "statusOfPrimary": "available",
             "supportsHttpsTrafficOnly": requested.get("supportsHttpsTrafficOnly", True),
@@ -136,14 +144,10 @@ class StorageBackend:
         return account
 
     def get_storage_account(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
-        account = self.store.get(f"{self._scope(subscription_id, group)}/storageAccounts/{name}")
-        if account is None:
-            raise resource_not_found(STORAGE_ACCOUNT, name, group)
-        return account
+        return self._get(STORAGE_ACCOUNT, subscription_id, group, "storageAccounts", name)
 
     def list_storage_accounts(self, subscription_id: str, group: str | None) -> list[dict[str, Any]]:
-        scope = self._scope(subscription_id, group) if group else self.simulator.subscription_scope(subscription_id)
-        return self.store.list(STORAGE_ACCOUNT, scope)
+        return self._list(STORAGE_ACCOUNT, subscription_id, group)
 
     def delete_storage_account(self, subscription_id: str, group: str, name: str) -> None:
         """The account and its keys go, and Azurite stops taking them: a re-created account has new keys."""
@@ -186,7 +190,8 @@ class StorageBackend:
     # --- private endpoint connections --------------------------------------------------------------
 
     def set_caller_may_approve(self, name: str, allowed: bool, keep_existing: bool = False) -> None:
-        """Whether the lab's app holds privateEndpointConnectionsApproval/action on the account;
+        """Whether the account's owner lets vmshift's app approve private endpoints on the account, whatever its
+        roles say (the authorization guard checks it as a deny assignment of privateEndpointConnectionsApproval);
         `keep_existing` (the seed) leaves a right that was already set, by the spec or by /_lab/approvals."""
         if keep_existing and self.store.get(name, kind=_APPROVAL) is not None:
             return
@@ -206,14 +211,6 @@ class StorageBackend:
             raise ArmError(400, "OperationNotAllowedOnKind",
                            "Call to Microsoft.Storage/storageAccounts failed. Error message: The operation is not "
                            f"allowed on account kind {account['kind']}")
-        if status == "Approved" and not self.caller_may_approve(account):
-            client = self.simulator.settings.client_id
-            raise ArmError(403, "LinkedAuthorizationFailed",
-                           f"The client '{client}' with object id '{client}' has permission to perform action "
-                           f"'Microsoft.Network/privateEndpoints/write' on scope '{endpoint_id}'; however, it does "
-                           "not have permission to perform action(s) 'Microsoft.Storage/storageAccounts/"
-                           f"privateEndpointConnectionsApproval/action' on the linked scope(s) '{account['id']}' "
-                           "or the linked scope(s) are invalid.")
         connections = account["properties"]["privateEndpointConnections"]
         current = next((c for c in connections
                         if c["properties"]["privateEndpoint"]["id"].lower() == endpoint_id.lower()), None)

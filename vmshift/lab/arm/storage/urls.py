@@ -1,28 +1,34 @@
-"""Route table for Microsoft.Storage (azure-mgmt-storage 25.3 sends api-version 2026-09-01)."""
+"""Route table for Microsoft.Storage; each route's resource type says which api-versions it takes
+(api_versions.py)."""
 
-from vmshift.lab.arm.routing import Handler, Route
-from vmshift.lab.arm.storage import responses as r
+from collections.abc import Callable
 
-API_VERSIONS = ("2026-09-01",)
+from vmshift.lab.arm.routing import ArmResponse, Route
+from vmshift.lab.arm.storage.responses import StorageResponse as R
+
 _RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage"
 _ACCOUNT = _RG + "/storageAccounts/{accountName}"
 _CONNECTION = _ACCOUNT + "/privateEndpointConnections/{privateEndpointConnectionName}"
+_CONNECTIONS = "storageAccounts/privateEndpointConnections"
 
 
-def _route(method: str, template: str, handler: Handler) -> Route:
-    return Route(method, template, handler, API_VERSIONS, "Microsoft.Storage")
+def _route(method: str, template: str, handler: Callable[[R], ArmResponse], resource_type: str) -> Route:
+    return Route(method, template, R.method_dispatch(handler), f"Microsoft.Storage/{resource_type}")
 
 
 ROUTES = [
-    _route("PUT", _ACCOUNT, r.create),
-    _route("PATCH", _ACCOUNT, r.update),
-    _route("GET", _ACCOUNT, r.get_properties),
-    _route("DELETE", _ACCOUNT, r.delete),
-    _route("GET", _RG + "/storageAccounts", r.list_by_resource_group),
-    _route("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.Storage/storageAccounts", r.list_accounts),
-    _route("POST", _ACCOUNT + "/listKeys", r.list_keys),
-    _route("GET", _ACCOUNT + "/privateEndpointConnections", r.list_private_endpoint_connections),
-    _route("GET", _CONNECTION, r.get_private_endpoint_connection),
-    _route("PUT", _CONNECTION, r.put_private_endpoint_connection),
-    _route("DELETE", _CONNECTION, r.delete_private_endpoint_connection),
+    _route("POST", "/subscriptions/{subscriptionId}/providers/Microsoft.Storage/checkNameAvailability",
+           R.check_name_availability, "checkNameAvailability"),
+    _route("PUT", _ACCOUNT, R.create, "storageAccounts"),
+    _route("PATCH", _ACCOUNT, R.update, "storageAccounts"),
+    _route("GET", _ACCOUNT, R.get_properties, "storageAccounts"),
+    _route("DELETE", _ACCOUNT, R.delete, "storageAccounts"),
+    _route("GET", _RG + "/storageAccounts", R.list_accounts, "storageAccounts"),
+    _route("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.Storage/storageAccounts", R.list_accounts,
+           "storageAccounts"),
+    _route("POST", _ACCOUNT + "/listKeys", R.list_keys, "storageAccounts"),
+    _route("GET", _ACCOUNT + "/privateEndpointConnections", R.list_private_endpoint_connections, _CONNECTIONS),
+    _route("GET", _CONNECTION, R.get_private_endpoint_connection, _CONNECTIONS),
+    _route("PUT", _CONNECTION, R.put_private_endpoint_connection, _CONNECTIONS),
+    _route("DELETE", _CONNECTION, R.delete_private_endpoint_connection, _CONNECTIONS),
 ]
