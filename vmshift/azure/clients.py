@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from azure.core.credentials import TokenCredential
+from azure.mgmt.authorization.v2022_04_01 import AuthorizationManagementClient
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.privatedns import PrivateDnsManagementClient
+from azure.mgmt.sqlvirtualmachine import SqlVirtualMachineManagementClient
 from azure.mgmt.storage import StorageManagementClient
 
-from vmshift.azure.credentials import azure_credential, ca_file
+from vmshift.azure.credentials import azure_credential
+from vmshift.tls import ca_file
 
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 # Tokens are always asked for the management audience: that is what ARM checks, whatever its URL.
@@ -58,6 +61,11 @@ class AzureClients:
         }
 
     @cached_property
+    def authorization(self) -> AuthorizationManagementClient:
+        """The permissions API's api-version (2022-04-01) pinned: the multi-version client picks per operation."""
+        return AuthorizationManagementClient(self.credential, self.config.subscription_id, **self._options())
+
+    @cached_property
     def compute(self) -> ComputeManagementClient:
         return ComputeManagementClient(self.credential, self.config.subscription_id, **self._options())
 
@@ -72,6 +80,17 @@ class AzureClients:
     @cached_property
     def storage(self) -> StorageManagementClient:
         return StorageManagementClient(self.credential, self.config.subscription_id, **self._options())
+
+    @cached_property
+    def sql_virtual_machines(self) -> SqlVirtualMachineManagementClient:
+        return SqlVirtualMachineManagementClient(self.credential, self.config.subscription_id, **self._options())
+
+    def for_subscription(self, subscription_id: str) -> AzureClients:
+        """The same identity and endpoint in another subscription (a VM's target_subscription); this one when
+        it is the same."""
+        if subscription_id.lower() == self.config.subscription_id.lower():
+            return self
+        return AzureClients(replace(self.config, subscription_id=subscription_id), self.credential)
 
 
 def connect(config: AzureConfig | None = None) -> AzureClients:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from azure.core.credentials import TokenCredential
 from azure.identity import AzureAuthorityHosts, ClientSecretCredential, DefaultAzureCredential
 
+from vmshift.tls import ca_file
+
 # MSAL validates an authority by asking the public cloud's instance discovery endpoint; an authority
 # it does not know (Azure Stack, a private cloud) can only be used with discovery turned off.
 _KNOWN_AUTHORITY_HOSTS = {
@@ -15,11 +17,6 @@ _KNOWN_AUTHORITY_HOSTS = {
     AzureAuthorityHosts.AZURE_GOVERNMENT,
     AzureAuthorityHosts.AZURE_CHINA,
 }
-
-
-def ca_file() -> str | None:
-    """The extra CA bundle every client trusts (`VMSHIFT_CA_FILE`), or None for the system store."""
-    return os.environ.get("VMSHIFT_CA_FILE") or None
 
 
 def azure_credential() -> TokenCredential:

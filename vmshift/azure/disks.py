@@ -1,4 +1,5 @@
-"""Managed disks imported from a recovery point's blob snapshots, and read back for verification."""
+"""Managed disks imported from a recovery point's blob snapshots, their frozen copies (managed-disk snapshots taken
+before the VM starts), and reading either back for verification."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from dataclasses import dataclass
 import requests
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.compute.models import Disk
+from azure.storage.blob import BlobClient
 
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.errors import DiskFromOtherRecoveryPoint
 from vmshift.azure.tags import PURPOSE_TAG, SOURCE_VM_TAG
+from vmshift.replication.extents import DiskExtent, clip
 
 log = logging.getLogger(__name__)
 
@@ -121,24 +124,62 @@ def delete_disk(clients: AzureClients, resource_group: str, name: str, disk: Dis
     clients.compute.disks.begin_delete(resource_group, name).result()
 
 
+def frozen_copy_name(disk_name: str) -> str:
+    """The managed-disk snapshot that keeps a disk as it was imported, for the verification after the VM starts."""
+    return f"{disk_name}-frozen"
+
+
+def freeze_disk(clients: AzureClients, resource_group: str, disk: Disk, tags: dict[str, str]) -> str:
+    """A snapshot of the imported disk, taken before a VM holds it: what the verification reads once the VM runs
+    and writes to the disk. A snapshot of that name taken from this disk since it was imported is kept (a rerun);
+    one of an older disk of that name is replaced. Incremental: Azure copies no data to take it, so the outage
+    does not grow with the disk. Returns its name."""
+    name = frozen_copy_name(disk.name)
+    snapshots = clients.compute.snapshots
+    try:
+        existing = snapshots.get(resource_group, name)
+    except ResourceNotFoundError:
+        existing = None
+    if existing is not None:
+        source = existing.properties.creation_data.source_resource_id or ""
+        if source.lower() == disk.id.lower() and existing.properties.time_created >= disk.properties.time_created:
+            return name
+        delete_frozen_copy(clients, resource_group, name)
+    body = {"location": disk.location, "tags": tags, "sku": {"name": "Standard_LRS"},
+            "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk.id},
+                           "incremental": True}}
+    snapshots.begin_create_or_update(resource_group, name, body).result()
+    return name
+
+
+def delete_frozen_copy(clients: AzureClients, resource_group: str, name: str) -> None:
+    """Deletes a frozen copy (a read link a killed verification left open is revoked first); gone already is fine."""
+    try:
+        clients.compute.snapshots.begin_revoke_access(resource_group, name).result()
+    except ResourceNotFoundError:
+        return
+    clients.compute.snapshots.begin_delete(resource_group, name).result()
+
+
 class ManagedDiskReader:
-    """Reads a managed disk's bytes through a grantAccess read link (a DiskReader, for verification).
+    """Reads a managed disk's (or a managed-disk snapshot's) bytes through a grantAccess read link (a DiskReader,
+    for verification).
 
     The link serves the disk as a fixed VHD; `size` is the disk's size, the data before the VHD footer.
     """
 
-    def __init__(self, clients: AzureClients, resource_group: str, name: str) -> None:
-        self._clients = clients
+    def __init__(self, clients: AzureClients, resource_group: str, name: str, *, snapshot: bool = False) -> None:
+        self._operations = clients.compute.snapshots if snapshot else clients.compute.disks
         self._resource_group = resource_group
         self._name = name
-        access = clients.compute.disks.begin_grant_access(
+        access = self._operations.begin_grant_access(
             resource_group, name, {"access": "Read", "durationInSeconds": _ACCESS_SECONDS}
         ).result()
         self._url = access.access_sas
         self._http = requests.Session()
         # Per request: a session's own `verify` loses to REQUESTS_CA_BUNDLE in requests' settings merge.
         self._verify = clients.config.ca_file or True
-        self.size = clients.compute.disks.get(resource_group, name).properties.disk_size_bytes
+        self.size = self._operations.get(resource_group, name).properties.disk_size_bytes
 
     def read(self, offset: int, length: int) -> bytes:
         response = self._http.get(
@@ -147,10 +188,17 @@ class ManagedDiskReader:
         response.raise_for_status()
         return response.content
 
+    def page_ranges(self) -> list[DiskExtent]:
+        """The ranges of the disk's data the link holds pages for (Get Page Ranges): elsewhere it reads as zeros,
+        so a check need not read it. The VHD footer after the data is left out."""
+        link = BlobClient.from_blob_url(self._url, connection_verify=self._verify)
+        pages = [DiskExtent(page.start, page.end + 1 - page.start) for page in link.list_page_ranges()]
+        return clip(pages, 0, self.size)
+
     def close(self) -> None:
         """Ends the read access: a disk with an open link cannot be attached or deleted."""
         self._http.close()
-        self._clients.compute.disks.begin_revoke_access(self._resource_group, self._name).result()
+        self._operations.begin_revoke_access(self._resource_group, self._name).result()
 
     def __enter__(self) -> ManagedDiskReader:
         return self

@@ -29,6 +29,7 @@ ENDPOINT_MISSING = "endpoint-missing"  # the DNS gate's reason when the account 
 # Azure answers an automatically approved connection request from a caller without the approval
 # right on the target resource with one of these; the request must then go the manual way.
 _NOT_ALLOWED_TO_APPROVE = {"LinkedAuthorizationFailed", "AuthorizationFailed"}
+APPROVAL_ACTION = "Microsoft.Storage/storageAccounts/privateEndpointConnectionsApproval/action"
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,12 @@ def _create(
     try:
         return clients.network.private_endpoints.begin_create_or_update(resource_group, name, body).result()
     except HttpResponseError as error:
-        if (error.error.code if error.error else None) not in _NOT_ALLOWED_TO_APPROVE and error.status_code != 403:
+        # Only the approval may go the manual way; a refusal of anything else (the endpoint itself, its subnet)
+        # would be refused again.
+        if (error.error.code if error.error else None) not in _NOT_ALLOWED_TO_APPROVE or \
+                APPROVAL_ACTION.lower() not in str(error.message).lower():
             raise
-    log.info("not allowed to approve on %s: asking for manual approval", account.name)
+    log.warning("not allowed to approve on %s (%s): asking for manual approval", account.name, APPROVAL_ACTION)
     connection["properties"]["requestMessage"] = f"vmshift replication to {account.name} over Private Link"
     body["properties"] = {"subnet": {"id": subnet_id}, "manualPrivateLinkServiceConnections": [connection]}
     return clients.network.private_endpoints.begin_create_or_update(resource_group, name, body).result()
@@ -211,11 +215,13 @@ def _wait_for_approval(
             f"private endpoint {endpoint.name} waits for approval: the owner of storage account {account_name} "
             f"approves it under {account_name} > Networking > Private endpoint connections"
         )
+        why = (f". vmshift may not approve it itself: {APPROVAL_ACTION} on the account is not among its roles, or "
+               "the account denies it") if _connection(endpoint)[1] == "manual" else ""
         if not told:
-            log.warning(message)
+            log.warning(message + why)
             told = True
         if time.monotonic() >= deadline:
-            raise ApprovalTimedOut(f"{message}; not approved within {timeout_s:g} s, run this step again after")
+            raise ApprovalTimedOut(f"{message}; not approved within {timeout_s:g} s, run this step again after{why}")
         time.sleep(max(0.0, min(poll_interval_s, deadline - time.monotonic())))
         endpoint = clients.network.private_endpoints.get(resource_group, endpoint.name)
 

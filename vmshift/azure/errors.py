@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vmshift.azure.permissions import MissingAction
+
 
 class AzureStepError(Exception):
     """A step on the Azure side cannot go on; the message says why and what to do."""
@@ -47,8 +53,21 @@ class BuildInputInvalid(AzureStepError):
         super().__init__(f"VM {vm}: {field}: {problem}")
 
 
-class DiskVerificationFailed(AzureStepError):
-    """A migrated managed disk differs from the final source snapshot."""
+class BuildIncomplete(AzureStepError):
+    """Azure refused a step of a VM's build after some of its resources were built; names each of them."""
+
+    def __init__(self, vm: str, purpose: str, built: tuple[str, ...], error: Exception) -> None:
+        self.vm = vm
+        self.built = built
+        reason = getattr(getattr(error, "error", None), "message", None) or str(error).splitlines()[0]
+        code = getattr(getattr(error, "error", None), "code", None)
+        exists = "\n".join(f"  - {resource}" for resource in built) or "  (nothing yet)"
+        undo = "the VM's test migration clean-up" if purpose == "test-migration" else \
+            "a rollback of the VM with its disks"
+        super().__init__(
+            f"VM {vm}: Azure refused its {purpose} build ({code}: {reason}). Built so far for it:\n{exists}\n"
+            f"Fix what Azure names and run the step again (it reuses what exists), or delete them ({undo})"
+        )
 
 
 class DiskFromOtherRecoveryPoint(AzureStepError):
@@ -57,3 +76,22 @@ class DiskFromOtherRecoveryPoint(AzureStepError):
 
 class RollbackRefused(AzureStepError):
     """The cutover cannot be rolled back: its migration was completed, so replication cannot resume."""
+
+
+class PermissionsMissing(AzureStepError):
+    """The identity vmshift signs in as lacks Azure actions a step needs; found before anything is built, all of
+    them at once."""
+
+    def __init__(self, identity: str, step: str, missing: Sequence[MissingAction]) -> None:
+        self.identity = identity
+        self.step = step
+        self.missing = list(missing)
+        listed = "\n".join(f"  - {m.action} at {m.scope_id} ({m.scope}): needed for {m.calls}; granted by the "
+                           f"custom role '{m.role.name}' ({m.role.file})" for m in self.missing)
+        roles = sorted({(m.role.name, m.role.file) for m in self.missing})
+        assign = "; ".join(f"'{name}' ({file})" for name, file in roles)
+        super().__init__(
+            f"{identity} lacks {len(self.missing)} Azure action(s) vmshift needs for {step}:\n{listed}\n"
+            f"Assign {assign} to {identity} at each scope named (docs/permissions.md), then run this again; "
+            "nothing was created"
+        )

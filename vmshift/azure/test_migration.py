@@ -8,13 +8,22 @@ from azure.mgmt.core.tools import parse_resource_id, resource_id
 
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.errors import BuildInputInvalid
+from vmshift.azure.naming import subnet_id
 from vmshift.azure.tags import PURPOSE_TAG, PURPOSE_TEST, SOURCE_VM_TAG
-from vmshift.azure.vms import BuiltVm, TargetVmSpec, build_vm, plan_build
+from vmshift.azure.vms import BuiltVm, TargetNic, TargetVmSpec, VmCheck, build_vm, check_vm, plan_build
 
 # Subnets Azure reserves for its own appliances; a test VM never lands in them.
 RESERVED_SUBNETS = frozenset(
     {"GatewaySubnet", "AzureFirewallSubnet", "AzureFirewallManagementSubnet", "AzureBastionSubnet", "RouteServerSubnet"}
 )
+
+
+@dataclass(frozen=True)
+class TestVm:
+    """A test migration's VM and what reading it back showed."""
+
+    built: BuiltVm
+    check: VmCheck
 
 
 @dataclass(frozen=True)
@@ -43,26 +52,30 @@ def run_test_migration(
     *,
     test_vnet_id: str,
     test_subnet: str | None = None,
-    test_ip: str | None = None,
-) -> BuiltVm:
-    """The VM built from the recovery point into the test VNet, named with `-test` and tagged as a test."""
-    target = parse_resource_id(spec.subnet_id)
-    production_vnet = resource_id(
-        subscription=target["subscription"],
-        resource_group=target["resource_group"],
-        namespace="Microsoft.Network",
-        type="virtualNetworks",
-        name=target["name"],
-    )
-    if production_vnet.lower() == test_vnet_id.rstrip("/").lower():
-        raise BuildInputInvalid(
-            spec.source_vm, "test_vnet", f"{target['name']} is the production VNet; a test migration needs another"
-        )
+) -> TestVm:
+    """The VM built from the recovery point into the test VNet, named with `-test` and tagged as a test, then
+    read back (provisioned, running, each NIC in its test subnet with its test IP).
+
+    Each NIC goes to its own test subnet with its own test IP (dynamic when it has none); a NIC without a test
+    subnet takes `test_subnet`, else the namesake of its target subnet, as Azure Migrate does."""
     test = parse_resource_id(test_vnet_id)
+    for nic in spec.nics:
+        target = parse_resource_id(nic.subnet_id)
+        production_vnet = resource_id(subscription=target["subscription"], resource_group=target["resource_group"],
+                                      namespace="Microsoft.Network", type="virtualNetworks", name=target["name"])
+        if production_vnet.lower() == test_vnet_id.rstrip("/").lower():
+            raise BuildInputInvalid(spec.source_vm, "test_vnet",
+                                    f"{target['name']} is the production VNet; a test migration needs another")
     subnets = [s.name for s in clients.network.subnets.list(test["resource_group"], test["name"])]
-    chosen = choose_test_subnet(spec.source_vm, subnets, target["child_name_1"], test_subnet)
-    test_spec = replace(spec, subnet_id=f"{test_vnet_id.rstrip('/')}/subnets/{chosen}", static_ip=test_ip)
-    return build_vm(clients, plan_build(clients, test_spec, purpose=PURPOSE_TEST))
+
+    def in_test_vnet(nic: TargetNic) -> TargetNic:
+        target_subnet = parse_resource_id(nic.subnet_id)["child_name_1"]
+        chosen = choose_test_subnet(spec.source_vm, subnets, target_subnet, nic.test_subnet or test_subnet)
+        return replace(nic, subnet_id=subnet_id(test_vnet_id, chosen), static_ip=nic.test_ip)
+
+    plan = plan_build(clients, replace(spec, nics=tuple(map(in_test_vnet, spec.nics))), purpose=PURPOSE_TEST)
+    built = build_vm(clients, plan)
+    return TestVm(built, check_vm(clients, plan, built))
 
 
 def clean_up_test_migration(clients: AzureClients, *, resource_group: str, source_vm: str) -> CleanupReport:

@@ -1,17 +1,18 @@
-"""The target VM from a recovery point: checked settings, imported disks, a NIC, the VM itself."""
+"""The target VM from a recovery point: checked settings, imported disks, its NICs, the VM itself."""
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.compute.models import Disk
 from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id, resource_id
 
 from vmshift.azure import naming
+from vmshift.azure.addresses import ip_problem
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import (
     CUSTOMER_KEY,
@@ -21,7 +22,7 @@ from vmshift.azure.disks import (
     import_disk,
     snapshot_uri,
 )
-from vmshift.azure.errors import BuildInputInvalid
+from vmshift.azure.errors import BuildIncomplete, BuildInputInvalid
 from vmshift.azure.preflight import same_region
 from vmshift.azure.sizing import SizeChoice, choose_size, region_offer
 from vmshift.azure.tags import (
@@ -60,15 +61,27 @@ def target_disks(
 
 
 @dataclass(frozen=True)
+class TargetNic:
+    """One NIC of the target VM: its subnet (resource ID), a static IP (None: dynamic) and its own name (None:
+    named after the VM); for a test migration, its subnet in the test VNet (a name) and its test IP."""
+
+    subnet_id: str
+    static_ip: str | None = None
+    name: str | None = None
+    test_subnet: str | None = None
+    test_ip: str | None = None
+
+
+@dataclass(frozen=True)
 class TargetVmSpec:
-    """What the plan and the source say the target VM must be."""
+    """What the plan and the source say the target VM must be; `nics` in the planned order, primary first."""
 
     source_vm: str
     run_id: str
     resource_group: str
     region: str
     storage_account_id: str
-    subnet_id: str
+    nics: tuple[TargetNic, ...]
     os_type: str  # "Windows" or "Linux"
     firmware: str  # "bios" or "efi"
     vcpus: int
@@ -83,7 +96,7 @@ class TargetVmSpec:
     encryption_type: str = PLATFORM_KEY
     disk_encryption_set: str | None = None  # name in the target group, or a resource ID
     hybrid_benefit: bool = False
-    static_ip: str | None = None
+    disk_names: Mapping[int, str] = field(default_factory=dict)  # by disk key; others are named after the VM
     vm_tags: Mapping[str, str] = field(default_factory=dict)
     disk_tags: Mapping[str, str] = field(default_factory=dict)
     nic_tags: Mapping[str, str] = field(default_factory=dict)
@@ -96,9 +109,8 @@ class BuildPlan:
     spec: TargetVmSpec
     purpose: str
     vm_name: str
-    nic_name: str
+    nics: tuple[tuple[str, TargetNic], ...]  # (name, NIC), primary first
     size: SizeChoice
-    subnet_id: str
     availability_set_id: str | None
     disk_encryption_set_id: str | None
     disks: tuple[tuple[DiskImport, int | None], ...]  # (import, lun); the OS disk has no LUN
@@ -112,9 +124,14 @@ class BuiltVm:
     vm_id: str
     vm_name: str
     resource_group: str
-    nic_id: str
+    nic_ids: tuple[str, ...]  # primary first
     disk_ids: tuple[str, ...]
     size: SizeChoice
+
+    @property
+    def resources(self) -> tuple[str, ...]:
+        """Every resource the build made: the VM, its NICs, its disks."""
+        return (self.vm_id, *self.nic_ids, *self.disk_ids)
 
 
 def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURPOSE_MIGRATION) -> BuildPlan:
@@ -180,14 +197,17 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
         if spec.disk_encryption_set
         else None
     )
-    _check_subnet(clients, spec)
+    if not spec.nics:
+        raise BuildInputInvalid(vm, "nics", "no NIC to build: a VM needs one at least")
+    for nic in spec.nics:
+        _check_subnet(clients, spec, nic)
 
     encryption_set = des_id if spec.encryption_type != PLATFORM_KEY else None
     os_disk = next(d for d in spec.disks if d.key == spec.os_disk_key)
     imports: list[tuple[DiskImport, int | None]] = [
         (
             DiskImport(
-                name=naming.os_disk_name(vm_name),
+                name=_disk_name(spec, os_disk.key, purpose) or naming.os_disk_name(vm_name),
                 source_uri=os_disk.source_uri,
                 sku=os_disk.sku,
                 os_type=spec.os_type,
@@ -203,7 +223,7 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
         imports.append(
             (
                 DiskImport(
-                    name=naming.data_disk_name(vm_name, lun),
+                    name=_disk_name(spec, disk.key, purpose) or naming.data_disk_name(vm_name, lun),
                     source_uri=disk.source_uri,
                     sku=disk.sku,
                     encryption_type=spec.encryption_type,
@@ -217,9 +237,8 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
         spec=spec,
         purpose=purpose,
         vm_name=vm_name,
-        nic_name=naming.nic_name(vm_name),
+        nics=tuple((_nic_name(spec, nic, position, vm_name, purpose), nic) for position, nic in enumerate(spec.nics)),
         size=size,
-        subnet_id=spec.subnet_id,
         availability_set_id=availability_set_id,
         disk_encryption_set_id=des_id,
         disks=tuple(imports),
@@ -227,6 +246,18 @@ def plan_build(clients: AzureClients, spec: TargetVmSpec, *, purpose: str = PURP
         disk_tags=disk_tags,
         nic_tags=nic_tags,
     )
+
+
+def _disk_name(spec: TargetVmSpec, key: int, purpose: str) -> str | None:
+    """The plan's name for a disk; a test migration's copy takes `-test` so that both can exist side by side."""
+    name = spec.disk_names.get(key)
+    return naming.test_copy_name(name) if name and purpose == PURPOSE_TEST else name
+
+
+def _nic_name(spec: TargetVmSpec, nic: TargetNic, position: int, vm_name: str, purpose: str) -> str:
+    if nic.name:
+        return naming.test_copy_name(nic.name) if purpose == PURPOSE_TEST else nic.name
+    return naming.nic_name(vm_name, position)
 
 
 def _generation(spec: TargetVmSpec) -> str:
@@ -237,17 +268,18 @@ def _generation(spec: TargetVmSpec) -> str:
 def import_disks(clients: AzureClients, plan: BuildPlan) -> list[Disk]:
     """The VM's managed disks, OS disk first; each imported once."""
     spec = plan.spec
-    return [
-        import_disk(
-            clients,
-            disk,
-            resource_group=spec.resource_group,
-            location=spec.region,
-            storage_account_id=spec.storage_account_id,
-            tags=plan.disk_tags,
-        )
-        for disk, _lun in plan.disks
-    ]
+    disks: list[Disk] = []
+    for disk, _lun in plan.disks:
+        with _naming_what_exists(plan, [d.id for d in disks]):
+            disks.append(import_disk(
+                clients,
+                disk,
+                resource_group=spec.resource_group,
+                location=spec.region,
+                storage_account_id=spec.storage_account_id,
+                tags=plan.disk_tags,
+            ))
+    return disks
 
 
 def create_vm(clients: AzureClients, plan: BuildPlan, disks: list[Disk]) -> BuiltVm:
@@ -256,18 +288,36 @@ def create_vm(clients: AzureClients, plan: BuildPlan, disks: list[Disk]) -> Buil
     if done is not None:
         return done
     spec = plan.spec
-    nic_id = _ensure_nic(clients, plan)
-    vm = clients.compute.virtual_machines.begin_create_or_update(
-        spec.resource_group, plan.vm_name, _vm_body(plan, disks, nic_id)
-    ).result()
+    built = [d.id for d in disks]
+    with _naming_what_exists(plan, built):
+        nic_ids = []
+        for name, nic in plan.nics:
+            nic_ids.append(_ensure_nic(clients, plan, name, nic))
+            built.append(nic_ids[-1])
+        vm = clients.compute.virtual_machines.begin_create_or_update(
+            spec.resource_group, plan.vm_name, _vm_body(plan, disks, tuple(nic_ids))
+        ).result()
     return BuiltVm(
         vm_id=vm.id,
         vm_name=vm.name,
         resource_group=spec.resource_group,
-        nic_id=nic_id,
+        nic_ids=tuple(nic_ids),
         disk_ids=tuple(d.id for d in disks),
         size=plan.size,
     )
+
+
+@contextmanager
+def _naming_what_exists(plan: BuildPlan, built: list[str]) -> Iterator[None]:
+    """A refusal Azure will repeat (a 4xx other than throttling: a missing permission, a bad setting) is raised
+    as BuildIncomplete naming what this build already holds, so that nothing is left that nobody was told of;
+    throttling and server errors go through as they are, for the caller's retry."""
+    try:
+        yield
+    except HttpResponseError as error:
+        if error.status_code is None or error.status_code >= 500 or error.status_code in (408, 429):
+            raise
+        raise BuildIncomplete(plan.spec.source_vm, plan.purpose, tuple(built), error) from error
 
 
 def existing_vm(clients: AzureClients, plan: BuildPlan) -> BuiltVm | None:
@@ -290,7 +340,7 @@ def existing_vm(clients: AzureClients, plan: BuildPlan) -> BuiltVm | None:
         vm_id=vm.id,
         vm_name=vm.name,
         resource_group=spec.resource_group,
-        nic_id=vm.properties.network_profile.network_interfaces[0].id,
+        nic_ids=_nics_primary_first(vm.properties.network_profile.network_interfaces),
         disk_ids=(storage.os_disk.managed_disk.id, *(d.managed_disk.id for d in storage.data_disks or [])),
         size=plan.size,
     )
@@ -300,7 +350,64 @@ def build_vm(clients: AzureClients, plan: BuildPlan) -> BuiltVm:
     return create_vm(clients, plan, import_disks(clients, plan))
 
 
-def _vm_body(plan: BuildPlan, disks: list[Disk], nic_id: str) -> dict:
+@dataclass(frozen=True)
+class NicCheck:
+    nic_id: str
+    subnet_id: str | None
+    ip: str | None
+
+
+@dataclass(frozen=True)
+class VmCheck:
+    """The built VM as ARM shows it, and what differs from the plan (empty `problems`: as planned)."""
+
+    provisioning_state: str | None
+    power_state: str | None
+    nics: tuple[NicCheck, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_vm(clients: AzureClients, plan: BuildPlan, built: BuiltVm) -> VmCheck:
+    """Read the VM back: provisioning succeeded, it runs, and its NICs, primary first, sit in the planned subnets
+    with the planned static IPs."""
+    vm = clients.compute.virtual_machines.get(built.resource_group, built.vm_name, expand="instanceView")
+    view = vm.properties.instance_view
+    power = next((s.code.removeprefix("PowerState/") for s in (view.statuses if view else None) or []
+                  if s.code and s.code.startswith("PowerState/")), None)
+    problems = []
+    if vm.properties.provisioning_state != "Succeeded":
+        problems.append(f"provisioning state is {vm.properties.provisioning_state}, not Succeeded")
+    if power != "running":
+        problems.append(f"power state is {power or 'unknown'}, not running")
+    nics = []
+    for nic_id in _nics_primary_first(vm.properties.network_profile.network_interfaces):
+        configuration = clients.network.network_interfaces.get(
+            built.resource_group, parse_resource_id(nic_id)["name"]).properties.ip_configurations[0].properties
+        nics.append(NicCheck(nic_id, configuration.subnet.id if configuration.subnet else None,
+                             configuration.private_ip_address))
+    if len(nics) != len(plan.nics):
+        problems.append(f"{len(nics)} NIC(s) where the plan has {len(plan.nics)}")
+    for position, (found, (name, planned)) in enumerate(zip(nics, plan.nics, strict=False)):
+        what = "the primary NIC" if position == 0 else f"NIC {name}"
+        if parse_resource_id(found.nic_id)["name"].lower() != name.lower():
+            problems.append(f"{what} is {parse_resource_id(found.nic_id)['name']}, not {name}")
+        if (found.subnet_id or "").lower() != planned.subnet_id.lower():
+            problems.append(f"{what} is in {found.subnet_id}, not {planned.subnet_id}")
+        if planned.static_ip and found.ip != planned.static_ip:
+            problems.append(f"{what} has IP {found.ip}, not {planned.static_ip}")
+    return VmCheck(vm.properties.provisioning_state, power, tuple(nics), tuple(problems))
+
+
+def _nics_primary_first(references: list) -> tuple[str, ...]:
+    primary = [r.id for r in references if r.properties and r.properties.primary]
+    return (*primary, *(r.id for r in references if r.id not in primary))
+
+
+def _vm_body(plan: BuildPlan, disks: list[Disk], nic_ids: tuple[str, ...]) -> dict:
     spec = plan.spec
     os_disk = disks[0]
     data_disks = [
@@ -313,7 +420,8 @@ def _vm_body(plan: BuildPlan, disks: list[Disk], nic_id: str) -> dict:
             "osDisk": {"osType": spec.os_type, "createOption": "Attach", "managedDisk": {"id": os_disk.id}},
             "dataDisks": data_disks,
         },
-        "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": True}}]},
+        "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": position == 0}}
+                                                 for position, nic_id in enumerate(nic_ids)]},
     }
     if plan.availability_set_id:
         properties["availabilitySet"] = {"id": plan.availability_set_id}
@@ -325,23 +433,21 @@ def _vm_body(plan: BuildPlan, disks: list[Disk], nic_id: str) -> dict:
     return body
 
 
-def _ensure_nic(clients: AzureClients, plan: BuildPlan) -> str:
+def _ensure_nic(clients: AzureClients, plan: BuildPlan, name: str, nic: TargetNic) -> str:
     spec = plan.spec
     try:
-        return clients.network.network_interfaces.get(spec.resource_group, plan.nic_name).id
+        return clients.network.network_interfaces.get(spec.resource_group, name).id
     except ResourceNotFoundError:
         pass
-    ip_configuration: dict = {"subnet": {"id": plan.subnet_id}, "privateIPAllocationMethod": "Dynamic"}
-    if spec.static_ip:
-        ip_configuration |= {"privateIPAllocationMethod": "Static", "privateIPAddress": spec.static_ip}
+    ip_configuration: dict = {"subnet": {"id": nic.subnet_id}, "privateIPAllocationMethod": "Dynamic"}
+    if nic.static_ip:
+        ip_configuration |= {"privateIPAllocationMethod": "Static", "privateIPAddress": nic.static_ip}
     body = {
         "location": spec.region,
         "tags": plan.nic_tags,
         "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": ip_configuration}]},
     }
-    return (
-        clients.network.network_interfaces.begin_create_or_update(spec.resource_group, plan.nic_name, body).result().id
-    )
+    return clients.network.network_interfaces.begin_create_or_update(spec.resource_group, name, body).result().id
 
 
 def _in_target_group(
@@ -385,18 +491,16 @@ def _in_target_group(
     return found.id
 
 
-def _check_subnet(clients: AzureClients, spec: TargetVmSpec) -> None:
-    parts = parse_resource_id(spec.subnet_id)
+def _check_subnet(clients: AzureClients, spec: TargetVmSpec, nic: TargetNic) -> None:
+    parts = parse_resource_id(nic.subnet_id)
+    if parts.get("subscription", "").lower() != clients.config.subscription_id.lower():
+        raise BuildInputInvalid(spec.source_vm, "target_subnet", f"subnet {nic.subnet_id} is not in subscription "
+                                                                 f"{clients.config.subscription_id}, where the VM goes")
     try:
         subnet = clients.network.subnets.get(parts["resource_group"], parts["name"], parts["child_name_1"])
     except (ResourceNotFoundError, KeyError) as error:
-        raise BuildInputInvalid(spec.source_vm, "target_subnet", f"subnet {spec.subnet_id} does not exist") from error
-    if spec.static_ip:
-        prefixes = [subnet.properties.address_prefix, *(subnet.properties.address_prefixes or [])]
-        networks = [ipaddress.ip_network(p) for p in prefixes if p]
-        if not any(ipaddress.ip_address(spec.static_ip) in network for network in networks):
-            raise BuildInputInvalid(
-                spec.source_vm,
-                "static_ip",
-                f"{spec.static_ip} is outside subnet {parts['child_name_1']} ({', '.join(map(str, networks))})",
-            )
+        raise BuildInputInvalid(spec.source_vm, "target_subnet", f"subnet {nic.subnet_id} does not exist") from error
+    if nic.static_ip:
+        prefixes = [p for p in (subnet.properties.address_prefix, *(subnet.properties.address_prefixes or [])) if p]
+        if problem := ip_problem(nic.static_ip, prefixes, parts["child_name_1"]):
+            raise BuildInputInvalid(spec.source_vm, "static_ip", problem)

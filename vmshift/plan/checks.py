@@ -1,60 +1,20 @@
 """The checks of a plan that ask the outside world: vCenter's inventory, the VM sizes and zones
-ARM offers in a region, and what is already replicating.
+ARM offers in a region, the subscriptions and VNets the credentials reach, and what is already replicating.
 
 Validation sees these only through `PlanChecks`, so it is tested offline with `StaticChecks`
-and the CLI hands it `LiveChecks` (or `--offline` skips them).
+and the CLI hands it `vmshift.migration.live_checks.LiveChecks` (or `--offline` skips them).
 """
 
 from __future__ import annotations
 
 import difflib
-import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlparse
 
-import pandas as pd
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
-from azure.mgmt.core.tools import parse_resource_id
-from azure.storage.blob import BlobServiceClient
-
-from vmshift.azure.clients import AzureClients
-from vmshift.azure.clients import connect as connect_azure
-from vmshift.azure.sizing import region_offer
+from vmshift.plan.columns import vnet_name
 from vmshift.plan.schema import OsType, PlanError
-from vmshift.replication.storage import blob_service_client
-from vmshift.state.store import DEFAULT_CONTAINER, StateStore
-from vmshift.vsphere.connection import VCenterConfig, VSphereSession
-from vmshift.vsphere.connection import connect as connect_vcenter
-from vmshift.vsphere.inventory import inventory
-
-log = logging.getLogger(__name__)
-
-# Markers of Linux in vSphere guest ids (VirtualMachineGuestOsIdentifier).
-_LINUX_GUESTS = ("linux", "ubuntu", "rhel", "centos", "debian", "sles", "suse", "oracle", "rocky", "alma",
-                 "fedora", "photon", "coreos", "asianux", "mandr", "turbo", "amazon")
-
-
-@dataclass(frozen=True)
-class SourceVm:
-    """What the plan needs to know of a VM in vCenter."""
-
-    name: str
-    moref: str
-    guest_os: str
-    disk_count: int
-
-    @property
-    def os_type(self) -> OsType | None:
-        """From vSphere's guest id (windows2019srv_64Guest, rhel8_64Guest); None when it does not say."""
-        guest = self.guest_os.lower()
-        if "win" in guest:
-            return OsType.WINDOWS
-        if any(marker in guest for marker in _LINUX_GUESTS):
-            return OsType.LINUX
-        return None
+from vmshift.vsphere.facts import VmFacts
 
 
 @dataclass(frozen=True)
@@ -72,13 +32,16 @@ class ReplicationState:
     vm: str
     cache_storage_account: str
     region: str
+    # Why its phase refuses a plan naming it (cut over, completed...: vmshift.state.lifecycle); None when it may
+    # be planned.
+    plan_refusal: str | None = None
 
 
 class PlanChecks(Protocol):
     # The host of the vCenter the checks (and the flows) talk to; a row naming another one cannot run.
     vcenter_host: str | None
 
-    def source_vms(self) -> Iterable[SourceVm]:
+    def source_vms(self) -> Iterable[VmFacts]:
         """Every VM in the vCenter inventory."""
         ...
 
@@ -90,17 +53,33 @@ class PlanChecks(Protocol):
         """The VM's replication settings if it already replicates, else None."""
         ...
 
+    def reaches_subscription(self, subscription_id: str) -> bool:
+        """Whether the credentials reach the subscription (hold a role in it)."""
+        ...
+
+    def virtual_network_problem(self, vnet_id: str) -> str | None:
+        """Why the VNet cannot be used (not found, not readable), or None when it can."""
+        ...
+
+    def access_errors(self, rows: Sequence[Mapping[str, Any]]) -> list[PlanError]:
+        """What vCenter and Azure would refuse the plan's steps (every missing privilege and action at once)."""
+        ...
+
 
 @dataclass(frozen=True)
 class StaticChecks:
     """Checks answered from facts gathered beforehand (tests, or a saved inventory)."""
 
-    vms: tuple[SourceVm, ...] = ()
+    vms: tuple[VmFacts, ...] = ()
     sizes: Mapping[str, tuple[OfferedSize, ...]] = field(default_factory=dict)
     replications: Mapping[str, ReplicationState] = field(default_factory=dict)
     vcenter_host: str | None = None
+    # The subscriptions and VNet IDs known to exist (lower case); None: every one asked about.
+    subscriptions: frozenset[str] | None = None
+    networks: frozenset[str] | None = None
+    refusals: tuple[PlanError, ...] = ()  # what access_errors answers
 
-    def source_vms(self) -> Iterable[SourceVm]:
+    def source_vms(self) -> Iterable[VmFacts]:
         return self.vms
 
     def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
@@ -109,95 +88,14 @@ class StaticChecks:
     def replication_state(self, vm: str) -> ReplicationState | None:
         return self.replications.get(vm)
 
+    def reaches_subscription(self, subscription_id: str) -> bool:
+        return self.subscriptions is None or subscription_id.lower() in self.subscriptions
 
-class LiveChecks:
-    """Checks against vCenter (a VSphereSession) and ARM (AzureClients); what replicates is asked of
-    `replication_state`, which knows where the state documents are."""
+    def virtual_network_problem(self, vnet_id: str) -> str | None:
+        return None if self.networks is None or vnet_id.lower() in self.networks else "not found"
 
-    def __init__(
-        self,
-        vsphere_session: VSphereSession,
-        azure_clients: AzureClients,
-        replication_state: Callable[[str], ReplicationState | None],
-    ) -> None:
-        self._session = vsphere_session
-        self._clients = azure_clients
-        self._replication_state = replication_state
-        self.vcenter_host = urlparse(vsphere_session.config.url).hostname
-
-    def source_vms(self) -> Iterable[SourceVm]:
-        return source_vms_from_inventory(inventory(self._session))
-
-    def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
-        return tuple(OfferedSize(size.name, size.zones) for size in region_offer(self._clients, region).sizes)
-
-    def replication_state(self, vm: str) -> ReplicationState | None:
-        return self._replication_state(vm)
-
-
-class CacheAccountStates:
-    """Where VMs already replicate: a VM's state document lives in the cache storage account it
-    replicates to, and that account's region is the replication's region."""
-
-    def __init__(self, accounts: Mapping[str, str], state_container: str = DEFAULT_CONTAINER,
-                 services: Mapping[str, BlobServiceClient] | None = None) -> None:
-        self._regions = dict(accounts)  # account name -> region
-        services = services or {account: blob_service_client(account) for account in accounts}
-        self._stores = {account: StateStore(services[account].get_container_client(state_container))
-                        for account in sorted(accounts)}
-        self._unreadable: set[str] = set()
-
-    @classmethod
-    def from_azure(cls, clients: AzureClients, state_container: str = DEFAULT_CONTAINER) -> CacheAccountStates:
-        """Every general-purpose v2 account of the subscription is a cache account candidate; each is read with
-        the key ARM gives, as the appliance does, so that no data-plane role is needed."""
-        accounts = [a for a in clients.storage.storage_accounts.list() if a.kind == "StorageV2"]
-        services = {}
-        for account in accounts:
-            group = parse_resource_id(account.id)["resource_group"]
-            # The hybrid model's `keys` attribute is the Mapping method: the list is its "keys" item.
-            keys = clients.storage.storage_accounts.list_keys(group, account.name)["keys"] or []
-            services[account.name] = blob_service_client(
-                account.name, key=keys[0].value if keys else None,
-                url=account.primary_endpoints.blob if account.primary_endpoints else None)
-        return cls({account.name: account.location for account in accounts}, state_container, services)
-
-    def __call__(self, vm: str) -> ReplicationState | None:
-        for account, store in self._stores.items():
-            if account in self._unreadable:
-                continue
-            try:
-                replicating = store.load(vm).etag is not None
-            except (HttpResponseError, ServiceRequestError, ClientAuthenticationError) as error:
-                # An account vmshift cannot read holds no replication of its own; it is named, not fatal.
-                self._unreadable.add(account)
-                log.warning("cannot read state documents in storage account %s (%s): skipped",
-                            account, str(error).splitlines()[0])
-                continue
-            if replicating:
-                return ReplicationState(vm, account, self._regions[account])
-        return None
-
-
-@contextmanager
-def live_checks_from_env(
-    replication_state: Callable[[str], ReplicationState | None] | None = None,
-) -> Iterator[LiveChecks]:
-    """LiveChecks against the vCenter and ARM the environment names (VMSHIFT_VCENTER_*, AZURE_*, VMSHIFT_ARM_*),
-    logged out of vCenter afterwards; by default what replicates is read from the subscription's storage
-    accounts (CacheAccountStates)."""
-    clients = connect_azure()
-    with connect_vcenter(VCenterConfig.from_env()) as session:
-        yield LiveChecks(session, clients, replication_state or CacheAccountStates.from_azure(clients))
-
-
-def source_vms_from_inventory(frame: pd.DataFrame) -> tuple[SourceVm, ...]:
-    """SourceVms from the vSphere inventory frame (one row per VM disk: vm, moref, guest_os, disk_key...)."""
-    return tuple(
-        SourceVm(str(rows["vm"].iloc[0]), str(moref), str(rows["guest_os"].iloc[0] or ""),
-                 int(rows["disk_key"].notna().sum()))
-        for moref, rows in frame.groupby("moref", sort=False)
-    )
+    def access_errors(self, rows: Sequence[Mapping[str, Any]]) -> list[PlanError]:
+        return list(self.refusals)
 
 
 @dataclass
@@ -205,10 +103,12 @@ class _Facts:
     """What the checks answered, asked once per validation (each region once)."""
 
     checks: PlanChecks
-    _vms: dict[str, SourceVm] | None = None
+    _vms: dict[str, VmFacts] | None = None
     _sizes: dict[str, dict[str, OfferedSize]] = field(default_factory=dict)
+    _subscriptions: dict[str, bool] = field(default_factory=dict)
+    _networks: dict[str, str | None] = field(default_factory=dict)
 
-    def vm(self, name_or_moref: str) -> SourceVm | None:
+    def vm(self, name_or_moref: str) -> VmFacts | None:
         if self._vms is None:
             self._vms = {}
             for vm in self.checks.source_vms():
@@ -218,6 +118,18 @@ class _Facts:
 
     def vm_names(self) -> list[str]:
         return [key for key, vm in (self._vms or {}).items() if key == vm.name]
+
+    def reaches(self, subscription_id: str) -> bool:
+        key = subscription_id.lower()
+        if key not in self._subscriptions:
+            self._subscriptions[key] = self.checks.reaches_subscription(subscription_id)
+        return self._subscriptions[key]
+
+    def network_problem(self, vnet_id: str) -> str | None:
+        key = vnet_id.lower()
+        if key not in self._networks:
+            self._networks[key] = self.checks.virtual_network_problem(vnet_id)
+        return self._networks[key]
 
     def sizes(self, region: str) -> dict[str, OfferedSize]:
         if region not in self._sizes:
@@ -230,6 +142,7 @@ def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict
 
     A row is a dict of parsed column values plus `row` and `labels` (column → name the user wrote).
     """
+    rows = list(rows)
     facts = _Facts(checks)
     errors: list[PlanError] = []
     os_types: dict[int, OsType] = {}
@@ -253,11 +166,12 @@ def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict
                                f"moref like vm-42){hint}")
         if vm is not None:
             planned = values.get("os_type")
-            if vm.os_type:
-                os_types[row] = vm.os_type
-            if planned and vm.os_type and planned != vm.os_type:
-                error("os_type", f"vCenter reports {vm.guest_os!r} ({vm.os_type}) for {vm.name}; "
-                                 f"allowed: {vm.os_type} or empty")
+            reported = OsType(vm.os_type) if vm.os_type else None
+            if reported:
+                os_types[row] = reported
+            if planned and reported and planned != reported:
+                error("os_type", f"vCenter reports {vm.guest_os!r} ({reported}) for {vm.name}; "
+                                 f"allowed: {reported} or empty")
             numbers = [values.get("os_disk")] + [number for number, _ in values.get("disks") or ()]
             for number in sorted({n for n in numbers if n}):
                 if number > vm.disk_count:
@@ -265,7 +179,10 @@ def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict
                           f"{vm.name} has {vm.disk_count} disk(s); disk {number} does not exist; "
                           f"allowed: 1 to {vm.disk_count}")
         _check_region(values, facts, error)
+        _check_networks(values, facts, error)
         state = checks.replication_state(vm.name if vm else source) if source else None
+        if state is not None and state.plan_refusal:
+            error("source_vm", f"{source}: {state.plan_refusal}")
         if state is not None:
             if values.get("cache_storage_account") and state.cache_storage_account != values[
                     "cache_storage_account"]:
@@ -276,7 +193,32 @@ def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict
             if values.get("region") and state.region != values["region"]:
                 error("region", f"{source} already replicates to region {state.region!r}; the region is fixed "
                                 f"once replication starts; allowed: {state.region}, or stop its replication first")
+    # A subscription out of reach is named on its rows already: its actions would only repeat it.
+    errors.extend(checks.access_errors([values for values in rows if not values.get("target_subscription")
+                                        or facts.reaches(values["target_subscription"])]))
     return os_types, errors
+
+
+def _check_networks(values: dict[str, Any], facts: _Facts, error: Callable[[str, str], None]) -> None:
+    """The VM's subscription is one the credentials reach, and its VNets are in it (a name: in its group)."""
+    subscription, group = values.get("target_subscription"), values.get("resource_group")
+    if not subscription:
+        return
+    if not facts.reaches(subscription):
+        error("target_subscription", f"subscription {subscription} is not one vmshift's credentials reach (it holds "
+                                     "no role there); allowed: a subscription where vmshift's identity holds the "
+                                     "documented roles (docs/permissions.md)")
+        return
+    for column in ("target_vnet", "test_vnet"):
+        vnet = values.get(column)
+        if not vnet or (not group and not vnet.startswith("/")):
+            continue
+        vnet_id = vnet if vnet.startswith("/") else (
+            f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Network/virtualNetworks/{vnet}")
+        if problem := facts.network_problem(vnet_id):
+            where = f"resource group {group} of " if not vnet.startswith("/") else ""
+            error(column, f"VNet {vnet_name(vnet)} is not in {where}subscription {subscription} ({problem}); "
+                          "allowed: a VNet of target_subscription that vmshift's identity may read")
 
 
 def _check_region(values: dict[str, Any], facts: _Facts, error: Callable[[str, str], None]) -> None:

@@ -15,7 +15,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from vmshift.plan.schema import CutoverWindow, DiskType, Encryption, NicPlan, NicSelection, OsType, SqlLicense
+from vmshift.azure.naming import CHILD_NAME_ALLOWED, VM_NAME_ALLOWED, child_name_problem, vm_name_problem
+from vmshift.plan.schema import (
+    CutoverWindow,
+    DiskType,
+    Encryption,
+    HookMoment,
+    Hooks,
+    NicPlan,
+    NicSelection,
+    OsType,
+    SqlLicense,
+)
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, OWASP);
 # tab and carriage return are on OWASP's list too.
@@ -28,9 +39,8 @@ MAX_TAG_KEY = 512
 MAX_TAG_VALUE = 256
 TAG_KEY_FORBIDDEN = set("<>%&\\?/")
 
-# Azure VM names: 64 characters on Linux, 15 on Windows (the NetBIOS computer name).
-MAX_LINUX_VM_NAME = 64
-MAX_WINDOWS_VM_NAME = 15
+# Hook names, as the appliance's hooks file declares them (vmshift.plan.hooks).
+_HOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 class CellInvalid(ValueError):
@@ -170,31 +180,124 @@ _parse_selection = _enum(NicSelection)
 _SUBNET_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
 
 
+def subnet_name_problem(name: str) -> str | None:
+    """Why Azure refuses `name` for a subnet (1 to 80 letters, digits, '_', '.', '-'), or None."""
+    return None if _SUBNET_RE.fullmatch(name) else f"{shown(name)} is not a subnet name"
+
+
+NICS_SHAPE = "N:selection[:subnet[:ip[:test_ip[:test_subnet[:name]]]]]"
+
+
 def parse_nics(text: str) -> tuple[NicPlan, ...]:
     """`1:Primary:snet-app:10.20.1.10:10.30.1.10:snet-app;2:DoNotCreate` → NIC mappings by position.
 
-    Fields after the selection are optional: subnet, static IP, static test IP, test subnet.
+    Fields after the selection are optional: subnet, static IP, static test IP, test subnet, the NIC's name.
     """
     nics: list[NicPlan] = []
     for entry in _entries(text):
         fields = [part.strip() for part in entry.split(":")]
-        if len(fields) < 2 or len(fields) > 6:
-            raise CellInvalid(f"{shown(entry)} is not N:selection[:subnet[:ip[:test_ip[:test_subnet]]]]")
-        fields += [""] * (6 - len(fields))
+        if len(fields) < 2 or len(fields) > 7:
+            raise CellInvalid(f"{shown(entry)} is not {NICS_SHAPE}")
+        fields += [""] * (7 - len(fields))
         if not fields[0].isdecimal() or not 1 <= int(fields[0]) <= 8:
             raise CellInvalid(f"{shown(fields[0])} is not a NIC number (1 for the first source NIC)")
         number = int(fields[0])
         if any(number == nic.number for nic in nics):
             raise CellInvalid(f"NIC {number} is mapped twice")
-        subnet, ip, test_ip, test_subnet = (value or None for value in fields[2:])
-        for name in (subnet, test_subnet):
-            if name is not None and not _SUBNET_RE.fullmatch(name):
-                raise CellInvalid(f"{shown(name)} is not a subnet name")
+        subnet, ip, test_ip, test_subnet, name = (value or None for value in fields[2:])
+        for subnet_name in (subnet, test_subnet):
+            if subnet_name is not None and (problem := subnet_name_problem(subnet_name)):
+                raise CellInvalid(problem)
+        if name is not None and (problem := child_name_problem(name)):
+            raise CellInvalid(f"NIC {number}: {problem}")
         nics.append(NicPlan(number, _parse_selection(fields[1]), subnet, ip and parse_ipv4(ip),
-                            test_ip and parse_ipv4(test_ip), test_subnet))
+                            test_ip and parse_ipv4(test_ip), test_subnet, name))
     if sum(1 for nic in nics if nic.selection is NicSelection.PRIMARY) > 1:
         raise CellInvalid("more than one NIC is Primary")
     return tuple(nics)
+
+
+def parse_disk_names(text: str) -> tuple[tuple[int, str], ...]:
+    """`1=sql-01-os;2=sql-01-data` → the managed disks' names by disk number."""
+    names: dict[int, str] = {}
+    for entry in _entries(text):
+        number_text, equals, name = (part.strip() for part in entry.partition("="))
+        if not equals:
+            raise CellInvalid(f"{shown(entry)} is not N=name")
+        number = parse_disk_number(number_text)
+        if number in names:
+            raise CellInvalid(f"disk {number} is named twice")
+        if problem := child_name_problem(name):
+            raise CellInvalid(f"disk {number}: {problem}")
+        if name.lower() in (known.lower() for known in names.values()):
+            raise CellInvalid(f"two disks are named {shown(name)}")
+        names[number] = name
+    if not names:
+        raise CellInvalid("no disk named")
+    return tuple(sorted(names.items()))
+
+
+def parse_hooks(text: str) -> Hooks:
+    """`pre-cutover=quiesce-sql;post-cutover=notify-cmdb` → hook names per moment, in order.
+
+    Only names: what a hook runs is declared on the appliance (vmshift.plan.hooks), never in a plan."""
+    hooks: list[tuple[HookMoment, str]] = []
+    for entry in _entries(text):
+        moment_text, equals, name = (part.strip() for part in entry.partition("="))
+        if not equals or not name:
+            raise CellInvalid(f"{shown(entry)} is not moment=hook")
+        try:
+            moment = HookMoment(moment_text.lower())
+        except ValueError:
+            raise CellInvalid(f"{shown(moment_text)} is not a moment") from None
+        if not _HOOK_NAME.fullmatch(name):
+            raise CellInvalid(f"{shown(name)} is not a hook name (a name declared on the appliance, never a command)")
+        if (moment, name) in hooks:
+            raise CellInvalid(f"hook {name} is given twice at {moment}")
+        hooks.append((moment, name))
+    if not hooks:
+        raise CellInvalid("no hook named")
+    return tuple(hooks)
+
+
+def parse_vm_name(text: str) -> str:
+    """The general (Linux, 64-character) rule; the 15 characters of a Windows name are checked once the OS is known."""
+    if problem := vm_name_problem(text, "Linux"):
+        raise CellInvalid(problem)
+    return text
+
+
+_VNET_ID = re.compile(r"/subscriptions/([0-9a-fA-F-]{36})/resourceGroups/([A-Za-z0-9_.()-]{1,90})/providers/"
+                      r"Microsoft\.Network/virtualNetworks/([A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]?)",
+                      re.IGNORECASE)
+# Azure's VNet names: 2 to 64 letters, digits, '_', '.', '-', starting with a letter or digit, ending in a letter,
+# digit or '_'.
+_VNET_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?")
+VNET_ALLOWED = ("a virtual network name, or its resource id /subscriptions/ID/resourceGroups/RG/providers/"
+                "Microsoft.Network/virtualNetworks/NAME")
+
+
+def parse_vnet(text: str) -> str:
+    """A VNet by name (looked up in the target subscription) or by resource id (any resource group of it)."""
+    if text.startswith("/"):
+        if not _VNET_ID.fullmatch(text):
+            raise CellInvalid(f"{shown(text)} is not a virtual network resource id")
+        return text
+    if not _VNET_NAME.fullmatch(text):
+        raise CellInvalid(f"{shown(text)} is not a virtual network name")
+    return text
+
+
+def vnet_subscription(vnet: str) -> str | None:
+    """The subscription a VNet resource id names; None for a bare name."""
+    match = _VNET_ID.fullmatch(vnet)
+    return match.group(1) if match else None
+
+
+def vnet_name(vnet: str) -> str:
+    """The VNet's own name, from a name or a resource id."""
+    match = _VNET_ID.fullmatch(vnet)
+    return match.group(3) if match else vnet
 
 
 def parse_ipv4(text: str) -> str:
@@ -217,7 +320,6 @@ def shown(text: str) -> str:
     return repr(clipped(text))
 
 
-_NAME_64 = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9_])?"
 _NAME_80 = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?"
 
 COLUMNS: tuple[Column, ...] = (
@@ -239,19 +341,17 @@ COLUMNS: tuple[Column, ...] = (
     Column("resource_group", True, "a resource group name (letters, digits, '_', '-', '.', '(', ')'; up to 90)",
            _pattern(r"[A-Za-z0-9_.()-]{0,89}[A-Za-z0-9_()-]", "a resource group name"),
            doc="The resource group of the target VM, its disks and NICs."),
-    Column("target_vm_name", False, f"an Azure VM name (up to {MAX_LINUX_VM_NAME}; Windows up to "
-           f"{MAX_WINDOWS_VM_NAME}); empty: the source VM's name",
-           _pattern(_NAME_64, "an Azure VM name"),
+    Column("target_vm_name", False, f"an Azure VM name: {VM_NAME_ALLOWED} (up to 64; Windows up to 15); "
+           "empty: the source VM's name", parse_vm_name,
            doc="The name of the VM in Azure."),
     Column("cache_storage_account", True, "a storage account name (3 to 24 lower-case letters and digits)",
            _pattern(r"[a-z0-9]{3,24}", "a storage account name"),
            doc="Where replicated disks are staged as page blobs; fixed once replication starts."),
-    Column("target_vnet", True, "a virtual network name", _pattern(_NAME_64, "a virtual network name"),
-           doc="The VNet of the migrated VM."),
+    Column("target_vnet", True, VNET_ALLOWED + ", in target_subscription", parse_vnet,
+           doc="The VNet of the migrated VM; a name is looked up in target_subscription."),
     Column("target_subnet", True, "a subnet name", _pattern(_NAME_80, "a subnet name"),
            doc="The subnet of the migrated VM's primary NIC."),
-    Column("test_vnet", False, "a virtual network name other than target_vnet",
-           _pattern(_NAME_64, "a virtual network name"),
+    Column("test_vnet", False, VNET_ALLOWED + ", other than target_vnet", parse_vnet,
            doc="The isolated VNet for test migrations; empty: test migration is not possible."),
     Column("test_subnet", False, "a subnet name of test_vnet (required with test_vnet)",
            _pattern(_NAME_80, "a subnet name"),
@@ -283,8 +383,10 @@ COLUMNS: tuple[Column, ...] = (
            doc="The disk encryption set holding the customer key."),
     Column("hybrid_benefit", False, BOOLEAN_ALLOWED + "; yes only for Windows; empty: no", parse_bool,
            default=False, doc="Azure Hybrid Benefit for Windows Server (LicenseType WindowsServer)."),
-    Column("sql_license", False, enum_allowed(SqlLicense) + "; empty: NoLicenseType", _enum(SqlLicense),
-           default=SqlLicense.NONE, doc="SQL Server licence: PAYG, or AHUB for Azure Hybrid Benefit."),
+    Column("sql_license", False, enum_allowed(SqlLicense) + "; Windows only; empty: NoLicenseType", _enum(SqlLicense),
+           default=SqlLicense.NONE, doc="SQL Server licence of the VM's SQL Server VM resource "
+                                        "(Microsoft.SqlVirtualMachine): PAYG, AHUB (Azure Hybrid Benefit), DR (free "
+                                        "disaster-recovery replica); NoLicenseType: no such resource."),
     Column("tags", False, "key=value pairs separated by ';' (Azure's tag limits)", parse_tags, default=(),
            doc="Tags on every resource created for the VM."),
     Column("vm_tags", False, "key=value pairs separated by ';'", parse_tags, default=(),
@@ -293,9 +395,19 @@ COLUMNS: tuple[Column, ...] = (
            doc="Tags on the managed disks only."),
     Column("nic_tags", False, "key=value pairs separated by ';'", parse_tags, default=(),
            doc="Tags on the NICs only."),
-    Column("nics", False, "N:selection[:subnet[:ip[:test_ip[:test_subnet]]]] separated by ';', selection "
-           + enum_allowed(NicSelection), parse_nics, default=(),
-           doc="NIC mappings by source NIC position, with optional static target and test IPs."),
+    Column("nics", False, NICS_SHAPE + " separated by ';', selection " + enum_allowed(NicSelection)
+           + "; name: " + CHILD_NAME_ALLOWED, parse_nics, default=(),
+           doc="NIC mappings by source NIC position: subnet, static target and test IPs, test subnet, name. "
+               "Primary first; a NIC not mapped is built in target_subnet with a dynamic IP; DoNotCreate: not built."),
+    Column("disk_names", False, "N=name separated by ';', like 1=sql-01-os;2=sql-01-data; name: "
+           + CHILD_NAME_ALLOWED, parse_disk_names, default=(),
+           doc="Names of the managed disks by disk number; empty: named after the target VM."),
+    Column("hooks", False, "moment=hook separated by ';', moment one of " + ", ".join(m.value for m in HookMoment)
+           + "; hook: a name declared in the appliance's hooks file", parse_hooks, default=(),
+           doc="The VM's own hooks; the plan names them, the appliance's administrator declares what they run."),
+    Column("appliance", False, "an appliance name (VMSHIFT_APPLIANCE_NAME); empty: any appliance",
+           _pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", "an appliance name"),
+           doc="The appliance that migrates this VM (Azure Migrate's AZMIGRATE_APPLIANCE_NAME); another refuses it."),
     Column("start_time", False, TIME_ALLOWED + ", in the future; one per wave (on at least one of its rows)",
            parse_time,
            doc="When the wave's replication starts; `plan upload --start-at` overrides it."),
@@ -312,7 +424,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("allow_test_migration", False, BOOLEAN_ALLOWED + "; empty: yes", parse_bool, default=True,
            doc="no: never test-migrated (Azure Migrate's OK_TO_TESTMIGRATE)."),
     Column("allow_cutover", False, BOOLEAN_ALLOWED + "; empty: yes", parse_bool, default=True,
-           doc="no: replicated and test-migrated, never cut over (Azure Migrate's OK_TO_MIGRATE)."),
+           doc="no: replicated and test-migrated, never cut over."),
+    Column("allow_test_cleanup", False, BOOLEAN_ALLOWED + "; empty: yes", parse_bool, default=True,
+           doc="no: cleanup-test refuses this VM's test migration (Azure Migrate's OK_TO_TESTMIGRATE_CLEANUP)."),
+    Column("allow_complete", False, BOOLEAN_ALLOWED + "; empty: yes", parse_bool, default=True,
+           doc="no: complete refuses to stop this VM's replication (Azure Migrate's OK_TO_CLEANUP)."),
+    Column("prepare_os", False, BOOLEAN_ALLOWED + "; empty: yes", parse_bool, default=True,
+           doc="no: the OS disk is imported as replicated, without OS preparation for Azure "
+               "(docs/os-preparation.md): for a guest prepared by hand, or one vmshift does not recognise."),
 )
 
 COLUMNS_BY_NAME = {column.name: column for column in COLUMNS}

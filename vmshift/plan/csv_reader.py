@@ -14,9 +14,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmshift.plan.columns import COLUMNS_BY_NAME, FORMULA_PREFIXES, REQUIRED_COLUMNS, clipped
 from vmshift.plan.schema import PlanError
+
+if TYPE_CHECKING:
+    from vmshift.plan.assessment import AssessedMachine
 
 # A plan of a few thousand VMs is well under a megabyte; anything this big is a mistake.
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -41,11 +45,16 @@ class Table:
 
 @dataclass(frozen=True)
 class RawRow:
-    """A row in vmshift's column names, with the column names the user wrote, for messages."""
+    """A row in vmshift's column names, with the column names the user wrote, for messages.
+
+    `assessed`: what an assessment recommends for the VM, when the row asks for it. `left_out`: the column that
+    leaves the VM out of the plan (it is still checked), as Azure Migrate's OK_TO_MIGRATE=N does."""
 
     row: int
     values: dict[str, str]
     labels: dict[str, str] = field(default_factory=dict)
+    assessed: AssessedMachine | None = None
+    left_out: str | None = None
 
     def label(self, column: str) -> str:
         return self.labels.get(column, column)

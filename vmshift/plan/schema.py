@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -52,11 +52,22 @@ class OsType(StrEnum):
 
 
 class SqlLicense(StrEnum):
-    """SQL Server licence on the target VM, as Azure Migrate's SqlServerLicenseType."""
+    """SQL Server licence on the target VM: Microsoft.SqlVirtualMachine's sqlServerLicenseType (PAYG, AHUB for
+    Azure Hybrid Benefit, DR for a free disaster-recovery replica), or no SQL Server VM resource at all."""
 
     PAYG = "PAYG"
     AHUB = "AHUB"
+    DR = "DR"
     NONE = "NoLicenseType"
+
+
+class HookMoment(StrEnum):
+    """When a VM's hooks run; a plan names hooks per moment, the appliance declares what they are."""
+
+    PRE_TEST_MIGRATION = "pre-test-migration"
+    POST_TEST_MIGRATION = "post-test-migration"
+    PRE_CUTOVER = "pre-cutover"
+    POST_CUTOVER = "post-cutover"
 
 
 class NicSelection(StrEnum):
@@ -105,7 +116,7 @@ class DiskPlan:
 
 @dataclass(frozen=True)
 class NicPlan:
-    """Where a source NIC (by position) lands; static IPs are optional."""
+    """Where a source NIC (by position) lands; static IPs are optional, and so is the NIC's own name."""
 
     number: int
     selection: NicSelection
@@ -113,6 +124,11 @@ class NicPlan:
     ip: str | None = None
     test_ip: str | None = None
     test_subnet: str | None = None
+    name: str | None = None
+
+
+class NicsNotBuildable(ValueError):
+    """The plan's NIC mappings do not fit the source VM's NICs; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,8 @@ class CutoverWindow:
 
 
 Tags = tuple[tuple[str, str], ...]
+Hooks = tuple[tuple[HookMoment, str], ...]
+DiskTypes = tuple[tuple[int, DiskType], ...]
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,10 @@ class WavePlanRow:
     disk_tags: Tags = ()
     nic_tags: Tags = ()
     nics: tuple[NicPlan, ...] = ()
+    # Managed disk names by disk number; a disk not named here is named after the target VM.
+    disk_names: tuple[tuple[int, str], ...] = ()
+    hooks: Hooks = ()
+    appliance: str | None = None
     start_time: datetime | None = None
     cutover_window: CutoverWindow | None = None
     cutover_at: datetime | None = None
@@ -171,6 +193,42 @@ class WavePlanRow:
     turn_off_source: bool = True
     allow_test_migration: bool = True
     allow_cutover: bool = True
+    allow_test_cleanup: bool = True
+    allow_complete: bool = True
+    prepare_os: bool = True  # the OS disk prepared for Azure at test migration and cutover
+    # Disk types an assessment recommends, for the disks the plan gives no type of its own.
+    assessed_disk_types: DiskTypes = ()
+
+    def disk_type_of(self, number: int) -> DiskType:
+        """The managed disk type of disk `number`: its own in `disks`, else the assessment's, else `disk_type`."""
+        listed = {disk.number: disk.disk_type for disk in self.disks or ()}
+        return listed.get(number) or dict(self.assessed_disk_types).get(number) or self.disk_type
+
+    def nics_to_build(self, source_nics: int) -> tuple[NicPlan, ...]:
+        """The NICs the target VM gets, primary first, then by source position: each source NIC (1 to
+        `source_nics`) as `nics` maps it, one it does not map in target_subnet with a dynamic IP (as Azure
+        Migrate selects every NIC), none that is DoNotCreate. The primary is the one mapped Primary, else the
+        first built. Subnets are filled in: a NIC's own, else target_subnet (test: test_subnet)."""
+        mapped = {nic.number: nic for nic in self.nics}
+        beyond = sorted(number for number in mapped if number > source_nics)
+        if beyond:
+            raise NicsNotBuildable(f"{self.source_vm} has {source_nics} NIC(s) and the plan maps NIC {beyond[0]}; "
+                                   f"map NICs 1 to {source_nics}")
+        built = []
+        for number in range(1, source_nics + 1):
+            nic = mapped.get(number) or NicPlan(number, NicSelection.SECONDARY)
+            if nic.selection is not NicSelection.DO_NOT_CREATE:
+                built.append(replace(nic, subnet=nic.subnet or self.target_subnet,
+                                     test_subnet=nic.test_subnet or self.test_subnet))
+        if not built:
+            raise NicsNotBuildable(f"{self.source_vm}: every NIC is DoNotCreate, and a VM needs one")
+        primary = next((nic for nic in built if nic.selection is NicSelection.PRIMARY), built[0])
+        return (replace(primary, selection=NicSelection.PRIMARY),
+                *(replace(nic, selection=NicSelection.SECONDARY) for nic in built if nic is not primary))
+
+    def hooks_at(self, moment: HookMoment) -> tuple[str, ...]:
+        """The names of the hooks to run at `moment`, in the plan's order."""
+        return tuple(name for when, name in self.hooks if when is moment)
 
     def resource_tags(self, kind: str) -> dict[str, str]:
         """Tags for a target resource of `kind` ("vm", "disk", "nic"): the common tags, then its own."""
@@ -195,6 +253,20 @@ class Wave:
         content["vms"] = sorted(vms, key=lambda vm: vm["source_vm"].lower())
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def scheduled_cutovers(self) -> tuple[tuple[str, tuple[str, ...], datetime], ...]:
+        """(unit, source VMs, time) of each cutover the plan times: an application group whose VMs give a
+        cutover_at cuts over whole at it; a VM outside groups at its own."""
+        groups = self.application_groups()
+        cutovers: dict[str, tuple[tuple[str, ...], datetime]] = {}
+        for vm in self.vms:
+            if vm.cutover_at is None:
+                continue
+            if vm.application_group:
+                cutovers.setdefault(f"group-{vm.application_group}", (groups[vm.application_group], vm.cutover_at))
+            else:
+                cutovers[f"vm-{vm.source_vm}"] = ((vm.source_vm,), vm.cutover_at)
+        return tuple((unit, vms, at) for unit, (vms, at) in cutovers.items())
 
     def application_groups(self) -> dict[str, tuple[str, ...]]:
         """Source VMs that must cut over together, by group name."""

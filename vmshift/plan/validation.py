@@ -5,33 +5,39 @@ with its row, its column and what is allowed. Any error means no plan, so nothin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from vmshift.azure.naming import vm_name_problem
+from vmshift.plan.assessment import Assessment, read_assessment
 from vmshift.plan.azure_migrate import AtScaleDefaults, read_azure_migrate
 from vmshift.plan.checks import PlanChecks, check_rows
 from vmshift.plan.columns import (
     COLUMNS,
     COLUMNS_BY_NAME,
-    MAX_WINDOWS_VM_NAME,
     TIME_ALLOWED,
     CellInvalid,
     parse_time,
+    vnet_name,
+    vnet_subscription,
 )
 from vmshift.plan.csv_reader import RawRow, normalise_column, read_table, read_vmshift
+from vmshift.plan.hooks import HookCatalog, HooksFileInvalid
 from vmshift.plan.schema import (
     CutoverWindow,
     DiskPlan,
     Encryption,
+    NicSelection,
     OsType,
     PlanError,
     PlanFormat,
     PlanWarning,
+    SqlLicense,
     Wave,
     WavePlan,
     WavePlanRow,
@@ -129,6 +135,9 @@ def validate_plan(
     region: str | None = None,
     cache_storage_account: str | None = None,
     waves_file: Path | None = None,
+    assessment: Path | None = None,
+    appliance: str | None = None,
+    hooks: HookCatalog | None = None,
     now: datetime | None = None,
 ) -> PlanValidation:
     """Validate a plan file; never raises for a bad file.
@@ -138,7 +147,10 @@ def validate_plan(
     column, it also names the wave). start_at: moves the whole schedule so that the first wave
     (or `wave`) starts then; every start time, cutover window and cutover time moves by the same
     amount. region, cache_storage_account: fill empty cells (the Azure Migrate format has neither
-    column). waves_file: per-VM values the Azure Migrate format lacks (see docs/wave-plan.md).
+    column). waves_file: per-VM values the Azure Migrate format lacks (see docs/wave-plan.md). assessment: an
+    assessment CSV whose VM sizes and disk types fill what the plan leaves empty (in the Azure Migrate format: what
+    rows with OK_TO_USE_ASSESSMENT=Y ask for). appliance: the appliance validating; a row naming another one is
+    refused. hooks: the hooks the appliance declares (default: its hooks file, HookCatalog.from_env()).
     """
     now = now or datetime.now(UTC)
     table = read_table(Path(path))
@@ -151,15 +163,17 @@ def validate_plan(
         return PlanValidation(len(table.records), (PlanError(1, None, f"unknown plan format {fmt!r}; "
                                                                       f"allowed: {allowed}"),))
     warnings: list[PlanWarning] = []
+    recommended, errors = read_assessment(Path(assessment)) if assessment else (None, [])
     if plan_format is PlanFormat.VMSHIFT:
         defaults = {"region": region, "cache_storage_account": cache_storage_account}
         raw_rows, read_errors = read_vmshift(table, defaults)
+        raw_rows = [_assessed(raw, recommended) for raw in raw_rows] if recommended else raw_rows
     else:
         waves_table = read_table(Path(waves_file)) if waves_file else None
         defaults = AtScaleDefaults(wave=wave, region=region, cache_storage_account=cache_storage_account)
         raw_rows, read_errors, warnings = read_azure_migrate(table, defaults, waves_table,
-                                                             Path(waves_file).name if waves_file else "")
-    errors = [*table.errors, *read_errors]
+                                                             Path(waves_file).name if waves_file else "", recommended)
+    errors = [*table.errors, *errors, *read_errors]
     parsed = [_parse_row(raw, errors) for raw in raw_rows]
     os_types: dict[int, OsType] = {}
     if checks is not None and parsed:
@@ -176,17 +190,17 @@ def validate_plan(
             errors.append(start_error)
         else:
             _move_schedule(parsed, [values for rows in waves.values() for values in rows], start_at)
+    catalog = _Catalog(hooks)
     for values in parsed:
         values["os_type"] = values["os_type"] or os_types.get(values["row"])
-        errors.extend(_row_errors(values))
-        if len(values.get("nics") or ()) > 1:
-            warnings.append(PlanWarning(values["row"], "nics", f"{len(values['nics'])} NIC mappings: vmshift builds "
-                                        "the target VM with one NIC (the first with a static IP, else the first); "
-                                        "add the others after the cutover"))
+        errors.extend(_row_errors(values, appliance, catalog))
     errors.extend(_plan_errors(parsed))
+    waves = {name: kept for name, rows in waves.items() if (kept := [v for v in rows if not v["left_out"]])}
     errors.extend(_schedule_errors(waves, now))
     if not parsed and not errors:
         errors.append(PlanError(2, None, "the plan has no VM: add a row under the header"))
+    elif parsed and not waves and not errors:
+        errors.append(PlanError(2, None, "every VM of the plan is left out (see the warnings); nothing to migrate"))
     errors.sort(key=lambda error: (error.row, error.column or ""))
     if errors:
         return PlanValidation(len(table.records), tuple(errors), tuple(warnings))
@@ -203,7 +217,8 @@ def detect_format(header: Iterable[str]) -> PlanFormat:
 
 def _parse_row(raw: RawRow, errors: list[PlanError]) -> dict[str, Any]:
     """Typed values by column; a cell that does not parse is reported and left out (in `invalid`)."""
-    values: dict[str, Any] = {"row": raw.row, "labels": raw.labels, "invalid": set()}
+    values: dict[str, Any] = {"row": raw.row, "labels": raw.labels, "invalid": set(), "left_out": raw.left_out,
+                              "assessed_disk_types": raw.assessed.disk_types if raw.assessed else ()}
     for column in COLUMNS:
         text = raw.values.get(column.name)
         values[column.name] = column.default
@@ -231,7 +246,36 @@ def _parse_row(raw: RawRow, errors: list[PlanError]) -> dict[str, Any]:
     return values
 
 
-def _row_errors(values: dict[str, Any]) -> list[PlanError]:
+def _assessed(raw: RawRow, assessment: Assessment) -> RawRow:
+    """vmshift's own format: an assessment fills the VM size and the disk types a row leaves empty."""
+    found = assessment.find(raw.values.get("source_vm", ""))
+    if found is None:
+        return raw
+    values, labels = dict(raw.values), dict(raw.labels)
+    if not values.get("vm_size") and found.vm_size:
+        values["vm_size"], labels["vm_size"] = found.vm_size, f"{found.label}: vm_size"
+    if values.get("disk_type"):  # the plan gave every disk its type: nothing is left empty
+        found = replace(found, disk_types=())
+    return replace(raw, values=values, labels=labels, assessed=found)
+
+
+class _Catalog:
+    """The appliance's hooks, read only when a plan names one (a broken hooks file then says why)."""
+
+    def __init__(self, given: HookCatalog | None) -> None:
+        self._catalog = given
+        self.problem_reading: str | None = None
+
+    def get(self) -> HookCatalog | None:
+        if self._catalog is None and self.problem_reading is None:
+            try:
+                self._catalog = HookCatalog.from_env()
+            except HooksFileInvalid as error:
+                self.problem_reading = str(error)
+        return self._catalog
+
+
+def _row_errors(values: dict[str, Any], appliance: str | None, catalog: _Catalog) -> list[PlanError]:
     """The rules between cells of one row."""
     row, labels, invalid = values["row"], values["labels"], values["invalid"]
     errors: list[PlanError] = []
@@ -256,20 +300,30 @@ def _row_errors(values: dict[str, Any]) -> list[PlanError]:
     if values["hybrid_benefit"] and values["os_type"] is OsType.LINUX:
         error("hybrid_benefit", "Azure Hybrid Benefit for Windows Server is for Windows guests and this one is "
                                 "Linux; allowed: no")
-    if given("test_vnet") and given("target_vnet") and values["test_vnet"].lower() == values["target_vnet"].lower():
-        error("test_vnet", "the same as target_vnet: a test migration must not run in the production network; "
-                           "allowed: an isolated virtual network")
-    if given("test_vnet") and not given("test_subnet") and "test_subnet" not in invalid:
-        error("test_subnet", "required with test_vnet; allowed: a subnet name of test_vnet")
-    if given("test_subnet") and not given("test_vnet") and "test_vnet" not in invalid:
-        error("test_vnet", "required with test_subnet; allowed: a virtual network name")
+    if values["sql_license"] not in (None, SqlLicense.NONE) and values["os_type"] is OsType.LINUX:
+        error("sql_license", "the SQL Server VM resource (Microsoft.SqlVirtualMachine) is for Windows guests and this "
+                             "one is Linux; allowed: NoLicenseType or empty")
+    _network_rules(values, error, given)
     if given("disks") and given("os_disk") and values["os_disk"] not in [n for n, _ in values["disks"]]:
         error("disks", f"the OS disk (disk {values['os_disk']}) is left out; the VM cannot boot without it; "
                        f"allowed: a list that includes {values['os_disk']}")
+    if given("disks") and given("disk_names"):
+        listed = {number for number, _ in values["disks"]}
+        for number, _ in values["disk_names"]:
+            if number not in listed:
+                error("disk_names", f"disk {number} is named, but disks leaves it out (it is not migrated); "
+                                    f"allowed: names of listed disks ({', '.join(map(str, sorted(listed)))})")
     name = values["target_vm_name"]
-    if name and values["os_type"] is OsType.WINDOWS and len(name) > MAX_WINDOWS_VM_NAME:
-        error("target_vm_name", f"{name!r} is {len(name)} characters; a Windows VM name is at most "
-                                f"{MAX_WINDOWS_VM_NAME}; allowed: a shorter name")
+    if name and values["os_type"] is OsType.WINDOWS and (problem := vm_name_problem(name, "Windows")):
+        error("target_vm_name", f"{problem}; allowed: a shorter name")
+    if appliance and given("appliance") and values["appliance"].lower() != appliance.lower():
+        error("appliance", f"{values['appliance']!r} migrates this VM, and this is appliance {appliance!r}; allowed: "
+                           f"{appliance}, or plan the VM on its own appliance")
+    for moment, hook in values.get("hooks") or ():
+        known = catalog.get()
+        problem = catalog.problem_reading or (known.problem(moment, hook) if known else None)
+        if problem:
+            error("hooks", f"{moment}: {problem}")
     window, cutover_at = values["cutover_window"], values["cutover_at"]
     if window and cutover_at and not window.contains(cutover_at):
         error("cutover_at", f"{cutover_at.isoformat()} is outside the cutover window; allowed: a time from "
@@ -279,8 +333,34 @@ def _row_errors(values: dict[str, Any]) -> list[PlanError]:
     return errors
 
 
+def _network_rules(values: dict[str, Any], error: Callable[[str, str], None], given: Callable[[str], bool]) -> None:
+    """VNets in the VM's subscription, the test network apart from the target's, NICs that can be built."""
+    subscription = values.get("target_subscription")
+    for column in ("target_vnet", "test_vnet"):
+        in_id = vnet_subscription(values[column]) if given(column) else None
+        if in_id and subscription and in_id.lower() != subscription.lower():
+            error(column, f"the VNet's id is in subscription {in_id}, and the VM lands in {subscription}; allowed: a "
+                          "VNet of target_subscription")
+    if given("test_vnet") and given("target_vnet") and \
+            vnet_name(values["test_vnet"]).lower() == vnet_name(values["target_vnet"]).lower():
+        error("test_vnet", "the same as target_vnet: a test migration must not run in the production network; "
+                           "allowed: an isolated virtual network")
+    if given("test_vnet") and not given("test_subnet") and "test_subnet" not in values["invalid"]:
+        error("test_subnet", "required with test_vnet; allowed: a subnet name of test_vnet")
+    if given("test_subnet") and not given("test_vnet") and "test_vnet" not in values["invalid"]:
+        error("test_vnet", "required with test_subnet; allowed: a virtual network name")
+    for nic in values.get("nics") or ():
+        if nic.selection is NicSelection.DO_NOT_CREATE and (nic.subnet or nic.ip or nic.test_ip or nic.test_subnet
+                                                             or nic.name):
+            error("nics", f"NIC {nic.number} is DoNotCreate and still given a subnet, IP or name; allowed: "
+                          f"{nic.number}:DoNotCreate alone, or another selection")
+        if (nic.test_ip or nic.test_subnet) and not given("test_vnet"):
+            error("nics", f"NIC {nic.number} has a test IP or test subnet and the VM has no test_vnet; allowed: a "
+                          "test_vnet, or no test settings")
+
+
 _PLAN_KEYS = ("row", "wave", "source_vm", "target_subscription", "resource_group", "target_vm_name",
-              "start_time", "cutover_window", "application_group", "allow_cutover")
+              "start_time", "cutover_window", "cutover_at", "application_group", "allow_cutover")
 
 
 def _plan_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
@@ -338,26 +418,57 @@ def _plan_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
                 error(later["row"], "allow_cutover", f"group {group_name} cuts over together, and row "
                       f"{first['row']} says {'yes' if first['allow_cutover'] else 'no'}; allowed: the same for "
                       "every VM of the group")
+        timed = group.dropna(subset=["cutover_at"])
+        if not timed.empty:
+            at = timed.iloc[0]
+            for _, later in timed[timed["cutover_at"] != at["cutover_at"]].iterrows():
+                error(later["row"], "cutover_at", f"group {group_name} cuts over together, at "
+                      f"{_shown(at['cutover_at'])} (row {at['row']}); allowed: the same time, or empty")
     errors.extend(_ip_errors(parsed))
+    errors.extend(_name_errors(parsed))
     return errors
 
 
 def _ip_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
-    """Two NICs given the same static IP in one network cannot both be created."""
+    """Two NICs given the same static IP in one network cannot both be created; Azure refuses the second
+    (PrivateIPAddressInUse). A network is a VNet of a subscription; a test VNet is a network of its own."""
     errors: list[PlanError] = []
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     for values in parsed:
+        subscription = (values.get("target_subscription") or "").lower()
         for nic in values.get("nics") or ():
+            if nic.selection is NicSelection.DO_NOT_CREATE:
+                continue
             for network, ip in ((values.get("target_vnet"), nic.ip), (values.get("test_vnet"), nic.test_ip)):
                 if not ip or not network:
                     continue
-                key = (network.lower(), ip)
+                key = (subscription, vnet_name(network).lower(), ip)
                 if key in seen:
+                    holder = "this VM" if seen[key] == values["row"] else f"row {seen[key]}"
                     errors.append(PlanError(values["row"], values["labels"].get("nics", "nics"),
-                                            f"static IP {ip} in {network} is already given to row {seen[key]}; "
-                                            "allowed: an IP no other NIC of the plan uses"))
+                                            f"NIC {nic.number}: static IP {ip} in {vnet_name(network)} is already "
+                                            f"given to {holder}; allowed: an IP no other NIC of the plan uses"))
                 else:
                     seen[key] = values["row"]
+    return errors
+
+
+def _name_errors(parsed: list[dict[str, Any]]) -> list[PlanError]:
+    """Disk and NIC names the plan gives must not collide within a resource group (Azure keeps one of each)."""
+    errors: list[PlanError] = []
+    seen: dict[tuple[str, str, str, str], int] = {}
+    for values in parsed:
+        group = ((values.get("target_subscription") or "").lower(), (values.get("resource_group") or "").lower())
+        named = [("disk_names", "Microsoft.Compute/disks", name) for _, name in values.get("disk_names") or ()]
+        named += [("nics", "Microsoft.Network/networkInterfaces", nic.name) for nic in values.get("nics") or ()
+                  if nic.name]
+        for column, kind, name in named:
+            key = (*group, kind, name.lower())
+            if key in seen and seen[key] != values["row"]:
+                errors.append(PlanError(values["row"], values["labels"].get(column, column),
+                                        f"{name!r} is already a name row {seen[key]} gives in resource group "
+                                        f"{values.get('resource_group')}; allowed: a name no other VM uses there"))
+            seen.setdefault(key, values["row"])
     return errors
 
 
@@ -432,11 +543,14 @@ def _build_wave(name: str, rows: list[dict[str, Any]]) -> Wave:
 
 def _plan_row(values: dict[str, Any], start: datetime, window: CutoverWindow | None) -> WavePlanRow:
     fields = {column.name: values[column.name] for column in COLUMNS}
+    assessed = values["assessed_disk_types"]
     disks = None
     if fields["disks"]:
-        disks = tuple(DiskPlan(number, disk_type or fields["disk_type"], number == fields["os_disk"])
+        # A disk listed without a type takes the assessment's, else disk_type.
+        disks = tuple(DiskPlan(number, disk_type or dict(assessed).get(number) or fields["disk_type"],
+                               number == fields["os_disk"])
                       for number, disk_type in fields["disks"])
-    fields |= {"disks": disks, "start_time": start, "cutover_window": window}
+    fields |= {"disks": disks, "start_time": start, "cutover_window": window, "assessed_disk_types": assessed}
     return WavePlanRow(row=values["row"], **fields)
 
 

@@ -17,11 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from vmshift.replication.extents import MAX_PAGE_WRITE, DiskExtent
+from vmshift.replication.digests import CHUNK, digests_of
+from vmshift.replication.extents import MAX_PAGE_WRITE, SECTOR, DiskExtent
 from vmshift.replication.reader import DiskReader
 
 # A ledger slot further ahead than this was written before the clock was reset (a reboot): it is ignored.
 STALE_LEDGER_S = 3600.0
+
+
+class DigestRecorder(Protocol):
+    """Where the chunk digests of what the mover read go: a manifest's writer."""
+
+    def record(self, extent: DiskExtent, entries: bytes) -> None: ...
 
 
 class PageWriter(Protocol):
@@ -46,6 +53,8 @@ class MoverSettings:
             raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
         if self.bandwidth_mb_s is not None and self.bandwidth_mb_s <= 0:
             raise ValueError(f"bandwidth cap must be positive MB/s, not {self.bandwidth_mb_s}")
+        if self.chunk_size % CHUNK:  # a write holds whole digest chunks: each is read entirely or not at all
+            raise ValueError(f"write size must be a multiple of {CHUNK} bytes, not {self.chunk_size}")
 
 
 @dataclass(frozen=True)
@@ -151,9 +160,22 @@ def _boot_id() -> str:
         return "boot"
 
 
+_ZERO_WRITE = bytes(MAX_PAGE_WRITE)
+
+
 def is_zero(data: bytes) -> bool:
-    # strip() returns the same object untouched when the ends are non-zero: no copy for dense data.
+    # strip() returns the same object untouched when the ends are non-zero: no copy for dense data. A whole write
+    # of zeros is compared with zeros kept for it (one memcmp, no allocation), which strip() scans byte by byte.
+    if len(data) == MAX_PAGE_WRITE:
+        return data == _ZERO_WRITE
     return not data.strip(b"\0")
+
+
+def _data_span(data: bytes) -> tuple[int, int]:
+    """The whole sectors of a non-zero write from its first to its last non-zero byte."""
+    lead = (len(data) - len(data.lstrip(b"\0"))) // SECTOR * SECTOR
+    trail = (len(data) - len(data.rstrip(b"\0"))) // SECTOR * SECTOR
+    return lead, len(data) - trail
 
 
 def move(
@@ -165,10 +187,14 @@ def move(
     skip_zero: bool,
     unless_equal_to: DiskReader | None = None,
     on_written: Callable[[WriteOutcome], None] | None = None,
+    digests: DigestRecorder | None = None,
 ) -> MoveResult:
     """Copy each planned write from reader to target; all-zero chunks are skipped (fresh blob) or cleared.
 
     Writes are taken from `writes` one at a time as workers free up, so a lazy plan stays lazy.
+
+    With `digests`, each chunk read is digested from the bytes in hand (the source is read once) and recorded
+    once its write is done, before `on_written`: a checkpoint then never covers a chunk whose digest is unsaved.
 
     With `unless_equal_to` (a resync), a chunk equal to the same range there is left alone;
     each worker then holds two chunks. `on_written` runs in the worker before its slot frees: a
@@ -178,21 +204,29 @@ def move(
 
     def one(extent: DiskExtent) -> WriteOutcome:
         data = reader.read(extent.offset, extent.length)
+        entries = digests_of(data) if digests is not None else None
+        zero = entries == bytes(len(entries)) if entries is not None else is_zero(data)
         # Both chunks are in memory already: comparing them costs less than hashing each of them.
         if unless_equal_to is not None and data == unless_equal_to.read(extent.offset, extent.length):
             outcome = WriteOutcome(extent, 0, 0, 0, extent.length)
-        elif is_zero(data):
+        elif zero:
             if skip_zero:
                 outcome = WriteOutcome(extent, 0, 0, extent.length, 0)
             else:
                 target.clear_page(extent.offset, extent.length)
                 outcome = WriteOutcome(extent, 0, extent.length, 0, 0)
         else:
+            # Into a fresh blob, the zero sectors around the data need no sending: its pages read as zeros already
+            # (a write is whole 64 KiB chunks, wider than the data a sparse disk holds in them).
+            start, end = _data_span(data) if skip_zero else (0, len(data))
+            payload = data if (start, end) == (0, len(data)) else data[start:end]
             if cap:
-                cap.take(len(data))
-            target.upload_page(extent.offset, data)
-            outcome = WriteOutcome(extent, len(data), 0, 0, 0)
+                cap.take(len(payload))
+            target.upload_page(extent.offset + start, payload)
+            outcome = WriteOutcome(extent, len(payload), 0, len(data) - len(payload), 0)
         del data
+        if digests is not None and entries is not None:
+            digests.record(extent, entries)
         if on_written:
             on_written(outcome)
         return outcome

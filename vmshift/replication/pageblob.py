@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import logging
+import threading
 import uuid
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobClient, ContainerClient
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, BlobProperties, ContainerClient
 
-from vmshift.replication.extents import MAX_PAGE_WRITE, SECTOR, DiskExtent, check_disk_size
+from vmshift.replication.extents import MAX_PAGE_WRITE, SECTOR, DiskExtent, check_disk_size, clip
 from vmshift.replication.vhd import FOOTER_SIZE, NotAFixedVhd, blob_size, build_footer, data_size, parse_footer
 
+log = logging.getLogger(__name__)
+
 OWNER_KEY = "vmshift_owner"
+# Put Page with x-ms-content-crc64: the storage computes the CRC-64 of the bytes it received and refuses the write
+# (400) when it differs, so nothing changed on the way is stored. The bytes in memory are sent again, a few times.
+TRANSIT_MISMATCH = frozenset({"Crc64Mismatch", "Md5Mismatch"})
+TRANSIT_ATTEMPTS = 3
 
 
 class BlobNotOurs(RuntimeError):
@@ -21,6 +29,10 @@ class BlobNotOurs(RuntimeError):
 
 class InvalidPageWrite(ValueError):
     """A page write Azure would refuse (Azurite accepts some of them, so we check ourselves)."""
+
+
+class TransitCorruption(RuntimeError):
+    """Every attempt of a page write reached the storage with other bytes than were sent."""
 
 
 class DiskShrunk(RuntimeError):
@@ -32,6 +44,54 @@ def _check_page_range(offset: int, length: int, limit: int | None) -> None:
         raise InvalidPageWrite(f"page range {offset}+{length} is not 512-byte aligned")
     if limit is not None and length > limit:
         raise InvalidPageWrite(f"page write of {length} bytes exceeds Azure's {limit} byte limit")
+
+
+def put_page(blob: BlobClient, offset: int, data: bytes, what: str) -> None:
+    """One Put Page with its transactional CRC-64 (the storage refuses bytes that differ from it), sent again while
+    the storage says the bytes it received do not match."""
+    _check_page_range(offset, len(data), MAX_PAGE_WRITE)
+    for attempt in range(1, TRANSIT_ATTEMPTS + 1):
+        try:
+            blob.upload_page(data, offset=offset, length=len(data), validate_content="crc64")
+            return
+        except HttpResponseError as error:
+            if error.error_code not in TRANSIT_MISMATCH:
+                raise
+            log.warning("%s: the page write at byte %d reached the storage changed (%s, attempt %d of %d); "
+                        "sending it again", what, offset, error.error_code, attempt, TRANSIT_ATTEMPTS)
+    raise TransitCorruption(
+        f"{what}: the page write of {len(data)} bytes at byte {offset} reached {blob.url} with other bytes than "
+        f"were sent, {TRANSIT_ATTEMPTS} times (the storage refused each: checksum mismatch); nothing wrong was "
+        "stored. Look at the network path to the storage account (proxy, NIC offload), then run the cycle again"
+    )
+
+
+def properties_if_ours(blob: BlobClient, owner: str, what: str) -> BlobProperties | None:
+    """The blob's properties, refusing a blob that another tool or another disk put at its name; None if gone."""
+    try:
+        properties = blob.get_blob_properties()
+    except ResourceNotFoundError:
+        return None
+    metadata = properties.metadata or {}
+    if metadata.get(OWNER_KEY) != owner:
+        raise BlobNotOurs(
+            f"blob {blob.url} exists and is not the {what} of {owner} "
+            f"(metadata {OWNER_KEY}={metadata.get(OWNER_KEY)!r}); move or delete it, vmshift will not overwrite it"
+        )
+    return properties
+
+
+def has_snapshot(container: ContainerClient, name: str, snapshot_id: str) -> bool:
+    try:
+        container.get_blob_client(name, snapshot=snapshot_id).get_blob_properties()
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def delete_snapshot(container: ContainerClient, name: str, snapshot_id: str) -> None:
+    with contextlib.suppress(ResourceNotFoundError):
+        container.get_blob_client(name, snapshot=snapshot_id).delete_blob()
 
 
 class PageBlobReplica:
@@ -81,25 +141,15 @@ class PageBlobReplica:
 
     def _size_if_ours(self) -> int | None:
         """The blob's size, refusing a blob that another tool or another disk put at this name; None if gone."""
-        try:
-            properties = self.blob.get_blob_properties()
-        except ResourceNotFoundError:
-            return None
-        metadata = properties.metadata or {}
-        if metadata.get(OWNER_KEY) != self.owner:
-            raise BlobNotOurs(
-                f"blob {self.blob.url} exists and is not the replica of {self.owner} "
-                f"(metadata {OWNER_KEY}={metadata.get(OWNER_KEY)!r}); move or delete it, vmshift will not overwrite it"
-            )
-        return properties.size
+        properties = properties_if_ours(self.blob, self.owner, "replica")
+        return properties.size if properties is not None else None
 
     def data_size(self) -> int:
         """Bytes of disk data the blob holds (its size less the footer)."""
         return self.blob.get_blob_properties().size - FOOTER_SIZE
 
     def upload_page(self, offset: int, data: bytes) -> None:
-        _check_page_range(offset, len(data), MAX_PAGE_WRITE)
-        self.blob.upload_page(data, offset=offset, length=len(data))
+        put_page(self.blob, offset, data, f"replica of {self.owner}")
 
     def clear_page(self, offset: int, length: int) -> None:
         _check_page_range(offset, length, None)
@@ -136,15 +186,10 @@ class PageBlobReplica:
         return self.blob.create_snapshot(metadata=metadata)["snapshot"]
 
     def has_snapshot(self, snapshot_id: str) -> bool:
-        try:
-            self.container.get_blob_client(self.name, snapshot=snapshot_id).get_blob_properties()
-        except ResourceNotFoundError:
-            return False
-        return True
+        return has_snapshot(self.container, self.name, snapshot_id)
 
     def delete_snapshot(self, snapshot_id: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self.container.get_blob_client(self.name, snapshot=snapshot_id).delete_blob()
+        delete_snapshot(self.container, self.name, snapshot_id)
 
     def reader(self, snapshot_id: str | None = None, *, only_written: bool = False) -> BlobDiskReader:
         """The replica (or a recovery point of it) as a readable disk.
@@ -166,19 +211,35 @@ class BlobDiskReader:
     def __init__(self, blob: BlobClient, written: list[DiskExtent] | None = None) -> None:
         self.blob = blob
         self.size = blob.get_blob_properties().size - FOOTER_SIZE
-        self._written = sorted(written) if written is not None else None
-        self._starts = [extent.offset for extent in self._written or []]
+        self.bytes_downloaded = 0
+        self._lock = threading.Lock()
+        self.written = sorted(written) if written is not None else None  # the blob's page ranges, when listed
+        self._starts = [extent.offset for extent in self.written or []]
 
     def read(self, offset: int, length: int) -> bytes:
-        if self._written is not None and not self._holds_pages(offset, length):
-            return bytes(length)
-        return self.blob.download_blob(offset=offset, length=length).readall()
+        if self.written is None:
+            return self._download(offset, length)
+        inside = self._pages_in(offset, length)
+        if len(inside) == 1 and inside[0] == DiskExtent(offset, length):
+            return self._download(offset, length)
+        data = bytearray(length)
+        for extent in inside:
+            data[extent.offset - offset : extent.end - offset] = self._download(extent.offset, extent.length)
+        return bytes(data)
 
-    def _holds_pages(self, offset: int, length: int) -> bool:
-        # Page ranges do not overlap: of those starting before the end, the last one reaches furthest.
-        assert self._written is not None
-        last = bisect.bisect_left(self._starts, offset + length) - 1
-        return last >= 0 and self._written[last].end > offset
+    def _download(self, offset: int, length: int) -> bytes:
+        data = self.blob.download_blob(offset=offset, length=length).readall()
+        with self._lock:
+            self.bytes_downloaded += len(data)
+        return data
+
+    def _pages_in(self, offset: int, length: int) -> list[DiskExtent]:
+        """The parts of [offset, offset + length) in which the blob holds pages."""
+        assert self.written is not None
+        # Page ranges do not overlap: the first that may reach into the range starts before its start.
+        first = max(bisect.bisect_right(self._starts, offset) - 1, 0)
+        last = bisect.bisect_left(self._starts, offset + length)
+        return clip(self.written[first:last], offset, offset + length)
 
     def footer_problem(self) -> str | None:
         """Why Azure would refuse to import this blob as a disk, or None: equal data is not enough."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from vmshift.replication.extents import DiskExtent
+from vmshift.replication.extents import DiskExtent, clip, coalesce
 
 
 @runtime_checkable
@@ -16,6 +17,28 @@ class DiskReader(Protocol):
     size: int
 
     def read(self, offset: int, length: int) -> bytes: ...
+
+
+class AllocatedReader:
+    """A disk read only where it is allocated (QueryChangedDiskAreas("*")): elsewhere it holds zeros, unread."""
+
+    def __init__(self, disk: DiskReader, allocated: list[DiskExtent]) -> None:
+        self.disk = disk
+        self.size = disk.size
+        self.allocated = coalesce(allocated)
+        self.bytes_read = 0
+        self._lock = threading.Lock()
+
+    def read(self, offset: int, length: int) -> bytes:
+        inside = clip(self.allocated, offset, offset + length)
+        with self._lock:
+            self.bytes_read += sum(extent.length for extent in inside)
+        if len(inside) == 1 and inside[0] == DiskExtent(offset, length):
+            return self.disk.read(offset, length)
+        data = bytearray(length)
+        for extent in inside:
+            data[extent.offset - offset : extent.end - offset] = self.disk.read(extent.offset, extent.length)
+        return bytes(data)
 
 
 class LocalDiskReader:

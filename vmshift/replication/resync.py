@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from vmshift.replication.extents import DiskExtent, plan_writes
-from vmshift.replication.mover import MoveResult, MoverSettings, WriteOutcome, move
+from vmshift.replication.mover import DigestRecorder, MoveResult, MoverSettings, WriteOutcome, move
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.reader import DiskReader
 
@@ -18,6 +18,7 @@ def resync_disk(
     settings: MoverSettings,
     writes: Iterable[DiskExtent] | None = None,
     on_written: Callable[[WriteOutcome], None] | None = None,
+    digests: DigestRecorder | None = None,
 ) -> MoveResult:
     """Make the replica equal to the source over the planned `writes` (default: the whole disk), growing the blob
     first."""
@@ -32,4 +33,5 @@ def resync_disk(
         skip_zero=False,
         unless_equal_to=replica.reader(only_written=True),
         on_written=on_written,
+        digests=digests,
     )

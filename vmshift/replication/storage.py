@@ -7,6 +7,7 @@ import os
 from azure.storage.blob import BlobServiceClient
 
 from vmshift.azure.credentials import azure_credential
+from vmshift.tls import ca_file
 
 DEFAULT_BLOB_ENDPOINT = "https://{account}.blob.core.windows.net"
 
@@ -25,5 +26,4 @@ def blob_service_client(account: str, key: str | None = None, url: str | None = 
     """
     key = key or os.environ.get(f"VMSHIFT_STORAGE_KEY_{account.upper()}")
     credential: object = {"account_name": account, "account_key": key} if key else azure_credential()
-    ca_file = os.environ.get("VMSHIFT_CA_FILE")
-    return BlobServiceClient(url or account_url(account), credential=credential, connection_verify=ca_file or True)
+    return BlobServiceClient(url or account_url(account), credential=credential, connection_verify=ca_file() or True)

@@ -8,12 +8,16 @@ from dataclasses import dataclass
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import ContainerClient, ContentSettings
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 from pydantic import ValidationError
 
+from vmshift.replication.storage import blob_service_client
+from vmshift.state import lifecycle
 from vmshift.state.document import SCHEMA_VERSION, VmState
+from vmshift.state.lifecycle import Actor, Step
 
 DEFAULT_CONTAINER = "vmshift-state"
+ADVANCE_ATTEMPTS = 5  # writes of a lifecycle step that lost to another writer of the document
 
 
 class StateConflict(RuntimeError):
@@ -50,6 +54,14 @@ class StoredState:
 class StateStore:
     def __init__(self, container: ContainerClient) -> None:
         self.container = container
+
+    @classmethod
+    def for_account(
+        cls, account: str, container: str = DEFAULT_CONTAINER, service: BlobServiceClient | None = None
+    ) -> StateStore:
+        """The state documents of a cache storage account, reached as configured (`blob_service_client`), or
+        through `service` when the caller holds one already (with the key ARM gave, say)."""
+        return cls((service or blob_service_client(account)).get_container_client(container))
 
     def ensure_container(self) -> None:
         with contextlib.suppress(ResourceExistsError):
@@ -119,6 +131,13 @@ class StateStore:
                     etag=stored.etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
+        except ResourceNotFoundError as error:
+            # The account's first document may come from a step before any cycle (a stop while waiting for slots,
+            # a block by readiness): its container is made then.
+            if stored.etag is not None or error.error_code != "ContainerNotFound":
+                raise
+            self.ensure_container()
+            return self.save(stored)
         except (ResourceExistsError, ResourceModifiedError):
             raise StateConflict(
                 f"state of {stored.state.vm} was changed by another writer since it was read "
@@ -126,3 +145,24 @@ class StateStore:
             ) from None
         stored.etag = result["etag"]
         return stored
+
+    def advance(self, vm: str, step: Step, actor: Actor, *, note: str | None = None,
+                as_error: bool = False) -> StoredState:
+        """Take a lifecycle step on the VM's stored document (LifecycleRefused: nothing written). A write by
+        another writer meanwhile (a delta cycle's checkpoint, say) is read again and the step taken on it; a step
+        that leaves the phase as it was writes nothing. `as_error`: the note is also the VM's error (the reasons of
+        a block, a stop on request)."""
+        for _ in range(ADVANCE_ATTEMPTS):
+            stored = self.load(vm)
+            before = stored.state.model_copy(deep=True)
+            lifecycle.advance(stored.state, step, actor, note=note)
+            if as_error:
+                stored.state.error = note
+            if stored.state == before:
+                return stored
+            try:
+                return self.save(stored)
+            except StateConflict:
+                continue
+        raise StateConflict(f"state of {vm} kept changing while vmshift recorded its {step} ({ADVANCE_ATTEMPTS} "
+                            "tries): is a delta cycle of it running? Run the step again")

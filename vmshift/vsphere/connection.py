@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import ssl
 from dataclasses import dataclass, field
 from http.client import HTTPException
@@ -14,11 +15,18 @@ import requests
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
+from vmshift import tls
 from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed, VCenterUnreachable
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "vmware_soap_session"
+_FIELDS = ("URL", "USER", "PASSWORD", "DATACENTER")
+
+
+def vcenter_env_key(name: str) -> str:
+    """The part of a vCenter's environment variables that names it: `vc01.contoso.com` → `VC01_CONTOSO_COM`."""
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
 @dataclass(frozen=True)
@@ -31,23 +39,41 @@ class VCenterConfig:
     datacenter: str
     ca_file: str | None = None
     verify_tls: bool = True
+    # How a plan and the inventory name this vCenter (its host name); empty: the URL's host.
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", urlparse(self.url).hostname or self.url)
 
     @classmethod
-    def from_env(cls) -> VCenterConfig:
-        """Read VMSHIFT_VCENTER_* and VMSHIFT_CA_FILE; VMSHIFT_VCENTER_VERIFY_TLS=false turns verification off."""
-        names = ("VMSHIFT_VCENTER_URL", "VMSHIFT_VCENTER_USER", "VMSHIFT_VCENTER_PASSWORD",
-                 "VMSHIFT_VCENTER_DATACENTER")
-        missing = [name for name in names if not os.environ.get(name)]
+    def from_env(cls, name: str | None = None) -> VCenterConfig:
+        """Read VMSHIFT_VCENTER_* (URL, USER, PASSWORD, DATACENTER, NAME) and VMSHIFT_CA_FILE;
+        VMSHIFT_VCENTER_VERIFY_TLS=false turns verification off. With `name`, the vCenter of that name: the
+        single set when VMSHIFT_VCENTER_NAME is that name, else VMSHIFT_VCENTER_<KEY>_URL and so on, KEY being
+        the name in capitals with `_` for anything but letters and digits (`vcenter_env_key`)."""
+        prefix = "VMSHIFT_VCENTER_"
+        if name is not None and name != os.environ.get("VMSHIFT_VCENTER_NAME"):
+            prefix = f"VMSHIFT_VCENTER_{vcenter_env_key(name)}_"
+        missing = [prefix + field for field in _FIELDS if not os.environ.get(prefix + field)]
         if missing:
-            raise VCenterConfigError(f"set {', '.join(missing)} to reach vCenter")
+            which = f"vCenter {name}" if name else "vCenter"
+            raise VCenterConfigError(f"set {', '.join(missing)} to reach {which}")
         return cls(
-            url=os.environ["VMSHIFT_VCENTER_URL"],
-            user=os.environ["VMSHIFT_VCENTER_USER"],
-            password=os.environ["VMSHIFT_VCENTER_PASSWORD"],
-            datacenter=os.environ["VMSHIFT_VCENTER_DATACENTER"],
-            ca_file=os.environ.get("VMSHIFT_CA_FILE") or None,
+            url=os.environ[prefix + "URL"],
+            user=os.environ[prefix + "USER"],
+            password=os.environ[prefix + "PASSWORD"],
+            datacenter=os.environ[prefix + "DATACENTER"],
+            ca_file=tls.ca_file(),
             verify_tls=os.environ.get("VMSHIFT_VCENTER_VERIFY_TLS", "true").lower() not in ("false", "0", "no"),
+            name=name or os.environ.get("VMSHIFT_VCENTER_NAME", ""),
         )
+
+    @classmethod
+    def all_from_env(cls) -> list[VCenterConfig]:
+        """Every vCenter configured: those VMSHIFT_VCENTERS names (comma-separated), else the single one."""
+        names = [name.strip() for name in os.environ.get("VMSHIFT_VCENTERS", "").split(",") if name.strip()]
+        return [cls.from_env(name) for name in names] if names else [cls.from_env()]
 
     def _repr_pretty_(self, printer: object, cycle: bool) -> None:
         # Pretty-printers (IPython, hypothesis' failure reports) print dataclass fields one by one and ignore

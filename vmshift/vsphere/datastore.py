@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.errors import DatastoreReadError
+from vmshift.vsphere.privileges import ROLE_FILE, ROLE_NAME
 
 # Connect, then between bytes: a vCenter that stops answering fails the read (a transient error, retried by the
 # cycle's caller) instead of holding the cycle, its snapshot and its concurrency slot for ever.
@@ -49,6 +50,13 @@ class DatastoreDiskReader:
                                   headers={"Range": f"bytes={offset}-{offset + length - 1}"})
         if response.status_code == 401:
             raise DatastoreReadError(f"vCenter refused datastore access to {self.datastore_path}: session expired?")
+        if response.status_code == 403:
+            # vCenter's answer names the privilege it wanted; HTTP access needs those of the datastore browser.
+            raise DatastoreReadError(
+                f"vCenter refused datastore access to {self.datastore_path} (403 {response.text.strip()[:300]}): "
+                f"the user lacks Datastore.Browse or Datastore.FileManagement on the datastore; the vCenter role "
+                f"'{ROLE_NAME}' ({ROLE_FILE}) grants both"
+            )
         if response.status_code != 206:
             raise DatastoreReadError(f"ranged read of {self.datastore_path} at {offset} answered "
                                      f"{response.status_code} {response.reason}, not 206")

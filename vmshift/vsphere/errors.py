@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vmshift.vsphere.privileges import MissingPrivilege
+
 
 class VSphereError(Exception):
     """Something vCenter refused or could not do for vmshift."""
@@ -60,3 +66,19 @@ class DatastoreReadError(VSphereError):
 
 class PowerOperationFailed(VSphereError):
     """A power operation failed, or the guest did not shut down in time."""
+
+
+class PrivilegesMissing(VSphereError):
+    """The vCenter user lacks privileges a step needs; found before the step starts, all of them at once."""
+
+    def __init__(self, user: str, step: str, role: str, role_file: str, missing: Sequence[MissingPrivilege]) -> None:
+        self.user = user
+        self.step = step
+        self.missing = list(missing)
+        listed = "\n".join(f"  - {m.privilege} on {m.kind} {m.object_name} ({m.moref}): needed for {m.calls}"
+                           for m in self.missing)
+        super().__init__(
+            f"vCenter user {user} lacks {len(self.missing)} privilege(s) vmshift needs for {step}:\n{listed}\n"
+            f"The vCenter role '{role}' ({role_file}) grants them: give it to {user} on the datacenter, "
+            "propagated to its children (or on each VM and datastore named)"
+        )

@@ -3,7 +3,8 @@
 Each limit is one Prefect global concurrency limit per scope (an ESXi host, a datastore, an appliance,
 a vCenter). They must exist before a flow takes a slot: an unknown name limits nothing, so callers
 take slots with `strict=True` and the setup command creates every name a wave will ask for.
-This module only names and sizes them; `deployments/limits.py` creates them on the Prefect server.
+This module names and sizes them and says which slots a VM's cycle takes; `tasks/slots.py` creates them on the
+Prefect server and takes them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+
+from vmshift.migration.appliance import Appliance
+from vmshift.vsphere.facts import VmFacts
 
 
 class LimitKind(StrEnum):
@@ -79,3 +83,27 @@ def planned_limits(
         LimitKind.VCENTER_REPLICATING_VMS: vcenters,
     }
     return {limit_name(kind, scope): limits[kind] for kind, names in scopes.items() for scope in sorted(set(names))}
+
+
+def vm_slots(facts: VmFacts, appliance: Appliance) -> list[tuple[str, int]]:
+    """The global limits one VM's cycle holds, and how many slots of each (one per disk where disks count)."""
+    disks = sum(1 for disk in facts.disks if not disk.rdm)
+    # The VM's own vCenter, as the inventory names it: every appliance serving it then shares one limit.
+    slots = [(limit_name(LimitKind.VCENTER_REPLICATING_VMS, facts.vcenter or appliance.vcenter), 1),
+             (limit_name(LimitKind.APPLIANCE_DISKS, appliance.name), disks),
+             (limit_name(LimitKind.HOST_DISK_READS, facts.host or appliance.vcenter), disks)]
+    slots += [(limit_name(LimitKind.DATASTORE_SNAPSHOTS, datastore), 1) for datastore in facts.datastores]
+    return slots
+
+
+def limits_for(
+    facts: Iterable[VmFacts], appliance: Appliance, overrides: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Every limit the VMs' cycles will take (`vm_slots`), at its default size or as overridden: what must
+    exist before they start."""
+    chosen = list(facts)
+    return planned_limits(hosts=[f.host or appliance.vcenter for f in chosen],
+                          datastores=[ds for f in chosen for ds in f.datastores],
+                          appliances=[appliance.name],
+                          vcenters=[f.vcenter or appliance.vcenter for f in chosen] or [appliance.vcenter],
+                          overrides=overrides)

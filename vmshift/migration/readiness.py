@@ -9,93 +9,20 @@ a blocking finding stops that VM only; a warning is shown and the VM goes on.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
 
+from vmshift.azure.naming import vm_name_problem
 from vmshift.schedule import BlackoutWindow, in_blackout
+from vmshift.vsphere.facts import VmFacts
 
 TIB = 1024**4
 MAX_DATA_DISKS = 64
 MAX_OS_DISK_BYTES = {"bios": 2 * TIB, "efi": 4 * TIB}  # Gen1 (MBR) and Gen2 (GPT) OS disks in Azure
 MAX_DATA_DISK_BYTES = 32 * TIB
-# Azure VM names: letters, digits, '-', '_' and '.', starting with a letter or digit and not ending in '-' or '.';
-# Windows computer names stop at 15 characters, Linux at 64.
-_AZURE_VM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(?<![.-])")
-MAX_NAME_LENGTH = {"windows": 15, "linux": 64}
-
-
-@dataclass(frozen=True)
-class DiskFacts:
-    """One virtual disk as the inventory shows it."""
-
-    key: int
-    capacity_bytes: int
-    datastore_path: str
-    sharing: str = "sharingNone"  # vSphere's VirtualDiskSharing: sharingNone / sharingMultiWriter
-    mode: str = "persistent"  # vSphere's diskMode: independent_* modes are left out of snapshots
-    rdm: bool = False
-
-
-@dataclass(frozen=True)
-class VmFacts:
-    """What readiness needs to know of one source VM; `facts_from_inventory` reads them from vCenter's table."""
-
-    name: str
-    guest_os: str
-    firmware: str
-    disks: tuple[DiskFacts, ...]
-    snapshot_count: int = 0
-    nic_count: int = 1
-    target_name: str | None = None
-    os_disk_key: int | None = None  # None: the first disk
-    host: str = ""  # the ESXi host, whose NFC buffer bounds the disk reads
-    cpus: int = 0
-    memory_mib: int = 0
-
-    @property
-    def is_windows(self) -> bool:
-        return "win" in self.guest_os.lower()
-
-    @property
-    def datastores(self) -> tuple[str, ...]:
-        """Datastores holding the replicated disks, from paths vSphere writes as `[ds] folder/disk.vmdk`."""
-        names = {d.datastore_path[1:].partition("]")[0] for d in self.disks if d.datastore_path.startswith("[")}
-        return tuple(sorted(names))
-
-
-def facts_from_inventory(table: pd.DataFrame, target_names: Mapping[str, str] | None = None) -> dict[str, VmFacts]:
-    """VmFacts per VM from the inventory table (one row per disk, `vmshift.vsphere.inventory.inventory`).
-
-    Columns beyond the basic ones (host, snapshot_count, nic_count, disk_sharing, disk_mode, disk_rdm) are read
-    when the inventory has them; without them, the checks that need them pass.
-    """
-    facts: dict[str, VmFacts] = {}
-    for name, rows in table.groupby("vm", sort=True):
-        first = rows.iloc[0]
-        disks = tuple(
-            DiskFacts(key=int(row["disk_key"]), capacity_bytes=int(row["capacity_bytes"]),
-                      datastore_path=str(row["datastore_path"]),
-                      sharing=str(_cell(row, "disk_sharing", "sharingNone")),
-                      mode=str(_cell(row, "disk_mode", "persistent")), rdm=bool(_cell(row, "disk_rdm", False)))
-            for _, row in rows.iterrows() if not pd.isna(row.get("disk_key"))
-        )
-        facts[str(name)] = VmFacts(
-            name=str(name), guest_os=str(_cell(first, "guest_os", "")), firmware=str(_cell(first, "firmware", "bios")),
-            disks=disks, snapshot_count=int(_cell(first, "snapshot_count", 0)),
-            nic_count=int(_cell(first, "nic_count", 1)),
-            target_name=(target_names or {}).get(str(name)), host=str(_cell(first, "host", "")),
-            cpus=int(_cell(first, "cpus", 0)), memory_mib=int(_cell(first, "memory_mib", 0)),
-        )
-    return facts
-
-
-def _cell(row: pd.Series, column: str, default: object) -> object:
-    value = row.get(column, default)
-    return default if value is None or (not isinstance(value, str | bool) and pd.isna(value)) else value
 
 
 @dataclass(frozen=True)
@@ -155,15 +82,9 @@ def replication_readiness(vm: VmFacts) -> Readiness:
 
 
 def azure_name_problem(name: str, windows: bool) -> str | None:
-    """Why Azure would refuse `name` for a VM, or None."""
-    limit = MAX_NAME_LENGTH["windows" if windows else "linux"]
-    if len(name) > limit:
-        return (f"target name {name!r} has {len(name)} characters; Azure allows {limit} for a "
-                f"{'Windows' if windows else 'Linux'} VM: set a target name in the plan")
-    if not _AZURE_VM_NAME.fullmatch(name):
-        return (f"target name {name!r} is refused by Azure: letters, digits, '-', '_' and '.', starting with a "
-                f"letter or digit and not ending in '-' or '.'; set a target name in the plan")
-    return None
+    """Why Azure would refuse `name` for a VM, or None (the build's rule: vmshift.azure.naming)."""
+    problem = vm_name_problem(name, "Windows" if windows else "Linux")
+    return f"target name {problem}: set a target name in the plan" if problem else None
 
 
 def readiness_table(verdicts: Iterable[Readiness]) -> pd.DataFrame:
@@ -184,7 +105,9 @@ class CutoverFacts:
 
     vm: str
     last_delta_end: datetime | None
-    replication_error: str | None = None
+    # Why the VM's phase refuses a cutover (vmshift.state.lifecycle): replication failing or stopped, a test VM
+    # still there, cut over already, completed...; None when its phase allows one.
+    phase_refusal: str | None = None
     test_migrated: bool = False
     application_group: str | None = None
     window_start: datetime | None = None
@@ -192,7 +115,6 @@ class CutoverFacts:
     cutover_at: datetime | None = None  # the VM's own time, beside the wave's window
     allow_cutover: bool = True  # Azure Migrate's OK_TO_MIGRATE
     appliance: str = ""
-    already_cut_over: bool = False  # cut over and not rolled back since
 
 
 @dataclass(frozen=True)
@@ -207,12 +129,10 @@ class CutoverPolicy:
 def cutover_refusals(facts: CutoverFacts, now: datetime, policy: CutoverPolicy) -> list[str]:
     """Why this VM alone may not cut over now; empty when it may."""
     reasons: list[str] = []
-    if facts.already_cut_over:
-        reasons.append("already cut over: complete the migration, or roll it back before cutting over again")
+    if facts.phase_refusal:
+        reasons.append(facts.phase_refusal)
     if not facts.allow_cutover:
         reasons.append("the plan says not to migrate this VM (OK_TO_MIGRATE=N)")
-    if facts.replication_error:
-        reasons.append(f"replication is failing: {facts.replication_error}")
     if facts.last_delta_end is None:
         reasons.append("no replication cycle has finished yet")
     elif now - facts.last_delta_end > policy.max_delta_age:

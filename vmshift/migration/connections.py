@@ -1,0 +1,53 @@
+"""The appliance's reach into the estate, from its environment alone: vCenter's inventory, the data mover, the
+cache accounts' state documents. The tasks call these; tests of the orchestration alone replace them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+from vmshift.replication.cycle import ReplicationSettings, replicate_once
+from vmshift.state.document import VmState
+from vmshift.state.lifecycle import Actor, Step
+from vmshift.state.store import StateStore, UnreadableState
+from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.facts import VmFacts, facts_from_inventory
+from vmshift.vsphere.inventory import inventory
+
+ProgressCallback = Callable[[float], None]
+
+
+def read_inventory(vm_names: Sequence[str]) -> pd.DataFrame:
+    """Those VMs' rows of the appliance's vCenter inventory."""
+    return inventory(connect(VCenterConfig.from_env()), vm_names)
+
+
+def source_facts(vm_names: Sequence[str], target_names: dict[str, str]) -> dict[str, VmFacts]:
+    """The VMs as vCenter shows them now; a VM missing from the inventory is left out (readiness says so)."""
+    facts = facts_from_inventory(read_inventory(vm_names), target_names)
+    return {name: facts[name] for name in vm_names if name in facts}
+
+
+def run_cycle(vm: str, cache_account: str, stop: threading.Event, on_progress: ProgressCallback, step: Step,
+              actor: Actor, included_disks: Sequence[int] | None = None, owner: str = "") -> dict:
+    """One cycle (initial, delta or resync, as the VM's state says) that `step` starts, with the appliance's mover
+    settings; the first one keeps `included_disks` (the plan's disks, by vSphere key; None: every disk). `owner`
+    (the flow run) takes over a claim its own lost attempt left."""
+    return replicate_once(vm, settings=ReplicationSettings.from_env(cache_account), stop=stop,
+                          on_progress=on_progress, included_disks=included_disks, step=step, actor=actor,
+                          owner=owner)
+
+
+def replication_states(
+    cache_accounts: Sequence[str],
+) -> tuple[dict[str, tuple[str, VmState]], list[UnreadableState]]:
+    """VM name → (its cache account, its state), across the accounts; and the VMs whose state is unreadable."""
+    found: dict[str, tuple[str, VmState]] = {}
+    unreadable: list[UnreadableState] = []
+    for account in cache_accounts:
+        states, broken = StateStore.for_account(account).all_states()
+        found |= {state.vm: (account, state) for state in states}
+        unreadable += broken
+    return found, unreadable
