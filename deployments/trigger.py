@@ -1,4 +1,5 @@
-"""The API-triggered steps (test migration, its clean-up, cutover, rollback) as runs of their deployments.
+"""The API-triggered steps (test migration, its clean-up, cutover and its verification, rollback) as runs of
+their deployments.
 
 The CLI and anyone scripting against Prefect's API do the same thing: create a flow run of the step's
 deployment with the wave (and optionally VMs) as parameters, then watch it until it ends.
@@ -21,6 +22,7 @@ STEP_DEPLOYMENTS = {
     "test-migrate": "test-migrate/test-migrate",
     "cleanup-test": "cleanup-test/cleanup-test",
     "cutover": "cutover/cutover",
+    "verify-cutover": "verify-cutover/verify-cutover",
     "rollback": "rollback/rollback",
 }
 

@@ -1,35 +1,143 @@
-"""The appliance a wave runs from: where its private endpoints go and which VNet resolves the blob names.
+"""An appliance: a Prefect worker of vmshift's own type that runs each VM's flow run in its own event loop.
 
-A flow parameter, defaulted from the appliance's environment so that deployments need not repeat it.
+docs/scale-out.md says why (measured: a process per flow run costs ~235 MiB, 300 VMs in flight would need
+~66 GiB; 300 runs in one event loop hold 0.8 GiB). It polls the work queue of the vCenter it serves, in the
+`vmshift-appliances` pool; a wave dispatches each VM's `replicate-vm` run there (flows/dispatch.py), so any
+appliance of that vCenter takes it. Each run's flow engine sends its heartbeats; two automations crash the runs
+of a lost appliance and schedule them again, and another appliance of the vCenter resumes them.
+
+    vmshift appliance [--limit 300]     # VMSHIFT_APPLIANCE_NAME, VMSHIFT_APPLIANCE_DIR, VMSHIFT_VCENTER_*
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from datetime import timedelta
+from http import HTTPStatus
+from typing import Any
 
-from pydantic import BaseModel
+import anyio.abc
+from prefect.automations import Automation
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.schemas.events import ResourceSpecification
+from prefect.exceptions import ObjectAlreadyExists, PrefectHTTPStatusError
+from prefect.flow_engine import run_flow_async
+from prefect.flows import Flow
+from prefect.workers.base import BaseJobConfiguration, BaseWorker, BaseWorkerResult
+
+from flows.dispatch import APPLIANCE_TAG, POOL, vcenter_queue
+from flows.migrate_wave import replicate_vm
+from vmshift.vsphere.connection import VCenterConfig
+
+WORKER_TYPE = "vmshift-appliance"
+DEFAULT_IN_FLIGHT = 300  # Azure Migrate's appliance replicates up to 300 VMs at once
+# A run is lost once no heartbeat came for this long: three of PREFECT_FLOWS_HEARTBEAT_FREQUENCY's 30 s (its
+# least), so that a busy appliance is never taken for a lost one (docs/scale-out.md, "A lost appliance").
+DEFAULT_LOST_AFTER_S = 90
 
 
-class Appliance(BaseModel):
-    name: str = "appliance-01"
-    # Resource group of the cache storage accounts and of their private endpoints.
-    migration_resource_group: str = "rg-migration"
-    # The appliance's VNet (or one peered with it): endpoint subnet and private DNS zone link.
-    network_resource_group: str = "rg-hub"
-    vnet: str = "vnet-hub"
-    endpoint_subnet: str = "snet-endpoints"
-    vcenter: str = "vcenter"
+class ApplianceResult(BaseWorkerResult):
+    pass
 
-    @classmethod
-    def from_env(cls) -> Appliance:
-        """`VMSHIFT_APPLIANCE_<FIELD>` overrides each default (e.g. VMSHIFT_APPLIANCE_VNET=vnet-hub)."""
-        values = {name: os.environ[f"VMSHIFT_APPLIANCE_{name.upper()}"]
-                  for name in cls.model_fields if f"VMSHIFT_APPLIANCE_{name.upper()}" in os.environ}
-        return cls(**values)
 
-    def vnet_id(self, subscription_id: str) -> str:
-        return (f"/subscriptions/{subscription_id}/resourceGroups/{self.network_resource_group}"
-                f"/providers/Microsoft.Network/virtualNetworks/{self.vnet}")
+class ApplianceWorker(BaseWorker):
+    """Runs each flow run of its queues as a task of its own event loop; only `run` differs from Prefect's
+    workers, which start a process per flow run."""
 
-    def endpoint_subnet_id(self, subscription_id: str) -> str:
-        return f"{self.vnet_id(subscription_id)}/subnets/{self.endpoint_subnet}"
+    type = WORKER_TYPE
+    job_configuration = BaseJobConfiguration
+
+    async def run(
+        self, flow_run: FlowRun, configuration: BaseJobConfiguration,
+        task_status: anyio.abc.TaskStatus[str] | None = None,
+    ) -> ApplianceResult:
+        if task_status is not None:
+            task_status.started(f"{os.getpid()}:{flow_run.id}")
+        # The parameters came over the wire as JSON: the flow's own types again, whatever the flow's setting.
+        parameters = replicate_vm.validate_parameters(flow_run.parameters)
+        state: Any = await run_flow_async(replicate_vm, flow_run=flow_run, parameters=parameters,
+                                          return_type="state")
+        return ApplianceResult(identifier=str(flow_run.id), status_code=1 if state.is_crashed() else 0)
+
+
+async def set_up(client: PrefectClient, vcenters: list[str], lost_after_s: int) -> None:
+    """The pool, the vCenters' queues, the `replicate-vm` deployment and the lost-appliance automations: what
+    every appliance needs on the server, made by whichever starts first (each step accepts what exists)."""
+    with contextlib.suppress(ObjectAlreadyExists):
+        await client.create_work_pool(WorkPoolCreate(
+            name=POOL, type=WORKER_TYPE, base_job_template=ApplianceWorker.get_default_base_job_template()))
+    for vcenter in vcenters:
+        with contextlib.suppress(ObjectAlreadyExists):
+            await client.create_work_queue(name=vcenter_queue(vcenter), work_pool_name=POOL)
+    await _deploy(replicate_vm)
+    for automation in lost_appliance_automations(lost_after_s):
+        await _exactly_one(client, automation)
+
+
+async def _exactly_one(client: PrefectClient, automation: Automation) -> None:
+    """One automation of that name, with this appliance's `within`: appliances starting at the same moment each
+    create one, and every copy would act on each lost run, so all but the first by id are deleted."""
+    found = await client.read_automations_by_name(automation.name)
+    if not found:
+        await automation.acreate()
+        found = await client.read_automations_by_name(automation.name)
+    kept, *copies = sorted(found, key=lambda existing: str(existing.id))
+    for copy in copies:
+        try:
+            await client.delete_automation(copy.id)
+        except PrefectHTTPStatusError as error:  # another appliance deleted it first
+            if error.response.status_code != HTTPStatus.NOT_FOUND:
+                raise
+    if getattr(kept.trigger, "within", None) != getattr(automation.trigger, "within", None):
+        automation.id = kept.id  # another --lost-after: the last appliance started decides
+        await automation.aupdate()
+
+
+async def _deploy(flow: Flow) -> uuid.UUID:
+    # No pull steps: the appliance runs the flow it imported, from its own installation.
+    deployment = await flow.ato_deployment(name="replicate-vm", work_pool_name=POOL, tags=[APPLIANCE_TAG],
+                                           description="A VM's replication, run by an appliance of its vCenter")
+    deployment.entrypoint = f"{flow.fn.__module__}:{flow.fn.__name__}"
+    return await deployment.aapply()
+
+
+def lost_appliance_automations(lost_after_s: int) -> list[Automation]:
+    """Crash a dispatched run whose heartbeats stop (the Prefect server has no zombie service of its own), and
+    schedule a crashed one again: it goes back to its vCenter's queue and resumes from its checkpoints."""
+    tagged = ResourceSpecification({"prefect.resource.role": "tag",
+                                    "prefect.resource.id": f"prefect.tag.{APPLIANCE_TAG}"})
+    runs = ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"})
+    crash = Automation(
+        name="vmshift: crash appliance runs without heartbeats",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match=runs, match_related=tagged, for_each={"prefect.resource.id"}, posture=Posture.Proactive,
+            threshold=1, within=timedelta(seconds=lost_after_s)),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"no heartbeat for {lost_after_s} s: its appliance is lost")])
+    rerun = Automation(
+        name="vmshift: run a crashed appliance run again",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Crashed"}, match=runs, match_related=tagged, for_each={"prefect.resource.id"},
+            posture=Posture.Reactive, threshold=1, within=timedelta(0)),
+        actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry",
+                                    message="its appliance was lost: another appliance of its vCenter runs it")])
+    return [crash, rerun]
+
+
+async def serve(name: str, limit: int = DEFAULT_IN_FLIGHT, lost_after_s: int = DEFAULT_LOST_AFTER_S) -> None:
+    """Run the appliance until stopped: it takes up to `limit` VMs' runs of its vCenter at once."""
+    vcenter = VCenterConfig.from_env().name  # the vCenter its cycles reach (connections.run_cycle)
+    async with get_client() as client:
+        await set_up(client, [vcenter], lost_after_s)
+    worker = ApplianceWorker(work_pool_name=POOL, work_queues=[vcenter_queue(vcenter)], name=name, limit=limit,
+                             create_pool_if_not_found=False)
+    await worker.start()

@@ -1,4 +1,10 @@
-"""`cutover`, triggered through the API: gates, then each allowed VM cut over, with a markdown report.
+"""`cutover`, triggered through the API: gates, then each allowed VM cut over, its disks verified once it runs,
+with a markdown report.
+
+The outage holds the shutdown, the final delta and a read-back of its ranges only, the disk import, frozen copies
+of the disks and the VM's creation; the report breaks the downtime down by these steps. Once the VM exists, its
+disks are proven whole against the manifests in a `verify-cutover` run of their own; a disk that differs fails
+the run (the VM is left running), and complete-migration refuses the VM until a verification passed.
 
 Refused, with the reason, when a VM's last delta is older than the bound, its replication is failing, it was
 never test-migrated (unless `skip_test_migration`), the call is outside the cutover window (or before the VM's
@@ -12,18 +18,28 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from prefect import flow, get_run_logger
+from prefect import State, flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
+from prefect.states import Failed
 
-from flows.appliance import Appliance
-from flows.report import artifact_key, outcome_row
 from flows.selection import resolve_wave, select_vms, side_by_side
-from tasks.cutover import CutoverDone, cut_over, cutover_facts, restart_source_left_off
-from tasks.hooks import HookFailed, HookMoment, run_hook
+from flows.verify_cutover import verify_cutover
+from tasks.access import permissions
+from tasks.cutover import cut_over, cutover_facts, restart_source_left_off
+from tasks.hooks import run_hooks
 from tasks.replication import source_facts
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.cutover import CutoverDone
+from vmshift.migration.hooks import HookFailed, HookMoment
+from vmshift.migration.preparation import preparation_report, preparation_summary
+from vmshift.migration.readiness import CutoverPolicy, cutover_decisions
+from vmshift.migration.report import artifact_key, cutover_markdown, outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
-from vmshift.readiness import CutoverPolicy, cutover_decisions
 from vmshift.schedule import BlackoutWindow
+from vmshift.state.document import VERIFICATION_FAILED, VERIFICATION_PENDING
+from vmshift.steps import Step
+
+VERIFICATION_KEYS = ("verification", "post_verify_bytes", "post_verify_s", "disks")  # a VM's row takes these
 
 SOURCE_RESTARTED = "its source, shut down by an earlier cutover run that did not finish, was powered on again"
 
@@ -37,15 +53,16 @@ async def cutover(
     shutdown_timeout_s: float = 600,
     blackout_windows: list[str] | None = None,
     appliance: Appliance | None = None,
-    hooks: dict[HookMoment, str] | None = None,
-) -> dict:
-    """Returns `{"wave", "vms": [{vm, outcome: migrated | refused | failed, downtime_s, verified, error}]}`."""
+) -> dict | State:
+    """Returns `{"wave", "vms": [{vm, outcome: migrated | refused | failed, downtime_s, steps, verification,
+    post_verify_bytes, post_verify_s, disks, error}]}`; the run fails when a migrated VM's disks differ."""
     wave = await resolve_wave(wave)
-    appliance, hooks = appliance or Appliance.from_env(), hooks or {}
+    appliance = appliance or Appliance.from_env()
     chosen = select_vms(wave, vms)
     policy = CutoverPolicy(max_delta_age=timedelta(minutes=max_delta_age_minutes),
                            skip_test_migration=skip_test_migration,
                            blackouts={appliance.name: [BlackoutWindow.parse(w) for w in blackout_windows or ()]})
+    await permissions(Step.CUTOVER, chosen, appliance)  # a bad parameter is refused before any call
     decisions = cutover_decisions(await cutover_facts(wave, chosen, appliance), datetime.now(UTC), policy,
                                   groups=wave.application_groups())
     refused = [outcome_row(vm.source_vm, "refused", error="; ".join(decisions[vm.source_vm]))
@@ -55,31 +72,46 @@ async def cutover(
     allowed = [vm for vm in chosen if not decisions[vm.source_vm]]
     facts = await source_facts([vm.source_vm for vm in allowed], {}) if allowed else {}
 
-    async def one(vm: WavePlanRow) -> tuple[CutoverDone, str | None]:
-        if hook := hooks.get(HookMoment.PRE_CUTOVER):
-            await run_hook(HookMoment.PRE_CUTOVER, hook, vm)
+    async def one(vm: WavePlanRow) -> tuple[CutoverDone, str | None, dict]:
+        await run_hooks(HookMoment.PRE_CUTOVER, vm)
         result = await cut_over(vm, facts[vm.source_vm], appliance, shutdown_timeout_s)
-        if hook := hooks.get(HookMoment.POST_CUTOVER):
-            try:
-                await run_hook(HookMoment.POST_CUTOVER, hook, vm)
-            except HookFailed as error:  # the VM is migrated: say so, and that its post-hook failed
-                return result, str(error)
-        return result, None
+        hook_error = None
+        try:
+            await run_hooks(HookMoment.POST_CUTOVER, vm)
+        except HookFailed as error:  # the VM is migrated: say so, and that its post-hook failed
+            hook_error = str(error)
+        # The VM runs: its disks are proven in a run of their own, from the frozen copies the outage took.
+        verified = await verify_cutover(wave, [vm.source_vm], return_state=True)
+        proven = await verified.aresult(raise_on_failure=False)
+        if isinstance(proven, BaseException):  # the VM is migrated all the same: say the proof is to finish
+            return result, hook_error, {"verification": VERIFICATION_PENDING, "error": f"the verification of its "
+                                        f"disks stopped ({type(proven).__name__}: {proven}): run verify-cutover "
+                                        "for it again"}
+        return result, hook_error, proven["vms"][0]
 
-    def done(vm: WavePlanRow, outcome: tuple[CutoverDone, str | None]) -> dict:
-        result, hook_error = outcome
-        return outcome_row(vm.source_vm, "migrated", error=hook_error, target_vm_id=result.target_vm_id,
-                           resources=list(result.resources), downtime_s=round(result.downtime_s, 1),
-                           # a rerun that found the VM built compares nothing: not verified by this run
-                           verified=bool(result.verifications) and all(equal for _, equal, _ in result.verifications),
-                           disks=[{"key": key, "equal": equal, "bytes_compared": size}
-                                  for key, equal, size in result.verifications])
+    prepared: dict[str, list[str]] = {}
+
+    def done(vm: WavePlanRow, outcome: tuple[CutoverDone, str | None, dict]) -> dict:
+        result, hook_error, proof = outcome
+        if result.preparation is not None:
+            prepared[vm.source_vm] = preparation_report(vm.source_vm, result.preparation)
+        record = result.record
+        return outcome_row(vm.source_vm, "migrated", error="; ".join(filter(None, (hook_error, proof["error"])))
+                           or None, target_vm_id=result.target_vm_id, resources=list(result.resources),
+                           downtime_s=record.downtime_s if record else None,
+                           steps=[step.model_dump() for step in record.steps] if record else [],
+                           preparation=preparation_summary(result.preparation),
+                           **{key: proof.get(key) for key in VERIFICATION_KEYS})
 
     rows = [*await side_by_side(allowed, one, done), *refused]
     await _restart_sources_left_off(rows, chosen)
-    await acreate_markdown_artifact(_report(wave, rows), key=artifact_key("cutover", wave.name),
+    await acreate_markdown_artifact(_report(wave.name, rows, prepared), key=artifact_key("cutover", wave.name),
                                     description=f"Cutover of wave {wave.name}")
-    return {"wave": wave.name, "vms": rows}
+    result = {"wave": wave.name, "vms": rows}
+    wrong = [row for row in rows if row.get("verification") == VERIFICATION_FAILED]
+    if wrong:  # the VMs run, on disks that differ: the run says so, and fails
+        return Failed(message="; ".join(row["error"] for row in wrong), data=result)
+    return result
 
 
 async def _restart_sources_left_off(rows: list[dict], chosen: list[WavePlanRow]) -> None:
@@ -99,12 +131,10 @@ async def _restart_sources_left_off(rows: list[dict], chosen: list[WavePlanRow])
             get_run_logger().warning("cutover of %s: %s", row["vm"], row["error"])
 
 
-def _report(wave: Wave | str, rows: list[dict]) -> str:
-    lines = [f"# Cutover of wave {wave.name}", "",
-             "| VM | outcome | downtime (s, source shutdown → target VM created) | disks verified | resources | "
-             "reason / error |", "| --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        disks = ", ".join(f"{d['key']}: {'equal' if d['equal'] else 'DIFFERENT'}" for d in r.get("disks", []))
-        lines.append(f"| {r['vm']} | {r['outcome']} | {r.get('downtime_s', '')} | {disks} | "
-                     f"{'<br>'.join(r.get('resources', []))} | {r['error'] or ''} |")
+def _report(wave: str, rows: list[dict], prepared: dict[str, list[str]]) -> str:
+    """The cutover report (its downtime steps show OS preparation's share), then each VM's preparation: every
+    change, which the verification proves the OS disk to hold beside the source's bytes."""
+    lines = [cutover_markdown(wave, rows)]
+    if prepared:
+        lines += ["", "## OS preparation", "", *[line for vm in prepared.values() for line in vm]]
     return "\n".join(lines)

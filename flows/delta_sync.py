@@ -13,13 +13,19 @@ from datetime import timedelta
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 
-from flows.appliance import Appliance
-from flows.report import artifact_key, outcome_row
-from flows.selection import failures_of
-from tasks.delta import due_cycles, replication_states, status_rows
+from flows.selection import failures_of, publish_history
+from tasks.access import permissions
+from tasks.delta import due_cycles
 from tasks.dns import gate_between_cycles
-from tasks.replication import cycle_within_limits, prepare_limits, source_facts
+from tasks.replication import source_facts
+from tasks.slots import cycle_within_limits, prepare_limits
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.connections import replication_states
+from vmshift.migration.report import artifact_key, outcome_row
 from vmshift.schedule import BlackoutWindow, CycleRule
+from vmshift.state import lifecycle
+from vmshift.state.status import status_rows
+from vmshift.steps import Step
 
 
 @flow(name="delta-sync")
@@ -36,7 +42,7 @@ async def delta_sync(
     accounts = cache_accounts or [a for a in os.environ.get("VMSHIFT_CACHE_ACCOUNT", "").split(",") if a]
     rule = CycleRule(timedelta(minutes=min_interval_minutes), timedelta(minutes=max_interval_minutes))
     blackouts = [BlackoutWindow.parse(text) for text in blackout_windows or ()]
-    found, unreadable = await replication_states(accounts)
+    found, unreadable = await asyncio.to_thread(replication_states, accounts)
     states = {vm: state for vm, state in found.items() if not vms or vm in vms}
     # A VM whose state cannot be read is not cycled (nothing would say from where), and says so every pass.
     broken = [outcome_row(entry.vm, "failed", error=entry.error) for entry in unreadable if not vms or entry.vm in vms]
@@ -46,14 +52,17 @@ async def delta_sync(
     if not due:
         get_run_logger().info("no delta cycle is due among %d VMs", len(states))
     rows = await _run_cycles(due, states, appliance) if due else []
-    after = {vm: state for vm, state in (await replication_states(accounts))[0].items() if vm in states} if due \
-        else states  # nothing ran: the states read above are current
+    after = states  # nothing ran: the states read above are current
+    if due:
+        found, _ = await asyncio.to_thread(replication_states, accounts)
+        after = {vm: state for vm, state in found.items() if vm in states}
     await acreate_table_artifact(status_rows(after, rule), key=artifact_key("replication-status", appliance.name),
                                  description="Each VM: phase, last cycle, recovery points, next cycle due, error")
     return {"due": due, "vms": rows + broken}
 
 
 async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> list[dict]:
+    await permissions(Step.REPLICATION, [], appliance, vms=due)
     accounts = sorted({states[vm][0] for vm in due})
     closed = await failures_of(accounts, lambda account: gate_between_cycles(account, appliance))
     # A closed gate pauses its account's VMs, blobs untouched; the next pass after the DNS is fixed runs them.
@@ -65,8 +74,9 @@ async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> lis
     facts = await source_facts(due, {})
     await prepare_limits(facts.values(), appliance)
     results = await asyncio.gather(
-        *(cycle_within_limits(vm, states[vm][0], facts[vm], appliance) for vm in due if vm in facts),
-        return_exceptions=True)
+        *(cycle_within_limits(vm, states[vm][0], facts[vm], appliance, step=lifecycle.Step.DELTA_CYCLE) for vm in due
+          if vm in facts), return_exceptions=True)
+    await asyncio.gather(*(publish_history(vm, states[vm][0]) for vm in due if vm in facts))
     rows = [outcome_row(vm, "failed", error=f"{type(result).__name__}: {result}")
             if isinstance(result, BaseException) else result
             for vm, result in zip([vm for vm in due if vm in facts], results, strict=True)]

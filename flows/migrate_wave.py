@@ -1,9 +1,10 @@
 """`migrate-wave`: private endpoint → approval → private DNS → DNS gate, then each VM's initial replication.
 
-Nothing replicates before its cache account's DNS gate passes. Each VM replicates in a `replicate-vm` subflow of
-its own, so the UI shows each VM's run, state and logs; the subflows run concurrently (gathered, bounded by the
-global concurrency limits), and one VM's failure never stops the others: the wave's result and its table
-artifact name each VM's outcome.
+Nothing replicates before its cache account's DNS gate passes. Each VM replicates in a `replicate-vm` run of
+its own, so the UI shows each VM's run, state and logs under the wave: a subflow of the wave's process, or with
+`dispatch`, a run that an appliance of its vCenter takes (flows/dispatch.py, flows/appliance.py). They run
+concurrently, bounded by the global concurrency limits, and one VM's failure never stops the others: the wave's
+result and its table artifact name each VM's outcome.
 """
 
 from __future__ import annotations
@@ -16,26 +17,35 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from prefect.context import FlowRunContext
 from prefect.states import Cancelled
 
-from flows.appliance import Appliance
-from flows.report import artifact_key, outcome_row
+from flows.dispatch import replicate_on_appliances
 from flows.selection import failures_of, side_by_side
-from flows.serial import serially
 from flows.stop import REPLICATE_RUN, stop_watch
+from tasks.access import permissions
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
-from tasks.replication import cycle_within_limits, prepare_limits, readiness, source_facts
+from tasks.lifecycle import refusals, run_actor, take_step
+from tasks.replication import readiness, source_facts
+from tasks.slots import cycle_within_limits, prepare_limits, serially
+from vmshift.migration import row_lifecycle
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.report import artifact_key, outcome_row
+from vmshift.migration.target import left_out_disks, migrated_disk_keys
 from vmshift.plan.schema import Wave, WavePlanRow
-from vmshift.readiness import VmFacts
 from vmshift.replication.cycle import CycleStopped
+from vmshift.state import lifecycle
+from vmshift.steps import Step
+from vmshift.vsphere.facts import VmFacts
 
 PROGRESS_S = 10.0  # how often a VM's progress artifact is brought up to date
 
 
 @flow(name="migrate-wave", flow_run_name="migrate-{wave.name}")
-async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
-    """Replicate every VM of the wave that is ready; returns `{"wave", "vms": [{vm, outcome, ...}]}`."""
+async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch: bool = False) -> dict:
+    """Replicate every VM of the wave that is ready; returns `{"wave", "vms": [{vm, outcome, ...}]}`. With
+    `dispatch`, the VMs' runs go to the appliances of their vCenters instead of running in this process."""
     appliance = appliance or Appliance.from_env()
     log = get_run_logger()
+    await permissions(Step.REPLICATION, list(wave.vms), appliance)
     accounts = sorted({vm.cache_storage_account for vm in wave.vms})
     regions = {vm.cache_storage_account: vm.region for vm in wave.vms}
     gate_errors = await failures_of(accounts, lambda account: _reach_privately(account, regions[account], appliance))
@@ -45,6 +55,7 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
     verdicts = {verdict.vm: verdict for verdict in readiness(names, facts)}
     outcomes: dict[str, dict] = {}
     runnable: list[WavePlanRow] = []
+    not_ready: list[WavePlanRow] = []
     for vm in wave.vms:
         if vm.cache_storage_account in gate_errors:
             outcomes[vm.source_vm] = outcome_row(vm.source_vm, "blocked",
@@ -52,12 +63,17 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
         elif not verdicts[vm.source_vm].ready:
             outcomes[vm.source_vm] = outcome_row(vm.source_vm, "blocked",
                                                  error="; ".join(verdicts[vm.source_vm].blocking))
+            not_ready.append(vm)
         else:
             runnable.append(vm)
+    await _record_blocks(not_ready, outcomes)
     for name, verdict in verdicts.items():
         for warning in verdict.warnings:
             log.warning("%s: %s", name, warning)
 
+    if dispatch:
+        outcomes |= {row["vm"]: row for row in await replicate_on_appliances(runnable, facts)}
+        return await _report(wave, names, outcomes, facts)
     await prepare_limits([facts[vm.source_vm] for vm in runnable], appliance)
 
     async def replicate(vm: WavePlanRow) -> dict:
@@ -65,8 +81,19 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
         if state.is_cancelled():
             return outcome_row(vm.source_vm, "stopped", error=state.message)
         return await state.aresult()  # raises the VM's error when its run failed
-    for row in await side_by_side(runnable, replicate, lambda _, outcome: outcome):
+    for row in await side_by_side(runnable, replicate, lambda _, outcome: outcome, asks=lifecycle.Step.REPLICATE):
         outcomes[row["vm"]] = row
+    return await _report(wave, names, outcomes, facts)
+
+
+async def _report(wave: Wave, names: list[str], outcomes: dict[str, dict], facts: dict[str, VmFacts]) -> dict:
+    log = get_run_logger()
+    for vm in wave.vms:  # the table says which disks the plan leaves out: never replicated nor built
+        left_out = left_out_disks(vm, facts[vm.source_vm]) if vm.source_vm in facts else []
+        if left_out:
+            log.info("%s: %s left out by the plan's disks: not replicated, no managed disk", vm.source_vm,
+                     ", ".join(left_out))
+        outcomes[vm.source_vm]["disks_left_out"] = ", ".join(left_out)
     rows = [outcomes[name] for name in names]
     await acreate_table_artifact(rows, key=artifact_key("wave", wave.name),
                                  description=f"Wave {wave.name}: each VM's outcome after its initial replication")
@@ -74,6 +101,14 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None) -> dict:
     if failed:
         log.error("wave %s: %d of %d VMs did not finish: %s", wave.name, len(failed), len(rows), ", ".join(failed))
     return {"wave": wave.name, "vms": rows}
+
+
+async def _record_blocks(not_ready: list[WavePlanRow], outcomes: dict[str, dict]) -> None:
+    """A VM that readiness blocks before it ever replicated is blocked, with the reasons; one that replicated keeps
+    its phase, and its next cycle says what is wrong."""
+    replicated = await refusals(not_ready, lifecycle.Step.BLOCK) if not_ready else {}
+    await asyncio.gather(*(take_step(vm, lifecycle.Step.BLOCK, note=outcomes[vm.source_vm]["error"], as_error=True)
+                           for vm in not_ready if vm.source_vm not in replicated))
 
 
 async def _reach_privately(account: str, region: str, appliance: Appliance) -> None:
@@ -84,22 +119,31 @@ async def _reach_privately(account: str, region: str, appliance: Appliance) -> N
 
 
 @flow(name="replicate-vm", flow_run_name=REPLICATE_RUN + "{vm.source_vm}", validate_parameters=False)
-async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) -> dict | State:
+async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | None = None) -> dict | State:
     """The VM's initial replication (CBT, snapshot, full copy, snapshot removed, first recovery point), with
     its progress artifact. Cancelling this run stops this VM alone and ends it Cancelled (flows/stop.py).
+    Without `appliance`, it runs on the appliance whose environment this is, which creates its own limits.
 
     Needs a server on PostgreSQL for wide waves: on SQLite, concurrent subflows collide on the database lock
     (README, "The lab"). Its parameters come from the wave's own code, so Prefect does not validate them again.
     """
+    if appliance is None:
+        appliance = Appliance.from_env()
+        await prepare_limits([facts], appliance)
     watch, run_id = stop_watch(), FlowRunContext.get().flow_run.id
     stop, latest = watch.watch(run_id), LatestPercent()
     progress = await serially(acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
                                                         description=f"{vm.source_vm}: initial replication"))
     publisher = asyncio.create_task(_publish_progress(progress, latest))
     try:
-        outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance, stop, latest)
+        outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance, stop, latest,
+                                            included_disks=migrated_disk_keys(vm, facts))
     except CycleStopped as stopped:
         get_run_logger().warning("%s: %s", vm.source_vm, stopped)
+        # Said by its cycle already, unless it was stopped while it waited for its slots; not a task: the run is
+        # being cancelled.
+        await asyncio.to_thread(row_lifecycle.take, vm, lifecycle.Step.STOP, run_actor(),
+                                note=f"CycleStopped: {stopped}", as_error=True)
         return Cancelled(message=str(stopped))
     finally:
         publisher.cancel()

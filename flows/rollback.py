@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.report import outcome_row
 from flows.selection import resolve_wave, select_vms, side_by_side
+from tasks.access import permissions
 from tasks.cutover import roll_back
 from vmshift.azure.errors import RollbackRefused
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.report import outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
+from vmshift.state import lifecycle
+from vmshift.steps import Step
 
 
 @flow(name="rollback")
 async def rollback(wave: Wave | str, vms: list[str] | None = None, delete_disks: bool = False) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: rolled-back | refused | failed, deleted, error}]}`.
 
-    Refused: the VM's migration was completed, so there is no replication to go back to.
+    Refused: the VM was never cut over, or its migration was completed, so there is no replication to go back to.
     """
     wave = await resolve_wave(wave)
     chosen = select_vms(wave, vms)
+    await permissions(Step.ROLLBACK, chosen, Appliance.from_env())
 
     async def one(vm: WavePlanRow) -> dict:
         try:
@@ -29,4 +34,4 @@ async def rollback(wave: Wave | str, vms: list[str] | None = None, delete_disks:
 
     def done(_: WavePlanRow, row: dict) -> dict:
         return row
-    return {"wave": wave.name, "vms": await side_by_side(chosen, one, done)}
+    return {"wave": wave.name, "vms": await side_by_side(chosen, one, done, asks=lifecycle.Step.ROLLBACK)}

@@ -1,5 +1,5 @@
-"""Which VMs of a wave an API-triggered step acts on, and running them side by side without one failure
-stopping the others."""
+"""Which VMs of a wave an API-triggered step acts on, running them side by side without one failure stopping the
+others, as their lifecycles allow, and each VM's lifecycle artifact."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from prefect.artifacts import acreate_markdown_artifact
+
 from deployments.upload import uploaded_wave
-from flows.report import outcome_row
+from tasks.lifecycle import history, refusals
+from tasks.slots import serially
+from vmshift.migration.report import artifact_key, outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
+from vmshift.state.lifecycle import LifecycleRefused, Step
 
 T = TypeVar("T")
 
@@ -35,13 +40,34 @@ def select_vms(wave: Wave, vms: Sequence[str] | None) -> list[WavePlanRow]:
 
 
 async def side_by_side(
-    vms: Sequence[WavePlanRow], step: Callable[[WavePlanRow], Awaitable[T]], done: Callable[[WavePlanRow, T], dict]
+    vms: Sequence[WavePlanRow], step: Callable[[WavePlanRow], Awaitable[T]], done: Callable[[WavePlanRow, T], dict],
+    asks: Step | None = None,
 ) -> list[dict]:
-    """Runs `step` for every VM concurrently; each VM's outcome row, `failed` with the error for those that raised."""
-    results = await asyncio.gather(*(step(vm) for vm in vms), return_exceptions=True)
-    return [outcome_row(vm.source_vm, "failed", error=f"{type(result).__name__}: {result}")
-            if isinstance(result, BaseException) else done(vm, result)
-            for vm, result in zip(vms, results, strict=True)]
+    """Runs `step` for every VM concurrently; each VM's outcome row, `failed` with the error for those that raised.
+    A VM whose phase refuses the lifecycle step it `asks` for is `refused`, with why and what to do instead, and
+    not run. Each VM's lifecycle artifact is brought up to date."""
+    refused = await refusals(vms, asks) if asks is not None and vms else {}
+    allowed = [vm for vm in vms if vm.source_vm not in refused]
+    ran = await asyncio.gather(*(step(vm) for vm in allowed), return_exceptions=True)
+    results = dict(zip([vm.source_vm for vm in allowed], ran, strict=True))
+    await asyncio.gather(*(publish_history(vm.source_vm, vm.cache_storage_account) for vm in vms))
+
+    def row(vm: WavePlanRow) -> dict:
+        if vm.source_vm in refused:
+            return outcome_row(vm.source_vm, "refused", error=refused[vm.source_vm])
+        result = results[vm.source_vm]
+        if isinstance(result, LifecycleRefused):  # its phase moved between the check and the step's own
+            return outcome_row(vm.source_vm, "refused", error=str(result))
+        if isinstance(result, BaseException):
+            return outcome_row(vm.source_vm, "failed", error=f"{type(result).__name__}: {result}")
+        return done(vm, result)
+    return [row(vm) for vm in vms]
+
+
+async def publish_history(vm: str, cache_account: str) -> None:
+    """The VM's phase and every change of it, as its artifact `lifecycle-<vm>`."""
+    await serially(acreate_markdown_artifact(await history(vm, cache_account), key=artifact_key("lifecycle", vm),
+                                             description=f"{vm}: its phase and every change of it"))
 
 
 async def failures_of(keys: Sequence[str], step: Callable[[str], Awaitable[object]]) -> dict[str, BaseException]:

@@ -5,14 +5,19 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
-from flows.appliance import Appliance
-from flows.report import artifact_key, outcome_row
 from flows.selection import resolve_wave, select_vms, side_by_side
-from tasks.hooks import HookMoment, run_hook
+from tasks.access import permissions
+from tasks.hooks import run_hooks
 from tasks.replication import source_facts
 from tasks.test_migration import run_test_migration
-from vmshift.azure.vms import BuiltVm
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.hooks import HookFailed, HookMoment
+from vmshift.migration.preparation import preparation_report, preparation_summary
+from vmshift.migration.report import artifact_key, outcome_row
+from vmshift.migration.target import BuiltTestVm
 from vmshift.plan.schema import Wave, WavePlanRow
+from vmshift.state import lifecycle
+from vmshift.steps import Step
 
 
 @flow(name="test-migrate")
@@ -20,34 +25,54 @@ async def test_migrate(
     wave: Wave | str,
     vms: list[str] | None = None,
     appliance: Appliance | None = None,
-    hooks: dict[HookMoment, str] | None = None,
 ) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: test-migrated | failed | skipped, test_vm, error}]}`."""
     wave = await resolve_wave(wave)
     appliance = appliance or Appliance.from_env()
     chosen = [vm for vm in select_vms(wave, vms) if vm.allow_test_migration]
+    await permissions(Step.TEST_MIGRATION, chosen, appliance)
     skipped = [outcome_row(vm.source_vm, "skipped", error="the plan says no test migration (OK_TO_TESTMIGRATE=N)")
                for vm in select_vms(wave, vms) if not vm.allow_test_migration]
     facts = await source_facts([vm.source_vm for vm in chosen], {})
 
-    async def one(vm: WavePlanRow) -> BuiltVm:
-        if hook := (hooks or {}).get(HookMoment.PRE_TEST_MIGRATION):
-            await run_hook(HookMoment.PRE_TEST_MIGRATION, hook, vm)
-        return await run_test_migration(vm, facts[vm.source_vm], appliance)
+    async def one(vm: WavePlanRow) -> tuple[BuiltTestVm, str | None]:
+        await run_hooks(HookMoment.PRE_TEST_MIGRATION, vm)
+        test = await run_test_migration(vm, facts[vm.source_vm], appliance)
+        try:
+            await run_hooks(HookMoment.POST_TEST_MIGRATION, vm)
+        except HookFailed as error:  # the test VM is built: say so, and that its post-hook failed
+            return test, str(error)
+        return test, None
 
-    def done(vm: WavePlanRow, built: BuiltVm) -> dict:
-        return outcome_row(vm.source_vm, "test-migrated", test_vm=built.vm_name, resources=[built.vm_id, built.nic_id,
-                                                                                            *built.disk_ids])
+    prepared: dict[str, list[str]] = {}
 
-    rows = [*await side_by_side(chosen, one, done), *skipped]
-    await acreate_markdown_artifact(_report(wave, rows), key=artifact_key("test-migration", wave.name),
+    def done(vm: WavePlanRow, outcome: tuple[BuiltTestVm, str | None]) -> dict:
+        test, hook_error = outcome
+        prepared[vm.source_vm] = preparation_report(vm.source_vm, test.preparation)
+        check = test.check
+        return outcome_row(vm.source_vm, "test-migrated", error=hook_error, test_vm=test.built.vm_name,
+                           resources=list(test.built.resources), preparation=preparation_summary(test.preparation),
+                           check={"provisioning_state": check.provisioning_state, "power_state": check.power_state,
+                                  "nics": [{"nic": nic.nic_id.rsplit("/", 1)[1], "subnet": nic.subnet_id, "ip": nic.ip}
+                                           for nic in check.nics]})
+
+    rows = [*await side_by_side(chosen, one, done, asks=lifecycle.Step.TEST_MIGRATE), *skipped]
+    await acreate_markdown_artifact(_report(wave, rows, prepared), key=artifact_key("test-migration", wave.name),
                                     description=f"Test migration of wave {wave.name}")
     return {"wave": wave.name, "vms": rows}
 
 
-def _report(wave: Wave | str, rows: list[dict]) -> str:
-    lines = [f"# Test migration of wave {wave.name}", "", "| VM | outcome | test VM | resources created | error |",
-             "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['vm']} | {r['outcome']} | {r.get('test_vm', '')} | {'<br>'.join(r.get('resources', []))} "
-              f"| {r['error'] or ''} |" for r in rows]
+def _report(wave: Wave | str, rows: list[dict], prepared: dict[str, list[str]]) -> str:
+    lines = [f"# Test migration of wave {wave.name}", "",
+             "| VM | outcome | test VM | read back | NICs (subnet, IP) | resources created | error |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        check = r.get("check") or {}
+        state = f"{check['provisioning_state']}, {check['power_state']}" if check else ""
+        nics = "<br>".join(f"{n['nic']}: {(n['subnet'] or '').rsplit('/', 1)[-1]} {n['ip']}"
+                           for n in check.get("nics", []))
+        lines.append(f"| {r['vm']} | {r['outcome']} | {r.get('test_vm', '')} | {state} | {nics} "
+                     f"| {'<br>'.join(r.get('resources', []))} | {r['error'] or ''} |")
+    if prepared:
+        lines += ["", "## OS preparation", "", *[line for vm in prepared.values() for line in vm]]
     return "\n".join(lines)

@@ -6,25 +6,25 @@ import asyncio
 
 from prefect import get_run_logger, task
 
-from flows.appliance import Appliance
 from tasks.retry import TRANSIENT_RETRY
-from vmshift.azure.clients import AzureClients, connect
-from vmshift.azure.dns_gate import GateResult, check_dns_gate, dns_servers_from_env
-from vmshift.azure.endpoint import PrivateEndpointInfo, existing_private_endpoint
-from vmshift.azure.private_dns import PrivateDnsSetup, ensure_private_dns, zone_view
+from vmshift.azure.dns_gate import GateResult
+from vmshift.azure.endpoint import PrivateEndpointInfo
+from vmshift.azure.private_dns import PrivateDnsSetup
+from vmshift.migration import private_link
+from vmshift.migration.appliance import Appliance
 
 
 @task(name="private-dns", tags=["azure"], **TRANSIENT_RETRY)
 async def private_dns(endpoint: PrivateEndpointInfo, appliance: Appliance) -> PrivateDnsSetup:
     """The privatelink zone, its link to the appliance's VNet and the endpoint's zone group."""
-    return await asyncio.to_thread(setup_private_dns, endpoint, appliance)
+    return await asyncio.to_thread(private_link.setup_private_dns, endpoint, appliance)
 
 
 # Not retried by Prefect: a failing gate is a DNS configuration to fix, and its message says how.
 @task(name="dns-gate", tags=["azure"])
 async def dns_gate(account_name: str, endpoint: PrivateEndpointInfo, appliance: Appliance) -> GateResult:
     """The blob FQDN must resolve, from the appliance, to the endpoint's private IP (raises DnsGateFailed)."""
-    result = await asyncio.to_thread(check_gate, account_name, endpoint, appliance)
+    result = await asyncio.to_thread(private_link.check_gate, account_name, endpoint, appliance)
     get_run_logger().info("DNS gate for %s passed: %s", account_name, result.message)
     return result
 
@@ -33,25 +33,4 @@ async def dns_gate(account_name: str, endpoint: PrivateEndpointInfo, appliance: 
 @task(name="dns-gate-between-cycles", tags=["azure"])
 async def gate_between_cycles(account_name: str, appliance: Appliance) -> GateResult:
     """The gate again before a delta pass, on the endpoint the wave created (raises DnsGateFailed)."""
-    return await asyncio.to_thread(check_existing_gate, account_name, appliance)
-
-
-def check_existing_gate(account_name: str, appliance: Appliance) -> GateResult:
-    clients = connect()
-    endpoint = existing_private_endpoint(clients, appliance.migration_resource_group, account_name)
-    return check_gate(account_name, endpoint, appliance, clients)
-
-
-def setup_private_dns(endpoint: PrivateEndpointInfo, appliance: Appliance) -> PrivateDnsSetup:
-    clients = connect()
-    return ensure_private_dns(clients, endpoint, zone_resource_group=appliance.network_resource_group,
-                              vnet_id=appliance.vnet_id(clients.config.subscription_id))
-
-
-def check_gate(
-    account_name: str, endpoint: PrivateEndpointInfo, appliance: Appliance, clients: AzureClients | None = None
-) -> GateResult:
-    clients = clients or connect()
-    zone = zone_view(clients, zone_resource_group=appliance.network_resource_group,
-                     vnet_id=appliance.vnet_id(clients.config.subscription_id), account_name=account_name)
-    return check_dns_gate(account_name, endpoint.private_ip, zone=zone, servers=dns_servers_from_env())
+    return await asyncio.to_thread(private_link.check_existing_gate, account_name, appliance)
