@@ -7,9 +7,13 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from azure.identity import ClientSecretCredential
+from prefect.testing.utilities import prefect_test_harness
 
+from vmshift.azure.clients import AzureClients, AzureConfig
 from vmshift.lab import launcher
 from vmshift.lab.ca import ensure_certificates
+from vmshift.lab.spec import load_spec
 from vmshift.lab.vcsim_build import DEFAULT_CACHE, build_vcsim, running_vcsim
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 
@@ -42,6 +46,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             launcher.down(folder)
 
 
+@pytest.fixture(scope="session")
+def owner(lab: dict) -> AzureClients:
+    """Azure clients signed in as the lab subscription's owner (the lab's administrator app): what a test sets up
+    or breaks on purpose that vmshift's own identity, holding only the documented roles, may not."""
+    arm = lab["arm"]
+    credential = ClientSecretCredential(arm["tenant_id"], arm["admin_client_id"], arm["admin_client_secret"],
+                                        authority=arm["authority"], disable_instance_discovery=True,
+                                        connection_verify=lab["ca_file"])
+    return AzureClients(AzureConfig(arm["subscription_id"], arm["endpoint"], lab["ca_file"]), credential)
+
+
 @pytest.fixture
 def lab_dir(lab: dict) -> Path:
     """The folder of the session's lab (lab.json, logs, datastores)."""
@@ -52,7 +67,10 @@ def lab_dir(lab: dict) -> Path:
 def _private_vcenter(folder: Path, password: str, spec_file: Path) -> Iterator[tuple[dict, VSphereSession]]:
     certs = ensure_certificates(folder / "ca")
     binary = build_vcsim(DEFAULT_CACHE)
-    with running_vcsim(binary, spec_file, certs.cert_file, certs.key_file, folder / "vcenter", password) as ready:
+    # As the launcher does: the spec validated, its defaults filled in (the vCenter user's role among them).
+    resolved = folder / "spec.resolved.json"
+    resolved.write_text(load_spec(spec_file).model_dump_json(exclude_none=True))
+    with running_vcsim(binary, resolved, certs.cert_file, certs.key_file, folder / "vcenter", password) as ready:
         lab = {"ca_file": str(certs.ca_file), "vcenter": {**ready, "password": password}}
         config = VCenterConfig(url=ready["url"], user=ready["user"], password=password,
                                datacenter=ready["datacenter"], ca_file=str(certs.ca_file))
@@ -65,3 +83,13 @@ def private_vcenter() -> Callable[[Path, str, Path], AbstractContextManager[tupl
     """Starts a vCenter of a test's own (to restart it, say), on a state folder that survives a restart:
     `with private_vcenter(folder, password, spec) as (lab.json-shaped entry, session)`."""
     return _private_vcenter
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """Prefect's test harness (SQLite, in-process) for flows run from the tests, started once per session: the flow
+    tests and the preparation tests (which test-migrate the lab's guests through the flow) share it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        with prefect_test_harness(server_startup_timeout=180):
+            yield

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from vmshift.cli import main
+from cli.command import main
+from vmshift.state.lifecycle import Actor, Step
+from vmshift.state.store import StateStore
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.datastore import open_disk
-from vmshift.vsphere.inventory import find_vm, vm_disks
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, find_vm, vm_disks
+from vmshift.vsphere.snapshots import find_snapshots
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -94,3 +98,38 @@ def test_lab_churn_writes_the_asked_share_of_every_disk(lab: dict, capsys) -> No
     result = _last_json(capsys.readouterr().out)
     pages_per_disk = [round(40 * 2**20 * 0.01 / 4096), round(8 * 2**20 * 0.01 / 4096)]  # 4 KiB guest writes
     assert (result["vm"], result["bytes_written"]) == ("vsphere-lib-01", sum(pages_per_disk) * 4096)
+
+
+def test_replicate_of_a_vm_migrated_and_completed_is_refused_saying_when_by_which_run_and_what_to_do(
+    lab: dict, capsys
+) -> None:
+    vm = "life-cli-01"
+    assert main(["replicate", "--vm", vm]) == 0
+    store = StateStore.for_account(os.environ["VMSHIFT_CACHE_ACCOUNT"])
+    # Cut over and completed, as the cutover and complete-migration flows record it.
+    cutover = Actor("cutover", run="0b5e-cut", by="ana@appliance-01")
+    for step, actor in ((Step.CUTOVER, cutover), (Step.CUTOVER_DONE, cutover),
+                        (Step.COMPLETE, Actor("complete-migration", run="0b5e-done", by="ana@appliance-01"))):
+        store.advance(vm, step, actor)
+    completed = store.load(vm)
+    at = f"{completed.state.history[-1].at:%Y-%m-%d %H:%M:%S}"
+    capsys.readouterr()
+
+    assert main(["replicate", "--vm", vm]) == 1
+
+    assert capsys.readouterr().err == (
+        f"error: replicate of {vm} refused: migrated and completed at {at} UTC by run 0b5e-done "
+        "(complete-migration), by ana@appliance-01; replication is finished; to replicate it again, roll back "
+        "before completion, or add a new plan row under another name\n")
+    assert store.load(vm).etag == completed.etag  # its document, its phase and its schedule as they were
+    assert find_snapshots(find_vm(connect(VCenterConfig.from_env()), vm), OWN_SNAPSHOT_PREFIX) == []
+
+    assert main(["status", "--vm", vm]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[1].split()[:2] == [vm, "completed"] and shown[1].split()[-1] == "-"  # no next cycle due
+    history = [line.split() for line in shown[4:]]
+    assert [(line[1], line[2], line[4]) for line in history] == [
+        ("replicate", "discovered", "replicating"), ("cycle-done", "replicating", "protected"),
+        ("cutover", "protected", "cutting-over"), ("cutover-done", "cutting-over", "migrated"),
+        ("complete", "migrated", "completed")]
+    assert history[-1][5:] == ["complete-migration", "0b5e-done", "ana@appliance-01"]

@@ -13,10 +13,12 @@ from azure.mgmt.core.tools import resource_id
 
 from vmshift.azure.clients import AzureClients, connect
 from vmshift.azure.tags import RUN_TAG
-from vmshift.azure.vms import TargetVmSpec, target_disks
+from vmshift.azure.vms import TargetNic, TargetVmSpec, target_disks
+from vmshift.migration.cutover import CutoverResult, cutover
 from vmshift.replication.cycle import ReplicationSettings
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.storage import blob_service_client
+from vmshift.state.lifecycle import Actor, Step
 from vmshift.state.store import StateStore
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession
 from vmshift.vsphere.connection import connect as connect_vcenter
@@ -26,6 +28,7 @@ TARGET_GROUP = "rg-target"
 TEST_RUN_PREFIX = "azure-test-"  # the run tag of everything these tests build
 REPLICAS = "vmshift-replicas"
 SETTINGS = ReplicationSettings(cache_account=CACHE_ACCOUNT)
+ENGINE_TESTS = Actor("tests/azure", run="engine")  # who takes the lifecycle steps around the engine here
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +111,22 @@ def store(lab: dict) -> StateStore:
     return StateStore(blob_service_client(CACHE_ACCOUNT).get_container_client(SETTINGS.state_container))
 
 
+@pytest.fixture(scope="module")
+def engine_cutover(store: StateStore) -> Callable[..., CutoverResult]:
+    """`engine_cutover(vm, *cutover's arguments)`: the cutover engine with the lifecycle steps the row-level
+    `cut_over_vm` takes around it (cutting-over, then migrated, or back where it was when it failed)."""
+    def cut_over(vm: str, *args: object, **kwargs: object) -> CutoverResult:
+        store.advance(vm, Step.CUTOVER, ENGINE_TESTS)
+        try:
+            result = cutover(*args, **kwargs)
+        except Exception:
+            store.advance(vm, Step.CUTOVER_FAILED, ENGINE_TESTS)
+            raise
+        store.advance(vm, Step.CUTOVER_DONE, ENGINE_TESTS)
+        return result
+    return cut_over
+
+
 @pytest.fixture(scope="session")
 def spec_from_state(ids: Callable[..., str]) -> Callable[..., Callable[[], TargetVmSpec]]:
     """`spec_from_state(store, vm, disk keys, **settings)`: the target spec from the VM's latest recovery point,
@@ -121,7 +140,7 @@ def spec_from_state(ids: Callable[..., str]) -> Callable[..., Callable[[], Targe
                 resource_group=TARGET_GROUP,
                 region="westeurope",
                 storage_account_id=ids("rg-migration", "storageAccounts", CACHE_ACCOUNT),
-                subnet_id=ids(TARGET_GROUP, "virtualNetworks", "vnet-target", "snet-data"),
+                nics=(TargetNic(ids(TARGET_GROUP, "virtualNetworks", "vnet-target", "snet-data")),),
                 os_disk_key=keys[0],
                 disks=target_disks(state, disk_skus={keys[0]: "Premium_LRS"}, default_sku="StandardSSD_LRS"),
                 **settings,

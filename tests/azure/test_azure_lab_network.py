@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from flows.appliance import Appliance
-from tasks.endpoint import reach_endpoint
 from vmshift.azure import dns_gate
 from vmshift.azure.endpoint import (
     PrivateEndpointInfo,
@@ -26,6 +24,8 @@ from vmshift.azure.errors import (
 )
 from vmshift.azure.preflight import preflight_cache_account
 from vmshift.azure.private_dns import BLOB_ZONE, ensure_private_dns, zone_view
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.private_link import reach_endpoint
 
 pytestmark = pytest.mark.lab
 
@@ -91,8 +91,8 @@ def test_preflight_refuses_an_account_of_another_kind_or_region(azure):
         ({"networkAcls": {"defaultAction": "Deny", "bypass": "None"}}, "bypass AzureServices"),
     ],
 )
-def test_preflight_refuses_an_account_the_disk_import_cannot_read(azure, closed, problem):
-    accounts = azure.storage.storage_accounts
+def test_preflight_refuses_an_account_the_disk_import_cannot_read(azure, owner, closed, problem):
+    accounts = owner.storage.storage_accounts  # the account's owner closes it; vmshift may not change it
     seeded = accounts.get_properties("rg-migration", ACCOUNT)["properties"]
     accounts.update("rg-migration", ACCOUNT, {"properties": closed})
     try:
@@ -192,8 +192,8 @@ def test_dns_gate_passes_when_the_name_resolves_to_the_endpoint(azure, ids, endp
     assert outcome.resolution.path.startswith("DNS ")
 
 
-def test_dns_gate_fails_when_the_zone_is_not_linked(azure, ids, endpoint, private_dns, tmp_path):
-    links = azure.privatedns.virtual_network_links
+def test_dns_gate_fails_when_the_zone_is_not_linked(azure, owner, ids, endpoint, private_dns, tmp_path):
+    links = owner.privatedns.virtual_network_links  # vmshift never deletes a link
     link_name = private_dns.link_id.rsplit("/", 1)[1]
     links.begin_delete("rg-hub", BLOB_ZONE, link_name).result()
     try:
@@ -208,20 +208,20 @@ def test_dns_gate_fails_when_the_zone_is_not_linked(azure, ids, endpoint, privat
     assert _gate(azure, ids, endpoint, tmp_path).passed
 
 
-def test_dns_gate_fails_when_the_record_is_missing(azure, ids, endpoint, private_dns, tmp_path):
-    azure.privatedns.record_sets.delete("rg-hub", BLOB_ZONE, "A", ACCOUNT)
+def test_dns_gate_fails_when_the_record_is_missing(azure, owner, ids, endpoint, private_dns, tmp_path):
+    owner.privatedns.record_sets.delete("rg-hub", BLOB_ZONE, "A", ACCOUNT)
     try:
         with pytest.raises(DnsGateFailed) as failed:
             _gate(azure, ids, endpoint, tmp_path)
         assert failed.value.reason == "record-missing"
         assert f"holds no A record {ACCOUNT}" in str(failed.value)
     finally:
-        _restore_record(azure, endpoint)
+        _restore_record(owner, endpoint)
     assert _gate(azure, ids, endpoint, tmp_path).passed
 
 
-def test_dns_gate_fails_when_the_record_points_elsewhere(azure, ids, endpoint, private_dns, tmp_path):
-    azure.privatedns.record_sets.create_or_update(
+def test_dns_gate_fails_when_the_record_points_elsewhere(azure, owner, ids, endpoint, private_dns, tmp_path):
+    owner.privatedns.record_sets.create_or_update(
         "rg-hub", BLOB_ZONE, "A", ACCOUNT, {"properties": {"ttl": 10, "aRecords": [{"ipv4Address": "10.10.2.250"}]}}
     )
     try:
@@ -230,7 +230,7 @@ def test_dns_gate_fails_when_the_record_points_elsewhere(azure, ids, endpoint, p
         assert failed.value.reason == "stale-address"
         assert "10.10.2.250" in str(failed.value) and endpoint.private_ip in str(failed.value)
     finally:
-        _restore_record(azure, endpoint)
+        _restore_record(owner, endpoint)
 
 
 def test_dns_gate_fails_on_a_hosts_file_override_and_honours_a_right_one(azure, ids, endpoint, private_dns, tmp_path):
@@ -245,8 +245,9 @@ def test_dns_gate_fails_on_a_hosts_file_override_and_honours_a_right_one(azure, 
     assert "answered by the hosts file" in outcome.message
 
 
-def _restore_record(azure, endpoint: PrivateEndpointInfo) -> None:
-    azure.privatedns.record_sets.create_or_update(
+def _restore_record(owner, endpoint: PrivateEndpointInfo) -> None:
+    """The zone group's record back, as its owner puts it (vmshift writes no record itself)."""
+    owner.privatedns.record_sets.create_or_update(
         "rg-hub",
         BLOB_ZONE,
         "A",
@@ -255,9 +256,9 @@ def _restore_record(azure, endpoint: PrivateEndpointInfo) -> None:
     )
 
 
-def _decide(azure, status: str) -> None:
+def _decide(owner, status: str) -> None:
     """The account owner's click in Networking > Private endpoint connections."""
-    connections = azure.storage.private_endpoint_connections
+    connections = owner.storage.private_endpoint_connections
     (pending,) = [c for c in connections.list("rg-migration", MANUAL_ACCOUNT)]
     connections.put(
         "rg-migration",
@@ -267,7 +268,7 @@ def _decide(azure, status: str) -> None:
     )
 
 
-def test_endpoint_without_approval_rights_waits_for_the_owner_and_fails_on_rejection(azure, ids):
+def test_endpoint_without_approval_rights_waits_for_the_owner_and_fails_on_rejection(azure, owner, ids):
     account = azure.storage.storage_accounts.get_properties("rg-migration", MANUAL_ACCOUNT)
     subnet = ids("rg-hub", "virtualNetworks", "vnet-hub", "snet-endpoints")
 
@@ -283,22 +284,22 @@ def test_endpoint_without_approval_rights_waits_for_the_owner_and_fails_on_rejec
     assert pending.properties.private_link_service_connections == []
     assert len(pending.properties.manual_private_link_service_connections) == 1
 
-    _decide(azure, "Rejected")
+    _decide(owner, "Rejected")
     with pytest.raises(PrivateEndpointRejected, match=f"to storage account {MANUAL_ACCOUNT} is Rejected"):
         ensure(5)
 
-    azure.network.private_endpoints.begin_delete("rg-hub", private_endpoint_name(MANUAL_ACCOUNT)).result()
-    owner = threading.Timer(0.5, _decide, (azure, "Approved"))
-    owner.start()
+    owner.network.private_endpoints.begin_delete("rg-hub", private_endpoint_name(MANUAL_ACCOUNT)).result()
+    approval = threading.Timer(0.5, _decide, (owner, "Approved"))
+    approval.start()
     try:
         approved = ensure(60)
     finally:
-        owner.join()
+        approval.join()
     assert (approved.status, approved.approval) == ("Approved", "manual")
     assert ensure(0) == approved
 
 
-def test_the_wave_waits_for_a_manual_approval_as_long_as_vmshift_approval_wait_s_says(azure, monkeypatch):
+def test_the_wave_waits_for_a_manual_approval_as_long_as_vmshift_approval_wait_s_says(azure, owner, monkeypatch):
     appliance = Appliance()  # endpoints in rg-migration, as a wave places them
     name = private_endpoint_name(MANUAL_ACCOUNT)
     monkeypatch.setenv("VMSHIFT_APPROVAL_WAIT_S", "soon")
@@ -315,4 +316,4 @@ def test_the_wave_waits_for_a_manual_approval_as_long_as_vmshift_approval_wait_s
         pending = azure.network.private_endpoints.get("rg-migration", name)
         assert len(pending.properties.manual_private_link_service_connections) == 1
     finally:  # the other tests find the account without a pending connection
-        azure.network.private_endpoints.begin_delete("rg-migration", name).result()
+        owner.network.private_endpoints.begin_delete("rg-migration", name).result()

@@ -1,6 +1,6 @@
 """Prefect servers for the flow tests, each started once per session (~5-25 s each).
 
-`prefect_harness`: Prefect's test harness (SQLite, in-process), for flows run from the tests.
+`prefect_harness` (tests/conftest.py): Prefect's test harness (SQLite, in-process), for flows run from the tests.
 `prefect_server`: the lab's own server (vmshift/lab/prefect_server.py, on PostgreSQL), a separate process behind its API
 secret, for what goes through the CLI and the REST API (`prefect deploy`, plan upload, cutover calls).
 """
@@ -11,17 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from vmshift.lab import launcher
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        with prefect_test_harness(server_startup_timeout=180):
-            yield
 
 
 @pytest.fixture(scope="session")

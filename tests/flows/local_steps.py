@@ -1,6 +1,6 @@
 """Local stand-ins for the library steps a wave calls, for tests about orchestration alone.
 
-They replace the step functions of the task modules (never the Azure or vSphere clients): the order of
+They replace the library functions the tasks call (never the Azure or vSphere clients): the order of
 stages, the concurrency limits and failure isolation are Prefect's business, whatever the steps do.
 """
 
@@ -9,22 +9,26 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-import tasks.dns
-import tasks.endpoint
-import tasks.replication
 from vmshift.azure.dns_gate import GateResult, Resolution, blob_fqdn
 from vmshift.azure.endpoint import PrivateEndpointInfo
 from vmshift.azure.private_dns import PrivateDnsSetup
-from vmshift.plan.schema import Wave
+from vmshift.migration import access, connections, private_link, row_lifecycle
+from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.plan.validation import validate_plan
+from vmshift.state import lifecycle
+from vmshift.state.document import RecoveryPoint, VmState
+from vmshift.state.lifecycle import Actor, LifecycleRefused, Phase, Step
+from vmshift.state.status import history_markdown
 
 EXAMPLE_PLAN = Path(__file__).parents[2] / "examples" / "waves.csv"
+LOCAL = Actor("tests/flows", run="local")
 
 
 def wave_of(name: str, vm_names: list[str]) -> Wave:
@@ -46,15 +50,55 @@ class LocalSteps:
         self.stops: dict[str, threading.Event] = {}  # each VM's stop request, as its cycle received it
         self.progress: dict[str, Callable[[float], None]] = {}  # where each VM's cycle reports its progress
         self.gate: Callable[[str], None] = lambda account: None
-        monkeypatch.setattr(tasks.endpoint, "reach_endpoint", self._endpoint)
-        monkeypatch.setattr(tasks.dns, "setup_private_dns", self._dns)
-        monkeypatch.setattr(tasks.dns, "check_gate", self._gate)
-        monkeypatch.setattr(tasks.replication, "read_inventory", self._inventory)
-        monkeypatch.setattr(tasks.replication, "run_cycle", self._cycle)
+        monkeypatch.setattr(access, "check_access", self._access)
+        monkeypatch.setattr(private_link, "reach_endpoint", self._endpoint)
+        monkeypatch.setattr(private_link, "setup_private_dns", self._dns)
+        monkeypatch.setattr(private_link, "check_gate", self._gate)
+        monkeypatch.setattr(connections, "read_inventory", self._inventory)
+        monkeypatch.setattr(connections, "run_cycle", self._cycle)
+        # Each VM's lifecycle, kept here instead of in a cache account's state document; a VM with none is
+        # discovered, as a missing document reads.
+        self.states: dict[str, VmState] = {}
+        monkeypatch.setattr(row_lifecycle, "refusals", self._refusals)
+        monkeypatch.setattr(row_lifecycle, "take", self._take)
+        monkeypatch.setattr(row_lifecycle, "history", lambda vm, account: history_markdown(self.state(vm)))
+
+    def state(self, vm: str) -> VmState:
+        with self.lock:
+            return self.states.setdefault(vm, VmState(vm=vm))
+
+    def replicated(self, vm: str) -> None:
+        """The VM as its initial replication leaves it: protected, with a recovery point."""
+        state = self.state(vm)
+        lifecycle.advance(state, Step.REPLICATE, LOCAL)
+        state.recovery_points.append(RecoveryPoint(cycle=1, created_at=datetime.now(UTC), blob_snapshots={},
+                                                   change_ids={}))
+        lifecycle.advance(state, Step.CYCLE_DONE, LOCAL)
+
+    def _refusals(self, vms: Sequence[WavePlanRow], step: Step) -> dict[str, str]:
+        refused = {}
+        for vm in vms:
+            try:
+                lifecycle.next_phase(self.state(vm.source_vm), step)
+            except LifecycleRefused as refusal:
+                refused[vm.source_vm] = str(refusal)
+        return refused
+
+    def _take(self, vm: WavePlanRow, step: Step, actor: Actor, *, note: str | None = None,
+              as_error: bool = False) -> Phase:
+        state = self.state(vm.source_vm)
+        with self.lock:
+            phase = lifecycle.advance(state, step, actor, note=note)
+            if as_error:
+                state.error = note
+            return phase
 
     def record(self, step: str, subject: str) -> None:
         with self.lock:
             self.calls.append((step, subject))
+
+    def _access(self, step: str, appliance: object, rows: list, vms: tuple = ()) -> None:
+        self.record("permissions", step)
 
     def _endpoint(self, account: str, region: str, appliance: object) -> PrivateEndpointInfo:
         self.record("endpoint", account)
@@ -72,15 +116,16 @@ class LocalSteps:
         return GateResult(fqdn, True, "private", f"{fqdn} resolves to {endpoint.private_ip}",
                           Resolution(fqdn, "local", addresses=(endpoint.private_ip,)))
 
-    def _inventory(self) -> pd.DataFrame:
+    def _inventory(self, vm_names: Sequence[str]) -> pd.DataFrame:
         return pd.DataFrame([
             {"vm": vm, "guest_os": "rhel8_64Guest", "firmware": "efi", "power_state": "poweredOn",
              "disk_key": 2000, "capacity_bytes": 64 * 2**20, "datastore_path": f"[ds-nfs-02] {vm}/{vm}.vmdk",
              "cbt": False, "host": "esx-01.lab.local"}
-            for vm in self.vm_names
+            for vm in self.vm_names if vm in vm_names
         ])
 
-    def _cycle(self, vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None]) -> dict:
+    def _cycle(self, vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None],
+               step: Step, actor: Actor, included_disks: object = None, owner: str = "") -> dict:
         self.record("cycle", vm)
         self.stops[vm], self.progress[vm] = stop, on_progress
         return self.cycle(vm)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.appliance import Appliance
 from flows.migrate_wave import migrate_wave
-from vmshift.plan.checks import live_checks_from_env
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.live_checks import live_checks_from_env
 from vmshift.plan.validation import parse_start_at, validate_plan
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]

@@ -26,7 +26,8 @@ from vmshift.plan.validation import validate_plan
 PROJECT = Path(__file__).parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 DEPLOYMENTS = {"migrate-wave/wave-replicate", "delta-sync/delta-sync", "test-migrate/test-migrate",
-               "cleanup-test/cleanup-test", "cutover/cutover", "complete-migration/complete-migration",
+               "cleanup-test/cleanup-test", "cutover/cutover", "verify-cutover/verify-cutover",
+               "complete-migration/complete-migration",
                "rollback/rollback"}
 
 
@@ -91,3 +92,39 @@ def test_the_cutover_is_one_rest_call_with_the_servers_credentials(deployed: dic
     created = requests.post(url, json=body, headers=headers, timeout=10)
     assert created.status_code == 201, created.text
     assert created.json()["parameters"]["wave"] == "wave-1"
+
+
+def _timed(plan, moved: timedelta | None):
+    """The example plan with wave-2's cutover time moved (None: no cutover time at all)."""
+    wave = plan.wave("wave-2")
+    vms = tuple(dataclasses.replace(vm, cutover_at=vm.cutover_at + moved if moved is not None else None)
+                for vm in wave.vms)
+    return dataclasses.replace(plan, waves=(plan.waves[0], dataclasses.replace(wave, vms=vms)))
+
+
+def test_a_timed_cutover_is_one_scheduled_run_that_a_new_time_moves(deployed: dict) -> None:
+    async def scheduled_at(run_id: str):
+        async with get_client() as client:
+            run = await client.read_flow_run(run_id)
+        return run.state_type.value, run.state.state_details.scheduled_time, run.parameters, run.tags
+
+    plan = example_plan()
+    first = {w["name"]: w for w in asyncio.run(upload_plan(plan))}
+    (cutover,) = first["wave-2"]["cutovers"]
+    assert first["wave-1"]["cutovers"] == []
+    state, at, parameters, tags = asyncio.run(scheduled_at(cutover["flow_run_id"]))
+    assert (state, at) == ("SCHEDULED", plan.wave("wave-2").vms[0].cutover_at)
+    assert parameters == {"wave": "wave-2", "vms": ["app-linux-01", "win-iis-03"]}  # the group, whole
+    assert "vmshift-cutover:wave-2" in tags
+
+    (again,) = asyncio.run(upload_plan(plan))[1]["cutovers"]
+    assert again["flow_run_id"] == cutover["flow_run_id"] and not again["created"] and not again["moved"]
+
+    (moved,) = asyncio.run(upload_plan(_timed(plan, timedelta(hours=2))))[1]["cutovers"]
+    assert moved["flow_run_id"] == cutover["flow_run_id"] and moved["moved"]
+    assert asyncio.run(scheduled_at(cutover["flow_run_id"]))[1] == plan.wave("wave-2").vms[0].cutover_at + \
+        timedelta(hours=2)
+
+    assert asyncio.run(upload_plan(_timed(plan, None)))[1]["cutovers"] == []
+    with pytest.raises(ObjectNotFound):
+        asyncio.run(scheduled_at(cutover["flow_run_id"]))

@@ -6,12 +6,11 @@ import json
 
 import pytest
 
-from flows.appliance import Appliance
-from tasks.replication import vm_slots
-from vmshift.cli import main
-from vmshift.limits import LimitKind, LimitOverrideInvalid, limit_name, planned_limits
-from vmshift.readiness import facts_from_inventory
+from cli.command import main
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.limits import LimitKind, LimitOverrideInvalid, limit_name, planned_limits, vm_slots
 from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.facts import facts_from_inventory
 from vmshift.vsphere.inventory import inventory
 
 

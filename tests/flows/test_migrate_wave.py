@@ -30,12 +30,12 @@ from prefect.client.schemas.objects import ArtifactCollection, FlowRun, StateTyp
 from prefect.states import Cancelling
 
 import flows.migrate_wave
-from deployments.limits import ensure_limits
-from flows.appliance import Appliance
+from cli.command import main
 from flows.migrate_wave import migrate_wave
+from tasks.slots import ensure_limits
 from vmshift.azure.errors import DnsGateFailed
-from vmshift.cli import main
-from vmshift.limits import planned_limits
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.limits import planned_limits
 from vmshift.replication.cycle import CycleStopped
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -106,8 +106,8 @@ def test_no_replication_starts_before_the_dns_gate_passes(monkeypatch: pytest.Mo
     result, marker = run_wave(vms, steps)
     assert outcomes(result) == dict.fromkeys(vms, "protected")
     order = [step for step, _ in steps.calls]
-    assert order[:3] == ["endpoint", "dns", "gate"]
-    assert sorted(order[3:]) == ["cycle"] * 3
+    assert order[:4] == ["permissions", "endpoint", "dns", "gate"]  # asked before anything is built
+    assert sorted(order[4:]) == ["cycle"] * 3
     gate_end = max(run.end_time for run in task_runs(marker, "dns-gate"))
     assert all(run.start_time >= gate_end for run in task_runs(marker, "replication-cycle"))
 
@@ -313,3 +313,6 @@ def test_a_vm_that_is_not_ready_is_blocked_with_its_reason_and_the_others_go_on(
     result, _ = run_wave(["vm-a", "vm-ghost"], steps)
     assert outcomes(result) == {"vm-a": "protected", "vm-ghost": "blocked"}
     assert result["vms"][1]["error"] == "not found in the vCenter inventory"
+    ghost = steps.state("vm-ghost")
+    assert (ghost.phase, ghost.history[-1].step, ghost.history[-1].note) == (
+        "blocked", "block", "not found in the vCenter inventory")

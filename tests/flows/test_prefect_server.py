@@ -51,6 +51,15 @@ def test_the_cutover_api_refuses_a_call_without_the_servers_credentials(prefect_
     assert answered.status_code == 404  # past the credentials check: that deployment does not exist
 
 
+def test_the_ui_served_beside_the_api_is_told_that_api_and_asks_for_the_secret(prefect_server) -> None:
+    """The browser asks /ui-settings where the API is: a server on a free port that answered Prefect's default
+    (127.0.0.1:4200) left every page of the UI unable to reach it (tests/clients/test_prefect_ui.py, in a browser)."""
+    _, entry = prefect_server
+    settings = requests.get(f"{entry['ui_url']}/ui-settings", timeout=10).json()
+    assert settings["api_url"] == entry["api_url"]
+    assert settings["auth"] == "BASIC"
+
+
 def test_the_secret_is_never_in_the_servers_command_line(prefect_server) -> None:
     folder, entry = prefect_server
     part = launcher.lab_part(folder, "prefect")

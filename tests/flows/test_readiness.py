@@ -6,18 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from vmshift.readiness import (
+from vmshift.migration.readiness import (
     TIB,
     CutoverFacts,
     CutoverPolicy,
-    DiskFacts,
-    VmFacts,
     cutover_decisions,
-    facts_from_inventory,
     readiness_table,
     replication_readiness,
 )
 from vmshift.schedule import BlackoutWindow
+from vmshift.vsphere.facts import DiskFacts, VmFacts, facts_from_inventory
 
 MIB = 1024**2
 
@@ -120,9 +118,11 @@ def test_cutover_refused_when_last_delta_is_stale() -> None:
     assert "run a delta cycle first" in refusals(ready_to_cut(last_delta_end=NOW - timedelta(hours=3)))[0]
 
 
-def test_cutover_refused_when_replication_is_failing() -> None:
-    reasons = refusals(ready_to_cut(replication_error="upload of disk 2000 failed: 403"))
-    assert reasons == ["replication is failing: upload of disk 2000 failed: 403"]
+def test_cutover_refused_with_the_reason_the_vms_phase_gives() -> None:
+    failing = ("failing to replicate at 2026-11-25 19:00:00 UTC by run 7f3e (delta-sync) (HttpResponseError: 403); "
+               "replication is failing: fix what its error says (`vmshift status --vm app-linux-01`) and let a delta "
+               "cycle succeed, then cut over")
+    assert refusals(ready_to_cut(phase_refusal=failing)) == [failing]
 
 
 def test_cutover_refused_when_never_test_migrated_unless_skipped() -> None:
@@ -141,10 +141,6 @@ def test_cutover_refused_before_the_vms_own_time_and_in_a_blackout() -> None:
     blackouts = {"appl-1": [BlackoutWindow.parse("wed 19:00-21:00")]}
     policy = CutoverPolicy(max_delta_age=timedelta(hours=2), blackouts=blackouts)
     assert "blackout" in refusals(ready_to_cut(appliance="appl-1"), policy)[0]
-
-
-def test_cutover_refused_when_already_cut_over() -> None:
-    assert refusals(ready_to_cut(already_cut_over=True))[0].startswith("already cut over")
 
 
 def test_cutover_refused_when_the_plan_says_not_to_migrate() -> None:

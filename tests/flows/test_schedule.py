@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tasks.delta import due_cycles, status_rows
+from tasks.delta import due_cycles
 from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, ScheduleInvalid, due_vms, next_cycle_due
 from vmshift.state.document import Claim, CycleInProgress, LastCycle, VmState
+from vmshift.state.status import status_rows
 
 END = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 

@@ -2,8 +2,8 @@
 
 The story of a migration team: replicate a wave, sync the guests' changes, see the cutover refused before any
 test migration, test-migrate and clean up, see a cutover interrupted after the sources' shutdown leave them
-running again, cut over with every disk verified byte for byte, then roll one VM back to its source, complete
-the other's migration and see its rollback refused.
+running again, cut over with every disk proven byte for byte once the VMs run, then roll one VM back to its
+source, complete the other's migration and see its rollback refused.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from local_steps import EXAMPLE_PLAN
 
-from flows.appliance import Appliance
 from flows.cleanup_test_migration import cleanup_test_migration
 from flows.complete_migration import complete_migration
 from flows.cutover import cutover
@@ -26,8 +25,9 @@ from flows.delta_sync import delta_sync
 from flows.migrate_wave import migrate_wave
 from flows.rollback import rollback
 from flows.test_migrate import test_migrate as run_test_migrate
-from vmshift.azure import cutover as azure_cutover
 from vmshift.lab.guest import write_guest
+from vmshift.migration import cutover as azure_cutover
+from vmshift.migration.appliance import Appliance
 from vmshift.plan.schema import CutoverWindow, Wave
 from vmshift.plan.validation import validate_plan
 from vmshift.replication.storage import blob_service_client
@@ -72,7 +72,7 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
     broken.upload_blob(b'{"vm": "flow-broken-01", "phase":', overwrite=True)
     try:
         synced = asyncio.run(delta_sync([CACHE], appliance, min_interval_minutes=1e-6, vms=[*VMS, BROKEN_VM]))
-        status = subprocess.run([sys.executable, "-m", "vmshift.cli", "status", "--cache-account", CACHE, "--json"],
+        status = subprocess.run([sys.executable, "-m", "cli.command", "status", "--cache-account", CACHE, "--json"],
                                 capture_output=True, text=True, timeout=120, check=False)
     finally:
         broken.delete_blob()
@@ -109,12 +109,14 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
     migrated = asyncio.run(cutover(wave, appliance=appliance, shutdown_timeout_s=5))
     assert outcomes(migrated) == dict.fromkeys(VMS, "migrated"), migrated
     for row in migrated["vms"]:
-        assert row["verified"] and row["downtime_s"] > 0
-        assert all(disk["equal"] for disk in row["disks"])
+        assert row["verification"] == "passed" and row["downtime_s"] > 0, row
+        assert all(disk["first_difference"] is None for disk in row["disks"])
 
     again = asyncio.run(cutover(wave, appliance=appliance))
     assert outcomes(again) == dict.fromkeys(VMS, "refused")
-    assert all(row["error"].startswith("already cut over") for row in again["vms"])
+    for row in again["vms"]:  # when, and by which run
+        assert row["error"].startswith("cut over at ") and "(cutover), by " in row["error"], row["error"]
+        assert "already cut over: complete the migration, or roll it back" in row["error"]
 
     rolled_back = asyncio.run(rollback(wave, vms=["flow-web-01"]))
     assert outcomes(rolled_back) == {"flow-web-01": "rolled-back"}, rolled_back

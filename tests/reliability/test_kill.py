@@ -22,8 +22,11 @@ from wave_runs import (
 )
 
 from vmshift.lab.guest import write_guest
-from vmshift.replication.cycle import ReplicationSettings, verify_vm
+from vmshift.replication.cycle import ReplicationSettings
+from vmshift.replication.settings import open_clients
 from vmshift.replication.storage import blob_service_client
+from vmshift.replication.verify import verify_vm
+from vmshift.state.document import DiskCheckpoint
 from vmshift.state.store import DEFAULT_CONTAINER, StateStore
 from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, connect
@@ -124,8 +127,10 @@ def test_kill_9_after_the_source_shutdown_then_a_failed_or_refused_rerun_starts_
 
     faults = lab["arm"]["endpoint"].rstrip("/") + "/_lab/faults"
     killed_after_the_shutdown(tmp_path / "killed-1.log")
-    # Every managed disk import throttled until azure-core's retries are spent: the rerun fails.
-    throttled = {"next": [{"operation": f"PUT .*/disks/{vm}-", "count": 1000, "status": 429}], "retry_after": 0.05}
+    # Every disk import and frozen copy throttled until azure-core's retries are spent: the rerun fails, wherever
+    # the kill caught the first run (before its disk import, or after it, before the frozen copies).
+    throttled = {"next": [{"operation": f"PUT .*/(disks|snapshots)/{vm}-", "count": 1000, "status": 429}],
+                 "retry_after": 0.05}
     assert requests.post(faults, json=throttled, verify=lab["ca_file"], timeout=10).ok
     try:
         failed = run_step("cutover", [vm], step_env, tmp_path / "import-failing.log")
@@ -146,3 +151,53 @@ def test_kill_9_after_the_source_shutdown_then_a_failed_or_refused_rerun_starts_
     killed_after_the_shutdown(tmp_path / "killed-3.log")
     assert_migrated_once(vm, run_step("cutover", [vm], step_env, tmp_path / "again.log"))
     assert power_state(vm) == "poweredOff"
+
+
+def proof_under_way(vm: str) -> Callable[[], bool]:
+    """The post-cutover verification has proven part of the disk, not all of it."""
+    store = states()
+
+    def under_way() -> bool:
+        record = store.load(vm).state.cutover
+        return record is not None and any(p.proven.resume_offset > 8 * MIB and not p.proven.finished
+                                          for p in record.disks.values())
+    return under_way
+
+
+def test_kill_9_during_the_post_cutover_verification_then_a_rerun_finishes_it_without_reading_again(
+    lab: dict, step_env: dict[str, str], tmp_path: Path
+) -> None:
+    vm = "rel-proof-01"
+    for offset in range(0, 192 * MIB, 4 * MIB):  # data enough that the proof takes a while, piece by piece
+        write_guest(lab, vm, offset, os.urandom(4 * MIB))
+    assert outcomes(run_step("replicate", [vm], step_env, tmp_path / "replicate.log")) == {vm: "protected"}
+    replica = ReplicationSettings.from_env(CACHE)
+    key = next(iter(states().load(vm).state.disks))
+    blob = open_clients(replica).replica(vm, key).blob
+    blob.upload_page(bytes(511) + b"\x01", offset=MIB, length=512)  # at rest, early in the disk: found before the kill
+
+    child = start_step("cutover", [vm], step_env | {"VMSHIFT_REPLICATION_CONCURRENCY": "1"}, tmp_path / "killed.log")
+    kill_when(child, proof_under_way(vm), "the verification's first checkpoints")
+    killed = states().load(vm).state.cutover
+    proven_before = sum(p.bytes_read for p in killed.disks.values())
+    assert killed.verification == "pending" and any(p.mismatches for p in killed.disks.values())
+
+    again = run_step("verify", [vm], step_env, tmp_path / "again.log")
+    [row] = again["vms"]
+    assert row["verification"] == "failed" and row["disks"][0]["first_difference"] == MIB, row
+    # Nothing proven before the kill was read again: this run read the rest, and the total is the disk's data.
+    assert row["bytes_read"] == row["post_verify_bytes"] - proven_before > 0, (row, proven_before)
+    assert row["post_verify_bytes"] >= 192 * MIB
+
+    # The same result as one uninterrupted verification of the same frozen copies.
+    fresh = killed.model_copy(update={"verification": "pending", "disks": {
+        k: p.model_copy(update={"proven": DiskCheckpoint(), "mismatches": [], "bytes_read": 0, "seconds": 0.0})
+        for k, p in killed.disks.items()}})
+    stored = states().load(vm)
+    stored.state.cutover = fresh
+    states().save(stored)
+    whole = run_step("verify", [vm], step_env, tmp_path / "whole.log")["vms"][0]
+    assert (whole["verification"], whole["disks"], whole["post_verify_bytes"]) == \
+        (row["verification"], [{**d, "seconds": whole["disks"][0]["seconds"]} for d in row["disks"]],
+         row["post_verify_bytes"])
+    assert whole["bytes_read"] == whole["post_verify_bytes"]

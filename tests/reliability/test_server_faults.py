@@ -16,12 +16,14 @@ import requests
 from azure.core.exceptions import HttpResponseError
 from wave_runs import CACHE, assert_disks_verified, finish_step, outcomes, run_step, start_step, target_resources
 
+from vmshift.azure.clients import AzureClients
 from vmshift.azure.clients import connect as azure
 from vmshift.lab import launcher, process
 from vmshift.lab.guest import churn_guest, write_guest
 from vmshift.lab.process import PartProcess
-from vmshift.replication.cycle import ReplicationSettings, verify_vm
+from vmshift.replication.cycle import ReplicationSettings
 from vmshift.replication.storage import blob_service_client
+from vmshift.replication.verify import verify_vm
 from vmshift.state.store import DEFAULT_CONTAINER, StateStore
 
 pytestmark = pytest.mark.lab
@@ -182,12 +184,12 @@ def test_vcsim_restarted_between_cycles(lab: dict, step_env: dict[str, str], tmp
 
 
 def test_the_dns_answer_turning_public_between_cycles_stops_replication_until_fixed(
-    lab: dict, step_env: dict[str, str], tmp_path: Path
+    lab: dict, owner: AzureClients, step_env: dict[str, str], tmp_path: Path
 ) -> None:
     vm = "rel-dns-01"
     write_guest(lab, vm, 0, os.urandom(MIB))
     assert outcomes(run_step("replicate", [vm], step_env, tmp_path / "replicate.log")) == {vm: "protected"}
-    links = azure().privatedns.virtual_network_links
+    links = owner.privatedns.virtual_network_links  # someone removes the link: vmshift itself never does
     hub = next(link for link in links.list("rg-hub", ZONE)
                if link.virtual_network.id.lower().endswith("/virtualnetworks/vnet-hub"))
     links.begin_delete("rg-hub", ZONE, hub.name).result()

@@ -21,7 +21,7 @@ from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from vmshift.azure.clients import AzureClients, AzureConfig
 from vmshift.azure.clients import connect as azure
 from vmshift.azure.credentials import azure_credential
-from vmshift.azure.disks import ManagedDiskReader
+from vmshift.azure.disks import ManagedDiskReader, delete_frozen_copy, freeze_disk
 from vmshift.lab.ca import create_foreign_certificate
 from vmshift.replication.storage import blob_service_client
 from vmshift.vsphere.connection import VCenterConfig, connect
@@ -156,21 +156,24 @@ def test_a_disk_read_link_answered_by_a_certificate_from_another_ca_is_refused(l
     relay = Relay(lab["arm"]["endpoint"])
     threading.Thread(target=relay.serve_forever, daemon=True).start()
     lab_clients = azure()
-    lab_clients.compute.disks.begin_create_or_update(
+    disk = lab_clients.compute.disks.begin_create_or_update(
         GROUP, "tls-read-link", {"location": "westeurope", "sku": {"name": "Standard_LRS"},
                                  "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 1}}).result()
+    # What vmshift reads through a read link: the frozen copy of an imported disk (the post-cutover proof).
+    frozen = freeze_disk(lab_clients, GROUP, disk, {})
     # ARM reached through the relay, so that the read link it grants points at the relay too.
     clients = AzureClients(dataclasses.replace(lab_clients.config, arm_endpoint=relay.url), lab_clients.credential)
     try:
-        with ManagedDiskReader(clients, GROUP, "tls-read-link") as disk:
-            assert disk.read(0, 512) == bytes(512)
+        with ManagedDiskReader(clients, GROUP, frozen, snapshot=True) as copy:
+            assert copy.read(0, 512) == bytes(512)
             relay.turn_to(impostor)
             try:
                 with pytest.raises(requests.exceptions.SSLError, match="CERTIFICATE_VERIFY_FAILED"):
-                    disk.read(0, 512)
+                    copy.read(0, 512)
             finally:
                 relay.turn_to(lab["arm"]["endpoint"])
     finally:
+        delete_frozen_copy(lab_clients, GROUP, frozen)
         lab_clients.compute.disks.begin_delete(GROUP, "tls-read-link").result()
         relay.shutdown()
 

@@ -18,8 +18,10 @@ from test_cycle import assert_replicas_equal_source, vmshift_snapshots
 from vmshift.lab import guest
 from vmshift.lab.guest import GuestWriteFailed, set_consolidation_needed, write_guest
 from vmshift.replication import cycle
-from vmshift.replication.cycle import ReplicationSettings, has_snapshots, replicate_once, verify_vm
+from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.replication.extents import MIB
+from vmshift.replication.hygiene import has_snapshots
+from vmshift.replication.verify import verify_vm
 from vmshift.state.store import StateStore
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.errors import ConsolidationNeeded, ForeignSnapshots, SnapshotError

@@ -21,16 +21,12 @@ from images import download, footer_of, qemu_identical, random_bytes
 from pyVmomi import vim
 
 from vmshift.lab.guest import write_guest
-from vmshift.replication.cycle import (
-    CycleStopped,
-    ReplicationInProgress,
-    ReplicationSettings,
-    has_snapshots,
-    replicate_once,
-    verify_vm,
-)
+from vmshift.lab.vcenter_role import role_held
+from vmshift.replication.cycle import CycleStopped, ReplicationSettings, replicate_once
 from vmshift.replication.extents import MIB, DiskExtent, UnalignedDisk
+from vmshift.replication.hygiene import ReplicationInProgress, has_snapshots
 from vmshift.replication.pageblob import BlobNotOurs, PageBlobReplica
+from vmshift.replication.verify import verify_vm
 from vmshift.replication.vhd import parse_footer
 from vmshift.state.document import Claim, CycleInProgress, DiskCheckpoint
 from vmshift.state.store import StateStore
@@ -239,13 +235,15 @@ def test_a_cbt_reset_leads_to_a_resync_that_sends_only_the_differing_blocks(
     assert_replicas_equal_source(session, blob_service, replication, "repl-reset-01", tmp_path)
 
 
-def extend_first_disk(session: VSphereSession, vm_name: str, capacity: int) -> None:
-    """Extend the VM's first disk as an admin does in vSphere: a device edit with the new capacity."""
+def extend_first_disk(lab: dict, session: VSphereSession, vm_name: str, capacity: int) -> None:
+    """Extend the VM's first disk as an admin does in vSphere: a device edit with the new capacity, which
+    vmshift's role may not do (VirtualMachine.Config.DiskExtend)."""
     vm = find_vm(session, vm_name)
     disk = next(d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk))
     disk.capacityInBytes, disk.capacityInKB = capacity, capacity // 1024
     change = vim.vm.device.VirtualDeviceSpec(operation="edit", device=disk)
-    wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
+    with role_held(lab, "Admin"):
+        wait_for_task(session, vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
 
 
 def test_a_grown_disk_is_resized_and_replicated(
@@ -257,7 +255,7 @@ def test_a_grown_disk_is_resized_and_replicated(
 ) -> None:
     write_guest(lab, "repl-grow-01", 0, random_bytes(2 * MIB, 61))
     replicate_once("repl-grow-01", session=session, blob_service=blob_service, settings=replication)
-    extend_first_disk(session, "repl-grow-01", 12 * MIB)
+    extend_first_disk(lab, session, "repl-grow-01", 12 * MIB)
     write_guest(lab, "repl-grow-01", 10 * MIB, random_bytes(MIB, 62))
 
     report = replicate_once("repl-grow-01", session=session, blob_service=blob_service, settings=replication)
@@ -273,7 +271,7 @@ def test_a_disk_of_a_size_no_page_blob_can_hold_is_refused_before_any_blob_and_l
     replication: ReplicationSettings,
 ) -> None:
     write_guest(lab, "repl-odd-01", 0, random_bytes(MIB, 81))
-    extend_first_disk(session, "repl-odd-01", 8 * MIB + 100)
+    extend_first_disk(lab, session, "repl-odd-01", 8 * MIB + 100)
 
     with pytest.raises(UnalignedDisk) as refused:
         replicate_once("repl-odd-01", session=session, blob_service=blob_service, settings=replication)

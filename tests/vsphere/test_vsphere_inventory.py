@@ -12,6 +12,7 @@ import pytest
 from vmshift.vsphere.cbt import enable_cbt
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.errors import VCenterConfigError, VCenterLoginFailed, VCenterUnreachable, VmNotFound
+from vmshift.vsphere.facts import facts_from_inventory
 from vmshift.vsphere.inventory import find_vm, inventory, vm_disks
 
 TEST_SPEC = Path(__file__).parents[1] / "lab-spec.json"
@@ -122,3 +123,11 @@ def test_a_vcenter_that_does_not_answer_is_named(config):
 
     with pytest.raises(VCenterUnreachable, match=str(port)):
         connect(silent)
+
+
+def test_a_vm_reads_its_own_rows_without_the_whole_vcenter(session):
+    frame = inventory(session, ["vsphere-lib-01", find_vm(session, "web-rhel-02")._moId, "no-such-vm"])
+
+    assert sorted(frame["vm"].unique()) == ["vsphere-lib-01", "web-rhel-02"]
+    assert frame["vcenter"].eq(session.config.name).all()
+    assert facts_from_inventory(frame)["web-rhel-02"].vcenter == session.config.name

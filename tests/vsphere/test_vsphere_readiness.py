@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from vmshift.readiness import facts_from_inventory, replication_readiness
+from vmshift.migration.readiness import replication_readiness
 from vmshift.vsphere.connection import VSphereSession
+from vmshift.vsphere.facts import facts_from_inventory
 from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, find_vm, inventory
 from vmshift.vsphere.snapshots import create_snapshot, remove_snapshot
 

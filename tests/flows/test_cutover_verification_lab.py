@@ -1,0 +1,166 @@
+"""On the lab, through the flows: the outage holds the shutdown, the final delta with a read-back of its ranges only,
+the disk import, frozen copies and the VM's creation; the migrated disks are proven whole once the VM runs.
+
+A byte that differs outside the final delta's ranges is found after the VM runs, named by disk and offset, with the
+VM left running and complete-migration refused; one inside them is caught inside the outage, and no VM is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from local_steps import EXAMPLE_PLAN
+
+import vmshift.replication.disk_cycle
+from flows.complete_migration import complete_migration
+from flows.cutover import cutover
+from flows.rollback import rollback
+from flows.verify_cutover import verify_cutover
+from vmshift.azure.clients import connect as connect_azure
+from vmshift.lab.guest import write_guest
+from vmshift.migration.appliance import Appliance
+from vmshift.plan.schema import CutoverWindow, Wave
+from vmshift.plan.validation import validate_plan
+from vmshift.replication.cycle import ReplicationSettings, replicate_once
+from vmshift.replication.settings import open_clients
+from vmshift.vsphere import inventory
+from vmshift.vsphere.connection import VCenterConfig, connect
+
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
+
+CACHE = "vmshiftcache01"
+SETTINGS = ReplicationSettings(CACHE)
+MIB = 1 << 20
+CHUNK = 64 << 10
+
+
+def wave_of(vm: str) -> Wave:
+    """The example plan's web-rhel-02 row (Linux, one disk) for a lab VM, its cutover window open now."""
+    now = datetime.now(UTC)
+    plan = validate_plan(EXAMPLE_PLAN, now=now - timedelta(days=1)).raise_for_errors()
+    window = CutoverWindow(now - timedelta(hours=1), now + timedelta(hours=3))
+    template = next(row for row in plan.waves[0].vms if row.source_vm == "web-rhel-02")
+    row = dataclasses.replace(template, source_vm=vm, target_vm_name=vm, nics=(), cutover_window=window,
+                              application_group=None, cache_storage_account=CACHE)
+    return dataclasses.replace(plan.waves[0], name=f"wave-{vm}", vms=(row,), cutover_window=window)
+
+
+def replicated(lab: dict, vm: str, data_mib: int) -> int:
+    """The VM's disk holding `data_mib` of random data, replicated; returns its disk key."""
+    for offset in range(0, data_mib * MIB, 4 * MIB):
+        write_guest(lab, vm, offset, os.urandom(min(4 * MIB, data_mib * MIB - offset)))
+    replicate_once(vm, session=connect(VCenterConfig.from_env()), settings=SETTINGS)
+    return int(next(iter(open_clients(SETTINGS).store.load(vm).state.disks)))
+
+
+def cut_over(wave: Wave) -> tuple[str, dict]:
+    """The cutover flow's final state and what it returned (a failed run returns its result too)."""
+    async def run() -> tuple[str, dict]:
+        state = await cutover(wave, appliance=Appliance(), skip_test_migration=True, shutdown_timeout_s=5,
+                              return_state=True)
+        return state.type.value, await state.aresult(raise_on_failure=False)
+    return asyncio.run(run())
+
+
+def power_state(vm: str) -> str:
+    return inventory.find_vm(connect(VCenterConfig.from_env()), vm).runtime.powerState
+
+
+def flip_byte(vm: str, key: int, offset: int) -> None:
+    """One byte of the replica changed at rest, behind the mover's back."""
+    blob = open_clients(SETTINGS).replica(vm, str(key)).blob
+    sector = offset - offset % 512
+    data = bytearray(blob.download_blob(offset=sector, length=512).readall())
+    data[offset - sector] ^= 0xFF
+    blob.upload_page(bytes(data), offset=sector, length=512)
+
+
+def test_the_outage_reads_only_the_final_delta_and_the_disks_are_proven_once_the_vm_runs(lab: dict) -> None:
+    vm = "flow-proof-01"
+    replicated(lab, vm, 32)
+    wave = wave_of(vm)
+    for block in (3, 17, 40):  # the final delta: three scattered 64 KiB blocks
+        write_guest(lab, vm, block * MIB, os.urandom(CHUNK))
+
+    state, result = cut_over(wave)
+
+    [row] = result["vms"]
+    assert state == "COMPLETED" and row["outcome"] == "migrated" and row["verification"] == "passed", row
+    steps = {step["name"]: step for step in row["steps"]}
+    assert list(steps) == ["shutdown", "final delta", "range check", "disk import", "frozen copies", "VM creation"]
+    # The downtime is its steps: nothing else runs inside the outage.
+    assert abs(row["downtime_s"] - sum(step["seconds"] for step in row["steps"])) <= 0.1 * row["downtime_s"], row
+    # Inside the outage, only what the final delta changed is read back; the whole disk is read after the VM runs.
+    assert steps["final delta"]["bytes"] == 3 * CHUNK
+    assert 3 * CHUNK <= steps["range check"]["bytes"] <= 1.1 * 3 * CHUNK  # the chunks, and their manifest pages
+    assert row["post_verify_bytes"] >= 32 * MIB and row["disks"][0]["first_difference"] is None
+    record = open_clients(SETTINGS).store.load(vm).state.cutover
+    assert record.verification == "passed" and record.downtime_s == row["downtime_s"]
+    for proof in record.disks.values():  # the frozen copies are gone once they served
+        with pytest.raises(ResourceNotFoundError):
+            connect_azure().compute.snapshots.get("rg-target", proof.snapshot)
+
+    completed = asyncio.run(complete_migration(wave))
+    assert [r["outcome"] for r in completed["vms"]] == ["completed"], completed
+
+
+def test_a_byte_flipped_in_the_replica_outside_the_final_delta_is_named_after_the_vm_runs_and_blocks_completion(
+    lab: dict,
+) -> None:
+    vm = "flow-flip-01"
+    key = replicated(lab, vm, 8)
+    flip_byte(vm, key, 5 * MIB + 1234)  # after the last cycle; the final delta does not touch that chunk
+    write_guest(lab, vm, MIB, os.urandom(CHUNK))
+
+    state, result = cut_over(wave_of(vm))
+
+    [row] = result["vms"]
+    assert state == "FAILED" and row["outcome"] == "migrated" and row["verification"] == "failed", row
+    assert row["disks"][0]["first_difference"] == 5 * MIB
+    assert f"managed disk {vm}-osdisk (source disk {key}) differs at byte offset {5 * MIB}" in row["error"]
+    assert "The target VM was left running" in row["error"] and "Roll back" in row["error"]
+    assert connect_azure().compute.virtual_machines.get("rg-target", vm).id == row["target_vm_id"]
+    # The differing chunk is the next cycle's to write again.
+    assert open_clients(SETTINGS).store.load(vm).state.disks[str(key)].rewrite == [(5 * MIB, CHUNK)]
+
+    refused = asyncio.run(complete_migration(wave_of(vm)))
+    [completion] = refused["vms"]
+    assert completion["outcome"] == "refused", completion
+    assert f"different from the source at byte offset {5 * MIB}" in completion["error"], completion
+    assert power_state(vm) == "poweredOff"  # completion changed nothing: the source is there to go back to
+
+    again = asyncio.run(verify_cutover(wave_of(vm), return_state=True))
+    assert again.is_failed()  # the same result, read from the record: nothing is read again
+    assert asyncio.run(again.aresult(raise_on_failure=False))["vms"][0]["disks"][0]["first_difference"] == 5 * MIB
+
+    rolled_back = asyncio.run(rollback(wave_of(vm)))
+    assert [r["outcome"] for r in rolled_back["vms"]] == ["rolled-back"], rolled_back
+    assert power_state(vm) == "poweredOn"
+
+
+def test_a_byte_flipped_inside_the_final_delta_is_caught_inside_the_outage_and_no_vm_is_built(
+    lab: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vm = "flow-flip-02"
+    key = replicated(lab, vm, 8)
+    write_guest(lab, vm, 2 * MIB, os.urandom(CHUNK))
+    check_ranges = vmshift.replication.disk_cycle.check_ranges
+
+    def corrupted_before_the_read_back(copy, manifest, areas, *args, **kwargs):
+        flip_byte(vm, key, 2 * MIB + 77)  # inside the range the final delta just wrote
+        return check_ranges(copy, manifest, areas, *args, **kwargs)
+
+    monkeypatch.setattr(vmshift.replication.disk_cycle, "check_ranges", corrupted_before_the_read_back)
+    state, result = cut_over(wave_of(vm))
+
+    [row] = result["vms"]
+    assert state == "COMPLETED" and row["outcome"] == "failed" and "ReplicaMismatch" in row["error"], row
+    assert f"disk {key}: 65536 bytes in 1 range(s), the first at byte offset {2 * MIB}" in row["error"]
+    assert "powered on again" in row["error"] and power_state(vm) == "poweredOn"
+    with pytest.raises(ResourceNotFoundError):
+        connect_azure().compute.virtual_machines.get("rg-target", vm)

@@ -1,0 +1,319 @@
+"""Several appliances on one Prefect server (issue 16): a wave dispatched to three of them with a host limit they
+hold together, the wave going on through a PostgreSQL restart, and an appliance killed -9 in the middle of a wave
+whose VMs another appliance resumes. Every replica ends equal to its source byte for byte.
+
+The appliances are `vmshift appliance` processes against a server of this module's own (its PostgreSQL is
+restarted here); the lab's vCenter and storage are the session's. Small disks (8 MiB, 2 MiB written) and a
+bandwidth cap keep the VMs in flight for seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
+from prefect.client.schemas.objects import StateType, WorkerStatus
+from prefect.events.worker import EventsWorker
+from prefect.exceptions import ObjectNotFound
+from prefect.logging.handlers import APILogWorker
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+from wave_runs import CACHE, lab_wave
+
+from flows.appliance import lost_appliance_automations
+from flows.dispatch import POOL
+from flows.migrate_wave import migrate_wave
+from tasks.slots import ensure_limits
+from vmshift.lab import launcher, postgres, process
+from vmshift.lab.guest import write_guest
+from vmshift.lab.prefect_server import client_environment
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.limits import LimitKind, limit_name
+from vmshift.replication.verify import verify_vm
+from vmshift.state.store import StateStore
+from vmshift.vsphere import snapshots
+from vmshift.vsphere.connection import VCenterConfig, connect
+from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, find_vm
+
+pytestmark = pytest.mark.lab
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+HOST = "esx-01.lab.local"
+WRITTEN = 2 << 20  # bytes each VM's guest writes before the wave: what its cycle moves
+LOST_AFTER_S = 60  # two heartbeats of 30 s (Prefect's least), the least `vmshift appliance` accepts
+WAIT_S = 300.0
+
+
+@pytest.fixture(scope="module")
+def server(lab: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
+    """(folder, lab.json entry) of this module's Prefect server, the client settings in force around the tests."""
+    folder = tmp_path_factory.mktemp("appliances")
+    with launcher.running_prefect_server(folder) as entry, \
+            temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
+        yield folder, entry
+        # This process's log and event senders are bound to this server: flush them and let the next tests'
+        # flows make their own (task run states travel as events; a stale sender loses the next module's).
+        APILogWorker.drain_all(timeout=30)
+        EventsWorker.drain_all(timeout=30)
+
+
+class Appliances:
+    """`vmshift appliance` processes, each in its own process group (kill -9 takes all it runs)."""
+
+    def __init__(self, folder: Path, entry: dict) -> None:
+        self.folder, self.entry, self.started = folder, entry, {}
+
+    def start(self, name: str, bandwidth_mb_s: float, limit: int = 20) -> subprocess.Popen:
+        home = self.folder / name
+        home.mkdir(exist_ok=True)
+        env = {**os.environ, **client_environment(self.entry), "PYTHONPATH": str(PROJECT_ROOT),
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "2",
+               "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30", "VMSHIFT_APPLIANCE_NAME": name,
+               "VMSHIFT_APPLIANCE_DIR": str(home), "VMSHIFT_BANDWIDTH_MB_S": str(bandwidth_mb_s)}
+        with (home / "appliance.log").open("ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "cli.command", "appliance", "--limit", str(limit),
+                 "--lost-after", str(LOST_AFTER_S)],
+                cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.started[name] = child
+        return child
+
+    def wait_online(self) -> None:
+        """Until each started appliance polls its queue (its worker is online in the pool)."""
+        def online() -> bool:
+            exited = [name for name, child in self.started.items() if child.poll() is not None]
+            assert not exited, f"{exited} exited\n{self.logs()}"
+            return set(self.started) <= asyncio.run(_online_workers())
+        until(online, "the appliances starting", self)
+
+    def kill(self, name: str) -> None:
+        child = self.started.pop(name)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.started):
+            child = self.started.pop(name)
+            if child.poll() is not None:
+                continue
+            os.killpg(child.pid, signal.SIGINT)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {path.parent.name}\n" + path.read_text(errors="replace")[-3000:]
+                         for path in self.folder.glob("*/appliance.log"))
+
+
+async def _online_workers() -> set[str]:
+    async with get_client() as client:
+        try:
+            await client.read_work_pool(POOL)
+        except ObjectNotFound:  # no appliance has made the pool yet
+            return set()
+        workers = await client.read_workers_for_work_pool(POOL)
+    return {worker.name for worker in workers if worker.status == WorkerStatus.ONLINE}
+
+
+@pytest.fixture
+def appliances(server: tuple[Path, dict]) -> Iterator[Appliances]:
+    started = Appliances(*server)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+def wave_running(name: str, vms: list[str], entry: dict) -> Future:
+    """The wave, dispatched, in a daemon thread of its own (it reads its VMs' states until all are final; a
+    failing test must not wait for it)."""
+    done: Future = Future()
+
+    def run() -> None:
+        try:
+            with temporary_settings({PREFECT_API_URL: entry["api_url"],
+                                     PREFECT_API_AUTH_STRING: entry["auth_string"]}):
+                done.set_result(asyncio.run(migrate_wave(lab_wave(name, vms), Appliance(), dispatch=True)))
+        except BaseException as error:
+            done.set_exception(error)
+    threading.Thread(target=run, name=f"wave-{name}", daemon=True).start()
+    return done
+
+
+def guests_write(lab: dict, vms: list[str], length: int = WRITTEN) -> None:
+    for index, vm in enumerate(vms):
+        write_guest(lab, vm, 1 << 20, bytes([index + 1]) * length)
+
+
+def until(condition: Callable[[], bool], what: str, appliances: Appliances) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen in {WAIT_S:.0f} s\n{appliances.logs()}"
+        time.sleep(1)
+
+
+def runs_of(result: dict) -> dict[str, uuid.UUID]:
+    return {row["vm"]: uuid.UUID(row["flow_run"]) for row in result["vms"]}
+
+
+async def _states(names: list[str]) -> dict[str, StateType]:
+    async with get_client() as client:
+        runs = await client.read_flow_runs()
+    return {run.name.removeprefix("replicate-"): run.state.type for run in runs
+            if run.name.removeprefix("replicate-") in names and run.state}
+
+
+def run_states(names: list[str]) -> dict[str, StateType]:
+    """The latest `replicate-<vm>` run state of each VM named."""
+    return asyncio.run(_states(names))
+
+
+def assert_replicated_whole_and_clean(vms: list[str]) -> None:
+    """No vmshift snapshot left in vCenter, one finished cycle each, and every replica equal to its source."""
+    session = connect(VCenterConfig.from_env())
+    store = StateStore.for_account(CACHE)
+    for vm in vms:
+        assert snapshots.find_snapshots(find_vm(session, vm), OWN_SNAPSHOT_PREFIX) == [], vm
+        state = store.load(vm).state
+        assert (state.cycles, state.in_progress, state.error) == (1, None, None), (vm, state)
+        assert verify_vm(vm, session=session)["equal"] is True, vm
+
+
+def test_three_appliances_share_a_wave_and_never_read_more_disks_of_a_host_at_once_than_its_limit(
+        lab: dict, server: tuple[Path, dict], appliances: Appliances) -> None:
+    vms = [f"scale-{i:02d}" for i in range(1, 7)]  # all on esx-01
+    guests_write(lab, vms)
+    host_limit = 2
+    asyncio.run(ensure_limits({limit_name(LimitKind.HOST_DISK_READS, HOST): host_limit}, update=True))
+    for name in ("appliance-a", "appliance-b", "appliance-c"):
+        # Two VMs at most each: the first to poll cannot take the whole wave, and without the server's host
+        # limit the three could read 6 disks of the host at once. ~2 s a VM, so that they overlap.
+        appliances.start(name, bandwidth_mb_s=1.0, limit=2)
+    appliances.wait_online()
+    # Started at the same moment, they leave one of each lost-appliance automation (copies would act twice).
+    assert asyncio.run(_automation_counts()) == [1, 1]
+
+    result = wave_running("scale-three", vms, server[1]).result(timeout=WAIT_S)
+
+    assert {row["vm"]: row["outcome"] for row in result["vms"]} == dict.fromkeys(vms, "protected"), \
+        (result, appliances.logs())
+    runs = runs_of(result)
+    # Task run states reach the server as events, recorded a moment later.
+    until(lambda: len(asyncio.run(_cycles_and_appliances(list(runs.values())))[0]) >= len(vms),
+          "the cycles' task runs recorded", appliances)
+    cycles, ran_by = asyncio.run(_cycles_and_appliances(list(runs.values())))
+    assert len(cycles) == len(vms)  # one cycle each: none ran twice
+    assert max_overlap(cycles) == host_limit, cycles  # reached, never passed, across three processes
+    assert len(set(ran_by.values())) >= 2, ran_by  # the appliances shared the wave
+    assert_replicated_whole_and_clean(vms)
+
+
+async def _automation_counts() -> list[int]:
+    async with get_client() as client:
+        return [len(await client.read_automations_by_name(automation.name))
+                for automation in lost_appliance_automations(LOST_AFTER_S)]
+
+
+async def _cycles_and_appliances(runs: list[uuid.UUID]) -> tuple[list[tuple[float, float]], dict[uuid.UUID, str]]:
+    """The replication-cycle task runs' (start, end) and which appliance process ran each VM's run."""
+    async with get_client() as client:
+        tasks = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=runs)),
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="replication-cycle")))
+        flow_runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=runs)))
+    cycles = [(task.start_time.timestamp(), task.end_time.timestamp()) for task in tasks
+              if task.state and task.state.type == StateType.COMPLETED]
+    return cycles, {run.id: (run.infrastructure_pid or "").partition(":")[0] for run in flow_runs}
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals open at one instant (an end before a start at the same instant)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    most = open_now = 0
+    for _, step in events:
+        open_now += step
+        most = max(most, open_now)
+    return most
+
+
+def test_a_wave_completes_through_a_postgresql_restart(
+        lab: dict, server: tuple[Path, dict], appliances: Appliances) -> None:
+    vms = [f"scale-{i:02d}" for i in range(7, 10)]
+    guests_write(lab, vms, 4 << 20)
+    appliances.start("appliance-pg", bandwidth_mb_s=1.0)  # 12 MiB at 1 MB/s: ~12 s in flight
+    appliances.wait_online()
+    folder = server[0]
+
+    wave = wave_running("scale-postgres", vms, server[1])
+    until(lambda: list(run_states(vms).values()).count(StateType.RUNNING) >= 1, "a VM's run starting", appliances)
+    part = launcher.lab_part(folder, "postgres")
+    process.stop(part)
+    time.sleep(3)  # the server and the appliance meet a database that is down
+    postgres.start_postgres(folder, part)
+    result = wave.result(timeout=WAIT_S)
+
+    assert {row["vm"]: row["outcome"] for row in result["vms"]} == dict.fromkeys(vms, "protected"), \
+        (result, appliances.logs())
+    # Through the restart, not around it: no run lost its final state and waited for the lost-appliance rerun.
+    histories = asyncio.run(_histories(list(runs_of(result).values())))
+    assert all(StateType.CRASHED not in history for history in histories), histories
+    assert_replicated_whole_and_clean(vms)
+
+
+async def _histories(runs: list[uuid.UUID]) -> list[list[StateType]]:
+    async with get_client() as client:
+        return [[state.type for state in await client.read_flow_run_states(run)] for run in runs]
+
+
+def test_a_lost_appliances_vms_are_crashed_rerun_on_another_and_end_whole_none_lost_or_twice(
+        lab: dict, server: tuple[Path, dict], appliances: Appliances) -> None:
+    vms = [f"scale-{i:02d}" for i in range(10, 14)]
+    guests_write(lab, vms, 6 << 20)
+    appliances.start("appliance-lost", bandwidth_mb_s=0.25)  # 24 MiB at 0.25 MB/s: in flight for over a minute
+    appliances.wait_online()
+
+    wave = wave_running("scale-lost", vms, server[1])
+    until(lambda: list(run_states(vms).values()).count(StateType.RUNNING) == len(vms), "every VM's run starting",
+          appliances)
+    time.sleep(2)  # some bytes moved (a run's first heartbeat goes as it starts)
+    appliances.kill("appliance-lost")
+    killed = time.time()
+    appliances.start("appliance-spare", bandwidth_mb_s=50.0)
+    result = wave.result(timeout=WAIT_S)
+
+    assert {row["vm"]: row["outcome"] for row in result["vms"]} == dict.fromkeys(vms, "protected"), \
+        (result, appliances.logs())
+    crashed_after, done_before = asyncio.run(_crash_delays(list(runs_of(result).values()), killed))
+    # Each run in flight at the kill Crashed once, then ran again and Completed once (one that finished before
+    # the kill, its appliance still alive, did not).
+    assert crashed_after and len(crashed_after) == len(vms) - done_before, (crashed_after, done_before)
+    assert all(0 < delay <= LOST_AFTER_S + 10 for delay in crashed_after), crashed_after
+    assert_replicated_whole_and_clean(vms)
+
+
+async def _crash_delays(runs: list[uuid.UUID], killed: float) -> tuple[list[float], int]:
+    """Seconds from the kill to each run's Crashed state, and how many runs completed before the kill; asserts
+    each run completed exactly once."""
+    delays, done_before = [], 0
+    async with get_client() as client:
+        for run in runs:
+            states = await client.read_flow_run_states(run)
+            completed = [state.timestamp.timestamp() for state in states if state.type == StateType.COMPLETED]
+            assert len(completed) == 1, states
+            done_before += completed[0] < killed
+            delays += [state.timestamp.timestamp() - killed for state in states if state.type == StateType.CRASHED]
+    return delays, done_before
