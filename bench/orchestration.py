@@ -32,23 +32,23 @@ from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-import tasks.dns
-import tasks.endpoint
-import tasks.replication
-from deployments.limits import ensure_limits
-from flows.appliance import Appliance
 from flows.migrate_wave import migrate_wave
+from tasks.slots import ensure_limits
 from vmshift.azure.dns_gate import GateResult, Resolution
 from vmshift.azure.endpoint import PrivateEndpointInfo
 from vmshift.azure.private_dns import PrivateDnsSetup
 from vmshift.lab import launcher
-from vmshift.limits import LimitKind, planned_limits
+from vmshift.migration import access, connections, private_link, row_lifecycle
+from vmshift.migration.appliance import Appliance
+from vmshift.migration.limits import LimitKind, planned_limits
 from vmshift.plan.schema import Wave
 from vmshift.plan.validation import validate_plan
-from vmshift.readiness import facts_from_inventory
+from vmshift.state.lifecycle import Actor, Step
+from vmshift.vsphere.facts import facts_from_inventory
 
 PROJECT = Path(__file__).resolve().parents[1]
 TARGET_OVERHEAD_S = 0.5
+PLAIN_LOOP = Actor("bench/orchestration.py")  # who takes the plain loop's replicate steps
 TARGET_RATIO = 1.5
 
 
@@ -102,13 +102,13 @@ def _plain_loop(wave: Wave, appliance: Appliance, concurrency: int) -> float:
     """The same step calls without Prefect: gate first, then every VM's cycle in a thread pool."""
     started = time.monotonic()
     account, region = wave.vms[0].cache_storage_account, wave.vms[0].region
-    endpoint = tasks.endpoint.reach_endpoint(account, region, appliance)
-    tasks.dns.setup_private_dns(endpoint, appliance)
-    tasks.dns.check_gate(account, endpoint, appliance)
-    facts_from_inventory(tasks.replication.read_inventory())
+    endpoint = private_link.reach_endpoint(account, region, appliance)
+    private_link.setup_private_dns(endpoint, appliance)
+    private_link.check_gate(account, endpoint, appliance)
+    facts_from_inventory(connections.read_inventory([vm.source_vm for vm in wave.vms]))
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(lambda vm: tasks.replication.run_cycle(vm.source_vm, vm.cache_storage_account,
-                                                             threading.Event(), lambda percent: None), wave.vms))
+        list(pool.map(lambda vm: connections.run_cycle(vm.source_vm, vm.cache_storage_account, threading.Event(),
+                                                       lambda percent: None, Step.REPLICATE, PLAIN_LOOP), wave.vms))
     return time.monotonic() - started
 
 
@@ -163,15 +163,19 @@ def _sleeping_steps(names: list[str], work_s: float) -> None:
         {"vm": name, "guest_os": "rhel8_64Guest", "firmware": "efi", "power_state": "poweredOn", "disk_key": 2000,
          "capacity_bytes": 2**20, "datastore_path": f"[ds-nfs-02] {name}/{name}.vmdk", "cbt": True,
          "host": "esx-01.lab.local"} for name in names])
-    tasks.endpoint.reach_endpoint = lambda *_: endpoint
-    tasks.dns.setup_private_dns = lambda *_: PrivateDnsSetup("/zone", "/link", "/group")
-    tasks.dns.check_gate = lambda *_: GateResult(resolution.fqdn, True, "private", "private", resolution)
-    tasks.replication.read_inventory = lambda: inventory
+    access.check_access = lambda *_: None
+    private_link.reach_endpoint = lambda *_: endpoint
+    private_link.setup_private_dns = lambda *_: PrivateDnsSetup("/zone", "/link", "/group")
+    private_link.check_gate = lambda *_: GateResult(resolution.fqdn, True, "private", "private", resolution)
+    connections.read_inventory = lambda wanted: inventory[inventory['vm'].isin(wanted)]
 
-    def cycle(vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None]) -> dict:
+    def cycle(vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None], *_: object
+              ) -> dict:
         time.sleep(work_s)
         return {"vm": vm, "cycle": 1, "kind": "initial", "bytes_sent": 2**20, "seconds": work_s}
-    tasks.replication.run_cycle = cycle
+    connections.run_cycle = cycle
+    row_lifecycle.refusals = lambda vms, step: {}  # every VM may replicate; its state documents are not read
+    row_lifecycle.history = lambda vm, account: f"# {vm}"
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ from wave_runs import CACHE, StepFailed, kill_when, outcomes, run_step, start_st
 from vmshift.lab import launcher
 from vmshift.lab.guest import churn_guest, write_guest
 from vmshift.lab.prefect_server import client_environment
-from vmshift.replication.cycle import ReplicationSettings, verify_vm
+from vmshift.replication.cycle import ReplicationSettings
+from vmshift.replication.verify import verify_vm
 from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, connect
 
