@@ -108,7 +108,7 @@ def session(lab: dict) -> VSphereSession:
 
 @pytest.fixture(scope="module")
 def store(lab: dict) -> StateStore:
-    return StateStore(blob_service_client(CACHE_ACCOUNT).get_container_client(SETTINGS.state_container))
+    return StateStore.for_account(CACHE_ACCOUNT, SETTINGS.state_container)
 
 
 @pytest.fixture(scope="module")

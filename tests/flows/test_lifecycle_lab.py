@@ -44,12 +44,11 @@ from vmshift.migration.appliance import Appliance
 from vmshift.migration.target import target_name
 from vmshift.plan.schema import CutoverWindow, Wave
 from vmshift.plan.validation import validate_plan
-from vmshift.replication.storage import blob_service_client
 from vmshift.state import lifecycle
 from vmshift.state.document import VmState
 from vmshift.state.lifecycle import Actor, Phase, Step
 from vmshift.state.status import delta_scheduled
-from vmshift.state.store import DEFAULT_CONTAINER, StateStore, StoredState
+from vmshift.state.store import StateStore, StoredState
 from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, connect
 
@@ -121,7 +120,7 @@ class Lab:
         self.lab, self.monkeypatch = lab, monkeypatch
         self.wave, self.appliance = lab_wave(), Appliance()
         self.rows = {vm.source_vm: vm for vm in self.wave.vms}
-        self.store = StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
+        self.store = StateStore.for_account(CACHE)
         self.session = connect(VCenterConfig.from_env())
         self.azure = connect_azure()
         self.guest_writes = 0

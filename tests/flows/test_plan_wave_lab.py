@@ -24,9 +24,8 @@ from vmshift.migration.appliance import Appliance
 from vmshift.plan.hooks import HOOKS_FILE_ENV, load_hooks
 from vmshift.plan.schema import Wave
 from vmshift.plan.validation import validate_plan
-from vmshift.replication.storage import blob_service_client
 from vmshift.state.document import VERIFICATION_PASSED
-from vmshift.state.store import DEFAULT_CONTAINER, StateStore
+from vmshift.state.store import StateStore
 from vmshift.vsphere import inventory
 from vmshift.vsphere.connection import VCenterConfig, connect
 
@@ -111,7 +110,7 @@ def test_a_wave_lands_each_vm_in_its_subscription_with_its_nics_disks_sql_licenc
     sent = {row["vm"]: row["bytes_sent"] for row in replicated["vms"]}
     # The OS disk's 64 KiB went (in whole chunks); the 768 KiB of the left-out disk did not.
     assert len(KEPT) <= sent[MULTI] < len(LEFT_OUT), sent
-    state = StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER)).load(MULTI).state
+    state = StateStore.for_account(CACHE).load(MULTI).state
     assert state.included_disks == [disks[0].key] and list(state.disks) == [str(disks[0].key)]
 
     tested = asyncio.run(run_test_migrate(wave, appliance=appliance))

@@ -30,8 +30,7 @@ from vmshift.migration import cutover as azure_cutover
 from vmshift.migration.appliance import Appliance
 from vmshift.plan.schema import CutoverWindow, Wave
 from vmshift.plan.validation import validate_plan
-from vmshift.replication.storage import blob_service_client
-from vmshift.state.store import DEFAULT_CONTAINER, StateStore
+from vmshift.state.store import StateStore
 from vmshift.vsphere import inventory
 from vmshift.vsphere.connection import VCenterConfig, connect
 
@@ -67,7 +66,7 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
 
     write_guest(lab, "flow-web-01", 1 << 20, b"written by the guest after the initial cycle" * 64)
     # Another VM's state document is broken: it is named with what to do, and hides nobody else's cycle.
-    states = StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
+    states = StateStore.for_account(CACHE)
     broken = states.container.get_blob_client(states.blob_name(BROKEN_VM))
     broken.upload_blob(b'{"vm": "flow-broken-01", "phase":', overwrite=True)
     try:

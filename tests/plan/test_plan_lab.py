@@ -15,10 +15,9 @@ from vmshift.migration.access import PLAN_STEPS, TargetPlace, azure_scopes, plan
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.live_checks import LiveChecks, live_checks_from_env
 from vmshift.plan import ReplicationState, parse_start_at, validate_plan
-from vmshift.replication.storage import blob_service_client
 from vmshift.state.document import VmState
 from vmshift.state.lifecycle import Actor, Step, advance
-from vmshift.state.store import DEFAULT_CONTAINER, StateStore, StoredState
+from vmshift.state.store import StateStore, StoredState
 from vmshift.vsphere.privileges import ROLE_NAME, role_privileges
 
 pytestmark = pytest.mark.lab
@@ -67,8 +66,7 @@ def test_lab_refuses_changing_the_cache_account_of_a_replicating_vm(live_checks)
 
 
 def test_a_vm_replicating_to_another_cache_account_is_found_in_the_storage_accounts(lab, tmp_path: Path):
-    container = blob_service_client("vmshiftcacheeus").get_container_client(DEFAULT_CONTAINER)
-    store = StateStore(container)
+    store = StateStore.for_account("vmshiftcacheeus")
     store.ensure_container()
     store.save(StoredState(VmState(vm="plan-moved-01", phase="protected"), None))
     rows = example_rows()[:1]
@@ -78,7 +76,7 @@ def test_a_vm_replicating_to_another_cache_account_is_found_in_the_storage_accou
             result = validate_plan(write_rows(tmp_path / "plan.csv", rows), checks=checks,
                                    start_at=parse_start_at("now"))
     finally:
-        container.delete_blob(store.blob_name("plan-moved-01"))
+        store.container.delete_blob(store.blob_name("plan-moved-01"))
 
     assert {(2, "cache_storage_account"), (2, "region")} <= errors_at(result)
     assert "already replicates to 'vmshiftcacheeus'" in next(

@@ -22,8 +22,7 @@ from flows.selection import UnknownVm, select_vms
 from vmshift.lab import launcher
 from vmshift.lab.prefect_server import client_environment
 from vmshift.plan.validation import validate_plan
-from vmshift.replication.storage import blob_service_client
-from vmshift.state.store import DEFAULT_CONTAINER, StateStore
+from vmshift.state.store import StateStore
 from vmshift.vsphere import inventory
 from vmshift.vsphere.connection import VCenterConfig, connect
 
@@ -214,7 +213,7 @@ def test_a_step_naming_a_wave_never_uploaded_is_refused_by_name(step_env: dict) 
 def test_vmshift_status_of_a_vm_whose_state_document_is_broken_names_it_and_what_to_do(
     document: bytes, lab: dict
 ) -> None:
-    store = StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
+    store = StateStore.for_account(CACHE)
     store.ensure_container()
     blob = store.container.get_blob_client(store.blob_name("rel-corrupt-01"))
     blob.upload_blob(document, overwrite=True)

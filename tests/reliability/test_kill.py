@@ -24,10 +24,9 @@ from wave_runs import (
 from vmshift.lab.guest import write_guest
 from vmshift.replication.cycle import ReplicationSettings
 from vmshift.replication.settings import open_clients
-from vmshift.replication.storage import blob_service_client
 from vmshift.replication.verify import verify_vm
 from vmshift.state.document import DiskCheckpoint
-from vmshift.state.store import DEFAULT_CONTAINER, StateStore
+from vmshift.state.store import StateStore
 from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
@@ -49,7 +48,7 @@ def power_state(vm: str) -> str:
 
 
 def states() -> StateStore:
-    return StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
+    return StateStore.for_account(CACHE)
 
 
 def cycle_claimed(vm: str) -> Callable[[], bool]:

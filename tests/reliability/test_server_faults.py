@@ -24,7 +24,7 @@ from vmshift.lab.process import PartProcess
 from vmshift.replication.cycle import ReplicationSettings
 from vmshift.replication.storage import blob_service_client
 from vmshift.replication.verify import verify_vm
-from vmshift.state.store import DEFAULT_CONTAINER, StateStore
+from vmshift.state.store import StateStore
 
 pytestmark = pytest.mark.lab
 MIB = 1 << 20
@@ -71,7 +71,7 @@ def wait_answering(url: str, ca_file: str) -> None:
 def replica_record(vm: str) -> tuple[list, dict[str, tuple[str, list[str]]]]:
     """The VM's recovery points, and each replica blob's ETag and snapshots: what a replication pass changes."""
     settings = ReplicationSettings.from_env(CACHE)
-    state = StateStore(blob_service_client(CACHE).get_container_client(settings.state_container)).load(vm).state
+    state = StateStore.for_account(CACHE, settings.state_container).load(vm).state
     replicas = blob_service_client(CACHE).get_container_client(settings.replica_container)
     blobs = {disk.blob_name: (replicas.get_blob_client(disk.blob_name).get_blob_properties().etag,
                               sorted(blob.snapshot for blob in replicas.list_blobs(name_starts_with=disk.blob_name,
@@ -138,7 +138,7 @@ def test_azurite_stopped_and_started_again_in_the_middle_of_a_delta_cycle(
     write_guest(lab, vm, 0, os.urandom(2 * MIB))
     assert outcomes(run_step("replicate", [vm], step_env, tmp_path / "replicate.log")) == {vm: "protected"}
     churn_guest(lab, vm, 50.0, seed=3)
-    store = StateStore(blob_service_client(CACHE).get_container_client(DEFAULT_CONTAINER))
+    store = StateStore.for_account(CACHE)
     # 2 MB/s: the cycle's 8 MiB take seconds, long enough to be caught with some of them sent.
     child = start_step("delta", [vm], step_env | {"VMSHIFT_BANDWIDTH_MB_S": "2"}, tmp_path / "delta.log")
     deadline = time.monotonic() + 120

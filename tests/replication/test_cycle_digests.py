@@ -34,7 +34,7 @@ def manifest(blob_service: BlobServiceClient, chosen: ReplicationSettings, vm: s
 
 
 def state_of(blob_service: BlobServiceClient, chosen: ReplicationSettings, vm: str):
-    return StateStore(blob_service.get_container_client(chosen.state_container)).load(vm).state
+    return StateStore.for_account(chosen.cache_account, chosen.state_container, blob_service).load(vm).state
 
 
 class RecordedReads:

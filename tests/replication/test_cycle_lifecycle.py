@@ -29,7 +29,7 @@ def test_an_explicit_resync_repairs_a_replica_changed_behind_vmshifts_back_and_a
     replication: ReplicationSettings,
     tmp_path: Path,
 ) -> None:
-    store = StateStore(blob_service.get_container_client(replication.state_container))
+    store = StateStore.for_account(replication.cache_account, replication.state_container, blob_service)
     clients = {"session": session, "blob_service": blob_service, "settings": replication}
     write_guest(lab, VM, 0, random_bytes(2 * MIB, 61))
     replicate_once(VM, **clients)
