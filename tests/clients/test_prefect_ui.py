@@ -102,6 +102,12 @@ def run_card(page: Page, run_name: str) -> Locator:
     return page.locator("div").filter(has=link).filter(has_text=RUN_STATES).last
 
 
+def completed_run_card(page: Page) -> Locator:
+    """The card of a Completed flow run in a list, the innermost block holding a run link and that state (a
+    deployment's Scheduled next run stands above its runs)."""
+    return page.locator("div").filter(has=page.locator("a[href*='/flow-run/']")).filter(has_text="Completed").last
+
+
 def open_tab(page: Page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
@@ -171,10 +177,15 @@ def test_the_cutover_deployment_run_carries_the_cutover_report(
     # The cutover deployment's link, not verify-cutover's.
     signed_in.locator("a[href*='/deployments/deployment/']",
                       has_text=re.compile(r"(?<![\w-])cutover(?![\w-])")).first.click()
-    signed_in.locator("a[href*='/flow-run/']").first.click()
+    # Above the runs, the deployment's next run: the cutover the demo scheduled for wave-2.
+    expect(signed_in.locator("a[href*='/flow-run/']", has_text="cutover-wave-2").first).to_be_visible()
+    completed_run_card(signed_in).locator("a[href*='/flow-run/']").first.click()
     open_tab(signed_in, "Artifacts")
     open_link(signed_in, "artifacts", "cutover-wave-1")
     expect(signed_in.get_by_role("heading", name="Cutover of wave wave-1")).to_be_visible()
-    for vm in built.wave_vms:
-        expect(signed_in.locator("tr", has_text=vm).first).to_contain_text("migrated")
+    for vm in built.wave_vms:  # one section per VM: its outcome, its downtime steps, its verification
+        expect(signed_in.get_by_role("heading", name=f"{vm}: migrated")).to_be_visible()
+    # (the rendered report's bold line; the Raw tab's hidden editor holds the markdown too)
+    expect(signed_in.locator("strong", has_text="Verification after the VM started: passed")).to_have_count(
+        len(built.wave_vms))
     shoot(signed_in, screenshots, "cutover-report")
