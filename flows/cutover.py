@@ -16,13 +16,14 @@ cuts over together or not at all. A VM refused or failed whose source an earlier
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from prefect import State, flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.states import Failed
 
-from flows.selection import resolve_wave, select_vms, side_by_side
+from flows.selection import closed_gates, resolve_wave, select_vms, side_by_side
 from flows.verify_cutover import verify_cutover
 from tasks.access import permissions
 from tasks.cutover import cut_over, cutover_facts, restart_source_left_off
@@ -63,8 +64,10 @@ async def cutover(
                            skip_test_migration=skip_test_migration,
                            blackouts={appliance.name: [BlackoutWindow.parse(w) for w in blackout_windows or ()]})
     await permissions(Step.CUTOVER, chosen, appliance)  # a bad parameter is refused before any call
-    decisions = cutover_decisions(await cutover_facts(wave, chosen, appliance), datetime.now(UTC), policy,
-                                  groups=wave.application_groups())
+    gates = await closed_gates(chosen, appliance, "the final delta")
+    gated = [dataclasses.replace(one, closed_gate=gates.get(one.vm))
+             for one in await cutover_facts(wave, chosen, appliance)]
+    decisions = cutover_decisions(gated, datetime.now(UTC), policy, groups=wave.application_groups())
     refused = [outcome_row(vm.source_vm, "refused", error="; ".join(decisions[vm.source_vm]))
                for vm in chosen if decisions[vm.source_vm]]
     for row in refused:

@@ -10,8 +10,10 @@ from typing import TypeVar
 from prefect.artifacts import acreate_markdown_artifact
 
 from deployments.upload import uploaded_wave
+from tasks.dns import gate_between_cycles
 from tasks.lifecycle import history, refusals
 from tasks.slots import serially
+from vmshift.migration.appliance import Appliance
 from vmshift.migration.report import artifact_key, outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.state.lifecycle import LifecycleRefused, Step
@@ -62,6 +64,15 @@ async def side_by_side(
             return outcome_row(vm.source_vm, "failed", error=f"{type(result).__name__}: {result}")
         return done(vm, result)
     return [row(vm) for vm in vms]
+
+
+async def closed_gates(vms: Sequence[WavePlanRow], appliance: Appliance, what: str) -> dict[str, str]:
+    """Each VM whose cache account's DNS gate is closed, with why: a step whose `what` writes to a cache account
+    refuses those VMs, before anything else, since the writes would not go through the private endpoint."""
+    accounts = sorted({vm.cache_storage_account for vm in vms})
+    closed = await failures_of(accounts, lambda account: gate_between_cycles(account, appliance))
+    return {vm.source_vm: f"the DNS gate of {vm.cache_storage_account} is closed, and {what} writes to it: "
+            f"{closed[vm.cache_storage_account]}" for vm in vms if vm.cache_storage_account in closed}
 
 
 async def publish_history(vm: str, cache_account: str) -> None:

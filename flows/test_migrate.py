@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
-from flows.selection import resolve_wave, select_vms, side_by_side
+from flows.selection import closed_gates, resolve_wave, select_vms, side_by_side
 from tasks.access import permissions
 from tasks.hooks import run_hooks
 from tasks.replication import source_facts
@@ -33,7 +33,11 @@ async def test_migrate(
     await permissions(Step.TEST_MIGRATION, chosen, appliance)
     skipped = [outcome_row(vm.source_vm, "skipped", error="the plan says no test migration (OK_TO_TESTMIGRATE=N)")
                for vm in select_vms(wave, vms) if not vm.allow_test_migration]
-    facts = await source_facts([vm.source_vm for vm in chosen], {})
+    # OS preparation writes the OS disk's prepared copy beside the replica; without it the step only reads there.
+    gates = await closed_gates([vm for vm in chosen if vm.prepare_os], appliance, "OS preparation")
+    skipped += [outcome_row(vm, "refused", error=closed) for vm, closed in gates.items()]
+    chosen = [vm for vm in chosen if vm.source_vm not in gates]
+    facts = await source_facts([vm.source_vm for vm in chosen], {}) if chosen else {}
 
     async def one(vm: WavePlanRow) -> tuple[BuiltTestVm, str | None]:
         await run_hooks(HookMoment.PRE_TEST_MIGRATION, vm)

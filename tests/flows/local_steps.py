@@ -39,6 +39,11 @@ def wave_of(name: str, vm_names: list[str]) -> Wave:
     return dataclasses.replace(plan.waves[0], name=name, vms=rows)
 
 
+def _endpoint_of(account: str) -> PrivateEndpointInfo:
+    return PrivateEndpointInfo(id=f"/pe/{account}", name=f"pe-{account}-blob", account_id=f"/sa/{account}",
+                               status="Approved", approval="automatic", nic_id="/nic", private_ip="10.10.2.4")
+
+
 class LocalSteps:
     """Records what ran; `cycle` decides per VM what a replication cycle does (default: sleep briefly)."""
 
@@ -54,6 +59,7 @@ class LocalSteps:
         monkeypatch.setattr(private_link, "reach_endpoint", self._endpoint)
         monkeypatch.setattr(private_link, "setup_private_dns", self._dns)
         monkeypatch.setattr(private_link, "check_gate", self._gate)
+        monkeypatch.setattr(private_link, "check_existing_gate", self._existing_gate)
         monkeypatch.setattr(connections, "read_inventory", self._inventory)
         monkeypatch.setattr(connections, "run_cycle", self._cycle)
         # Each VM's lifecycle, kept here instead of in a cache account's state document; a VM with none is
@@ -102,8 +108,7 @@ class LocalSteps:
 
     def _endpoint(self, account: str, region: str, appliance: object) -> PrivateEndpointInfo:
         self.record("endpoint", account)
-        return PrivateEndpointInfo(id=f"/pe/{account}", name=f"pe-{account}-blob", account_id=f"/sa/{account}",
-                                   status="Approved", approval="automatic", nic_id="/nic", private_ip="10.10.2.4")
+        return _endpoint_of(account)
 
     def _dns(self, endpoint: PrivateEndpointInfo, appliance: object) -> PrivateDnsSetup:
         self.record("dns", endpoint.name)
@@ -115,6 +120,10 @@ class LocalSteps:
         fqdn = blob_fqdn(account)
         return GateResult(fqdn, True, "private", f"{fqdn} resolves to {endpoint.private_ip}",
                           Resolution(fqdn, "local", addresses=(endpoint.private_ip,)))
+
+    def _existing_gate(self, account: str, appliance: object) -> GateResult:
+        """The gate again, on the endpoint a wave made (test migration, cutover and delta-sync ask it)."""
+        return self._gate(account, _endpoint_of(account), appliance)
 
     def _inventory(self, vm_names: Sequence[str]) -> pd.DataFrame:
         return pd.DataFrame([

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from prefect_api import api_call, basic, flow_runs
-from wave_runs import CACHE, EXAMPLE_PLAN, PROJECT_ROOT, lab_wave, target_resources
+from wave_runs import CACHE, EXAMPLE_PLAN, PROJECT_ROOT, lab_wave, source_power, target_resources
 
 from deployments.upload import wave_parameter
 from flows.selection import UnknownVm, select_vms
@@ -23,8 +23,6 @@ from vmshift.lab import launcher
 from vmshift.lab.prefect_server import client_environment
 from vmshift.plan.validation import validate_plan
 from vmshift.state.store import StateStore
-from vmshift.vsphere import inventory
-from vmshift.vsphere.connection import VCenterConfig, connect
 
 BIN = Path(sys.executable).parent
 WAVE_REPLICATE, CUTOVER, TEST_MIGRATE = "migrate-wave/wave-replicate", "cutover/cutover", "test-migrate/test-migrate"
@@ -156,11 +154,6 @@ def test_a_good_api_call_on_a_deployment_vmshift_deploy_made_creates_its_run(dep
     assert answer.json()["id"] in {run["id"] for run in flow_runs(prefect, deployment_id)}
 
 
-def power_state(vm: str) -> str:
-    with connect(VCenterConfig.from_env()) as session:
-        return str(inventory.find_vm(session, vm).runtime.powerState)
-
-
 def test_a_run_whose_parameters_are_wrong_fails_saying_which_before_touching_a_vm(
     step_env: dict, rel_prefect: tuple[Path, dict], deployments: dict[str, str], tmp_path: Path
 ) -> None:
@@ -171,7 +164,7 @@ def test_a_run_whose_parameters_are_wrong_fails_saying_which_before_touching_a_v
                        "'mon-fri 22:00-06:00'"),
              TEST_MIGRATE: ({"wave": wave, "vms": ["no-such-vm"]},
                             f"UnknownVm: not in wave rel-bad-calls: no-such-vm; its VMs: {VM}")}
-    source, targets = power_state(VM), target_resources(VM)
+    source, targets = source_power(VM), target_resources(VM)
     runs = {name: api_call("POST", f"{prefect['api_url']}/deployments/{deployments[name]}/create_flow_run", headers,
                            {"parameters": parameters}).json()["id"] for name, (parameters, _) in calls.items()}
 
@@ -189,7 +182,7 @@ def test_a_run_whose_parameters_are_wrong_fails_saying_which_before_touching_a_v
         tasks = api_call("POST", f"{prefect['api_url']}/task_runs/filter", headers,
                          {"flow_runs": {"id": {"any_": [run]}}}).json()
         assert tasks == [], f"{name} ran {[task['name'] for task in tasks]} before refusing its parameters"
-    assert power_state(VM) == source
+    assert source_power(VM) == source
     assert target_resources(VM) == targets
 
 

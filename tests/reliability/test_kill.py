@@ -17,6 +17,7 @@ from wave_runs import (
     kill_when,
     outcomes,
     run_step,
+    source_power,
     start_step,
     target_resources,
 )
@@ -41,10 +42,6 @@ POWERED_ON_AGAIN = "powered on again"  # in the row's error when the cutover sta
 
 def own_snapshots(vm: str) -> list:
     return snapshots.find_snapshots(inventory.find_vm(connect(VCenterConfig.from_env()), vm), OWN_SNAPSHOT_PREFIX)
-
-
-def power_state(vm: str) -> str:
-    return inventory.find_vm(connect(VCenterConfig.from_env()), vm).runtime.powerState
 
 
 def states() -> StateStore:
@@ -137,19 +134,19 @@ def test_kill_9_after_the_source_shutdown_then_a_failed_or_refused_rerun_starts_
         requests.post(faults, json={}, verify=lab["ca_file"], timeout=10)
     row = failed["vms"][0]
     assert row["outcome"] == "failed" and POWERED_ON_AGAIN in row["error"], row
-    assert power_state(vm) == "poweredOn", row
+    assert source_power(vm) == "poweredOn", row
     assert target_resources(vm) == Counter()
 
     killed_after_the_shutdown(tmp_path / "killed-2.log")
     refused = run_step("cutover", [vm], step_env, tmp_path / "window-closed.log", window_open=False)
     row = refused["vms"][0]
     assert row["outcome"] == "refused" and "window" in row["error"] and POWERED_ON_AGAIN in row["error"], row
-    assert power_state(vm) == "poweredOn", row
+    assert source_power(vm) == "poweredOn", row
     assert target_resources(vm) == Counter()
 
     killed_after_the_shutdown(tmp_path / "killed-3.log")
     assert_migrated_once(vm, run_step("cutover", [vm], step_env, tmp_path / "again.log"))
-    assert power_state(vm) == "poweredOff"
+    assert source_power(vm) == "poweredOff"
 
 
 def proof_under_way(vm: str) -> Callable[[], bool]:

@@ -14,7 +14,16 @@ from urllib.parse import urlparse
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
-from wave_runs import CACHE, assert_disks_verified, finish_step, outcomes, run_step, start_step, target_resources
+from wave_runs import (
+    CACHE,
+    assert_disks_verified,
+    finish_step,
+    outcomes,
+    run_step,
+    source_power,
+    start_step,
+    target_resources,
+)
 
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.clients import connect as azure
@@ -197,6 +206,8 @@ def test_the_dns_answer_turning_public_between_cycles_stops_replication_until_fi
         churn_guest(lab, vm, 10.0, seed=9)
         before = replica_record(vm)
         stopped = run_step("delta", [vm], step_env, tmp_path / "delta.log")
+        # The cutover asks the gate too, before any shutdown: its final delta would write through a public address.
+        refused = run_step("cutover", [vm], step_env, tmp_path / "cutover.log")
         after = replica_record(vm)
     finally:  # the link back, as migrate-wave's private DNS step makes it (also for the tests after this one)
         relinked = run_step("replicate", [vm], step_env, tmp_path / "relink.log")
@@ -206,6 +217,10 @@ def test_the_dns_answer_turning_public_between_cycles_stops_replication_until_fi
     assert error.endswith(f"(a public address) because the private DNS zone {ZONE} is not linked to the appliance's "
                           "VNet; add a virtual network link from the zone to that VNet"), error
     assert after == before  # no recovery point added, no replica blob written or snapshotted
+    assert outcomes(refused) == {vm: "refused"}, refused
+    gate = f"the DNS gate of {CACHE} is closed, and the final delta writes to it: zone not linked: "
+    assert refused["vms"][0]["error"].startswith(f"{gate}{CACHE}.blob.core.windows.net resolved "), refused
+    assert source_power(vm) == "poweredOn" and not target_resources(vm)  # nothing shut down, nothing built
     assert outcomes(relinked) == {vm: "protected"}
     assert outcomes(run_step("delta", [vm], step_env, tmp_path / "after.log")) == {vm: "protected"}
     assert replica_equal(vm)

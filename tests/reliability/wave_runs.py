@@ -103,6 +103,15 @@ def target_resources(vm: str) -> Counter[str]:
     return Counter(name for name in names if name == vm or name.startswith(f"{vm}-"))
 
 
+def source_power(vm: str) -> str:
+    """The source VM's power state, as vCenter reports it."""
+    from vmshift.vsphere import inventory
+    from vmshift.vsphere.connection import VCenterConfig, connect
+
+    with connect(VCenterConfig.from_env()) as session:
+        return str(inventory.find_vm(session, vm).runtime.powerState)
+
+
 def assert_disks_verified(vm: str, row: dict) -> None:
     """The cutover row's verification proved every source disk's managed disk equal, after the VM started: a rerun
     that found the VM built proves nothing, and must not pass for verified."""

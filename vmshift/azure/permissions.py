@@ -93,11 +93,13 @@ REQUIRED_ACTIONS: tuple[RequiredAction, ...] = (
     _req("Microsoft.Storage/storageAccounts/privateEndpointConnectionsApproval/action", Scope.CACHE_RESOURCE_GROUP,
          {_R}, "privateEndpoints.createOrUpdate with an automatic connection; without it vmshift asks for a "
          "manual one, which the account's owner approves"),
-    _req("Microsoft.Network/privateEndpoints/read", Scope.CACHE_RESOURCE_GROUP, {_R},
-         "privateEndpoints.get: the endpoint once created, its approval, the DNS gate between cycles"),
+    # The DNS gate's reads: before each replication cycle, and before the test migration and the cutover write
+    # to the cache account (a prepared copy, the final delta).
+    _req("Microsoft.Network/privateEndpoints/read", Scope.CACHE_RESOURCE_GROUP, {_R, *_BUILD},
+         "privateEndpoints.get: the endpoint once created, its approval, the DNS gate before each write"),
     _req("Microsoft.Network/privateEndpoints/write", Scope.CACHE_RESOURCE_GROUP, {_R},
          "privateEndpoints.createOrUpdate: the blob endpoint of the cache account"),
-    _req("Microsoft.Network/networkInterfaces/read", Scope.CACHE_RESOURCE_GROUP, {_R},
+    _req("Microsoft.Network/networkInterfaces/read", Scope.CACHE_RESOURCE_GROUP, {_R, *_BUILD},
          "networkInterfaces.get: the endpoint's private IP"),
     _req("Microsoft.Network/privateEndpoints/privateDnsZoneGroups/read", Scope.CACHE_RESOURCE_GROUP, {_R},
          "privateDnsZoneGroups.get"),
@@ -112,17 +114,18 @@ REQUIRED_ACTIONS: tuple[RequiredAction, ...] = (
     _req("Microsoft.Network/virtualNetworks/join/action", Scope.HUB_VNET, {_R},
          "virtualNetworkLinks.createOrUpdate: the private zone is linked to the VNet"),
     # The private DNS zone's resource group.
-    _req("Microsoft.Network/privateDnsZones/read", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP, {_R},
+    _req("Microsoft.Network/privateDnsZones/read", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP, {_R, *_BUILD},
          "privateZones.get: the zone, and the DNS gate"),
     _req("Microsoft.Network/privateDnsZones/write", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP, {_R},
          "privateZones.createOrUpdate: the zone, once"),
     _req("Microsoft.Network/privateDnsZones/join/action", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP, {_R},
          "privateDnsZoneGroups.createOrUpdate: the endpoint's zone group names the zone"),
-    _req("Microsoft.Network/privateDnsZones/virtualNetworkLinks/read", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP, {_R},
+    _req("Microsoft.Network/privateDnsZones/virtualNetworkLinks/read", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP,
+         {_R, *_BUILD},
          "virtualNetworkLinks.list: the zone's link to the VNet, and the DNS gate"),
     _req("Microsoft.Network/privateDnsZones/virtualNetworkLinks/write", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP,
          {_R}, "virtualNetworkLinks.createOrUpdate: the zone's link to the VNet, once"),
-    _req("Microsoft.Network/privateDnsZones/A/read", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP, {_R},
+    _req("Microsoft.Network/privateDnsZones/A/read", Scope.PRIVATE_DNS_ZONE_RESOURCE_GROUP, {_R, *_BUILD},
          "recordSets.get: the DNS gate compares the account's A record with the endpoint's IP"),
     # Each target resource group.
     _req("Microsoft.Compute/disks/read", Scope.TARGET_RESOURCE_GROUP, {*_BUILD, _B},

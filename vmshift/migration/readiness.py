@@ -115,6 +115,8 @@ class CutoverFacts:
     cutover_at: datetime | None = None  # the VM's own time, beside the wave's window
     allow_cutover: bool = True  # Azure Migrate's OK_TO_MIGRATE
     appliance: str = ""
+    # Why the final delta may not write to the VM's cache account: its DNS gate is closed (None: open).
+    closed_gate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ def cutover_refusals(facts: CutoverFacts, now: datetime, policy: CutoverPolicy) 
     reasons: list[str] = []
     if facts.phase_refusal:
         reasons.append(facts.phase_refusal)
+    if facts.closed_gate:
+        reasons.append(facts.closed_gate)
     if not facts.allow_cutover:
         reasons.append("the plan says not to migrate this VM (OK_TO_MIGRATE=N)")
     if facts.last_delta_end is None:
