@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from prefect import State, flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
@@ -32,6 +33,7 @@ from vmshift.migration.report import artifact_key, outcome_row
 from vmshift.migration.target import left_out_disks, migrated_disk_keys
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.replication.cycle import CycleStopped
+from vmshift.schedule import BlackoutWindow, blackout_end
 from vmshift.state import lifecycle
 from vmshift.steps import Step
 from vmshift.vsphere.facts import VmFacts
@@ -40,10 +42,14 @@ PROGRESS_S = 10.0  # how often a VM's progress artifact is brought up to date
 
 
 @flow(name="migrate-wave", flow_run_name="migrate-{wave.name}")
-async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch: bool = False) -> dict:
+async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch: bool = False,
+                       blackout_windows: list[str] | None = None) -> dict:
     """Replicate every VM of the wave that is ready; returns `{"wave", "vms": [{vm, outcome, ...}]}`. With
-    `dispatch`, the VMs' runs go to the appliances of their vCenters instead of running in this process."""
+    `dispatch`, the VMs' runs go to the appliances of their vCenters instead of running in this process. Inside
+    one of the appliance's `blackout_windows` (as delta-sync takes them), the initial replication waits for its
+    end: the endpoint, DNS, gate and readiness are done first."""
     appliance = appliance or Appliance.from_env()
+    blackouts = [BlackoutWindow.parse(text) for text in blackout_windows or ()]  # a bad one fails before any call
     log = get_run_logger()
     await permissions(Step.REPLICATION, list(wave.vms), appliance)
     accounts = sorted({vm.cache_storage_account for vm in wave.vms})
@@ -71,6 +77,11 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch:
         for warning in verdict.warnings:
             log.warning("%s: %s", name, warning)
 
+    held_until = blackout_end(datetime.now(UTC), blackouts) if runnable else None
+    if held_until is not None:
+        log.info("wave %s: appliance %s is in a blackout window: %d VMs start their initial replication at %s",
+                 wave.name, appliance.name, len(runnable), held_until.isoformat())
+        await hold_until(held_until)
     if dispatch:
         outcomes |= {row["vm"]: row for row in await replicate_on_appliances(runnable, facts)}
         return await _report(wave, names, outcomes, facts)
@@ -84,6 +95,11 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch:
     for row in await side_by_side(runnable, replicate, lambda _, outcome: outcome, asks=lifecycle.Step.REPLICATE):
         outcomes[row["vm"]] = row
     return await _report(wave, names, outcomes, facts)
+
+
+async def hold_until(moment: datetime) -> None:
+    """Wait, in the wave's run, until `moment` (a blackout window's end)."""
+    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
 
 
 async def _report(wave: Wave, names: list[str], outcomes: dict[str, dict], facts: dict[str, VmFacts]) -> dict:

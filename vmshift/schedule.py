@@ -2,7 +2,8 @@
 
 Azure Migrate's agentless rule: the next delta cycle starts min(max(1 h, last cycle's duration / 2), 12 h)
 after the last one ends, so a slow VM is not hammered and a fast one is never more than 12 h behind.
-Blackout windows are per appliance, weekly, in UTC: no cycle starts inside one and a cutover is refused.
+Blackout windows are per appliance, weekly, in UTC: no cycle starts inside one (a wave's initial replication
+waits for its end) and a cutover is refused.
 """
 
 from __future__ import annotations
@@ -77,8 +78,28 @@ class BlackoutWindow:
         return (day in self.days and clock >= self.start) or (previous_day in self.days and clock < self.end)
 
 
+    def end_after(self, moment: datetime) -> datetime:
+        """The end of this window's occurrence that holds `moment` (which it must contain)."""
+        moment = moment.astimezone(UTC)
+        day = moment.date()
+        if self.end <= self.start and moment.time() >= self.start:  # past midnight: it ends tomorrow
+            day += timedelta(days=1)
+        return datetime.combine(day, self.end, tzinfo=UTC)
+
+
 def in_blackout(moment: datetime, windows: Iterable[BlackoutWindow]) -> bool:
     return any(window.contains(moment) for window in windows)
+
+
+def blackout_end(moment: datetime, windows: Sequence[BlackoutWindow]) -> datetime | None:
+    """When the blackout holding `moment` ends, windows that touch counting as one; None when none holds it."""
+    end = None
+    for _ in range(7 * len(windows) + 1):
+        holding = [window for window in windows if window.contains(moment)]
+        if not holding:
+            return end
+        moment = end = max(window.end_after(moment) for window in holding)
+    raise ScheduleInvalid("the blackout windows cover the whole week: nothing could ever replicate")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from local_steps import LocalSteps, wave_of
@@ -37,6 +38,7 @@ from vmshift.azure.errors import DnsGateFailed
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.limits import planned_limits
 from vmshift.replication.cycle import CycleStopped
+from vmshift.schedule import BlackoutWindow
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -122,6 +124,27 @@ def test_a_failing_dns_gate_blocks_its_vms_and_replicates_nothing(monkeypatch: p
     assert outcomes(result) == {"vm-a": "blocked", "vm-b": "blocked"}
     assert "resolves to a public address" in result["vms"][0]["error"]
     assert not [call for call in steps.calls if call[0] == "cycle"]
+
+
+def test_a_blackout_window_holds_the_initial_replication_until_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps = LocalSteps(monkeypatch, ["vm-a", "vm-b"])
+    held: list[datetime] = []
+
+    async def hold(moment: datetime) -> None:  # the wait itself, recorded instead of slept
+        held.append(moment)
+        steps.record("hold", moment.isoformat())
+    monkeypatch.setattr(flows.migrate_wave, "hold_until", hold)
+    now = datetime.now(UTC)
+    window = f"daily {now - timedelta(minutes=5):%H:%M}-{now + timedelta(minutes=5):%H:%M}"
+    marker = f"test-{uuid.uuid4().hex[:8]}"
+    with tags(marker):
+        result = asyncio.run(migrate_wave(wave_of(marker, ["vm-a", "vm-b"]), Appliance(name=marker),
+                                          blackout_windows=[window]))
+
+    assert outcomes(result) == {"vm-a": "protected", "vm-b": "protected"}
+    assert len(held) == 1 and held[0] == BlackoutWindow.parse(window).end_after(now)
+    order = [step for step, _ in steps.calls]
+    assert order.index("hold") > order.index("gate") and order.index("hold") < order.index("cycle")
 
 
 def test_one_vm_failing_does_not_stop_the_others_and_each_vm_shows_in_a_run_of_its_own(

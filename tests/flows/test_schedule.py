@@ -9,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tasks.delta import due_cycles
-from vmshift.schedule import BlackoutWindow, CycleRecord, CycleRule, ScheduleInvalid, due_vms, next_cycle_due
+from vmshift.schedule import (
+    BlackoutWindow,
+    CycleRecord,
+    CycleRule,
+    ScheduleInvalid,
+    blackout_end,
+    due_vms,
+    next_cycle_due,
+)
 from vmshift.state.document import Claim, CycleInProgress, LastCycle, VmState
 from vmshift.state.status import status_rows
 
@@ -56,6 +64,18 @@ def test_a_window_past_midnight_covers_the_next_morning() -> None:
     assert window.contains(datetime(2026, 11, 28, 5, 59, tzinfo=UTC))  # Saturday morning
     assert not window.contains(datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
     assert not window.contains(datetime(2026, 11, 27, 5, 0, tzinfo=UTC))  # Friday morning: Thursday is not listed
+
+
+def test_a_blackout_ends_when_no_window_holds_any_more_touching_windows_counting_as_one() -> None:
+    friday_night = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+    windows = [BlackoutWindow.parse("fri 22:00-06:00"), BlackoutWindow.parse("sat 06:00-08:30")]
+    assert blackout_end(friday_night, windows) == datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
+    assert blackout_end(friday_night, windows[:1]) == datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+    assert blackout_end(datetime(2026, 11, 28, 5, 0, tzinfo=UTC), windows[:1]) == datetime(2026, 11, 28, 6, 0,
+                                                                                         tzinfo=UTC)
+    assert blackout_end(datetime(2026, 11, 28, 9, 0, tzinfo=UTC), windows) is None
+    with pytest.raises(ScheduleInvalid, match="whole week"):
+        blackout_end(friday_night, [BlackoutWindow.parse(text) for text in ("daily 00:00-12:00", "daily 12:00-00:00")])
 
 
 def test_day_ranges_and_daily() -> None:
