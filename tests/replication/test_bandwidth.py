@@ -1,10 +1,17 @@
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from vmshift.migration import cutover
+from vmshift.plan.validation import validate_plan
 from vmshift.replication.extents import MIB, DiskExtent, plan_writes
 from vmshift.replication.mover import BandwidthCap, MoverSettings, appliance_cap, move
+from vmshift.replication.settings import LIFT_CAP_IN_OUTAGE_ENV, ReplicationSettings
+from vmshift.state.lifecycle import Actor
+
+EXAMPLE_PLAN = Path(__file__).resolve().parents[2] / "examples" / "waves.csv"
 
 
 class FakeClock:
@@ -121,3 +128,27 @@ def test_a_ledger_left_from_before_a_reboot_holds_nobody_back(tmp_path: Path) ->
     cap.take(1_000_000)
     cap.take(1_000_000)
     assert clock.slept == [1.0]
+
+
+def test_the_final_delta_keeps_the_appliances_cap_unless_it_is_lifted_for_the_outage(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VMSHIFT_BANDWIDTH_MB_S", "40")
+    monkeypatch.setenv("VMSHIFT_REPLICATION_CONCURRENCY", "3")
+    monkeypatch.setenv("VMSHIFT_RECOVERY_POINTS", "5")
+    for name in ("URL", "USER", "PASSWORD", "DATACENTER"):  # a vCenter named, never reached: settings alone
+        monkeypatch.setenv(f"VMSHIFT_VCENTER_{name}", "unused")
+    monkeypatch.setattr(cutover, "connect_vcenter", lambda config: object())
+    row = validate_plan(EXAMPLE_PLAN, now=datetime(2030, 1, 1, tzinfo=UTC)).raise_for_errors().waves[0].vms[0]
+
+    kept = cutover.source_vm(row, Actor("tests")).settings
+    assert (kept.mover.bandwidth_mb_s, kept.mover.concurrency, kept.keep_recovery_points) == (40.0, 3, 5)
+    assert kept.cache_account == row.cache_storage_account
+
+    monkeypatch.setenv(LIFT_CAP_IN_OUTAGE_ENV, "yes")
+    lifted = cutover.source_vm(row, Actor("tests")).settings
+    assert (lifted.mover.bandwidth_mb_s, lifted.mover.concurrency, lifted.keep_recovery_points) == (None, 3, 5)
+    assert ReplicationSettings.from_env(row.cache_storage_account).mover.bandwidth_mb_s == 40.0  # cycles keep it
+
+    monkeypatch.setenv(LIFT_CAP_IN_OUTAGE_ENV, "sometimes")
+    with pytest.raises(ValueError, match="VMSHIFT_LIFT_BANDWIDTH_CAP_IN_OUTAGE='sometimes': say yes or no"):
+        ReplicationSettings.from_env(row.cache_storage_account)

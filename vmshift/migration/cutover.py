@@ -546,9 +546,10 @@ def restart_vm_source_left_off(vm: WavePlanRow, actor: Actor) -> bool:
 
 
 def source_vm(vm: WavePlanRow, actor: Actor) -> VSphereSourceVm:
-    """The row's source VM in the vCenter the environment names."""
+    """The row's source VM in the vCenter the environment names; its final delta runs with the appliance's
+    replication settings (a lifted bandwidth cap only when they lift it: `ReplicationSettings.for_outage`)."""
     return VSphereSourceVm(connect_vcenter(VCenterConfig.from_env()), vm.source_vm,
-                           ReplicationSettings(vm.cache_storage_account), actor)
+                           ReplicationSettings.from_env(vm.cache_storage_account).for_outage(), actor)
 
 
 def shutdown_record(vm: WavePlanRow) -> StateShutdownRecord:

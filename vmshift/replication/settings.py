@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
@@ -15,6 +15,8 @@ from vmshift.replication.mover import MoverSettings
 from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.storage import blob_service_client
 from vmshift.state.store import StateStore
+
+LIFT_CAP_IN_OUTAGE_ENV = "VMSHIFT_LIFT_BANDWIDTH_CAP_IN_OUTAGE"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class ReplicationSettings:
     state_container: str = "vmshift-state"
     mover: MoverSettings = field(default_factory=MoverSettings)
     keep_recovery_points: int = 3
+    # The cutover's final delta ignores the bandwidth cap: its outage then lasts what the changed bytes take at
+    # full speed, at the cost of the link the appliance's other VMs share. Off unless asked for.
+    cap_lifted_in_outage: bool = False
 
     @classmethod
     def from_env(cls, cache_account: str | None = None) -> ReplicationSettings:
@@ -37,7 +42,17 @@ class ReplicationSettings:
             concurrency=int(os.environ.get("VMSHIFT_REPLICATION_CONCURRENCY", "8")),
             bandwidth_mb_s=float(cap) if cap else None,
         )
-        return cls(account, mover=mover, keep_recovery_points=int(os.environ.get("VMSHIFT_RECOVERY_POINTS", "3")))
+        lifted = os.environ.get(LIFT_CAP_IN_OUTAGE_ENV, "no").strip().lower()
+        if lifted not in ("yes", "no"):
+            raise ValueError(f"{LIFT_CAP_IN_OUTAGE_ENV}={lifted!r}: say yes or no")
+        return cls(account, mover=mover, keep_recovery_points=int(os.environ.get("VMSHIFT_RECOVERY_POINTS", "3")),
+                   cap_lifted_in_outage=lifted == "yes")
+
+    def for_outage(self) -> ReplicationSettings:
+        """The settings of a cutover's final delta: these, without the bandwidth cap when it is lifted then."""
+        if not self.cap_lifted_in_outage:
+            return self
+        return replace(self, mover=replace(self.mover, bandwidth_mb_s=None))
 
 
 @dataclass
