@@ -74,8 +74,9 @@ async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> lis
     facts = await source_facts(due, {})
     await prepare_limits(facts.values(), appliance)
     results = await asyncio.gather(
-        *(cycle_within_limits(vm, states[vm][0], facts[vm], appliance, step=lifecycle.Step.DELTA_CYCLE) for vm in due
-          if vm in facts), return_exceptions=True)
+        *(cycle_within_limits(vm, states[vm][0], facts[vm], appliance, step=lifecycle.Step.DELTA_CYCLE,
+                              included_disks=states[vm][1].included_disks) for vm in due if vm in facts),
+        return_exceptions=True)
     await asyncio.gather(*(publish_history(vm, states[vm][0]) for vm in due if vm in facts))
     rows = [outcome_row(vm, "failed", error=f"{type(result).__name__}: {result}")
             if isinstance(result, BaseException) else result

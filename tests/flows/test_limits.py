@@ -10,7 +10,7 @@ from cli.command import main
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.limits import LimitKind, LimitOverrideInvalid, limit_name, planned_limits, vm_slots
 from vmshift.vsphere.connection import VCenterConfig, connect
-from vmshift.vsphere.facts import facts_from_inventory
+from vmshift.vsphere.facts import DiskFacts, VmFacts, facts_from_inventory
 from vmshift.vsphere.inventory import inventory
 
 
@@ -53,3 +53,17 @@ def test_limits_setup_creates_every_limit_a_wave_over_the_inventory_takes(lab: d
     wanted = {name for vm in facts.values() for name, _ in vm_slots(vm, appliance)}
     assert wanted <= set(created)  # what the wave's VMs take, each created beforehand
     assert {size for name, size in created.items() if name.startswith("vmshift-host-disk-reads")} == {4}
+
+
+def test_a_vm_takes_a_disk_slot_only_for_each_disk_it_reads() -> None:
+    disks = tuple(DiskFacts(key=2000 + n, capacity_bytes=2**30, datastore_path=f"[ds-0{n % 2}] vm/vm_{n}.vmdk")
+                  for n in range(3))
+    facts = VmFacts("vm", "rhel8_64Guest", "efi", disks, host="esx-01", vcenter="vc")
+    appliance = Appliance(name="appl-1")
+    every = dict(vm_slots(facts, appliance))
+    listed = dict(vm_slots(facts, appliance, included_disks=[2000, 2002]))
+    assert every["vmshift-appliance-disks:appl-1"] == every["vmshift-host-disk-reads:esx-01"] == 3
+    assert listed["vmshift-appliance-disks:appl-1"] == listed["vmshift-host-disk-reads:esx-01"] == 2
+    # the VM's snapshot still covers every datastore of the VM, left-out disk included
+    assert {name for name in listed if name.startswith("vmshift-datastore-snapshots")} == \
+        {name for name in every if name.startswith("vmshift-datastore-snapshots")}

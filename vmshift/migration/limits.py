@@ -10,7 +10,7 @@ Prefect server and takes them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 
 from vmshift.migration.appliance import Appliance
@@ -85,9 +85,13 @@ def planned_limits(
     return {limit_name(kind, scope): limits[kind] for kind, names in scopes.items() for scope in sorted(set(names))}
 
 
-def vm_slots(facts: VmFacts, appliance: Appliance) -> list[tuple[str, int]]:
-    """The global limits one VM's cycle holds, and how many slots of each (one per disk where disks count)."""
-    disks = sum(1 for disk in facts.disks if not disk.rdm)
+def vm_slots(facts: VmFacts, appliance: Appliance, included_disks: Collection[int] | None = None
+             ) -> list[tuple[str, int]]:
+    """The global limits one VM's cycle holds, and how many slots of each: one per disk it reads where disks count
+    (`included_disks`, the plan's by vSphere key: a disk left out is never read; None: every disk), one snapshot
+    per datastore of the VM (vSphere snapshots the whole VM)."""
+    disks = sum(1 for disk in facts.disks
+                if not disk.rdm and (included_disks is None or disk.key in included_disks))
     # The VM's own vCenter, as the inventory names it: every appliance serving it then shares one limit.
     slots = [(limit_name(LimitKind.VCENTER_REPLICATING_VMS, facts.vcenter or appliance.vcenter), 1),
              (limit_name(LimitKind.APPLIANCE_DISKS, appliance.name), disks),
