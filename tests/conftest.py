@@ -15,6 +15,8 @@ from vmshift.lab import launcher
 from vmshift.lab.ca import ensure_certificates
 from vmshift.lab.spec import load_spec
 from vmshift.lab.vcsim_build import DEFAULT_CACHE, build_vcsim, running_vcsim
+from vmshift.migration import private_link
+from vmshift.migration.appliance import Appliance
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession, connect
 
 TEST_SPEC = Path(__file__).parent / "lab-spec.json"
@@ -44,6 +46,18 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             yield LabInfo(started)
         finally:
             launcher.down(folder)
+
+
+@pytest.fixture(scope="session")
+def cache_reached_privately(lab: dict) -> str:
+    """The lab cache account vmshiftcache01 behind its private endpoint, its private DNS and a passing DNS gate, as
+    a wave's first steps leave them: for tests that cut over or prepare VMs they replicated directly, not through
+    a wave, since those steps ask the gate before they write to the account."""
+    account, appliance = "vmshiftcache01", Appliance.from_env()
+    endpoint = private_link.reach_endpoint(account, "westeurope", appliance)
+    private_link.setup_private_dns(endpoint, appliance)
+    private_link.check_gate(account, endpoint, appliance)
+    return account
 
 
 @pytest.fixture(scope="session")

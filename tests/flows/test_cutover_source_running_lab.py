@@ -20,7 +20,7 @@ from vmshift.vsphere import inventory, snapshots
 from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX
 
-pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness", "cache_reached_privately")]
 
 CACHE = "vmshiftcache01"
 VM = "flow-run-01"

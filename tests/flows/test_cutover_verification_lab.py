@@ -31,7 +31,7 @@ from vmshift.replication.settings import open_clients
 from vmshift.vsphere import inventory
 from vmshift.vsphere.connection import VCenterConfig, connect
 
-pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness", "cache_reached_privately")]
 
 CACHE = "vmshiftcache01"
 SETTINGS = ReplicationSettings(CACHE)

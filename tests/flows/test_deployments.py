@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,31 +13,15 @@ import pytest
 import requests
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
-from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 from deployments.upload import upload_plan, uploaded_wave
-from vmshift.lab.prefect_server import client_environment
 from vmshift.plan.validation import validate_plan
 
 PROJECT = Path(__file__).parents[2]
-PREFECT = str(Path(sys.executable).parent / "prefect")
 DEPLOYMENTS = {"migrate-wave/wave-replicate", "delta-sync/delta-sync", "test-migrate/test-migrate",
                "cleanup-test/cleanup-test", "cutover/cutover", "verify-cutover/verify-cutover",
                "complete-migration/complete-migration",
                "rollback/rollback"}
-
-
-@pytest.fixture(scope="module")
-def deployed(prefect_server: tuple[Path, dict]) -> Iterator[dict]:
-    """The lab server with the work pool created and `vmshift deploy` run, as the README says."""
-    folder, entry = prefect_server
-    env = {**os.environ, **client_environment(entry), "PREFECT_HOME": str(folder / "client")}
-    for argv in ([PREFECT, "work-pool", "create", "vmshift", "--type", "process", "--overwrite"],
-                 [str(Path(sys.executable).parent / "vmshift"), "deploy"]):
-        done = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stdout + done.stderr
-    with temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
-        yield entry
 
 
 def example_plan():

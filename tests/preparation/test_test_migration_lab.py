@@ -24,7 +24,7 @@ from vmshift.replication.pageblob import PageBlobReplica
 from vmshift.replication.reader import LocalDiskReader
 from vmshift.replication.verify import compare_disks
 
-pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness", "cache_reached_privately")]
 
 GUESTS = ["prep-rhel-01", "prep-ubuntu-01", "prep-debian-01", "prep-win-01"]
 RESOURCE_GROUP = "rg-target"  # the example plan's

@@ -35,7 +35,7 @@ from vmshift.replication.verify import compare_disks
 from vmshift.vsphere import inventory
 from vmshift.vsphere.connection import VSphereSession
 
-pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness", "cache_reached_privately")]
 
 GUESTS = {"prep-rhel-01": "ds-ssd-01", "prep-ubuntu-01": "ds-ssd-01", "prep-win-01": "ds-ssd-01",
           "prep-debian-01": "ds-nfs-02"}  # VM → its datastore (tests/lab-spec.json)
