@@ -15,11 +15,12 @@ from pathlib import Path
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 
 from vmshift.azure.clients import AzureNotConfigured
-from vmshift.azure.errors import AzureStepError
+from vmshift.azure.errors import AzureStepError, DnsGateFailed
 from vmshift.lab import guest, launcher
 from vmshift.lab.guest import GuestWriteFailed
 from vmshift.lab.process import PartFailed
 from vmshift.lab.spec import LabSpecInvalid
+from vmshift.migration import private_link
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.limits import LimitOverrideInvalid, limits_for
 from vmshift.migration.live_checks import live_checks_from_env
@@ -351,8 +352,14 @@ def _plan_upload(args: argparse.Namespace) -> Outcome:
 
 def _replicate(args: argparse.Namespace) -> Outcome:
     command = "vmshift replicate --resync" if args.resync else "vmshift replicate"
-    report = replicate_once(args.vm, settings=ReplicationSettings.from_env(args.cache_account),
-                            step=Step.RESYNC if args.resync else Step.REPLICATE, actor=Actor.here(command))
+    settings = ReplicationSettings.from_env(args.cache_account)
+    try:  # as every cycle, only through the account's private endpoint
+        private_link.check_existing_gate(settings.cache_account, Appliance.from_env())
+    except DnsGateFailed as closed:
+        error = f"{args.vm}: nothing replicated: the DNS gate of {settings.cache_account} is closed: {closed}"
+        return Outcome(f"error: {error}", {"ok": False, "vm": args.vm, "error": error}, ok=False)
+    report = replicate_once(args.vm, settings=settings, step=Step.RESYNC if args.resync else Step.REPLICATE,
+                            actor=Actor.here(command))
     lines = [f"{report['vm']}: {report.get('kind', '')} cycle {report['cycle']} sent {report['bytes_sent']} bytes "
              f"({report['changed_bytes']} changed) in {report['seconds']:.1f} s"]
     lines += [f"  disk {d['key']}: recovery point {d['recovery_point']} of {d['blob_url']}" for d in report["disks"]]

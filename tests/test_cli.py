@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from cli.command import main
 from vmshift.state.lifecycle import Actor, Step
 from vmshift.state.store import StateStore
@@ -45,6 +47,7 @@ def test_plan_validate_online_checks_the_lab_inventory(lab: dict, capsys) -> Non
     assert _last_json(capsys.readouterr().out)["ok"] is True
 
 
+@pytest.mark.usefixtures("cache_reached_privately")  # `vmshift replicate` asks the DNS gate
 def test_replicate_an_unknown_vm_is_a_clear_error(lab: dict, capsys) -> None:
     assert main(["replicate", "--vm", "no-such-vm", "--json"]) == 1
     captured = capsys.readouterr()
@@ -52,6 +55,7 @@ def test_replicate_an_unknown_vm_is_a_clear_error(lab: dict, capsys) -> None:
     assert _last_json(captured.out)["ok"] is False
 
 
+@pytest.mark.usefixtures("cache_reached_privately")  # `vmshift replicate` asks the DNS gate
 def test_replicate_then_verify_through_the_cli(lab: dict, capsys) -> None:
     assert main(["replicate", "--vm", "app-linux-01", "--json"]) == 0
     report = _last_json(capsys.readouterr().out)
@@ -100,6 +104,7 @@ def test_lab_churn_writes_the_asked_share_of_every_disk(lab: dict, capsys) -> No
     assert (result["vm"], result["bytes_written"]) == ("vsphere-lib-01", sum(pages_per_disk) * 4096)
 
 
+@pytest.mark.usefixtures("cache_reached_privately")  # `vmshift replicate` asks the DNS gate
 def test_replicate_of_a_vm_migrated_and_completed_is_refused_saying_when_by_which_run_and_what_to_do(
     lab: dict, capsys
 ) -> None:

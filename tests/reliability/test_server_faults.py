@@ -25,6 +25,7 @@ from wave_runs import (
     target_resources,
 )
 
+from cli.command import main
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.clients import connect as azure
 from vmshift.lab import launcher, process
@@ -193,7 +194,7 @@ def test_vcsim_restarted_between_cycles(lab: dict, step_env: dict[str, str], tmp
 
 
 def test_the_dns_answer_turning_public_between_cycles_stops_replication_until_fixed(
-    lab: dict, owner: AzureClients, step_env: dict[str, str], tmp_path: Path
+    lab: dict, owner: AzureClients, step_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     vm = "rel-dns-01"
     write_guest(lab, vm, 0, os.urandom(MIB))
@@ -208,6 +209,7 @@ def test_the_dns_answer_turning_public_between_cycles_stops_replication_until_fi
         stopped = run_step("delta", [vm], step_env, tmp_path / "delta.log")
         # The cutover asks the gate too, before any shutdown: its final delta would write through a public address.
         refused = run_step("cutover", [vm], step_env, tmp_path / "cutover.log")
+        by_hand = main(["replicate", "--vm", vm, "--cache-account", CACHE])  # the CLI's one cycle, too
         after = replica_record(vm)
     finally:  # the link back, as migrate-wave's private DNS step makes it (also for the tests after this one)
         relinked = run_step("replicate", [vm], step_env, tmp_path / "relink.log")
@@ -221,6 +223,8 @@ def test_the_dns_answer_turning_public_between_cycles_stops_replication_until_fi
     gate = f"the DNS gate of {CACHE} is closed, and the final delta writes to it: zone not linked: "
     assert refused["vms"][0]["error"].startswith(f"{gate}{CACHE}.blob.core.windows.net resolved "), refused
     assert source_power(vm) == "poweredOn" and not target_resources(vm)  # nothing shut down, nothing built
+    assert by_hand == 1 and f"{vm}: nothing replicated: the DNS gate of {CACHE} is closed: zone not linked" in \
+        capsys.readouterr().err
     assert outcomes(relinked) == {vm: "protected"}
     assert outcomes(run_step("delta", [vm], step_env, tmp_path / "after.log")) == {vm: "protected"}
     assert replica_equal(vm)
