@@ -11,14 +11,14 @@ from vmshift.migration.appliance import Appliance
 from vmshift.migration.report import outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.state import lifecycle
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 
 @flow(name="cleanup-test")
 async def cleanup_test_migration(wave: Wave | str, vms: list[str] | None = None) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: cleaned | failed, deleted, error}]}`."""
     wave = await resolve_wave(wave)
-    await permissions(Step.TEST_MIGRATION, select_vms(wave, vms), Appliance.from_env())
+    await permissions(MigrationStep.TEST_MIGRATION, select_vms(wave, vms), Appliance.from_env())
 
     def done(vm: WavePlanRow, deleted: tuple[str, ...]) -> dict:
         return outcome_row(vm.source_vm, "cleaned", deleted=list(deleted))

@@ -16,14 +16,14 @@ from vmshift.migration.cutover import CompletionRefused
 from vmshift.migration.report import outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.state import lifecycle
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 
 @flow(name="complete-migration")
 async def complete_migration(wave: Wave | str, vms: list[str] | None = None, delete_cache_blobs: bool = False) -> dict:
     """Returns `{"wave", "vms": [{vm, outcome: completed | refused | failed, error}]}`."""
     wave = await resolve_wave(wave)
-    await permissions(Step.COMPLETION, select_vms(wave, vms), Appliance.from_env())
+    await permissions(MigrationStep.COMPLETION, select_vms(wave, vms), Appliance.from_env())
 
     async def one(vm: WavePlanRow) -> dict:
         try:

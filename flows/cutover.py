@@ -38,7 +38,7 @@ from vmshift.migration.report import artifact_key, cutover_markdown, outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.schedule import BlackoutWindow
 from vmshift.state.document import VERIFICATION_FAILED, VERIFICATION_PENDING
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 VERIFICATION_KEYS = ("verification", "post_verify_bytes", "post_verify_s", "disks")  # a VM's row takes these
 
@@ -63,7 +63,7 @@ async def cutover(
     policy = CutoverPolicy(max_delta_age=timedelta(minutes=max_delta_age_minutes),
                            skip_test_migration=skip_test_migration,
                            blackouts={appliance.name: [BlackoutWindow.parse(w) for w in blackout_windows or ()]})
-    await permissions(Step.CUTOVER, chosen, appliance)  # a bad parameter is refused before any call
+    await permissions(MigrationStep.CUTOVER, chosen, appliance)  # a bad parameter is refused before any call
     gates = await closed_gates(chosen, appliance, "the final delta")
     gated = [dataclasses.replace(one, closed_gate=gates.get(one.vm))
              for one in await cutover_facts(wave, chosen, appliance)]

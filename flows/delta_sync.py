@@ -25,7 +25,7 @@ from vmshift.migration.report import artifact_key, outcome_row
 from vmshift.schedule import BlackoutWindow, CycleRule
 from vmshift.state import lifecycle
 from vmshift.state.status import status_rows
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 
 @flow(name="delta-sync")
@@ -62,7 +62,7 @@ async def delta_sync(
 
 
 async def _run_cycles(due: list[str], states: dict, appliance: Appliance) -> list[dict]:
-    await permissions(Step.REPLICATION, [], appliance, vms=due)
+    await permissions(MigrationStep.REPLICATION, [], appliance, vms=due)
     accounts = sorted({states[vm][0] for vm in due})
     closed = await failures_of(accounts, lambda account: gate_between_cycles(account, appliance))
     # A closed gate pauses its account's VMs, blobs untouched; the next pass after the DNS is fixed runs them.

@@ -35,7 +35,7 @@ from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.replication.cycle import CycleStopped
 from vmshift.schedule import BlackoutWindow, blackout_end
 from vmshift.state import lifecycle
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 from vmshift.vsphere.facts import VmFacts
 
 PROGRESS_S = 10.0  # how often a VM's progress artifact is brought up to date
@@ -51,7 +51,7 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch:
     appliance = appliance or Appliance.from_env()
     blackouts = [BlackoutWindow.parse(text) for text in blackout_windows or ()]  # a bad one fails before any call
     log = get_run_logger()
-    await permissions(Step.REPLICATION, list(wave.vms), appliance)
+    await permissions(MigrationStep.REPLICATION, list(wave.vms), appliance)
     accounts = sorted({vm.cache_storage_account for vm in wave.vms})
     regions = {vm.cache_storage_account: vm.region for vm in wave.vms}
     gate_errors = await failures_of(accounts, lambda account: _reach_privately(account, regions[account], appliance))

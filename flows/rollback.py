@@ -12,7 +12,7 @@ from vmshift.migration.appliance import Appliance
 from vmshift.migration.report import outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.state import lifecycle
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 
 @flow(name="rollback")
@@ -23,7 +23,7 @@ async def rollback(wave: Wave | str, vms: list[str] | None = None, delete_disks:
     """
     wave = await resolve_wave(wave)
     chosen = select_vms(wave, vms)
-    await permissions(Step.ROLLBACK, chosen, Appliance.from_env())
+    await permissions(MigrationStep.ROLLBACK, chosen, Appliance.from_env())
 
     async def one(vm: WavePlanRow) -> dict:
         try:

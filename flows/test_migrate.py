@@ -17,7 +17,7 @@ from vmshift.migration.report import artifact_key, outcome_row
 from vmshift.migration.target import BuiltTestVm
 from vmshift.plan.schema import Wave, WavePlanRow
 from vmshift.state import lifecycle
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 
 @flow(name="test-migrate")
@@ -30,7 +30,7 @@ async def test_migrate(
     wave = await resolve_wave(wave)
     appliance = appliance or Appliance.from_env()
     chosen = [vm for vm in select_vms(wave, vms) if vm.allow_test_migration]
-    await permissions(Step.TEST_MIGRATION, chosen, appliance)
+    await permissions(MigrationStep.TEST_MIGRATION, chosen, appliance)
     skipped = [outcome_row(vm.source_vm, "skipped", error="the plan says no test migration (OK_TO_TESTMIGRATE=N)")
                for vm in select_vms(wave, vms) if not vm.allow_test_migration]
     # OS preparation writes the OS disk's prepared copy beside the replica; without it the step only reads there.

@@ -17,7 +17,7 @@ from vmshift.migration.appliance import Appliance
 from vmshift.migration.report import artifact_key, verification_markdown, verification_row
 from vmshift.migration.verification import CutoverVerificationFailed
 from vmshift.plan.schema import Wave, WavePlanRow
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 
 @flow(name="verify-cutover", validate_parameters=False)
@@ -26,7 +26,7 @@ async def verify_cutover(wave: Wave | str, vms: list[str] | None = None) -> dict
     bytes_read, disks, error}]}`; the run fails when a disk differs."""
     wave = await resolve_wave(wave)
     # The proof is the cutover's last part (docs/permissions.md); a rerun to finish it is asked again.
-    await permissions(Step.CUTOVER, select_vms(wave, vms), Appliance.from_env())
+    await permissions(MigrationStep.CUTOVER, select_vms(wave, vms), Appliance.from_env())
 
     async def one(vm: WavePlanRow) -> dict:
         try:

@@ -9,13 +9,13 @@ from prefect import get_run_logger, task
 from vmshift.migration import access
 from vmshift.migration.appliance import Appliance
 from vmshift.plan.schema import WavePlanRow
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 
 # Not retried: a missing privilege or action stays missing until someone grants it.
 @task(name="permissions", tags=["azure", "vcenter"])
 async def permissions(
-    step: Step, rows: list[WavePlanRow], appliance: Appliance, vms: list[str] | None = None
+    step: MigrationStep, rows: list[WavePlanRow], appliance: Appliance, vms: list[str] | None = None
 ) -> None:
     """Raises AccessMissing naming every privilege and action the step needs for these VMs and lacks."""
     await asyncio.to_thread(access.check_access, step, appliance, rows, vms or ())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Step(StrEnum):
+class MigrationStep(StrEnum):
     """What vmshift is doing, and so which privileges and actions it needs at that moment."""
 
     DISCOVERY = "discovery"  # inventory, `vmshift plan validate` online, readiness

@@ -22,7 +22,7 @@ from vmshift.azure.errors import PermissionsMissing
 from vmshift.azure.permissions import REQUIRED_ACTIONS, Scope, check_permissions, missing_actions
 from vmshift.lab.arm.identity import object_id
 from vmshift.lab.azure_roles import azure_role_assignments, azure_roles_held
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 pytestmark = pytest.mark.lab
 
@@ -157,14 +157,14 @@ def test_the_documented_roles_pass_vmshifts_check_for_every_phase(lab: dict, sco
     assert {a["role"] for a in azure_role_assignments(lab)} == {"vmshift Migration Operator",
                                                                  "vmshift Subscription Reader"}
     clients = connect()
-    for step in Step:
+    for step in MigrationStep:
         assert missing_actions(clients, step, scopes, {"availability set", "disk encryption set"}) == []
 
 
 def test_a_reader_is_refused_every_action_of_the_cutover_that_is_not_a_read_at_once(lab: dict, scopes: dict) -> None:
     with azure_roles_held(lab, [{"role": "Reader", "scope": ""}]), pytest.raises(PermissionsMissing) as refused:
-        check_permissions(connect(), Step.CUTOVER, scopes)
-    expected = {(r.action, scope) for r in REQUIRED_ACTIONS if Step.CUTOVER in r.steps and r.only_when is None
+        check_permissions(connect(), MigrationStep.CUTOVER, scopes)
+    expected = {(r.action, scope) for r in REQUIRED_ACTIONS if MigrationStep.CUTOVER in r.steps and r.only_when is None
                 and not r.action.endswith("/read") for scope in scopes[r.scope]}
     assert {(m.action, m.scope_id) for m in refused.value.missing} == expected
     assert lab["arm"]["client_id"] in str(refused.value)

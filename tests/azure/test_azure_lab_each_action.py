@@ -41,7 +41,7 @@ from vmshift.azure.private_dns import ensure_private_dns, zone_view
 from vmshift.azure.sql_vm import ensure_sql_vm
 from vmshift.azure.vms import TargetDisk, TargetNic, TargetVmSpec
 from vmshift.lab.azure_roles import azure_roles_held
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group")]
 
@@ -162,7 +162,7 @@ def _sql_registration(clients: AzureClients, estate: Estate, _spec: TargetVmSpec
 
 
 def _call(required: RequiredAction) -> Callable[[AzureClients, Estate, TargetVmSpec], None]:
-    if Step.REPLICATION in required.steps:
+    if MigrationStep.REPLICATION in required.steps:
         return _replication
     if required.action.startswith("Microsoft.Compute/snapshots/"):
         return _frozen_copy

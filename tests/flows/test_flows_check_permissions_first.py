@@ -23,7 +23,7 @@ from vmshift.migration import access
 from vmshift.migration.access import AccessMissing
 from vmshift.migration.appliance import Appliance
 from vmshift.plan.schema import Wave
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 from vmshift.vsphere.errors import PrivilegesMissing
 from vmshift.vsphere.privileges import ROLE_FILE, ROLE_NAME, MissingPrivilege, ObjectKind
 
@@ -36,9 +36,9 @@ class RefusedAccess:
     """vCenter refuses every step: records what each flow asked, and answers as check_access does."""
 
     def __init__(self) -> None:
-        self.asked: list[tuple[Step, list[str]]] = []
+        self.asked: list[tuple[MigrationStep, list[str]]] = []
 
-    def __call__(self, step: Step, appliance: Appliance, rows: list, vms: tuple = ()) -> None:
+    def __call__(self, step: MigrationStep, appliance: Appliance, rows: list, vms: tuple = ()) -> None:
         names = sorted({*(row.source_vm for row in rows), *vms})
         self.asked.append((step, names))
         raise AccessMissing([PrivilegesMissing("svc-vmshift@vsphere.local", step, ROLE_NAME, ROLE_FILE, [
@@ -55,16 +55,19 @@ def _due_delta_sync(monkeypatch: pytest.MonkeyPatch) -> Callable[[Wave], Corouti
                                    return_state=True)
 
 
-FLOWS: dict[str, tuple[Step, Callable[[pytest.MonkeyPatch], Callable[[Wave], Coroutine]]]] = {
-    "migrate-wave": (Step.REPLICATION,
+FLOWS: dict[str, tuple[MigrationStep, Callable[[pytest.MonkeyPatch], Callable[[Wave], Coroutine]]]] = {
+    "migrate-wave": (MigrationStep.REPLICATION,
                      lambda _: lambda wave: migrate_wave(wave, Appliance(name="checked"), return_state=True)),
-    "delta-sync": (Step.REPLICATION, _due_delta_sync),
-    "test-migrate": (Step.TEST_MIGRATION, lambda _: lambda wave: run_test_migrate(wave, return_state=True)),
-    "cleanup-test": (Step.TEST_MIGRATION, lambda _: lambda wave: cleanup_test_migration(wave, return_state=True)),
-    "cutover": (Step.CUTOVER, lambda _: lambda wave: cutover(wave, return_state=True)),
-    "verify-cutover": (Step.CUTOVER, lambda _: lambda wave: verify_cutover(wave, return_state=True)),
-    "rollback": (Step.ROLLBACK, lambda _: lambda wave: rollback(wave, return_state=True)),
-    "complete-migration": (Step.COMPLETION, lambda _: lambda wave: complete_migration(wave, return_state=True)),
+    "delta-sync": (MigrationStep.REPLICATION, _due_delta_sync),
+    "test-migrate": (MigrationStep.TEST_MIGRATION,
+                     lambda _: lambda wave: run_test_migrate(wave, return_state=True)),
+    "cleanup-test": (MigrationStep.TEST_MIGRATION,
+                     lambda _: lambda wave: cleanup_test_migration(wave, return_state=True)),
+    "cutover": (MigrationStep.CUTOVER, lambda _: lambda wave: cutover(wave, return_state=True)),
+    "verify-cutover": (MigrationStep.CUTOVER, lambda _: lambda wave: verify_cutover(wave, return_state=True)),
+    "rollback": (MigrationStep.ROLLBACK, lambda _: lambda wave: rollback(wave, return_state=True)),
+    "complete-migration": (MigrationStep.COMPLETION,
+                           lambda _: lambda wave: complete_migration(wave, return_state=True)),
 }
 
 

@@ -24,7 +24,7 @@ from vmshift.azure.permissions import (
     role_actions,
     scope_grants,
 )
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 SUB = "/subscriptions/00000000-1111-4222-8333-444444444444"
 CACHE_RG = f"{SUB}/resourceGroups/rg-migration"
@@ -117,22 +117,22 @@ def test_not_actions_take_away_from_their_own_role_only() -> None:
 
 
 def test_the_documented_roles_pass_every_phase() -> None:
-    for step in Step:
+    for step in MigrationStep:
         assert missing_actions(clients_with(documented_roles()), step, ALL_SCOPES,
                                {"availability set", "disk encryption set"}) == []
 
 
 def test_contributor_on_every_scope_passes_every_phase() -> None:
-    for step in Step:
+    for step in MigrationStep:
         assert missing_actions(clients_with(everywhere(CONTRIBUTOR)), step, ALL_SCOPES) == []
 
 
 def test_a_reader_is_refused_the_cutover_with_every_missing_action_at_once_and_the_role_that_grants_it() -> None:
     with pytest.raises(PermissionsMissing) as refused:
-        check_permissions(clients_with(everywhere(READER)), Step.CUTOVER, ALL_SCOPES)
+        check_permissions(clients_with(everywhere(READER)), MigrationStep.CUTOVER, ALL_SCOPES)
     missing = {(m.action, m.scope_id) for m in refused.value.missing}
     writes = {(r.action, ALL_SCOPES[r.scope][0]) for r in REQUIRED_ACTIONS
-              if Step.CUTOVER in r.steps and r.only_when is None and not r.action.endswith("/read")}
+              if MigrationStep.CUTOVER in r.steps and r.only_when is None and not r.action.endswith("/read")}
     assert missing == writes
     message = str(refused.value)
     assert f"Microsoft.Compute/disks/write at {TARGET_RG} (target resource group)" in message
@@ -143,7 +143,7 @@ def test_a_reader_is_refused_the_cutover_with_every_missing_action_at_once_and_t
 def test_a_missing_assignment_at_one_scope_is_named_with_that_scope_and_its_role() -> None:
     api = documented_roles()
     del api.at[SUB.lower()]
-    missing = missing_actions(clients_with(api), Step.DISCOVERY, ALL_SCOPES)
+    missing = missing_actions(clients_with(api), MigrationStep.DISCOVERY, ALL_SCOPES)
     assert [(m.action, m.scope_id, m.role) for m in missing] == [
         ("Microsoft.Compute/skus/read", SUB, SUBSCRIPTION_ROLE)]
 
@@ -152,8 +152,8 @@ def test_an_action_the_plan_does_not_call_for_is_not_asked_for() -> None:
     api = documented_roles()
     operator = [a for a in role_actions(OPERATOR_ROLE) if a != "Microsoft.Compute/availabilitySets/read"]
     api.at[TARGET_RG.lower()] = [{"actions": operator}]
-    assert missing_actions(clients_with(api), Step.CUTOVER, ALL_SCOPES) == []
-    missing = missing_actions(clients_with(api), Step.CUTOVER, ALL_SCOPES, {"availability set"})
+    assert missing_actions(clients_with(api), MigrationStep.CUTOVER, ALL_SCOPES) == []
+    missing = missing_actions(clients_with(api), MigrationStep.CUTOVER, ALL_SCOPES, {"availability set"})
     assert [(m.action, m.scope_id) for m in missing] == [("Microsoft.Compute/availabilitySets/read", TARGET_RG)]
 
 

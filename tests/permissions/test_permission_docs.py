@@ -9,15 +9,15 @@ from pathlib import Path
 
 from vmshift.azure.permissions import OPERATOR_ROLE, REQUIRED_ACTIONS, SUBSCRIPTION_ROLE, Scope, role_actions
 from vmshift.lab.spec import DOCUMENTED_VCENTER_ROLE, load_spec
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 from vmshift.vsphere.privileges import REQUIRED_PRIVILEGES, ROLE_FILE, ROLE_NAME, role_privileges
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "permissions.md"
 
 
-def _steps(steps: frozenset[Step]) -> str:
-    return ", ".join(step for step in Step if step in steps)
+def _steps(steps: frozenset[MigrationStep]) -> str:
+    return ", ".join(step for step in MigrationStep if step in steps)
 
 
 def vcenter_table() -> str:

@@ -10,7 +10,7 @@ import pytest
 from pyVmomi import vim
 
 from vmshift.lab.vcenter_role import role_held
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 from vmshift.vsphere.cbt import ALL_ALLOCATED, changed_areas, disable_cbt, enable_cbt
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.datastore import open_disk
@@ -80,7 +80,7 @@ def test_without_a_privilege_each_step_needing_it_is_refused_and_its_call_fails_
             with pytest.raises(PrivilegesMissing) as refused:
                 check_privileges(session, step, [vm])
             assert {m.privilege for m in refused.value.missing} == {privilege}, step
-        others = [p for p in Step if p not in steps]
+        others = [p for p in MigrationStep if p not in steps]
         for step in others:
             check_privileges(session, step, [vm])
         with pytest.raises(VSphereError) as failed:

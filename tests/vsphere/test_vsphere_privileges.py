@@ -7,7 +7,7 @@ import pytest
 from pyVmomi import vim
 
 from vmshift.lab.vcenter_role import role_held, vcenter_role
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.datastore import open_disk
 from vmshift.vsphere.errors import DatastoreReadError, PrivilegesMissing, SnapshotError
@@ -30,7 +30,7 @@ def test_the_lab_user_holds_exactly_the_documented_role(lab: dict) -> None:
 
 def test_every_phase_passes_the_check_with_the_documented_role(session: VSphereSession) -> None:
     vm = find_vm(session, "vsphere-lib-01")
-    for step in Step:
+    for step in MigrationStep:
         check_privileges(session, step, [vm])
 
 
@@ -65,9 +65,9 @@ def test_the_check_lists_every_missing_privilege_of_the_phase_on_every_object_at
     lacking = ("VirtualMachine.Provisioning.DiskRandomRead", "Datastore.Browse", "VirtualMachine.Interact.PowerOff")
     with role_held(lab, "vmshift", without(*lacking)):
         with pytest.raises(PrivilegesMissing) as refused:
-            check_privileges(session, Step.REPLICATION, vms)
-        cutover = {(m.privilege, m.moref) for m in missing_privileges(session, Step.CUTOVER, vms)}
-        assert missing_privileges(session, Step.DISCOVERY, vms) == []
+            check_privileges(session, MigrationStep.REPLICATION, vms)
+        cutover = {(m.privilege, m.moref) for m in missing_privileges(session, MigrationStep.CUTOVER, vms)}
+        assert missing_privileges(session, MigrationStep.DISCOVERY, vms) == []
 
     found = {(m.privilege, m.object_name) for m in refused.value.missing}
     datastores = {ds.name for vm in vms for ds in vm.datastore}

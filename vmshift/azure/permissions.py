@@ -21,7 +21,7 @@ from azure.mgmt.core.tools import parse_resource_id
 
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.errors import PermissionsMissing
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 
 PERMISSIONS_API_VERSION = "2022-04-01"
 
@@ -60,7 +60,7 @@ SUBSCRIPTION_ROLE = Role("vmshift Subscription Reader", "docs/roles/azure-subscr
 class RequiredAction:
     action: str
     scope: Scope
-    steps: frozenset[Step]
+    steps: frozenset[MigrationStep]
     calls: str  # what vmshift calls that needs it
     only_when: str | None = None  # a condition of the plan; checked only when the caller says it holds
 
@@ -69,11 +69,12 @@ class RequiredAction:
         return SUBSCRIPTION_ROLE if self.scope == Scope.SUBSCRIPTION else OPERATOR_ROLE
 
 
-_D, _R, _T, _C, _B = Step.DISCOVERY, Step.REPLICATION, Step.TEST_MIGRATION, Step.CUTOVER, Step.ROLLBACK
+_D, _R, _T, _C, _B = (MigrationStep.DISCOVERY, MigrationStep.REPLICATION, MigrationStep.TEST_MIGRATION,
+                      MigrationStep.CUTOVER, MigrationStep.ROLLBACK)
 _BUILD = frozenset({_T, _C})  # test migration and cutover build the same way
 
 
-def _req(action: str, scope: Scope, steps: Iterable[Step], calls: str,
+def _req(action: str, scope: Scope, steps: Iterable[MigrationStep], calls: str,
          only_when: str | None = None) -> RequiredAction:
     return RequiredAction(action, scope, frozenset(steps), calls, only_when)
 
@@ -253,7 +254,7 @@ def scope_grants(clients: AzureClients, scope_id: str) -> list[Grant] | None:
 
 def missing_actions(
     clients: AzureClients,
-    step: Step,
+    step: MigrationStep,
     scopes: Mapping[Scope, Sequence[str]],
     conditions: Iterable[str] = (),
 ) -> list[MissingAction]:
@@ -277,7 +278,7 @@ def missing_actions(
 
 def check_permissions(
     clients: AzureClients,
-    step: Step,
+    step: MigrationStep,
     scopes: Mapping[Scope, Sequence[str]],
     conditions: Iterable[str] = (),
 ) -> None:

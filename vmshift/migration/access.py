@@ -16,7 +16,7 @@ from vmshift.azure.naming import vnet_id
 from vmshift.azure.permissions import MissingAction, Scope, check_permissions, missing_actions
 from vmshift.migration.appliance import Appliance
 from vmshift.plan.schema import PlanError, SqlLicense, WavePlanRow
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 from vmshift.vsphere.connection import VCenterConfig, VSphereSession
 from vmshift.vsphere.connection import connect as connect_vcenter
 from vmshift.vsphere.errors import PrivilegesMissing
@@ -24,7 +24,8 @@ from vmshift.vsphere.inventory import find_vms
 from vmshift.vsphere.privileges import ROLE_FILE, ROLE_NAME, MissingPrivilege, check_privileges, missing_privileges
 
 # What a plan goes through after its validation; discovery is the validation itself.
-PLAN_STEPS = (Step.REPLICATION, Step.TEST_MIGRATION, Step.CUTOVER, Step.ROLLBACK, Step.COMPLETION)
+PLAN_STEPS = (MigrationStep.REPLICATION, MigrationStep.TEST_MIGRATION, MigrationStep.CUTOVER, MigrationStep.ROLLBACK,
+              MigrationStep.COMPLETION)
 _COLUMNS = {Scope.SUBSCRIPTION: "target_subscription", Scope.TARGET_RESOURCE_GROUP: "resource_group",
             Scope.TARGET_VNET: "target_vnet"}
 
@@ -83,7 +84,7 @@ def plan_conditions(places: Iterable[TargetPlace]) -> set[str]:
         {"SQL Server VM"} if any(p.sql_server for p in places) else set())
 
 
-def check_access(step: Step, appliance: Appliance, rows: Sequence[WavePlanRow], vms: Sequence[str] = (), *,
+def check_access(step: MigrationStep, appliance: Appliance, rows: Sequence[WavePlanRow], vms: Sequence[str] = (), *,
                  clients: AzureClients | None = None, session: VSphereSession | None = None) -> None:
     """Raises AccessMissing when vCenter or Azure would refuse any call of `step` for these rows (and these
     source VMs besides the rows'), naming every missing privilege and action with its object or scope."""
@@ -118,14 +119,14 @@ def access_errors(clients: AzureClients, session: VSphereSession, appliance: App
         return []
     places = {int(values["row"]): TargetPlace.of(values) for values in rows}
     scopes = azure_scopes(appliance, clients.config.subscription_id, places.values())
-    missing: dict[tuple[str, str], tuple[MissingAction, list[Step]]] = {}
+    missing: dict[tuple[str, str], tuple[MissingAction, list[MigrationStep]]] = {}
     for step in PLAN_STEPS:
         for gap in missing_actions(clients, step, scopes, plan_conditions(places.values())):
             missing.setdefault((gap.action, gap.scope_id.lower()), (gap, []))[1].append(step)
     labels = {int(values["row"]): values.get("labels") or {} for values in rows}
     errors = [_action_error(gap, steps, places, labels) for gap, steps in missing.values()]
     vms = find_vms(session, (str(values.get("source_vm") or "") for values in rows))
-    lacking: dict[tuple[str, str], tuple[MissingPrivilege, list[Step]]] = {}
+    lacking: dict[tuple[str, str], tuple[MissingPrivilege, list[MigrationStep]]] = {}
     for step in PLAN_STEPS:  # one question per step and object kind, for every VM of the plan at once
         for gap in missing_privileges(session, step, list(vms.values())):
             lacking.setdefault((gap.privilege, gap.moref), (gap, []))[1].append(step)
@@ -143,7 +144,7 @@ def access_errors(clients: AzureClients, session: VSphereSession, appliance: App
     return errors
 
 
-def _action_error(gap: MissingAction, steps: list[Step], places: dict[int, TargetPlace],
+def _action_error(gap: MissingAction, steps: list[MigrationStep], places: dict[int, TargetPlace],
                   labels: dict[int, Mapping[str, str]]) -> PlanError:
     rows = sorted(row for row, place in places.items() if gap.scope_id.lower() in (
         f"/subscriptions/{place.subscription}".lower(),

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from pyVmomi import vim, vmodl
 
-from vmshift.steps import Step
+from vmshift.steps import MigrationStep
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.errors import PrivilegesMissing, VSphereError
 
@@ -32,22 +32,22 @@ class ObjectKind(StrEnum):
 class RequiredPrivilege:
     privilege: str
     on: ObjectKind
-    steps: frozenset[Step]
+    steps: frozenset[MigrationStep]
     calls: str  # what vmshift calls that needs it
 
 
-_REPLICATING = frozenset({Step.REPLICATION, Step.CUTOVER})  # the cutover's final delta is a cycle too
+_REPLICATING = frozenset({MigrationStep.REPLICATION, MigrationStep.CUTOVER})  # the cutover's final delta is a cycle too
 
 # System.Anonymous, System.View and System.Read are not listed: vCenter puts them in every role. Discovery
 # (inventory, plan validation, readiness) reads properties only, which they allow.
 REQUIRED_PRIVILEGES: tuple[RequiredPrivilege, ...] = (
     RequiredPrivilege("VirtualMachine.Config.ChangeTracking", ObjectKind.VIRTUAL_MACHINE,
-                      frozenset({Step.REPLICATION, Step.COMPLETION}),
+                      frozenset({MigrationStep.REPLICATION, MigrationStep.COMPLETION}),
                       "ReconfigVM_Task(changeTrackingEnabled): CBT on before the first cycle, off once migrated"),
     RequiredPrivilege("VirtualMachine.State.CreateSnapshot", ObjectKind.VIRTUAL_MACHINE, _REPLICATING,
                       "CreateSnapshot_Task: each cycle's snapshot, and the stun that starts CBT on a running VM"),
     RequiredPrivilege("VirtualMachine.State.RemoveSnapshot", ObjectKind.VIRTUAL_MACHINE,
-                      _REPLICATING | {Step.COMPLETION},
+                      _REPLICATING | {MigrationStep.COMPLETION},
                       "RemoveSnapshot_Task: each cycle's snapshot once read, leftovers of killed cycles"),
     RequiredPrivilege("VirtualMachine.Provisioning.DiskRandomRead", ObjectKind.VIRTUAL_MACHINE, _REPLICATING,
                       "QueryChangedDiskAreas: the allocated (first cycle) or changed (delta) areas of each disk"),
@@ -56,10 +56,11 @@ REQUIRED_PRIVILEGES: tuple[RequiredPrivilege, ...] = (
                       "cutover, verifying the Azure disks against them"),
     RequiredPrivilege("Datastore.FileManagement", ObjectKind.DATASTORE, _REPLICATING,
                       "datastore file access (GET /folder with Range), as for Datastore.Browse"),
-    RequiredPrivilege("VirtualMachine.Interact.PowerOff", ObjectKind.VIRTUAL_MACHINE, frozenset({Step.CUTOVER}),
+    RequiredPrivilege("VirtualMachine.Interact.PowerOff", ObjectKind.VIRTUAL_MACHINE,
+                      frozenset({MigrationStep.CUTOVER}),
                       "ShutdownGuest, and PowerOffVM_Task when the guest does not stop in time"),
     RequiredPrivilege("VirtualMachine.Interact.PowerOn", ObjectKind.VIRTUAL_MACHINE,
-                      frozenset({Step.CUTOVER, Step.ROLLBACK}),
+                      frozenset({MigrationStep.CUTOVER, MigrationStep.ROLLBACK}),
                       "PowerOnVM_Task: the source again after a failed cutover, and on rollback"),
 )
 
@@ -78,7 +79,7 @@ class MissingPrivilege:
     calls: str
 
 
-def missing_privileges(session: VSphereSession, step: Step,
+def missing_privileges(session: VSphereSession, step: MigrationStep,
                        vms: Sequence[vim.VirtualMachine]) -> list[MissingPrivilege]:
     """The privileges `step` needs that the session's user lacks on these VMs or their datastores."""
     needed = [required for required in REQUIRED_PRIVILEGES if step in required.steps]
@@ -101,7 +102,7 @@ def missing_privileges(session: VSphereSession, step: Step,
     return missing
 
 
-def check_privileges(session: VSphereSession, step: Step, vms: Sequence[vim.VirtualMachine]) -> None:
+def check_privileges(session: VSphereSession, step: MigrationStep, vms: Sequence[vim.VirtualMachine]) -> None:
     """Raises PrivilegesMissing naming every privilege `step` needs and the user lacks, on which object."""
     missing = missing_privileges(session, step, vms)
     if missing:
