@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.appliance_hold import InProcessWorker, hold_vm_task
 from bench.processes import tree_rss
 from vmshift.lab import launcher
+from vmshift.lab.process import interrupt
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Run the flow where it is: a deployment with a `path` has its whole folder (.venv included) copied for each run.
@@ -112,13 +112,7 @@ def _appliance(shape: str, n: int, pool: str, env: dict[str, str], log: Path) ->
     try:
         yield appliance
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(appliance.pid, signal.SIGINT)
-        try:
-            appliance.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(appliance.pid, signal.SIGKILL)
-            appliance.wait()
+        interrupt(appliance, grace_s=60)
 
 
 async def _submitter(client, shape: str, pool: str):

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from flows.test_migrate import test_migrate as run_test_migrate
 from vmshift.azure.clients import connect as azure
 from vmshift.lab.guest import write_guest
 from vmshift.lab.prefect_server import client_environment
+from vmshift.lab.process import interrupt
 from vmshift.plan.schema import CutoverWindow, WavePlan
 from vmshift.plan.validation import validate_plan
 from vmshift.replication.cycle import ReplicationSettings, replicate_once
@@ -69,17 +69,12 @@ def worker(entry: dict, folder: Path) -> Iterator[None]:
     env = {**os.environ, **client_environment(entry), "PREFECT_HOME": str(folder / "worker-home"),
            "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": str(PREFETCH_S)}
     with (folder / "worker.log").open("wb") as log:
-        process = subprocess.Popen([PREFECT, "worker", "start", "--pool", "vmshift", "--type", "process"],
+        worker_process = subprocess.Popen([PREFECT, "worker", "start", "--pool", "vmshift", "--type", "process"],
                                    cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        interrupt(worker_process, grace_s=60)
 
 
 async def _other_scheduled_runs(keep: str) -> None:

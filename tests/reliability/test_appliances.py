@@ -104,15 +104,7 @@ class Appliances:
 
     def stop_all(self) -> None:
         for name in list(self.started):
-            child = self.started.pop(name)
-            if child.poll() is not None:
-                continue
-            os.killpg(child.pid, signal.SIGINT)
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+            process.interrupt(self.started.pop(name), grace_s=30)
 
     def logs(self) -> str:
         return "\n".join(f"--- {path.parent.name}\n" + path.read_text(errors="replace")[-3000:]

@@ -81,6 +81,19 @@ def stop(part: PartProcess, grace_s: float = 5.0) -> bool:
     return True
 
 
+def interrupt(child: subprocess.Popen, grace_s: float) -> None:
+    """Stop a child started in a session of its own as Ctrl-C would (SIGINT to its process group), killing the
+    group if it has not ended after `grace_s`: a worker or an appliance, which finish their runs' bookkeeping."""
+    if child.poll() is not None:
+        return
+    _signal_group(child.pid, signal.SIGINT)
+    try:
+        child.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        _signal_group(child.pid, signal.SIGKILL)
+        child.wait()
+
+
 def wait_ready_file(part: PartProcess, ready_file: Path, timeout_s: float) -> dict:
     """Wait until the part writes its ready file; fail with its log if it dies or takes too long."""
     wait_until(part, ready_file.exists, timeout_s)
