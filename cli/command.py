@@ -24,6 +24,7 @@ from vmshift.migration import private_link
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.limits import LimitOverrideInvalid, limits_for
 from vmshift.migration.live_checks import live_checks_from_env
+from vmshift.plan.recovery_point import RECOVERY_POINT_ALLOWED, RecoveryPointInvalid, parse_recovery_point
 from vmshift.plan.validation import PlanValidation, parse_start_at, validate_plan
 from vmshift.replication.cycle import ReplicaMismatch, ReplicationSettings, replicate_once
 from vmshift.replication.extents import UnalignedDisk
@@ -57,7 +58,7 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     AzureStepError, AzureNotConfigured, LimitOverrideInvalid, ClientAuthenticationError, ServiceRequestError,
     ReplicationInProgress, UnalignedDisk, BlobNotOurs, DiskShrunk, StateConflict, StateCorrupt, StateSchemaTooNew,
     ManifestMissing, ReplicaMismatch, TransitCorruption,
-    LifecycleRefused,
+    LifecycleRefused, RecoveryPointInvalid,
 )
 
 
@@ -173,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="the project's prefect.yaml (default: the one in this folder)")
     deploy.set_defaults(handler=_deploy)
 
-    for step, what in (("test-migrate", "build the VMs from their latest recovery point in the test VNet"),
+    for step, what in (("test-migrate", "build the VMs from a recovery point (the latest) in the test VNet"),
                        ("cleanup-test", "delete what the test migration created"),
                        ("cutover", "cut the VMs over (behind the gates) through the cutover deployment"),
                        ("verify-cutover", "prove the cut-over VMs' disks equal to the source (resumes where it "
@@ -186,6 +187,8 @@ def _parser() -> argparse.ArgumentParser:
         if step == "cutover":
             sub.add_argument("--skip-test-migration", action="store_true",
                              help="allow VMs that were never test-migrated")
+        if step == "test-migrate":
+            sub.add_argument("--recovery-point", help=f"the point to build from: {RECOVERY_POINT_ALLOWED}")
         sub.set_defaults(handler=_step, step=step)
     return parser
 
@@ -256,6 +259,8 @@ def _step(args: argparse.Namespace) -> Outcome:
     parameters: dict = {"wave": wave, "vms": args.vm}
     if getattr(args, "skip_test_migration", False):
         parameters["skip_test_migration"] = True
+    if getattr(args, "recovery_point", None):
+        parameters["recovery_point"] = str(parse_recovery_point(args.recovery_point))  # refused here if wrong
     result = asyncio.run(run_step(args.step, parameters, wait=not args.no_wait))
     if args.no_wait:
         return Outcome(f"{args.step} of {wave}: flow run {result['flow_run_id']} created", result)

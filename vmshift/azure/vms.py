@@ -100,6 +100,7 @@ class TargetVmSpec:
     vm_tags: Mapping[str, str] = field(default_factory=dict)
     disk_tags: Mapping[str, str] = field(default_factory=dict)
     nic_tags: Mapping[str, str] = field(default_factory=dict)
+    recovery_point: int | None = None  # the cycle whose recovery point the disks are built from, for the reports
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,25 @@ from vmshift.azure.vms import BuiltVm, TargetNic, TargetVmSpec, VmCheck, target_
 from vmshift.migration import row_lifecycle
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.preparation import prepare_target
+from vmshift.plan.recovery_point import RecoveryPointChoice
 from vmshift.plan.schema import OsType, WavePlanRow
 from vmshift.preparation.prepare import Preparation
 from vmshift.state.lifecycle import Actor, Step
 from vmshift.state.store import StateStore
 from vmshift.vsphere.facts import VmFacts
 
+LATEST = RecoveryPointChoice()
+
 
 def target_spec(
-    vm: WavePlanRow, facts: VmFacts, appliance: Appliance, appliance_subscription: str, run_id: str
+    vm: WavePlanRow, facts: VmFacts, appliance: Appliance, appliance_subscription: str, run_id: str,
+    recovery_point: RecoveryPointChoice = LATEST,
 ) -> TargetVmSpec:
-    """What the plan row and the source say the target VM must be, built from the VM's latest recovery point;
-    `run_id` names the run that builds it (a tag on what it creates); the cache account is in
-    `appliance_subscription`."""
+    """What the plan row and the source say the target VM must be, built from the VM's recovery point (the latest
+    unless the step asks for another); `run_id` names the run that builds it (a tag on what it creates); the
+    cache account is in `appliance_subscription`. RecoveryPointInvalid names the points the VM has."""
     state = StateStore.for_account(vm.cache_storage_account).load(vm.source_vm).state
-    if not state.recovery_points:
-        raise ValueError(f"{vm.source_vm} has no recovery point yet: its initial replication has not finished")
+    point = recovery_point.choose(state.recovery_points, vm.source_vm)
     keys = _disk_keys(facts)
     skus = {key: vm.disk_type_of(number).value for number, key in enumerate(keys, start=1)}
     migrated = migrated_disk_keys(vm, facts)
@@ -51,8 +54,9 @@ def target_spec(
         vcpus=facts.cpus,
         memory_mib=facts.memory_mib,
         os_disk_key=keys[vm.os_disk - 1],
-        disks=tuple(d for d in target_disks(state, disk_skus=skus, default_sku=vm.disk_type.value)
+        disks=tuple(d for d in target_disks(state, disk_skus=skus, default_sku=vm.disk_type.value, point=point)
                     if d.key in planned),
+        recovery_point=point.cycle,
         name=vm.target_vm_name,
         size=vm.vm_size,
         zone=vm.availability_zone,
@@ -105,19 +109,22 @@ class BuiltTestVm:
     built: BuiltVm
     check: VmCheck  # what reading it back showed
     preparation: Preparation | None  # what preparing its OS disk changed; None when the plan turns it off
+    recovery_point: int | None  # the cycle it was built from
 
 
 class TestVmNotAsPlanned(RuntimeError):
     """The test VM was built, and reading it back shows it is not what the plan asked for (or not running)."""
 
 
-def build_test_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, actor: Actor) -> BuiltTestVm:
-    """The test VM in the test VNet, named `<target>-test` and tagged as a test, its OS disk prepared, then read
-    back: provisioned, running, each NIC in its test subnet with its test IP; TestVmNotAsPlanned names what is
-    not. The VM is test-migrated once its test VM exists."""
+def build_test_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, actor: Actor,
+                  recovery_point: RecoveryPointChoice = LATEST) -> BuiltTestVm:
+    """The test VM in the test VNet, named `<target>-test` and tagged as a test, built from the recovery point
+    asked for (the latest by default), its OS disk prepared, then read back: provisioned, running, each NIC in its
+    test subnet with its test IP; TestVmNotAsPlanned names what is not. The VM is test-migrated once its test VM
+    exists."""
     row_lifecycle.check(vm, Step.TEST_MIGRATE)
     clients, appliance_subscription = target_clients(vm)
-    spec = target_spec(vm, facts, appliance, appliance_subscription, actor.run or "manual")
+    spec = target_spec(vm, facts, appliance, appliance_subscription, actor.run or "manual", recovery_point)
     prepared = prepare_target(vm, spec)
     tested = test_migration.run_test_migration(
         clients, prepared.spec, test_vnet_id=vnet_id(vm.target_subscription, vm.resource_group, vm.test_vnet or ""),
@@ -129,7 +136,7 @@ def build_test_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance, actor: 
         raise TestVmNotAsPlanned(f"test VM {tested.built.vm_name} of {vm.source_vm} was built, and reading it back "
                                  f"shows: {'; '.join(tested.check.problems)}; look at it, then remove it with "
                                  "cleanup-test")
-    return BuiltTestVm(tested.built, tested.check, prepared.preparation)
+    return BuiltTestVm(tested.built, tested.check, prepared.preparation, spec.recovery_point)
 
 
 def clean_up_test_vm(vm: WavePlanRow, actor: Actor) -> tuple[str, ...]:
