@@ -139,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--region", help="the target region for rows without one")
         sub.add_argument("--cache-storage-account", help="the cache storage account for rows without one")
         sub.add_argument("--waves-file", type=Path, help="a small CSV of VM, wave and start time")
+        sub.add_argument("--assessment", type=Path,
+                         help="an assessment CSV whose VM sizes and disk types fill what the plan leaves empty")
     plan_validate.set_defaults(handler=_plan_validate)
     plan_upload.set_defaults(handler=_plan_upload)
 
@@ -331,6 +333,7 @@ def _status(args: argparse.Namespace) -> Outcome:
 def _validated(args: argparse.Namespace) -> PlanValidation:
     options = dict(fmt=args.format, wave=args.wave, region=args.region,
                    cache_storage_account=args.cache_storage_account, waves_file=args.waves_file,
+                   assessment=args.assessment,
                    start_at=parse_start_at(args.start_at) if args.start_at else None)
     if args.offline:
         return validate_plan(args.file, checks=None, **options)

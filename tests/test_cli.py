@@ -42,6 +42,18 @@ def test_plan_validate_names_the_bad_row_and_exits_1(tmp_path: Path, capsys) -> 
     assert "Traceback" not in captured.out + captured.err
 
 
+def test_plan_validate_reads_the_assessment_it_is_given(tmp_path: Path, capsys) -> None:
+    assert main(["plan", "validate", str(EXAMPLES / "waves.csv"), "--offline", "--json",
+                 "--assessment", str(EXAMPLES / "assessment.csv")]) == 0
+    broken = tmp_path / "assessment.csv"
+    broken.write_text("machine,vm_size,disk_types\nwin-sql-01,D4,\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["plan", "validate", str(EXAMPLES / "waves.csv"), "--offline", "--json",
+                 "--assessment", str(broken)]) == 1
+    errors = _last_json(capsys.readouterr().out)["errors"]
+    assert any(error["column"] == "assessment.csv:vm_size" for error in errors), errors
+
+
 def test_plan_validate_online_checks_the_lab_inventory(lab: dict, capsys) -> None:
     assert main(["plan", "validate", str(EXAMPLES / "waves.csv"), "--start-at", "now", "--json"]) == 0
     assert _last_json(capsys.readouterr().out)["ok"] is True
