@@ -36,11 +36,11 @@ async def test_migrate(
     appliance = appliance or Appliance.from_env()
     chosen = [vm for vm in select_vms(wave, vms) if vm.allow_test_migration]
     await permissions(MigrationStep.TEST_MIGRATION, chosen, appliance)
-    skipped = [outcome_row(vm.source_vm, "skipped", error="the plan says no test migration (OK_TO_TESTMIGRATE=N)")
+    not_built = [outcome_row(vm.source_vm, "skipped", error="the plan says no test migration (OK_TO_TESTMIGRATE=N)")
                for vm in select_vms(wave, vms) if not vm.allow_test_migration]
     # OS preparation writes the OS disk's prepared copy beside the replica; without it the step only reads there.
     gates = await closed_gates([vm for vm in chosen if vm.prepare_os], appliance, "OS preparation")
-    skipped += [outcome_row(vm, "refused", error=closed) for vm, closed in gates.items()]
+    not_built += [outcome_row(vm, "refused", error=closed) for vm, closed in gates.items()]
     chosen = [vm for vm in chosen if vm.source_vm not in gates]
     facts = await source_facts([vm.source_vm for vm in chosen], {}) if chosen else {}
 
@@ -66,7 +66,7 @@ async def test_migrate(
                                   "nics": [{"nic": nic.nic_id.rsplit("/", 1)[1], "subnet": nic.subnet_id, "ip": nic.ip}
                                            for nic in check.nics]})
 
-    rows = [*await side_by_side(chosen, one, done, asks=lifecycle.Step.TEST_MIGRATE), *skipped]
+    rows = [*await side_by_side(chosen, one, done, asks=lifecycle.Step.TEST_MIGRATE), *not_built]
     await acreate_markdown_artifact(_report(wave, rows, prepared), key=artifact_key("test-migration", wave.name),
                                     description=f"Test migration of wave {wave.name}")
     return {"wave": wave.name, "vms": rows}
