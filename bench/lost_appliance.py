@@ -4,8 +4,8 @@
 
 An in-process appliance (bench/appliance_hold.py) takes N `hold-vm` runs from its vCenter's work queue, with flow
 run heartbeats every --heartbeat seconds (PREFECT_FLOWS_HEARTBEAT_FREQUENCY). The bench kills it with SIGKILL
-and times: until every run is Crashed by the product's automation that expects a heartbeat --within seconds of the
-last (flows/appliance.py), rescheduled by the one that runs a Crashed VM run again, then Completed
+and times: until every run is Crashed by the automation that expects a heartbeat --within seconds of the last
+(Prefect's zombie detection), rescheduled by the automation that runs a Crashed VM run again, then Completed
 on a second appliance of the same queue. Prints a table, then one JSON object as the last line.
 """
 
@@ -20,26 +20,29 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
+from prefect.automations import Automation
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
 from prefect.client.schemas.objects import StateType
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.events.schemas.events import ResourceSpecification
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.appliance_hold import InProcessWorker
-from flows.appliance import lost_appliance_automations
-from flows.dispatch import APPLIANCE_TAG
 from vmshift.lab import launcher
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Run the flow where it is: a deployment with a `path` has its whole folder (.venv included) copied for each run.
 RUN_IN_PROJECT = [{"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT)}}]
 HOLD = PROJECT / "bench" / "appliance_hold.py"
-POOL, QUEUE, TAG = "bench-appliances", "vcenter-a.lab.local", APPLIANCE_TAG
+POOL, QUEUE, TAG = "bench-appliances", "vcenter-a.lab.local", "vmshift"
 TIMEOUT_S = 900.0
 
 
@@ -71,7 +74,7 @@ async def _lose_an_appliance(n: int, within: int, env: dict[str, str], folder: P
             flow_id=await client.create_flow_from_name("hold-vm"), name="hold", work_pool_name=POOL,
             work_queue_name=QUEUE, entrypoint="bench/appliance_hold.py:hold_vm", tags=[TAG],
             pull_steps=RUN_IN_PROJECT)
-        for automation in lost_appliance_automations(within):
+        for automation in automations(within):
             await automation.acreate()
         first = _start_appliance("appliance-1", n, env, folder)
         runs = [(await client.create_flow_run_from_deployment(deployment_id, parameters={"vm": f"vm-{i:03d}"})).id
@@ -97,6 +100,30 @@ async def _lose_an_appliance(n: int, within: int, env: dict[str, str], folder: P
     return {"crashed_after_kill_s": round(crashed_s, 1), "rescheduled_after_kill_s": round(rescheduled_s, 1),
             "completed_after_kill_s": round(completed_s, 1), "lost": n - sum(1 for c in completions if c >= 1),
             "duplicated": sum(1 for c in completions if c > 1)}
+
+
+def automations(within: int) -> list[Automation]:
+    """Crash a run whose heartbeats stop (Prefect's zombie detection), and run a crashed VM run again."""
+    tagged = ResourceSpecification({"prefect.resource.role": "tag", "prefect.resource.id": f"prefect.tag.{TAG}"})
+    crash = Automation(
+        name="vmshift: crash runs without heartbeats",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}), match_related=tagged,
+            for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+            within=timedelta(seconds=within)),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED, message="no heartbeat: its appliance is lost")])
+    rerun = Automation(
+        name="vmshift: run a crashed VM run again",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}), match_related=tagged,
+            for_each={"prefect.resource.id"}, posture=Posture.Reactive, threshold=1, within=timedelta(0)),
+        actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry",
+                                    message="its appliance was lost: another appliance of its vCenter runs it again")])
+    return [crash, rerun]
 
 
 def _start_appliance(name: str, limit: int, env: dict[str, str], folder: Path) -> subprocess.Popen:
