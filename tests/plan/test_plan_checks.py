@@ -109,7 +109,7 @@ def test_source_vms_from_the_inventory_frame():
 
 
 def test_a_row_for_another_vcenter_is_refused(validate_example):
-    checks = StaticChecks(LAB_VMS, SIZES, vcenter_host="vc01.lab.local")
+    checks = StaticChecks(LAB_VMS, SIZES, vcenter_hosts=("vc01.lab.local",))
 
     result = validate_example({3: {"vcenter": "vc02.lab.local"}, 4: {"vcenter": "VC01.lab.local:443"}},
                               checks=checks)

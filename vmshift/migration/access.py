@@ -5,7 +5,7 @@ half-built; `vmshift plan validate` asks the same for every step the plan goes t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +87,9 @@ def plan_conditions(places: Iterable[TargetPlace]) -> set[str]:
 def check_access(step: MigrationStep, appliance: Appliance, rows: Sequence[WavePlanRow], vms: Sequence[str] = (), *,
                  clients: AzureClients | None = None, session: VSphereSession | None = None) -> None:
     """Raises AccessMissing when vCenter or Azure would refuse any call of `step` for these rows (and these
-    source VMs besides the rows'), naming every missing privilege and action with its object or scope."""
+    source VMs besides the rows', in the default vCenter), naming every missing privilege and action with its
+    object or scope. Each vCenter the rows name (their `vcenter` column) is asked for its own VMs, as its own
+    user; `session`: the default vCenter's, already open."""
     clients = clients or connect_azure()
     places = [TargetPlace.of(row) for row in rows]
     refusals: list[PrivilegesMissing | PermissionsMissing] = []
@@ -96,25 +98,38 @@ def check_access(step: MigrationStep, appliance: Appliance, rows: Sequence[WaveP
                           plan_conditions(places))
     except PermissionsMissing as refused:
         refusals.append(refused)
-    names = list(dict.fromkeys([*(row.source_vm for row in rows), *vms]))
-    if names:
-        opened = session or connect_vcenter(VCenterConfig.from_env())
+    for config, names in _vms_by_vcenter(rows, vms).items():
+        ours = session is not None and session.config.name == config.name
+        opened = session if ours else connect_vcenter(config)
         try:
             check_privileges(opened, step, list(find_vms(opened, names).values()))
         except PrivilegesMissing as refused:
             refusals.append(refused)
         finally:
-            if session is None:
+            if not ours:
                 opened.close()
     if refusals:
         raise AccessMissing(refusals)
 
 
-def access_errors(clients: AzureClients, session: VSphereSession, appliance: Appliance,
-                  rows: Sequence[Mapping[str, Any]]) -> list[PlanError]:
+def _vms_by_vcenter(rows: Sequence[WavePlanRow], vms: Sequence[str]) -> dict[VCenterConfig, list[str]]:
+    """The source VMs of the rows by the vCenter each names (empty: the default), and `vms` in the default one."""
+    named = [(row.vcenter, row.source_vm) for row in rows] + [(None, name) for name in vms]
+    configs = {cell: VCenterConfig.named_in_plan(cell) for cell in dict.fromkeys(cell for cell, _ in named)}
+    by_vcenter: dict[VCenterConfig, list[str]] = {}
+    for cell, name in named:
+        by_vcenter.setdefault(configs[cell], [])
+        if name not in by_vcenter[configs[cell]]:
+            by_vcenter[configs[cell]].append(name)
+    return by_vcenter
+
+
+def access_errors(clients: AzureClients, sessions: Callable[[str | None], VSphereSession | None],
+                  appliance: Appliance, rows: Sequence[Mapping[str, Any]]) -> list[PlanError]:
     """`vmshift plan validate`'s errors for what the plan's steps would be refused: each missing action once, on
     the first row whose scope it is (the appliance's scopes on the plan's first row), each missing privilege on
-    its VM's row."""
+    its VM's row. `sessions` opens the vCenter a row's `vcenter` cell names (None: the default one), or answers
+    None for one that is not configured (the vcenter check names it)."""
     if not rows:
         return []
     places = {int(values["row"]): TargetPlace.of(values) for values in rows}
@@ -125,11 +140,25 @@ def access_errors(clients: AzureClients, session: VSphereSession, appliance: App
             missing.setdefault((gap.action, gap.scope_id.lower()), (gap, []))[1].append(step)
     labels = {int(values["row"]): values.get("labels") or {} for values in rows}
     errors = [_action_error(gap, steps, places, labels) for gap, steps in missing.values()]
+    by_vcenter: dict[str, tuple[VSphereSession, list[Mapping[str, Any]]]] = {}
+    for values in rows:
+        session = sessions(values.get("vcenter") or None)
+        if session is not None:
+            by_vcenter.setdefault(session.config.name, (session, []))[1].append(values)
+    for session, its_rows in by_vcenter.values():
+        errors += _privilege_errors(session, its_rows)
+    return errors
+
+
+def _privilege_errors(session: VSphereSession, rows: Sequence[Mapping[str, Any]]) -> list[PlanError]:
+    """Each privilege the plan's steps need on these rows' VMs (all in the session's vCenter) and their datastores
+    that its user lacks, on each row whose VM needs it."""
     vms = find_vms(session, (str(values.get("source_vm") or "") for values in rows))
     lacking: dict[tuple[str, str], tuple[MissingPrivilege, list[MigrationStep]]] = {}
     for step in PLAN_STEPS:  # one question per step and object kind, for every VM of the plan at once
         for gap in missing_privileges(session, step, list(vms.values())):
             lacking.setdefault((gap.privilege, gap.moref), (gap, []))[1].append(step)
+    errors = []
     for values in rows:
         vm = vms.get(str(values.get("source_vm") or ""))
         if vm is None:
@@ -138,8 +167,9 @@ def access_errors(clients: AzureClients, session: VSphereSession, appliance: App
         column = (values.get("labels") or {}).get("source_vm", "source_vm")
         errors += [PlanError(int(values["row"]), column,
                              f"vCenter user {session.config.user} lacks {gap.privilege} on {gap.kind} "
-                             f"{gap.object_name} ({gap.moref}), needed for {', '.join(steps)}: {gap.calls}; the "
-                             f"vCenter role '{ROLE_NAME}' ({ROLE_FILE}) grants it")
+                             f"{gap.object_name} ({gap.moref}) in vCenter {session.config.name}, needed for "
+                             f"{', '.join(steps)}: {gap.calls}; the vCenter role '{ROLE_NAME}' ({ROLE_FILE}) "
+                             "grants it")
                    for (_, moref), (gap, steps) in lacking.items() if moref in its_objects]
     return errors
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -41,8 +41,9 @@ SUBSCRIPTIONS_API = "2022-12-01"  # Microsoft.Resources' subscriptions, as `az a
 
 
 class LiveChecks:
-    """Checks against vCenter (a VSphereSession) and ARM (AzureClients); what replicates is asked of
-    `replication_state`, which knows where the state documents are."""
+    """Checks against vCenter (a VSphereSession: the default vCenter's) and ARM (AzureClients); what replicates is
+    asked of `replication_state`, which knows where the state documents are. `other_vcenters`: the further
+    vCenters a row may name, each logged in to (as its own user) when a row first names it; `close` logs out."""
 
     def __init__(
         self,
@@ -50,15 +51,36 @@ class LiveChecks:
         azure_clients: AzureClients,
         replication_state: Callable[[str], ReplicationState | None],
         appliance: Appliance | None = None,
+        other_vcenters: Sequence[VCenterConfig] = (),
     ) -> None:
         self._session = vsphere_session
         self._clients = azure_clients
         self._replication_state = replication_state
         self._appliance = appliance or Appliance.from_env()
-        self.vcenter_host = urlparse(vsphere_session.config.url).hostname
+        self._others = [config for config in other_vcenters if config.name != vsphere_session.config.name]
+        self._opened: dict[str, VSphereSession] = {}
+        self.vcenter_hosts = (vsphere_session.config.name, *(config.name for config in self._others))
 
-    def source_vms(self) -> Iterable[VmFacts]:
-        return tuple(facts_from_inventory(inventory(self._session)).values())
+    def vcenter_session(self, vcenter: str | None) -> VSphereSession | None:
+        """The session of the vCenter a row's `vcenter` cell names (None: the default); None for one not known."""
+        if vcenter is None or self._session.config.known_as(vcenter):
+            return self._session
+        config = next((config for config in self._others if config.known_as(vcenter)), None)
+        if config is None:
+            return None
+        if config.name not in self._opened:
+            self._opened[config.name] = connect_vcenter(config)
+        return self._opened[config.name]
+
+    def close(self) -> None:
+        """Log out of the further vCenters the checks logged in to (the default session is the caller's)."""
+        for session in self._opened.values():
+            session.close()
+        self._opened.clear()
+
+    def source_vms(self, vcenter: str | None = None) -> Iterable[VmFacts]:
+        session = self.vcenter_session(vcenter)
+        return () if session is None else tuple(facts_from_inventory(inventory(session)).values())
 
     def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
         return tuple(OfferedSize(size.name, size.zones) for size in region_offer(self._clients, region).sizes)
@@ -89,7 +111,7 @@ class LiveChecks:
         return None
 
     def access_errors(self, rows: Sequence[Mapping[str, Any]]) -> list[PlanError]:
-        return access_errors(self._clients, self._session, self._appliance, rows)
+        return access_errors(self._clients, self.vcenter_session, self._appliance, rows)
 
 
 class CacheAccountStates:
@@ -157,9 +179,14 @@ def _plan_refusal(state: VmState) -> str | None:
 def live_checks_from_env(
     replication_state: Callable[[str], ReplicationState | None] | None = None,
 ) -> Iterator[LiveChecks]:
-    """LiveChecks against the vCenter and ARM the environment names (VMSHIFT_VCENTER_*, AZURE_*, VMSHIFT_ARM_*),
-    logged out of vCenter afterwards; by default what replicates is read from the subscription's storage
-    accounts (CacheAccountStates)."""
+    """LiveChecks against the vCenters and ARM the environment names (VMSHIFT_VCENTER_*, VMSHIFT_VCENTERS,
+    AZURE_*, VMSHIFT_ARM_*), logged out of each vCenter afterwards; by default what replicates is read from the
+    subscription's storage accounts (CacheAccountStates)."""
     clients = connect_azure()
     with connect_vcenter(VCenterConfig.from_env()) as session:
-        yield LiveChecks(session, clients, replication_state or CacheAccountStates.from_azure(clients))
+        checks = LiveChecks(session, clients, replication_state or CacheAccountStates.from_azure(clients),
+                            other_vcenters=VCenterConfig.all_from_env())
+        try:
+            yield checks
+        finally:
+            checks.close()

@@ -38,11 +38,12 @@ class ReplicationState:
 
 
 class PlanChecks(Protocol):
-    # The host of the vCenter the checks (and the flows) talk to; a row naming another one cannot run.
-    vcenter_host: str | None
+    # The names of the vCenters the checks (and the flows) reach, the default one (an empty `vcenter` cell) first; a
+    # row naming another one cannot run. Empty: any.
+    vcenter_hosts: tuple[str, ...]
 
-    def source_vms(self) -> Iterable[VmFacts]:
-        """Every VM in the vCenter inventory."""
+    def source_vms(self, vcenter: str | None = None) -> Iterable[VmFacts]:
+        """Every VM in the inventory of the vCenter a row's `vcenter` cell names (None: the default one)."""
         ...
 
     def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
@@ -73,14 +74,15 @@ class StaticChecks:
     vms: tuple[VmFacts, ...] = ()
     sizes: Mapping[str, tuple[OfferedSize, ...]] = field(default_factory=dict)
     replications: Mapping[str, ReplicationState] = field(default_factory=dict)
-    vcenter_host: str | None = None
+    vcenter_hosts: tuple[str, ...] = ()
     # The subscriptions and VNet IDs known to exist (lower case); None: every one asked about.
     subscriptions: frozenset[str] | None = None
     networks: frozenset[str] | None = None
     refusals: tuple[PlanError, ...] = ()  # what access_errors answers
 
-    def source_vms(self) -> Iterable[VmFacts]:
-        return self.vms
+    def source_vms(self, vcenter: str | None = None) -> Iterable[VmFacts]:
+        return self.vms if vcenter is None else tuple(vm for vm in self.vms if not vm.vcenter or _same_vcenter(
+            vm.vcenter, vcenter))
 
     def offered_sizes(self, region: str) -> Iterable[OfferedSize]:
         return self.sizes.get(region, ())
@@ -103,21 +105,25 @@ class _Facts:
     """What the checks answered, asked once per validation (each region once)."""
 
     checks: PlanChecks
-    _vms: dict[str, VmFacts] | None = None
+    _vms: dict[str | None, dict[str, VmFacts]] = field(default_factory=dict)  # by vCenter (None: the default)
     _sizes: dict[str, dict[str, OfferedSize]] = field(default_factory=dict)
     _subscriptions: dict[str, bool] = field(default_factory=dict)
     _networks: dict[str, str | None] = field(default_factory=dict)
 
-    def vm(self, name_or_moref: str) -> VmFacts | None:
-        if self._vms is None:
-            self._vms = {}
-            for vm in self.checks.source_vms():
-                self._vms[vm.moref] = vm
-                self._vms[vm.name] = vm
-        return self._vms.get(name_or_moref)
+    def vm(self, name_or_moref: str, vcenter: str | None = None) -> VmFacts | None:
+        return self._inventory(vcenter).get(name_or_moref)
 
-    def vm_names(self) -> list[str]:
-        return [key for key, vm in (self._vms or {}).items() if key == vm.name]
+    def vm_names(self, vcenter: str | None = None) -> list[str]:
+        return [key for key, vm in self._inventory(vcenter).items() if key == vm.name]
+
+    def _inventory(self, vcenter: str | None) -> dict[str, VmFacts]:
+        """The VMs of a row's vCenter by name and by moref, read once; the default one's under None."""
+        default = self.checks.vcenter_hosts[:1]
+        if vcenter is not None and default and _same_vcenter(vcenter, default[0]):
+            vcenter = None
+        if vcenter not in self._vms:
+            self._vms[vcenter] = {key: vm for vm in self.checks.source_vms(vcenter) for key in (vm.moref, vm.name)}
+        return self._vms[vcenter]
 
     def reaches(self, subscription_id: str) -> bool:
         key = subscription_id.lower()
@@ -152,18 +158,19 @@ def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict
         def error(column: str, message: str, row: int = row, labels: dict = labels) -> None:
             errors.append(PlanError(row, labels.get(column, column), message))
 
-        vcenter = values.get("vcenter")
-        if vcenter and checks.vcenter_host and vcenter.split(":")[0].lower() != checks.vcenter_host.lower():
-            error("vcenter", f"vmshift works with vCenter {checks.vcenter_host} (VMSHIFT_VCENTER_URL), not "
-                             f"{vcenter}; allowed: {checks.vcenter_host} or empty (plan each vCenter separately)")
+        vcenter = values.get("vcenter") or None
+        hosts = checks.vcenter_hosts
+        if vcenter and hosts and not any(_same_vcenter(vcenter, host) for host in hosts):
+            error("vcenter", f"vmshift reaches vCenter {', '.join(hosts)} (VMSHIFT_VCENTER_NAME, VMSHIFT_VCENTERS), "
+                             f"not {vcenter}; allowed: {', '.join(hosts)} or empty")
             continue
         source = values.get("source_vm")
-        vm = facts.vm(source) if source else None
+        vm = facts.vm(source, vcenter) if source else None
         if source and vm is None:
-            close = difflib.get_close_matches(source, facts.vm_names(), n=3)
+            close = difflib.get_close_matches(source, facts.vm_names(vcenter), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            error("source_vm", f"{source!r} is not in the vCenter inventory (matched exactly, by name or "
-                               f"moref like vm-42){hint}")
+            error("source_vm", f"{source!r} is not in the {vcenter + ' ' if vcenter else ''}vCenter inventory "
+                               f"(matched exactly, by name or moref like vm-42){hint}")
         if vm is not None:
             planned = values.get("os_type")
             reported = OsType(vm.os_type) if vm.os_type else None
@@ -197,6 +204,11 @@ def check_rows(rows: Iterable[dict[str, Any]], checks: PlanChecks) -> tuple[dict
     errors.extend(checks.access_errors([values for values in rows if not values.get("target_subscription")
                                         or facts.reaches(values["target_subscription"])]))
     return os_types, errors
+
+
+def _same_vcenter(vcenter: str, host: str) -> bool:
+    """Whether a plan's `vcenter` cell (a host name, maybe with a port) names the vCenter of that name."""
+    return vcenter.split(":")[0].lower() == host.split(":")[0].lower()
 
 
 def _check_networks(values: dict[str, Any], facts: _Facts, error: Callable[[str, str], None]) -> None:

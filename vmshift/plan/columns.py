@@ -329,7 +329,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("source_vm", True, "a VM name as vCenter shows it or a moref like vm-42 (up to 80 characters)",
            _pattern(r"[^\x00-\x1f\x7f/\\%]{1,80}", "a vSphere VM name"),
            doc="The VM to migrate, by name or managed object id."),
-    Column("vcenter", False, "a host name such as vcenter.example.com (empty: the configured vCenter)",
+    Column("vcenter", False, "a host name such as vcenter.example.com (empty: the default vCenter)",
            _pattern(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?", "a vCenter host name"),
            doc="The vCenter the VM lives in."),
     Column("target_subscription", True, "a subscription id (GUID)",

@@ -37,7 +37,7 @@ def _rules(outcome: Outcome, rules: dict[str, str]) -> dict[str, ColumnRule]:
 VMSHIFT_RULES = _rules(Outcome.CARRIED_OUT, {
     "wave": "plan upload schedules one migrate-wave run per wave",
     "source_vm": "the VM read from vCenter (by name or moref)",
-    "vcenter": "validation: the configured vCenter, else the row is refused",
+    "vcenter": "validation: a configured vCenter (VMSHIFT_VCENTERS), else the row is refused",
     "target_subscription": "every resource of the VM created there; its VNets looked up there",
     "region": "the location of the VM, its disks and NICs",
     "resource_group": "the VM, its disks and NICs created there",

@@ -75,6 +75,24 @@ class VCenterConfig:
         names = [name.strip() for name in os.environ.get("VMSHIFT_VCENTERS", "").split(",") if name.strip()]
         return [cls.from_env(name) for name in names] if names else [cls.from_env()]
 
+    @classmethod
+    def named_in_plan(cls, vcenter: str | None) -> VCenterConfig:
+        """The configured vCenter that a plan's `vcenter` cell names, by its name or its URL's host, in any case and
+        with any port; an empty cell names the default one (VMSHIFT_VCENTER_*)."""
+        if not vcenter:
+            return cls.from_env()
+        configs = cls.all_from_env()
+        found = next((config for config in configs if config.known_as(vcenter)), None)
+        if found is None:
+            raise VCenterConfigError(f"vCenter {vcenter} is not configured: vmshift reaches "
+                                     f"{', '.join(config.name for config in configs)} (VMSHIFT_VCENTERS)")
+        return found
+
+    def known_as(self, vcenter: str) -> bool:
+        """Whether a plan's `vcenter` cell (a host name, maybe with a port) names this vCenter."""
+        host = vcenter.split(":")[0].lower()
+        return host in (self.name.lower(), (urlparse(self.url).hostname or "").lower())
+
     def _repr_pretty_(self, printer: object, cycle: bool) -> None:
         # Pretty-printers (IPython, hypothesis' failure reports) print dataclass fields one by one and ignore
         # repr=False: keep the password out of them.

@@ -71,14 +71,17 @@ class PowerOperationFailed(VSphereError):
 class PrivilegesMissing(VSphereError):
     """The vCenter user lacks privileges a step needs; found before the step starts, all of them at once."""
 
-    def __init__(self, user: str, step: str, role: str, role_file: str, missing: Sequence[MissingPrivilege]) -> None:
+    def __init__(self, user: str, step: str, role: str, role_file: str, missing: Sequence[MissingPrivilege],
+                 vcenter: str = "") -> None:
         self.user = user
         self.step = step
+        self.vcenter = vcenter  # its name, as a plan's `vcenter` column gives it
         self.missing = list(missing)
         listed = "\n".join(f"  - {m.privilege} on {m.kind} {m.object_name} ({m.moref}): needed for {m.calls}"
                            for m in self.missing)
+        where = f" in vCenter {vcenter}" if vcenter else ""
         super().__init__(
-            f"vCenter user {user} lacks {len(self.missing)} privilege(s) vmshift needs for {step}:\n{listed}\n"
-            f"The vCenter role '{role}' ({role_file}) grants them: give it to {user} on the datacenter, "
-            "propagated to its children (or on each VM and datastore named)"
+            f"vCenter user {user} lacks {len(self.missing)} privilege(s) vmshift needs for {step}{where}:\n"
+            f"{listed}\nThe vCenter role '{role}' ({role_file}) grants them: give it to {user} on the datacenter"
+            f"{' of ' + vcenter if vcenter else ''}, propagated to its children (or on each VM and datastore named)"
         )

@@ -106,7 +106,7 @@ def check_privileges(session: VSphereSession, step: MigrationStep, vms: Sequence
     """Raises PrivilegesMissing naming every privilege `step` needs and the user lacks, on which object."""
     missing = missing_privileges(session, step, vms)
     if missing:
-        raise PrivilegesMissing(session.config.user, step, ROLE_NAME, ROLE_FILE, missing)
+        raise PrivilegesMissing(session.config.user, step, ROLE_NAME, ROLE_FILE, missing, session.config.name)
 
 
 def _has_privileges(session: VSphereSession, entities: list[vim.ManagedEntity],
