@@ -2,9 +2,11 @@
 
 docs/scale-out.md says why (measured: a process per flow run costs ~235 MiB, 300 VMs in flight would need
 ~66 GiB; 300 runs in one event loop hold 0.8 GiB). It polls the work queue of the vCenter it serves, in the
-`vmshift-appliances` pool; a wave dispatches each VM's `replicate-vm` run there (flows/dispatch.py), so any
-appliance of that vCenter takes it. Each run's flow engine sends its heartbeats; two automations crash the runs
-of a lost appliance and schedule them again, and another appliance of the vCenter resumes them.
+`vmshift-appliances` pool; a wave dispatches each VM's `replicate-vm` run there, and a delta-sync pass each due
+VM's `delta-cycle` run (flows/dispatch.py), so any appliance of that vCenter takes it. It also polls its own
+queue of that vCenter, where the runs of the VMs whose plan row names it go. Each run's flow engine sends its
+heartbeats; two automations crash the runs of a lost appliance and schedule them again, and another appliance of
+the vCenter resumes them (the runs of its own queue wait for it to come back).
 
     vmshift appliance [--limit 300]     # VMSHIFT_APPLIANCE_NAME, VMSHIFT_APPLIANCE_DIR, VMSHIFT_VCENTER_*
 """
@@ -31,7 +33,8 @@ from prefect.flow_engine import run_flow_async
 from prefect.flows import Flow
 from prefect.workers.base import BaseJobConfiguration, BaseWorker, BaseWorkerResult
 
-from flows.dispatch import APPLIANCE_TAG, POOL, vcenter_queue
+from flows.delta_sync import delta_cycle
+from flows.dispatch import APPLIANCE_TAG, POOL, appliance_queue, vcenter_queue
 from flows.migrate_wave import replicate_vm
 from vmshift.vsphere.connection import VCenterConfig
 
@@ -40,6 +43,8 @@ DEFAULT_IN_FLIGHT = 300  # Azure Migrate's appliance replicates up to 300 VMs at
 # A run is lost once no heartbeat came for this long: three of PREFECT_FLOWS_HEARTBEAT_FREQUENCY's 30 s (its
 # least), so that a busy appliance is never taken for a lost one (docs/scale-out.md, "A lost appliance").
 DEFAULT_LOST_AFTER_S = 90
+# The flows whose runs are dispatched to the appliances, by flow name; each has a deployment of that name too.
+FLOWS: dict[str, Flow] = {replicate_vm.name: replicate_vm, delta_cycle.name: delta_cycle}
 
 
 class ApplianceResult(BaseWorkerResult):
@@ -59,23 +64,30 @@ class ApplianceWorker(BaseWorker):
     ) -> ApplianceResult:
         if task_status is not None:
             task_status.started(f"{os.getpid()}:{flow_run.id}")
+        flow = FLOWS[(await self.client.read_flow(flow_run.flow_id)).name]
         # The parameters came over the wire as JSON: the flow's own types again, whatever the flow's setting.
-        parameters = replicate_vm.validate_parameters(flow_run.parameters)
-        state: Any = await run_flow_async(replicate_vm, flow_run=flow_run, parameters=parameters,
-                                          return_type="state")
+        parameters = flow.validate_parameters(flow_run.parameters)
+        state: Any = await run_flow_async(flow, flow_run=flow_run, parameters=parameters, return_type="state")
         return ApplianceResult(identifier=str(flow_run.id), status_code=1 if state.is_crashed() else 0)
 
 
-async def set_up(client: PrefectClient, vcenters: list[str], lost_after_s: int) -> None:
-    """The pool, the vCenters' queues, the `replicate-vm` deployment and the lost-appliance automations: what
-    every appliance needs on the server, made by whichever starts first (each step accepts what exists)."""
+def queues(name: str, vcenters: list[str]) -> list[str]:
+    """What the appliance `name` polls: each of its vCenters' queue, and its own queue of each."""
+    return [queue for vcenter in vcenters for queue in (vcenter_queue(vcenter), appliance_queue(name, vcenter))]
+
+
+async def set_up(client: PrefectClient, name: str, vcenters: list[str], lost_after_s: int) -> None:
+    """The pool, the appliance's queues, the deployments of the dispatched flows and the lost-appliance
+    automations: what every appliance needs on the server, made by whichever starts first (each step accepts
+    what exists)."""
     with contextlib.suppress(ObjectAlreadyExists):
         await client.create_work_pool(WorkPoolCreate(
             name=POOL, type=WORKER_TYPE, base_job_template=ApplianceWorker.get_default_base_job_template()))
-    for vcenter in vcenters:
+    for queue in queues(name, vcenters):
         with contextlib.suppress(ObjectAlreadyExists):
-            await client.create_work_queue(name=vcenter_queue(vcenter), work_pool_name=POOL)
-    await _deploy(replicate_vm)
+            await client.create_work_queue(name=queue, work_pool_name=POOL)
+    for flow in FLOWS.values():
+        await _deploy(flow)
     for automation in lost_appliance_automations(lost_after_s):
         await _exactly_one(client, automation)
 
@@ -101,8 +113,8 @@ async def _exactly_one(client: PrefectClient, automation: Automation) -> None:
 
 async def _deploy(flow: Flow) -> uuid.UUID:
     # No pull steps: the appliance runs the flow it imported, from its own installation.
-    deployment = await flow.ato_deployment(name="replicate-vm", work_pool_name=POOL, tags=[APPLIANCE_TAG],
-                                           description="A VM's replication, run by an appliance of its vCenter")
+    deployment = await flow.ato_deployment(name=flow.name, work_pool_name=POOL, tags=[APPLIANCE_TAG],
+                                           description=f"A VM's {flow.name} run, by an appliance of its vCenter")
     deployment.entrypoint = f"{flow.fn.__module__}:{flow.fn.__name__}"
     return await deployment.aapply()
 
@@ -137,7 +149,7 @@ async def serve(name: str, limit: int = DEFAULT_IN_FLIGHT, lost_after_s: int = D
     """Run the appliance until stopped: it takes up to `limit` VMs' runs of its vCenter at once."""
     vcenter = VCenterConfig.from_env().name  # the vCenter its cycles reach (connections.run_cycle)
     async with get_client() as client:
-        await set_up(client, [vcenter], lost_after_s)
-    worker = ApplianceWorker(work_pool_name=POOL, work_queues=[vcenter_queue(vcenter)], name=name, limit=limit,
+        await set_up(client, name, [vcenter], lost_after_s)
+    worker = ApplianceWorker(work_pool_name=POOL, work_queues=queues(name, [vcenter]), name=name, limit=limit,
                              create_pool_if_not_found=False)
     await worker.start()

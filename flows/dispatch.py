@@ -1,5 +1,6 @@
-"""A wave's VMs on the appliances: each VM's `replicate-vm` run Scheduled in its vCenter's work queue, where an
-appliance of that vCenter (flows/appliance.py) takes it; the wave only reads their states until all are final.
+"""VMs' runs on the appliances: each VM's run (a wave's `replicate-vm`, a delta-sync pass's `delta-cycle`)
+Scheduled in its vCenter's work queue, where an appliance of that vCenter (flows/appliance.py) takes it, or in the
+queue of the appliance its plan row names; the calling flow only reads their states until all are final.
 
 `run_deployment` rather than a deployment per appliance: a run in a vCenter's queue belongs to no appliance, so
 another one of that vCenter takes it when its first appliance is lost (docs/scale-out.md, "Dispatch").
@@ -12,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
@@ -30,6 +32,7 @@ from vmshift.vsphere.facts import VmFacts
 
 POOL = "vmshift-appliances"
 REPLICATE_DEPLOYMENT = "replicate-vm/replicate-vm"
+DELTA_DEPLOYMENT = "delta-cycle/delta-cycle"
 # Only the dispatched runs carry it: the lost-appliance automations must never touch another flow's runs.
 APPLIANCE_TAG = "vmshift-appliance"
 POLL_S = 3.0
@@ -44,42 +47,112 @@ def vcenter_queue(vcenter: str) -> str:
     return f"vcenter-{_BANNED.sub('-', vcenter)}"
 
 
+def appliance_queue(appliance: str, vcenter: str) -> str:
+    """The work queue of the VMs of `vcenter` that the plan gives to `appliance`: that appliance alone polls it, and
+    makes it on start for each vCenter it serves, so that the pool's queues say which appliances serve which
+    vCenters (`appliances_known`)."""
+    return f"{APPLIANCE_QUEUE}{appliance}{APPLIANCE_QUEUE_SEP}{vcenter_queue(vcenter)}"
+
+
+APPLIANCE_QUEUE, APPLIANCE_QUEUE_SEP = "appliance-", "@"  # "@" is in no appliance name (plan column `appliance`)
+
+
+async def appliances_known() -> dict[str, set[str]] | None:
+    """Each appliance that ever started against this Prefect server, with the vCenters it serves (their queue
+    names); None when none ever did (the pool is missing: one appliance running waves in its own process)."""
+    async with get_client() as client:
+        try:
+            queues = await client.read_work_queues(work_pool_name=POOL)
+        except ObjectNotFound:
+            return None
+    known: dict[str, set[str]] = {}
+    for queue in queues:
+        appliance, sep, vcenter = queue.name.removeprefix(APPLIANCE_QUEUE).partition(APPLIANCE_QUEUE_SEP)
+        if queue.name.startswith(APPLIANCE_QUEUE) and sep:
+            known.setdefault(appliance, set()).add(vcenter)
+    return known
+
+
 class NoAppliance(RuntimeError):
     """No appliance ever started against this Prefect server: nothing would take the VMs' runs."""
 
 
+@dataclass(frozen=True)
+class VmRun:
+    """One VM's run to dispatch: its flow run's name and parameters, and where it may run."""
+
+    vm: str
+    name: str
+    vcenter: str
+    parameters: dict
+    appliance: str | None = None  # the plan's `appliance`; None: any appliance of the VM's vCenter
+    row: int | None = None  # the plan's row, for the message when its appliance cannot take it
+
+    @property
+    def queue(self) -> str:
+        return appliance_queue(self.appliance, self.vcenter) if self.appliance else vcenter_queue(self.vcenter)
+
+
 async def replicate_on_appliances(vms: Sequence[WavePlanRow], facts: dict[str, VmFacts]) -> list[dict]:
-    """Dispatch each VM's run, then its outcome row once every run is final. Each run is dispatched once per
-    wave run (idempotency key): a wave retried after a crash finds the runs it made before."""
-    wave_run = FlowRunContext.get().flow_run.id
-    runs = {}
-    for vm in vms:
-        runs[vm.source_vm] = (await _dispatch(vm, facts[vm.source_vm], wave_run)).id
-    await _warn_of_idle_queues({facts[vm.source_vm].vcenter for vm in vms})
-    return await _outcomes_when_final(runs)
+    """Each VM's `replicate-vm` run on an appliance of its vCenter (the plan's appliance, when its row names one);
+    its outcome row once every run is final."""
+    return await run_on_appliances(REPLICATE_DEPLOYMENT, [
+        VmRun(vm.source_vm, REPLICATE_RUN + vm.source_vm, facts[vm.source_vm].vcenter,
+              {"vm": TypeAdapter(WavePlanRow).dump_python(vm, mode="json"),
+               "facts": TypeAdapter(VmFacts).dump_python(facts[vm.source_vm], mode="json")},
+              appliance=vm.appliance, row=vm.row)
+        for vm in vms])
 
 
-async def _dispatch(vm: WavePlanRow, facts: VmFacts, wave_run: uuid.UUID) -> FlowRun:
+async def run_on_appliances(deployment: str, runs: Sequence[VmRun]) -> list[dict]:
+    """Dispatch each VM's run of `deployment`, then its outcome row once every run is final; a VM whose plan names
+    an appliance that does not serve its vCenter is `failed` and not dispatched. Each run is dispatched once per
+    run of the calling flow (idempotency key): one retried after a crash finds the runs it made before."""
+    parent = FlowRunContext.get().flow_run.id
+    refused = await _refusals([run for run in runs if run.appliance])
+    dispatched = {}
+    for run in runs:
+        if run.vm not in refused:
+            dispatched[run.vm] = (await _dispatch(deployment, run, parent)).id
+    await _warn_of_idle_queues({run.queue for run in runs if run.vm not in refused})
+    rows = await _outcomes_when_final(dispatched) if dispatched else []
+    return rows + [outcome_row(vm, "failed", error=error) for vm, error in refused.items()]
+
+
+async def _refusals(pinned: Sequence[VmRun]) -> dict[str, str]:
+    """The VMs whose plan names an appliance that never started serving their vCenter, with why."""
+    if not pinned:
+        return {}
+    known = await appliances_known() or {}
+    refused = {}
+    for run in pinned:
+        if vcenter_queue(run.vcenter) not in known.get(run.appliance, set()):
+            serves = ", ".join(sorted(known.get(run.appliance, ()))) or "none"
+            refused[run.vm] = (f"row {run.row}: {run.vm} is planned on appliance {run.appliance!r}, which does not "
+                               f"serve its vCenter {run.vcenter} (its queues: {serves}); start it with that vCenter's "
+                               f"VMSHIFT_VCENTER_*, or name an appliance of it, or none")
+    return refused
+
+
+async def _dispatch(deployment: str, run: VmRun, parent: uuid.UUID) -> FlowRun:
     try:
         return await run_deployment(
-            REPLICATE_DEPLOYMENT, timeout=0, flow_run_name=REPLICATE_RUN + vm.source_vm, tags=[APPLIANCE_TAG],
-            work_queue_name=vcenter_queue(facts.vcenter), idempotency_key=f"{wave_run}:{vm.source_vm}",
-            parameters={"vm": TypeAdapter(WavePlanRow).dump_python(vm, mode="json"),
-                        "facts": TypeAdapter(VmFacts).dump_python(facts, mode="json")})
+            deployment, timeout=0, flow_run_name=run.name, tags=[APPLIANCE_TAG], work_queue_name=run.queue,
+            idempotency_key=f"{parent}:{run.vm}", parameters=run.parameters)
     except ObjectNotFound:
-        raise NoAppliance(f"{vm.source_vm}: no appliance has started against this Prefect server (the "
-                          f"{REPLICATE_DEPLOYMENT} deployment is missing): start `vmshift appliance` on a machine "
-                          f"that reaches vCenter {facts.vcenter}, then run the wave again") from None
+        raise NoAppliance(f"{run.vm}: no appliance has started against this Prefect server (the {deployment} "
+                          f"deployment is missing): start `vmshift appliance` on a machine that reaches vCenter "
+                          f"{run.vcenter}, then run again") from None
 
 
-async def _warn_of_idle_queues(vcenters: set[str]) -> None:
-    """Say so when no appliance polls a vCenter's queue: its VMs' runs wait, Scheduled, until one starts."""
+async def _warn_of_idle_queues(queues: set[str]) -> None:
+    """Say so when no appliance polls a queue: its VMs' runs wait, Scheduled, until one starts."""
     async with get_client() as client:
-        for vcenter in sorted(vcenters):
-            queue = await client.read_work_queue_by_name(vcenter_queue(vcenter), work_pool_name=POOL)
+        for name in sorted(queues):
+            queue = await client.read_work_queue_by_name(name, work_pool_name=POOL)
             if queue.status != WorkQueueStatus.READY:
-                get_run_logger().warning("no appliance of vCenter %s polls its queue %s: its VMs' runs wait until "
-                                         "one starts (`vmshift appliance`)", vcenter, queue.name)
+                get_run_logger().warning("no appliance polls the queue %s: its VMs' runs wait until one starts "
+                                         "(`vmshift appliance`)", name)
 
 
 async def _outcomes_when_final(runs: dict[str, uuid.UUID]) -> list[dict]:

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 
 from prefect import State, flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
-from prefect.context import FlowRunContext
 from prefect.states import Cancelled
 
 from flows.dispatch import replicate_on_appliances
 from flows.selection import failures_of, side_by_side
-from flows.stop import REPLICATE_RUN, stop_watch
+from flows.stop import REPLICATE_RUN, stop_requests
 from tasks.access import permissions
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
@@ -146,14 +145,14 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | N
     if appliance is None:
         appliance = Appliance.from_env()
         await prepare_limits([facts], appliance)
-    watch, run_id = stop_watch(), FlowRunContext.get().flow_run.id
-    stop, latest = watch.watch(run_id), LatestPercent()
+    latest = LatestPercent()
     progress = await serially(acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
                                                         description=f"{vm.source_vm}: initial replication"))
     publisher = asyncio.create_task(_publish_progress(progress, latest))
     try:
-        outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance, stop, latest,
-                                            included_disks=migrated_disk_keys(vm, facts))
+        with stop_requests() as stop:
+            outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance, stop,
+                                                latest, included_disks=migrated_disk_keys(vm, facts))
     except CycleStopped as stopped:
         get_run_logger().warning("%s: %s", vm.source_vm, stopped)
         # Said by its cycle already, unless it was stopped while it waited for its slots; not a task: the run is
@@ -163,7 +162,6 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | N
         return Cancelled(message=str(stopped))
     finally:
         publisher.cancel()
-        watch.forget(run_id)
     await serially(aupdate_progress_artifact(progress, 100.0))
     return outcome
 

@@ -9,9 +9,11 @@ and its run ends Cancelled while the other VMs go on. Its next cycle resumes fro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 import weakref
+from collections.abc import Iterator
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -22,10 +24,12 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.context import FlowRunContext
 from prefect.logging import get_logger
 from prefect.states import Cancelling
 
 REPLICATE_RUN = "replicate-"  # a VM's replication run is named with this prefix and the VM (flows/migrate_wave.py)
+DELTA_RUN = "delta-"  # and its dispatched delta cycle's run with this one (flows/delta_sync.py)
 POLL_S = 3.0
 STOPPING = [StateType.CANCELLING, StateType.CANCELLED]
 IN_FLIGHT = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
@@ -79,11 +83,22 @@ def stop_watch() -> StopWatch:
     return _watches.setdefault(asyncio.get_running_loop(), StopWatch())
 
 
+@contextlib.contextmanager
+def stop_requests() -> Iterator[threading.Event]:
+    """The event set once this flow run is asked to stop (its Cancel button), watched while the block runs."""
+    watch, run_id = stop_watch(), FlowRunContext.get().flow_run.id
+    try:
+        yield watch.watch(run_id)
+    finally:
+        watch.forget(run_id)
+
+
 async def request_stop(vm: str) -> list[uuid.UUID]:
-    """Ask the VM's `replicate-<vm>` runs in flight to stop, as the UI's Cancel button does; their ids."""
+    """Ask the VM's `replicate-<vm>` runs (and dispatched `delta-<vm>` runs) in flight to stop, as the UI's Cancel
+    button does; their ids."""
     async with get_client() as client:
         runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            name=FlowRunFilterName(any_=[REPLICATE_RUN + vm]),
+            name=FlowRunFilterName(any_=[REPLICATE_RUN + vm, DELTA_RUN + vm]),
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=IN_FLIGHT))))
         if not runs:
             raise NothingToStop(f"no {REPLICATE_RUN}{vm} run is in flight: nothing to stop (`vmshift status --vm {vm}` "

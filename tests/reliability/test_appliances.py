@@ -1,6 +1,7 @@
 """Several appliances on one Prefect server (issue 16): a wave dispatched to three of them with a host limit they
-hold together, the wave going on through a PostgreSQL restart, and an appliance killed -9 in the middle of a wave
-whose VMs another appliance resumes. Every replica ends equal to its source byte for byte.
+hold together, the wave going on through a PostgreSQL restart, an appliance killed -9 in the middle of a wave
+whose VMs another appliance resumes, a delta-sync pass whose VMs' cycles run on two appliances, and plan rows
+naming their appliance. Every replica ends equal to its source byte for byte.
 
 The appliances are `vmshift appliance` processes against a server of this module's own (its PostgreSQL is
 restarted here); the lab's vCenter and storage are the session's. Small disks (8 MiB, 2 MiB written) and a
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary
 from wave_runs import CACHE, lab_wave
 
 from flows.appliance import lost_appliance_automations
+from flows.delta_sync import delta_sync
 from flows.dispatch import POOL
 from flows.migrate_wave import migrate_wave
 from tasks.slots import ensure_limits
@@ -39,7 +41,8 @@ from vmshift.lab import launcher, postgres, process
 from vmshift.lab.guest import write_guest
 from vmshift.lab.prefect_server import client_environment
 from vmshift.migration.appliance import Appliance
-from vmshift.migration.limits import LimitKind, limit_name
+from vmshift.migration.limits import DEFAULT_LIMITS, LimitKind, limit_name
+from vmshift.plan.schema import Wave
 from vmshift.replication.verify import verify_vm
 from vmshift.state.store import StateStore
 from vmshift.vsphere import snapshots
@@ -130,25 +133,36 @@ def appliances(server: tuple[Path, dict]) -> Iterator[Appliances]:
         started.stop_all()
 
 
-def wave_running(name: str, vms: list[str], entry: dict) -> Future:
-    """The wave, dispatched, in a daemon thread of its own (it reads its VMs' states until all are final; a
-    failing test must not wait for it)."""
+def wave_running(name: str, vms: list[str], entry: dict, wave: Wave | None = None) -> Future:
+    """The wave (the lab's, or `wave`), dispatched, in a daemon thread of its own."""
+    return dispatching(lambda: migrate_wave(wave or lab_wave(name, vms), Appliance(), dispatch=True), entry)
+
+
+def delta_pass_running(vms: list[str], entry: dict) -> Future:
+    """A delta-sync pass over `vms`, each due at once, its cycles dispatched, in a daemon thread of its own."""
+    return dispatching(lambda: delta_sync([CACHE], Appliance(), min_interval_minutes=1e-6, vms=vms, dispatch=True),
+                       entry)
+
+
+def dispatching(flow: Callable[[], Coroutine], entry: dict) -> Future:
+    """The flow's result, run in a daemon thread (it reads its VMs' runs until all are final; a failing test
+    must not wait for it)."""
     done: Future = Future()
 
     def run() -> None:
         try:
             with temporary_settings({PREFECT_API_URL: entry["api_url"],
                                      PREFECT_API_AUTH_STRING: entry["auth_string"]}):
-                done.set_result(asyncio.run(migrate_wave(lab_wave(name, vms), Appliance(), dispatch=True)))
+                done.set_result(asyncio.run(flow()))
         except BaseException as error:
             done.set_exception(error)
-    threading.Thread(target=run, name=f"wave-{name}", daemon=True).start()
+    threading.Thread(target=run, name="dispatching", daemon=True).start()
     return done
 
 
-def guests_write(lab: dict, vms: list[str], length: int = WRITTEN) -> None:
+def guests_write(lab: dict, vms: list[str], length: int = WRITTEN, value: int = 0) -> None:
     for index, vm in enumerate(vms):
-        write_guest(lab, vm, 1 << 20, bytes([index + 1]) * length)
+        write_guest(lab, vm, 1 << 20, bytes([value + index + 1]) * length)
 
 
 def until(condition: Callable[[], bool], what: str, appliances: Appliances) -> None:
@@ -174,14 +188,14 @@ def run_states(names: list[str]) -> dict[str, StateType]:
     return asyncio.run(_states(names))
 
 
-def assert_replicated_whole_and_clean(vms: list[str]) -> None:
-    """No vmshift snapshot left in vCenter, one finished cycle each, and every replica equal to its source."""
+def assert_replicated_whole_and_clean(vms: list[str], cycles: int = 1) -> None:
+    """No vmshift snapshot left in vCenter, `cycles` finished cycles each, and every replica equal to its source."""
     session = connect(VCenterConfig.from_env())
     store = StateStore.for_account(CACHE)
     for vm in vms:
         assert snapshots.find_snapshots(find_vm(session, vm), OWN_SNAPSHOT_PREFIX) == [], vm
         state = store.load(vm).state
-        assert (state.cycles, state.in_progress, state.error) == (1, None, None), (vm, state)
+        assert (state.cycles, state.in_progress, state.error) == (cycles, None, None), (vm, state)
         assert verify_vm(vm, session=session)["equal"] is True, vm
 
 
@@ -309,3 +323,60 @@ async def _crash_delays(runs: list[uuid.UUID], killed: float) -> tuple[list[floa
             done_before += completed[0] < killed
             delays += [state.timestamp.timestamp() - killed for state in states if state.type == StateType.CRASHED]
     return delays, done_before
+
+
+def test_a_delta_sync_pass_runs_each_due_vms_cycle_as_its_own_run_on_two_appliances_within_the_host_limits(
+        lab: dict, server: tuple[Path, dict], appliances: Appliances) -> None:
+    vms = [f"scale-{i}" for i in range(14, 18)]  # two on esx-01, two on esx-02
+    hosts = {limit_name(LimitKind.HOST_DISK_READS, host): 1 for host in (HOST, "esx-02.lab.local")}
+    guests_write(lab, vms)
+    for name in ("appliance-d1", "appliance-d2"):
+        appliances.start(name, bandwidth_mb_s=1.0, limit=2)  # four cycles at once need both appliances
+    appliances.wait_online()
+    replicated = wave_running("scale-delta", vms, server[1]).result(timeout=WAIT_S)
+    assert {row["vm"]: row["outcome"] for row in replicated["vms"]} == dict.fromkeys(vms, "protected"), \
+        (replicated, appliances.logs())
+    guests_write(lab, vms, 3 << 20, value=10)  # what the delta cycles move: ~3 s each at 1 MB/s
+    asyncio.run(ensure_limits(hosts, update=True))
+    try:
+        synced = delta_pass_running(vms, server[1]).result(timeout=WAIT_S)
+    finally:
+        asyncio.run(ensure_limits(dict.fromkeys(hosts, DEFAULT_LIMITS[LimitKind.HOST_DISK_READS]), update=True))
+
+    assert sorted(synced["due"]) == vms
+    assert {row["vm"]: (row["outcome"], row["kind"], row["cycle"]) for row in synced["vms"]} == \
+        dict.fromkeys(vms, ("protected", "delta", 2)), (synced, appliances.logs())
+    assert all(row["changed_bytes"] >= 3 << 20 for row in synced["vms"]), synced
+    runs = runs_of(synced)
+    until(lambda: len(asyncio.run(_cycles_and_appliances(list(runs.values())))[0]) >= len(vms),
+          "the cycles' task runs recorded", appliances)
+    cycles, ran_by = asyncio.run(_cycles_and_appliances(list(runs.values())))
+    assert len(cycles) == len(vms)
+    assert len(set(ran_by.values())) == 2, ran_by  # the pass's cycles spread over both appliances
+    by_host = asyncio.run(_cycles_by_host(runs))
+    assert all(max_overlap(spans) == 1 for spans in by_host.values()), by_host  # one host's reads at a time
+    # Each cycle is a `delta-<vm>` run of its own, shown under the pass's run (its parent task run is the pass's).
+    parents = asyncio.run(_names_and_parents(list(runs.values())))
+    assert set(parents) == {f"delta-{vm}" for vm in vms}, parents
+    assert len(set(parents.values())) == 1 and next(iter(parents.values()))[1] == "delta-sync", parents
+    assert_replicated_whole_and_clean(vms, cycles=2)
+
+
+async def _names_and_parents(runs: list[uuid.UUID]) -> dict[str, tuple[uuid.UUID, str]]:
+    """Each run's name, with the flow run its parent task run belongs to and that run's flow."""
+    parents = {}
+    async with get_client() as client:
+        for run in await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=runs))):
+            parent = await client.read_flow_run((await client.read_task_run(run.parent_task_run_id)).flow_run_id)
+            parents[run.name] = (parent.id, (await client.read_flow(parent.flow_id)).name)
+    return parents
+
+
+async def _cycles_by_host(runs: dict[str, uuid.UUID]) -> dict[str, list[tuple[float, float]]]:
+    """The replication-cycle task runs' (start, end) of each host's VMs."""
+    session = connect(VCenterConfig.from_env())
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for vm, run in runs.items():
+        cycles, _ = await _cycles_and_appliances([run])
+        spans.setdefault(find_vm(session, vm).runtime.host.name, []).extend(cycles)
+    return spans
