@@ -330,10 +330,10 @@ def _status(args: argparse.Namespace) -> Outcome:
     return Outcome("\n".join(lines), {"vms": rows, "unreadable": [vars(entry) for entry in broken]}, ok=not broken)
 
 
-def _validated(args: argparse.Namespace) -> PlanValidation:
+def _validated(args: argparse.Namespace, appliances: dict[str, set[str]] | None = None) -> PlanValidation:
     options = dict(fmt=args.format, wave=args.wave, region=args.region,
                    cache_storage_account=args.cache_storage_account, waves_file=args.waves_file,
-                   assessment=args.assessment,
+                   assessment=args.assessment, appliances=appliances,
                    start_at=parse_start_at(args.start_at) if args.start_at else None)
     if args.offline:
         return validate_plan(args.file, checks=None, **options)
@@ -348,8 +348,10 @@ def _plan_validate(args: argparse.Namespace) -> Outcome:
 
 def _plan_upload(args: argparse.Namespace) -> Outcome:
     from deployments.upload import upload_plan
+    from flows.dispatch import appliances_known
 
-    result = _validated(args)
+    # The server it uploads to knows its appliances: a row naming one that is not, or not of its vCenter, is refused.
+    result = _validated(args, asyncio.run(appliances_known()))
     if not result.ok:
         return Outcome(result.text() + "\nnothing was scheduled", result.to_json() | {"waves": []}, ok=False)
     waves = asyncio.run(upload_plan(result.raise_for_errors()))

@@ -88,7 +88,8 @@ async def _run_cycles(due: list[str], states: dict, appliance: Appliance, dispat
         rows = await run_on_appliances(DELTA_DEPLOYMENT, [VmRun(
             vm, DELTA_RUN + vm, facts[vm].vcenter,
             {"vm": vm, "cache_account": states[vm][0], "included_disks": states[vm][1].included_disks,
-             "facts": TypeAdapter(VmFacts).dump_python(facts[vm], mode="json")}) for vm in found])
+             "facts": TypeAdapter(VmFacts).dump_python(facts[vm], mode="json")},
+            appliance=states[vm][1].appliance) for vm in found])
     else:
         await prepare_limits(facts.values(), appliance)
         results = await asyncio.gather(

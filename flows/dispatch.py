@@ -40,11 +40,13 @@ POLL_S = 3.0
 # still Crashed after this was not rerun, and is the VM's outcome.
 CRASHED_FINAL_AFTER_S = 60.0
 _BANNED = re.compile(r"[/%&<>]")  # characters Prefect refuses in a work queue's name
+VCENTER_QUEUE = "vcenter-"
+APPLIANCE_QUEUE, APPLIANCE_QUEUE_SEP = "appliance-", "@"  # "@" is in no appliance name (plan column `appliance`)
 
 
 def vcenter_queue(vcenter: str) -> str:
     """The work queue of a vCenter's VMs: every appliance serving it polls it."""
-    return f"vcenter-{_BANNED.sub('-', vcenter)}"
+    return f"{VCENTER_QUEUE}{_BANNED.sub('-', vcenter)}"
 
 
 def appliance_queue(appliance: str, vcenter: str) -> str:
@@ -54,12 +56,9 @@ def appliance_queue(appliance: str, vcenter: str) -> str:
     return f"{APPLIANCE_QUEUE}{appliance}{APPLIANCE_QUEUE_SEP}{vcenter_queue(vcenter)}"
 
 
-APPLIANCE_QUEUE, APPLIANCE_QUEUE_SEP = "appliance-", "@"  # "@" is in no appliance name (plan column `appliance`)
-
-
 async def appliances_known() -> dict[str, set[str]] | None:
-    """Each appliance that ever started against this Prefect server, with the vCenters it serves (their queue
-    names); None when none ever did (the pool is missing: one appliance running waves in its own process)."""
+    """Each appliance that ever started against this Prefect server, with the vCenters it serves (as their queues
+    name them); None when none ever did (the pool is missing: one appliance running waves in its own process)."""
     async with get_client() as client:
         try:
             queues = await client.read_work_queues(work_pool_name=POOL)
@@ -69,7 +68,7 @@ async def appliances_known() -> dict[str, set[str]] | None:
     for queue in queues:
         appliance, sep, vcenter = queue.name.removeprefix(APPLIANCE_QUEUE).partition(APPLIANCE_QUEUE_SEP)
         if queue.name.startswith(APPLIANCE_QUEUE) and sep:
-            known.setdefault(appliance, set()).add(vcenter)
+            known.setdefault(appliance, set()).add(vcenter.removeprefix(VCENTER_QUEUE))
     return known
 
 
@@ -126,11 +125,12 @@ async def _refusals(pinned: Sequence[VmRun]) -> dict[str, str]:
     known = await appliances_known() or {}
     refused = {}
     for run in pinned:
-        if vcenter_queue(run.vcenter) not in known.get(run.appliance, set()):
+        if vcenter_queue(run.vcenter) not in {vcenter_queue(name) for name in known.get(run.appliance, ())}:
             serves = ", ".join(sorted(known.get(run.appliance, ()))) or "none"
-            refused[run.vm] = (f"row {run.row}: {run.vm} is planned on appliance {run.appliance!r}, which does not "
-                               f"serve its vCenter {run.vcenter} (its queues: {serves}); start it with that vCenter's "
-                               f"VMSHIFT_VCENTER_*, or name an appliance of it, or none")
+            row = f"row {run.row}: " if run.row else ""
+            refused[run.vm] = (f"{row}{run.vm} is planned on appliance {run.appliance!r}, which does not serve its "
+                               f"vCenter {run.vcenter} (it serves: {serves}); start it with that vCenter's "
+                               f"VMSHIFT_VCENTER_*, or plan the VM on an appliance of it, or on none")
     return refused
 
 

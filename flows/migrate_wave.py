@@ -23,7 +23,7 @@ from flows.stop import REPLICATE_RUN, stop_requests
 from tasks.access import permissions
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
-from tasks.lifecycle import refusals, run_actor, take_step
+from tasks.lifecycle import keep_appliance, refusals, run_actor, take_step
 from tasks.replication import readiness, source_facts
 from tasks.slots import cycle_within_limits, prepare_limits, serially
 from vmshift.migration import row_lifecycle
@@ -145,6 +145,7 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | N
     if appliance is None:
         appliance = Appliance.from_env()
         await prepare_limits([facts], appliance)
+    await keep_appliance(vm)
     latest = LatestPercent()
     progress = await serially(acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
                                                         description=f"{vm.source_vm}: initial replication"))

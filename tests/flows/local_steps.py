@@ -67,6 +67,7 @@ class LocalSteps:
         self.states: dict[str, VmState] = {}
         monkeypatch.setattr(row_lifecycle, "refusals", self._refusals)
         monkeypatch.setattr(row_lifecycle, "take", self._take)
+        monkeypatch.setattr(row_lifecycle, "keep_appliance", self._keep_appliance)
         monkeypatch.setattr(row_lifecycle, "history", lambda vm, account: history_markdown(self.state(vm)))
 
     def state(self, vm: str) -> VmState:
@@ -89,6 +90,11 @@ class LocalSteps:
             except LifecycleRefused as refusal:
                 refused[vm.source_vm] = str(refusal)
         return refused
+
+    def _keep_appliance(self, vm: WavePlanRow) -> None:
+        state = self.state(vm.source_vm)
+        with self.lock:
+            state.appliance = vm.appliance
 
     def _take(self, vm: WavePlanRow, step: Step, actor: Actor, *, note: str | None = None,
               as_error: bool = False) -> Phase:

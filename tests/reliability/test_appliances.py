@@ -11,6 +11,7 @@ bandwidth cap keep the VMs in flight for seconds, not minutes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -34,7 +35,7 @@ from wave_runs import CACHE, lab_wave
 
 from flows.appliance import lost_appliance_automations
 from flows.delta_sync import delta_sync
-from flows.dispatch import POOL
+from flows.dispatch import POOL, appliance_queue, appliances_known
 from flows.migrate_wave import migrate_wave
 from tasks.slots import ensure_limits
 from vmshift.lab import launcher, postgres, process
@@ -380,3 +381,48 @@ async def _cycles_by_host(runs: dict[str, uuid.UUID]) -> dict[str, list[tuple[fl
         cycles, _ = await _cycles_and_appliances([run])
         spans.setdefault(find_vm(session, vm).runtime.host.name, []).extend(cycles)
     return spans
+
+
+def test_plan_rows_naming_an_appliance_have_their_replication_and_delta_cycles_run_on_it_alone(
+        lab: dict, server: tuple[Path, dict], appliances: Appliances) -> None:
+    vms = ["scale-18", "scale-19"]
+    guests_write(lab, vms)
+    for name in ("appliance-p1", "appliance-p2"):
+        appliances.start(name, bandwidth_mb_s=2.0)  # either could take all of them: only the plan says which
+    appliances.wait_online()
+    vcenter = VCenterConfig.from_env().name
+    assert asyncio.run(appliances_known())["appliance-p2"] == {vcenter}
+    lab_rows = lab_wave("scale-pinned", [*vms, "scale-13"])
+    wave = dataclasses.replace(lab_rows, vms=tuple(
+        dataclasses.replace(vm, row=row, appliance="appliance-p2" if vm.source_vm in vms else "appliance-nowhere")
+        for row, vm in enumerate(lab_rows.vms, start=2)))
+
+    replicated = wave_running("scale-pinned", vms, server[1], wave).result(timeout=WAIT_S)
+
+    outcomes = {row["vm"]: row for row in replicated["vms"]}
+    assert {vm: outcomes[vm]["outcome"] for vm in vms} == dict.fromkeys(vms, "protected"), \
+        (replicated, appliances.logs())
+    # A row naming an appliance that does not serve its vCenter is not dispatched; its row says why.
+    refused = outcomes["scale-13"]
+    assert refused["outcome"] == "failed" and "flow_run" not in refused, refused
+    assert all(part in refused["error"] for part in ("row 4", "scale-13", "'appliance-nowhere'", vcenter)), refused
+    p2 = str(appliances.started["appliance-p2"].pid)
+    assert asyncio.run(_queues_and_appliances(list(runs_of(
+        {"vms": [outcomes[vm] for vm in vms]}).values()))) == {(appliance_queue("appliance-p2", vcenter), p2)}
+
+    guests_write(lab, vms, 1 << 20, value=20)
+    synced = delta_pass_running(vms, server[1]).result(timeout=WAIT_S)
+
+    assert {row["vm"]: (row["outcome"], row["kind"]) for row in synced["vms"]} == \
+        dict.fromkeys(vms, ("protected", "delta")), (synced, appliances.logs())
+    assert asyncio.run(_queues_and_appliances(list(runs_of(synced).values()))) == \
+        {(appliance_queue("appliance-p2", vcenter), p2)}
+    assert_replicated_whole_and_clean(vms, cycles=2)
+
+
+async def _queues_and_appliances(runs: list[uuid.UUID]) -> set[tuple[str, str]]:
+    """The (work queue, appliance process) of each run."""
+    async with get_client() as client:
+        found = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=runs)))
+    assert len(found) == len(runs), found
+    return {(run.work_queue_name, (run.infrastructure_pid or "").partition(":")[0]) for run in found}

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from vmshift.plan.schema import WavePlanRow
 from vmshift.state import lifecycle
+from vmshift.state.document import VmState
 from vmshift.state.lifecycle import Actor, LifecycleRefused, Phase, Step
 from vmshift.state.status import history_markdown
 from vmshift.state.store import StateStore
@@ -32,6 +33,14 @@ def refusals(vms: Sequence[WavePlanRow], step: Step) -> dict[str, str]:
 def take(vm: WavePlanRow, step: Step, actor: Actor, *, note: str | None = None, as_error: bool = False) -> Phase:
     """Take `step` for the VM and save it (StateStore.advance)."""
     return _store(vm).advance(vm.source_vm, step, actor, note=note, as_error=as_error).state.phase
+
+
+def keep_appliance(vm: WavePlanRow) -> None:
+    """Keep the appliance the VM's row names (None: any of its vCenter) in its state, where a delta-sync pass reads
+    which queue its cycles go to; writes only when it changed."""
+    def named(state: VmState) -> None:
+        state.appliance = vm.appliance
+    _store(vm).update(vm.source_vm, named, "its plan's appliance")
 
 
 def history(vm: str, cache_account: str) -> str:

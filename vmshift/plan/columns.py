@@ -407,7 +407,8 @@ COLUMNS: tuple[Column, ...] = (
            doc="The VM's own hooks; the plan names them, the appliance's administrator declares what they run."),
     Column("appliance", False, "an appliance name (VMSHIFT_APPLIANCE_NAME); empty: any appliance",
            _pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", "an appliance name"),
-           doc="The appliance that migrates this VM (Azure Migrate's AZMIGRATE_APPLIANCE_NAME); another refuses it."),
+           doc="The appliance that runs this VM's replication and delta cycles (Azure Migrate's "
+               "AZMIGRATE_APPLIANCE_NAME): its runs go to that appliance's own queue; it must serve the VM's vCenter."),
     Column("start_time", False, TIME_ALLOWED + ", in the future; one per wave (on at least one of its rows)",
            parse_time,
            doc="When the wave's replication starts; `plan upload --start-at` overrides it."),

@@ -66,7 +66,7 @@ VMSHIFT_RULES = _rules(Outcome.CARRIED_OUT, {
             "the test migration uses each NIC's test subnet and IP",
     "disk_names": "the managed disks' names",
     "hooks": "the appliance's declared hooks run for this VM at each moment",
-    "appliance": "only that appliance migrates the VM; another refuses it",
+    "appliance": "the VM's runs (replication, delta cycles) go to that appliance's own queue, with dispatch",
     "start_time": "the wave's scheduled start",
     "cutover_window": "the cutover gate: refused outside the window",
     "cutover_at": "plan upload schedules the VM's (or its group's) cutover run then",
@@ -84,7 +84,7 @@ _UPDATE = "with OK_TO_UPDATE=Y; else warned, as UpdateMachineProperties.ps1 skip
 AT_SCALE_RULES: dict[str, ColumnRule] = {
     **_rules(Outcome.CARRIED_OUT, {
         "AZMIGRATEPROJECT_SUBSCRIPTION_ID": "target_subscription when TARGET_SUBSCRIPTION_ID is empty",
-        "AZMIGRATE_APPLIANCE_NAME": "appliance: only that appliance migrates the VM",
+        "AZMIGRATE_APPLIANCE_NAME": "appliance: only that appliance runs the VM's replication and delta cycles",
         "SOURCE_MACHINE_NAME": "source_vm (required)",
         "AZMIGRATEASSESSMENT_NAME": "with OK_TO_USE_ASSESSMENT=Y: the --assessment file's rows of that assessment; "
                                     "else warned, as the scripts ignore it",

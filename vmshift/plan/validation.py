@@ -5,7 +5,7 @@ with its row, its column and what is allowed. Any error means no plan, so nothin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,6 +137,7 @@ def validate_plan(
     waves_file: Path | None = None,
     assessment: Path | None = None,
     appliance: str | None = None,
+    appliances: Mapping[str, Collection[str]] | None = None,
     hooks: HookCatalog | None = None,
     now: datetime | None = None,
 ) -> PlanValidation:
@@ -150,7 +151,9 @@ def validate_plan(
     column). waves_file: per-VM values the Azure Migrate format lacks (see docs/wave-plan.md). assessment: an
     assessment CSV whose VM sizes and disk types fill what the plan leaves empty (in the Azure Migrate format: what
     rows with OK_TO_USE_ASSESSMENT=Y ask for). appliance: the appliance validating; a row naming another one is
-    refused. hooks: the hooks the appliance declares (default: its hooks file, HookCatalog.from_env()).
+    refused. appliances: the appliances known (those that ever started against the Prefect server), each with the
+    vCenters it serves; a row naming another one, or one that does not serve the row's vCenter, is refused (None:
+    not known here). hooks: the hooks the appliance declares (default: its hooks file, HookCatalog.from_env()).
     """
     now = now or datetime.now(UTC)
     table = read_table(Path(path))
@@ -194,6 +197,7 @@ def validate_plan(
     for values in parsed:
         values["os_type"] = values["os_type"] or os_types.get(values["row"])
         errors.extend(_row_errors(values, appliance, catalog))
+        errors.extend(_appliance_errors(values, appliances))
     errors.extend(_plan_errors(parsed))
     waves = {name: kept for name, rows in waves.items() if (kept := [v for v in rows if not v["left_out"]])}
     errors.extend(_schedule_errors(waves, now))
@@ -331,6 +335,25 @@ def _row_errors(values: dict[str, Any], appliance: str | None, catalog: _Catalog
     if values["start_time"] and cutover_at and cutover_at < values["start_time"]:
         error("cutover_at", "before the wave's start time; allowed: a time after start_time")
     return errors
+
+
+def _appliance_errors(values: dict[str, Any], appliances: Mapping[str, Collection[str]] | None) -> list[PlanError]:
+    """A row naming an appliance that is not known, or that does not serve the row's vCenter."""
+    named, vcenter = values.get("appliance"), values.get("vcenter")
+    if appliances is None or not named or "appliance" in values["invalid"]:
+        return []
+    vm, column = values.get("source_vm") or "this VM", values["labels"].get("appliance", "appliance")
+    if named not in appliances:
+        return [PlanError(values["row"], column, f"{vm} is planned on appliance {named!r}, and no appliance of that "
+                                                 "name ever started against the Prefect server; allowed: "
+                                                 f"{', '.join(sorted(appliances)) or 'none'}, or empty (any "
+                                                 "appliance of its vCenter)")]
+    served = appliances[named]
+    if vcenter and "vcenter" not in values["invalid"] and vcenter not in served:
+        return [PlanError(values["row"], column, f"{vm} is planned on appliance {named!r}, which does not serve its "
+                                                 f"vCenter {vcenter} (it serves {', '.join(sorted(served)) or 'none'}"
+                                                 f"); allowed: an appliance of {vcenter}, or empty")]
+    return []
 
 
 def _network_rules(values: dict[str, Any], error: Callable[[str, str], None], given: Callable[[str], bool]) -> None:

@@ -174,6 +174,9 @@ class VmState(BaseModel):
     history: list[PhaseChange] = Field(default_factory=list)  # oldest first
     # The disks (vSphere keys) the plan migrates; None: every disk. A disk left out is never read nor sent.
     included_disks: list[int] | None = None
+    # The appliance the plan's row names (its `appliance` column), kept by the VM's replication for its delta
+    # cycles: a dispatched cycle goes to that appliance's own queue. None: any appliance of its vCenter.
+    appliance: str | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from azure.core import MatchConditions
@@ -152,17 +153,25 @@ class StateStore:
         another writer meanwhile (a delta cycle's checkpoint, say) is read again and the step taken on it; a step
         that leaves the phase as it was writes nothing. `as_error`: the note is also the VM's error (the reasons of
         a block, a stop on request)."""
+        def take(state: VmState) -> None:
+            lifecycle.advance(state, step, actor, note=note)
+            if as_error:
+                state.error = note
+        return self.update(vm, take, f"its {step}")
+
+    def update(self, vm: str, change: Callable[[VmState], None], what: str) -> StoredState:
+        """Make `change` on the VM's stored document and save it. A write by another writer meanwhile is read
+        again and the change made on it; a change that leaves the document as it was writes nothing. `what` names
+        the change for the message when the document never stops changing."""
         for _ in range(ADVANCE_ATTEMPTS):
             stored = self.load(vm)
             before = stored.state.model_copy(deep=True)
-            lifecycle.advance(stored.state, step, actor, note=note)
-            if as_error:
-                stored.state.error = note
+            change(stored.state)
             if stored.state == before:
                 return stored
             try:
                 return self.save(stored)
             except StateConflict:
                 continue
-        raise StateConflict(f"state of {vm} kept changing while vmshift recorded its {step} ({ADVANCE_ATTEMPTS} "
+        raise StateConflict(f"state of {vm} kept changing while vmshift recorded {what} ({ADVANCE_ATTEMPTS} "
                             "tries): is a delta cycle of it running? Run the step again")
