@@ -17,8 +17,10 @@ What OS preparation adds to the downtime: two more VMs hold the same rhel-like l
 and write the same 64 KiB in the final delta; cut-guest-raw is cut over as replicated, cut-guest-prep with its OS
 disk prepared in the outage (its "OS preparation" step).
 
-The lab's ARM simulator copies the data when it imports a blob and when it takes a snapshot, so those two steps
-grow with the disk here; the table shows them apart. Prints a table, then one JSON object as the last line.
+The cutover stages each disk before the shutdown (a managed disk made for upload, filled from the latest recovery
+point) and the final delta's read-back writes what it changed into it, so no outage step reads or copies the disk.
+The lab's ARM simulator copies the data when it imports a blob (the prepared OS disk still is imported); a snapshot
+shares its disk's bytes, as Azure's incremental snapshots do. Prints a table, then one JSON object as the last line.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 
@@ -43,10 +46,12 @@ from vmshift.lab.guest import write_guest
 from vmshift.migration.cutover import CutoverOptions, PrepareOsDisk, StateShutdownRecord, cutover
 from vmshift.migration.preparation import prepare_final_os_disk
 from vmshift.migration.source import FinalDelta, VSphereSourceVm
+from vmshift.migration.staging import CacheStaging
 from vmshift.migration.verification import cache_manifests, prove_cutover
 from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.replication.digests import CHUNK
 from vmshift.replication.extents import MIB
+from vmshift.replication.readback import Mirror
 from vmshift.replication.settings import open_clients
 from vmshift.replication.verify import compare_disks
 from vmshift.state.lifecycle import Actor, Step
@@ -137,16 +142,17 @@ def cut_over(
         seen["down_at"] = time.monotonic()
         return shut_down(timeout_s, power_off_after)
 
-    def kept_final_delta(keep_snapshot: bool) -> FinalDelta:
-        seen["final"] = final_delta(keep_snapshot)
+    def kept_final_delta(keep_snapshot: bool, mirrors: Mapping[int, Mirror] | None = None) -> FinalDelta:
+        seen["final"] = final_delta(keep_snapshot, mirrors)
         return seen["final"]
 
     source.shut_down, source.final_delta = timed_shut_down, kept_final_delta
     store = open_clients(settings).store
     record = StateShutdownRecord(store, vm)
     store.advance(vm, Step.CUTOVER, BENCH)  # the lifecycle steps the cutover flow takes around the engine
+    staging = CacheStaging(settings, vm)
     result = cutover(azure, target_spec(azure, settings, vm), source, CutoverOptions(shutdown_timeout_s=5), record,
-                     prepare)
+                     prepare, staging)
     downtime = time.monotonic() - seen["down_at"]
     store.advance(vm, Step.CUTOVER_DONE, BENCH)
     final: FinalDelta = seen["final"]

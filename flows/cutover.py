@@ -1,8 +1,10 @@
 """`cutover`, triggered through the API: gates, then each allowed VM cut over, its disks verified once it runs,
 with a markdown report.
 
-The outage holds the shutdown, the final delta and a read-back of its ranges only, the disk import, frozen copies
-of the disks and the VM's creation; the report breaks the downtime down by these steps. Once the VM exists, its
+The VM's disks are staged from the latest recovery point before the shutdown. The outage holds the shutdown, the
+final delta and a read-back of its ranges only (which writes them into the staged disks), the staged disks sealed
+(a disk too small to upload, or a prepared OS disk, imported), frozen copies of the disks and the VM's creation;
+the report breaks the downtime down by these steps. Once the VM exists, its
 disks are proven whole against the manifests in a `verify-cutover` run of their own; a disk that differs fails
 the run (the VM is left running), and complete-migration refuses the VM until a verification passed.
 
@@ -103,6 +105,7 @@ async def cutover(
                            or None, target_vm_id=result.target_vm_id, resources=list(result.resources),
                            downtime_s=record.downtime_s if record else None,
                            steps=[step.model_dump() for step in record.steps] if record else [],
+                           staging=record.staging.model_dump() if record and record.staging else None,
                            preparation=preparation_summary(result.preparation),
                            **{key: proof.get(key) for key in VERIFICATION_KEYS})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -174,3 +176,53 @@ def test_the_read_link_lists_only_the_pages_a_disk_holds(arm: Arm, group: str, u
     with pytest.raises(HttpResponseError) as refused:
         list(link.list_page_ranges())
     assert refused.value.status_code == 403
+
+
+def test_a_disk_made_for_upload_takes_checked_page_writes_until_sealed(
+    arm: Arm, group: str, tmp_path: Path
+) -> None:
+    """Direct upload: ReadyToUpload, a Write grant (ActiveUpload), Put Page with its Content-MD5 checked, sealed
+    when access ends; a snapshot of it holds its bytes."""
+    size = 24 * MIB
+    image = bytearray(fixed_vhd(tmp_path, bytes(size)))
+    image[3 * MIB:3 * MIB + 4096] = os.urandom(4096)
+    arm.compute.disks.begin_create_or_update(group, "disk-up", Disk(
+        location=LOCATION, sku=DiskSku(name="StandardSSD_LRS"),
+        creation_data=CreationData(create_option=DiskCreateOption.UPLOAD, upload_size_bytes=size + 512))).result()
+    assert arm.compute.disks.get(group, "disk-up").disk_state == "ReadyToUpload"
+    with pytest.raises(HttpResponseError) as read_refused:
+        arm.compute.disks.begin_grant_access(group, "disk-up", GrantAccessData(
+            access="Read", duration_in_seconds=600)).result()
+    assert read_refused.value.status_code == 409
+    access = arm.compute.disks.begin_grant_access(group, "disk-up", GrantAccessData(
+        access="Write", duration_in_seconds=600)).result()
+    assert arm.compute.disks.get(group, "disk-up").disk_state == "ActiveUpload"
+    upload = BlobClient.from_blob_url(access.access_sas, connection_verify=arm.lab["ca_file"])
+
+    with pytest.raises(HttpResponseError) as too_large:
+        upload.upload_page(bytes(8 * MIB), offset=0, length=8 * MIB)
+    assert too_large.value.status_code == 413
+    unaligned = requests.put(access.access_sas + "&comp=page", data=bytes(1000), verify=arm.lab["ca_file"],
+                             headers={"x-ms-range": "bytes=100-1099", "x-ms-page-write": "update"}, timeout=30)
+    assert unaligned.status_code == 416
+    page = bytes(image[3 * MIB:3 * MIB + 4096])
+    corrupted = requests.put(access.access_sas + "&comp=page", data=page[:-1] + b"\x01", verify=arm.lab["ca_file"],
+                             headers={"x-ms-range": f"bytes={3 * MIB}-{3 * MIB + 4095}", "x-ms-page-write": "update",
+                                      "Content-MD5": base64.b64encode(hashlib.md5(page).digest()).decode()},
+                             timeout=30)
+    assert (corrupted.status_code, corrupted.json()["error"]["code"]) == (400, "Md5Mismatch")
+    upload.upload_page(page, offset=3 * MIB, length=4096, validate_content=True)
+    upload.upload_page(bytes(image[size:]), offset=size, length=512, validate_content=True)
+    arm.compute.disks.begin_revoke_access(group, "disk-up").result()
+    assert arm.compute.disks.get(group, "disk-up").disk_state == "Unattached"
+    with pytest.raises(HttpResponseError):
+        upload.upload_page(page, offset=0, length=4096)  # the upload is over
+
+    arm.compute.snapshots.begin_create_or_update(group, "disk-up-frozen", Snapshot(
+        location=LOCATION, incremental=True, creation_data=CreationData(
+            create_option=DiskCreateOption.COPY, source_resource_id=arm.compute.disks.get(group, "disk-up").id))
+    ).result()
+    read = arm.compute.snapshots.begin_grant_access(group, "disk-up-frozen", GrantAccessData(
+        access="Read", duration_in_seconds=600)).result()
+    assert requests.get(read.access_sas, verify=arm.lab["ca_file"], timeout=30).content == bytes(image)
+    arm.compute.snapshots.begin_revoke_access(group, "disk-up-frozen").result()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from arm_clients import LOCATION, Arm
+from arm_clients import LOCATION, MIB, Arm
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline import PipelineResponse
 from azure.mgmt.compute.models import (
@@ -249,3 +249,20 @@ def test_a_disk_with_an_open_read_link_is_attached_only_after_access_is_revoked(
     arm.compute.disks.begin_revoke_access(group, "disk-granted").result()
     arm.compute.virtual_machines.begin_create_or_update(group, "vm-granted", body).result()
     assert arm.compute.disks.get(group, "disk-granted").disk_state == "Attached"
+
+
+def test_an_uploaded_disk_is_attached_only_once_sealed_and_only_with_its_vhd_footer(arm: Arm, group: str) -> None:
+    os_disk = arm.compute.disks.begin_create_or_update(group, "disk-upload", Disk(
+        location=LOCATION, sku=DiskSku(name="Premium_LRS"), os_type="Linux",
+        creation_data=CreationData(create_option=DiskCreateOption.UPLOAD, upload_size_bytes=20 * MIB + 512))
+    ).result().id
+    body = vm_body(os_disk, [nic(arm, group, "nic-upload")])
+    ready = refused(lambda: arm.compute.virtual_machines.begin_create_or_update(group, "vm-upload", body).result())
+    assert (ready.status_code, ready.error.code) == (409, "OperationNotAllowed")
+    assert "ReadyToUpload" in ready.error.message
+    arm.compute.disks.begin_grant_access(group, "disk-upload", GrantAccessData(
+        access="Write", duration_in_seconds=600)).result()
+    arm.compute.disks.begin_revoke_access(group, "disk-upload").result()  # ended with no footer written
+
+    no_footer = refused(lambda: arm.compute.virtual_machines.begin_create_or_update(group, "vm-upload", body).result())
+    assert no_footer.error.code == "InvalidParameter" and "footer" in no_footer.error.message

@@ -92,7 +92,12 @@ def test_the_outage_reads_only_the_final_delta_and_the_disks_are_proven_once_the
     [row] = result["vms"]
     assert state == "COMPLETED" and row["outcome"] == "migrated" and row["verification"] == "passed", row
     steps = {step["name"]: step for step in row["steps"]}
-    assert list(steps) == ["shutdown", "final delta", "range check", "disk import", "frozen copies", "VM creation"]
+    # The disk was built from the recovery point before the shutdown; the outage wrote the final delta into it.
+    assert list(steps) == ["shutdown", "final delta", "range check", "staged disks", "frozen copies", "VM creation"]
+    os_disk = connect_azure().compute.disks.get("rg-target", f"{vm}-osdisk")
+    assert os_disk.creation_data.create_option == "Upload", os_disk.creation_data
+    assert row["staging"]["name"] == "disks staged from recovery point 1"
+    assert 32 * MIB <= row["staging"]["bytes"] <= 33 * MIB  # the recovery point's pages, not the disk's 64 MiB
     # The downtime is its steps: nothing else runs inside the outage.
     assert abs(row["downtime_s"] - sum(step["seconds"] for step in row["steps"])) <= 0.1 * row["downtime_s"], row
     # Inside the outage, only what the final delta changed is read back; the whole disk is read after the VM runs.
@@ -164,3 +169,25 @@ def test_a_byte_flipped_inside_the_final_delta_is_caught_inside_the_outage_and_n
     assert "powered on again" in row["error"] and power_state(vm) == "poweredOn"
     with pytest.raises(ResourceNotFoundError):
         connect_azure().compute.virtual_machines.get("rg-target", vm)
+
+
+def test_a_byte_flipped_in_the_recovery_point_a_staged_disk_is_filled_from_is_named_after_the_vm_runs(
+    lab: dict,
+) -> None:
+    """A staged disk is filled from the latest recovery point before the shutdown: a byte flipped in the replica
+    before that point was taken (in a chunk no cycle after it writes) reaches the staged disk, and the verification
+    once the VM runs still finds it."""
+    vm = "flow-flip-03"
+    key = replicated(lab, vm, 24)
+    flip_byte(vm, key, 21 * MIB + 99)
+    write_guest(lab, vm, MIB, os.urandom(CHUNK))
+    replicate_once(vm, session=connect(VCenterConfig.from_env()), settings=SETTINGS)  # the point staging reads
+    write_guest(lab, vm, 2 * MIB, os.urandom(CHUNK))
+
+    state, result = cut_over(wave_of(vm))
+
+    [row] = result["vms"]
+    assert [step["name"] for step in row["steps"]][3] == "staged disks", row["steps"]
+    assert state == "FAILED" and row["outcome"] == "migrated" and row["verification"] == "failed", row
+    assert row["disks"][0]["first_difference"] == 21 * MIB
+    assert f"managed disk {vm}-osdisk (source disk {key}) differs at byte offset {21 * MIB}" in row["error"]

@@ -171,6 +171,8 @@ def test_kill_9_during_the_post_cutover_verification_then_a_rerun_finishes_it_wi
     key = next(iter(states().load(vm).state.disks))
     blob = open_clients(replica).replica(vm, key).blob
     blob.upload_page(bytes(511) + b"\x01", offset=MIB, length=512)  # at rest, early in the disk: found before the kill
+    # A cycle that does not write there takes the recovery point the cutover stages its disk from, flip included.
+    assert outcomes(run_step("replicate", [vm], step_env, tmp_path / "replicate-again.log")) == {vm: "protected"}
 
     child = start_step("cutover", [vm], step_env | {"VMSHIFT_REPLICATION_CONCURRENCY": "1"}, tmp_path / "killed.log")
     kill_when(child, proof_under_way(vm), "the verification's first checkpoints")

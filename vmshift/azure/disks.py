@@ -1,5 +1,5 @@
-"""Managed disks imported from a recovery point's blob snapshots, their frozen copies (managed-disk snapshots taken
-before the VM starts), and reading either back for verification."""
+"""Managed disks imported from a recovery point's blob snapshots or staged (uploaded) before the outage, their frozen
+copies (managed-disk snapshots taken before the VM starts), and reading either back for verification."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ CUSTOMER_KEY = "EncryptionAtRestWithCustomerKey"
 PLATFORM_AND_CUSTOMER_KEYS = "EncryptionAtRestWithPlatformAndCustomerKeys"
 # A read SAS lasts this long; verification of tens of GiB through one link must fit in it.
 _ACCESS_SECONDS = 4 * 3600
+# An upload SAS lasts from staging, through the shutdown (up to its timeout) and the final delta, to the seal.
+_UPLOAD_SECONDS = 12 * 3600
+MIB = 1024 * 1024
+FOOTER_SIZE = 512
+UPLOAD_MIN_BYTES = 20 * MIB + FOOTER_SIZE  # Azure's smallest uploadSizeBytes: smaller disks are imported
 
 
 @dataclass(frozen=True)
@@ -72,17 +77,17 @@ def import_disk(
         log.info("managed disk %s was imported from %s: importing it again from %s", disk.name,
                  existing.properties.creation_data.source_uri, disk.source_uri)
         delete_disk(clients, resource_group, disk.name, existing)
+    creation = {"createOption": "Import", "storageAccountId": storage_account_id, "sourceUri": disk.source_uri}
+    return clients.compute.disks.begin_create_or_update(resource_group, disk.name,
+                                                         _disk_body(disk, creation, location, tags)).result()
+
+
+def _disk_body(disk: DiskImport, creation: dict, location: str, tags: dict[str, str]) -> dict:
+    """The disk's wire body: the import's settings (SKU, OS, generation, encryption, zone), made as `creation` says."""
     encryption: dict[str, str] = {"type": disk.encryption_type}
     if disk.disk_encryption_set_id:
         encryption["diskEncryptionSetId"] = disk.disk_encryption_set_id
-    properties: dict = {
-        "creationData": {
-            "createOption": "Import",
-            "storageAccountId": storage_account_id,
-            "sourceUri": disk.source_uri,
-        },
-        "encryption": encryption,
-    }
+    properties: dict = {"creationData": creation, "encryption": encryption}
     if disk.os_type:
         properties["osType"] = disk.os_type
     if disk.hyper_v_generation:
@@ -90,7 +95,7 @@ def import_disk(
     body: dict = {"location": location, "tags": tags, "sku": {"name": disk.sku}, "properties": properties}
     if disk.zone:
         body["zones"] = [disk.zone]
-    return clients.compute.disks.begin_create_or_update(resource_group, disk.name, body).result()
+    return body
 
 
 def _check_leftover(existing: Disk, disk: DiskImport, resource_group: str, tags: dict[str, str]) -> None:
@@ -205,3 +210,69 @@ class ManagedDiskReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def can_stage(capacity_bytes: int) -> bool:
+    """Whether Azure takes the disk as an upload (createOption Upload): whole MiB, at least 20 MiB."""
+    return capacity_bytes % MIB == 0 and capacity_bytes + FOOTER_SIZE >= UPLOAD_MIN_BYTES
+
+
+class StagedDisk:
+    """A managed disk made for upload and open for writing (ActiveUpload) through its upload SAS: filled from a
+    recovery point before the outage, then with what the final delta changed, then sealed (access revoked), when it
+    is the disk the VM starts from. Every page write carries its Content-MD5, which the storage checks."""
+
+    def __init__(self, clients: AzureClients, resource_group: str, name: str, upload_url: str) -> None:
+        self._clients = clients
+        self.resource_group = resource_group
+        self.name = name
+        self._blob = BlobClient.from_blob_url(upload_url, connection_verify=clients.config.ca_file or True)
+        self.bytes_written = 0
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Pages at `offset` (512-aligned, at most 4 MiB); all-zero pages are cleared, not sent."""
+        if any(data):
+            self._blob.upload_page(data, offset=offset, length=len(data), validate_content=True)
+        else:
+            self._blob.clear_page(offset=offset, length=len(data))
+        self.bytes_written += len(data)
+
+    def seal(self) -> Disk:
+        """Ends the upload (the disk becomes Unattached, ready for a VM); the VHD footer must have been written."""
+        self._clients.compute.disks.begin_revoke_access(self.resource_group, self.name).result()
+        return self._clients.compute.disks.get(self.resource_group, self.name)
+
+
+def stage_disk(
+    clients: AzureClients, disk: DiskImport, capacity_bytes: int, *, resource_group: str, location: str,
+    tags: dict[str, str],
+) -> StagedDisk:
+    """An empty managed disk made for upload, with the import's settings, open for writing. A disk of that name
+    that an earlier attempt of this step left (no VM holds it, vmshift's tags name this VM and purpose) is replaced:
+    what it holds is not known; any other is refused."""
+    try:
+        existing = clients.compute.disks.get(resource_group, disk.name)
+    except ResourceNotFoundError:
+        existing = None
+    if existing is not None:
+        found = existing.tags or {}
+        if existing.managed_by or any(found.get(tag) != tags.get(tag) for tag in (SOURCE_VM_TAG, PURPOSE_TAG)):
+            raise DiskFromOtherRecoveryPoint(
+                f"managed disk {disk.name} in {resource_group} exists"
+                + (f" and VM {existing.managed_by} uses it" if existing.managed_by else
+                   f", and its tags ({SOURCE_VM_TAG}={found.get(SOURCE_VM_TAG)}, {PURPOSE_TAG}="
+                   f"{found.get(PURPOSE_TAG)}) do not make it the {tags.get(PURPOSE_TAG)} disk of "
+                   f"{tags.get(SOURCE_VM_TAG)}")
+                + ": vmshift leaves it alone; delete it (or roll back the VM that uses it), or choose another "
+                  "target VM name"
+            )
+        log.info("managed disk %s was left by an earlier attempt: staging it again", disk.name)
+        if existing.properties.disk_state in ("ActiveUpload", "ActiveSAS"):
+            clients.compute.disks.begin_revoke_access(resource_group, disk.name).result()
+        clients.compute.disks.begin_delete(resource_group, disk.name).result()
+    creation = {"createOption": "Upload", "uploadSizeBytes": capacity_bytes + FOOTER_SIZE}
+    clients.compute.disks.begin_create_or_update(resource_group, disk.name,
+                                                 _disk_body(disk, creation, location, tags)).result()
+    access = clients.compute.disks.begin_grant_access(
+        resource_group, disk.name, {"access": "Write", "durationInSeconds": _UPLOAD_SECONDS}).result()
+    return StagedDisk(clients, resource_group, disk.name, access.access_sas)

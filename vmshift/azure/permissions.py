@@ -132,12 +132,16 @@ REQUIRED_ACTIONS: tuple[RequiredAction, ...] = (
     _req("Microsoft.Compute/disks/read", Scope.TARGET_RESOURCE_GROUP, {*_BUILD, _B},
          "disks.get, disks.listByResourceGroup: a disk an earlier run imported; what to clean up"),
     _req("Microsoft.Compute/disks/write", Scope.TARGET_RESOURCE_GROUP, _BUILD,
-         "disks.createOrUpdate: managed disks imported from the recovery point's blob snapshots"),
+         "disks.createOrUpdate: managed disks imported from the recovery point's blob snapshots, or made for "
+         "upload (a cutover's staged disks)"),
+    _req("Microsoft.Compute/disks/beginGetAccess/action", Scope.TARGET_RESOURCE_GROUP, {_C},
+         "disks.grantAccess (Write): fill the staged disks from the recovery point before the outage"),
     _req("Microsoft.Compute/disks/delete", Scope.TARGET_RESOURCE_GROUP, {*_BUILD, _B},
          "disks.delete: a test's disks on clean-up, a stale import, "
          "rollback with its disks"),
     _req("Microsoft.Compute/disks/endGetAccess/action", Scope.TARGET_RESOURCE_GROUP, {_C, _B},
-         "disks.revokeAccess: before deleting a disk an earlier vmshift left readable"),
+         "disks.revokeAccess: seal a staged disk for its VM; before deleting a disk an earlier vmshift left "
+         "readable"),
     _req("Microsoft.Compute/snapshots/read", Scope.TARGET_RESOURCE_GROUP, {_C},
          "snapshots.get: a frozen copy an earlier run took of an imported disk"),
     _req("Microsoft.Compute/snapshots/write", Scope.TARGET_RESOURCE_GROUP, {_C},

@@ -266,11 +266,15 @@ def _generation(spec: TargetVmSpec) -> str:
     return "V2" if spec.firmware == "efi" else "V1"
 
 
-def import_disks(clients: AzureClients, plan: BuildPlan) -> list[Disk]:
-    """The VM's managed disks, OS disk first; each imported once."""
+def import_disks(clients: AzureClients, plan: BuildPlan, made: Mapping[str, Disk] | None = None) -> list[Disk]:
+    """The VM's managed disks, OS disk first; each imported once. `made`: disks built otherwise (staged), by name,
+    taken as they are."""
     spec = plan.spec
     disks: list[Disk] = []
     for disk, _lun in plan.disks:
+        if made and disk.name in made:
+            disks.append(made[disk.name])
+            continue
         with _naming_what_exists(plan, [d.id for d in disks]):
             disks.append(import_disk(
                 clients,

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol
@@ -31,10 +31,12 @@ from vmshift.migration.appliance import Appliance
 from vmshift.migration.preparation import prepare_final_os_disk, prepare_target
 from vmshift.migration.readiness import CutoverFacts
 from vmshift.migration.source import FinalDelta, FrozenDisk, VSphereSourceVm
+from vmshift.migration.staging import CacheStaging, StagedDisks
 from vmshift.migration.target import target_clients, target_name, target_spec
 from vmshift.plan.schema import SqlLicense, Wave, WavePlanRow
 from vmshift.preparation.prepare import Preparation
 from vmshift.replication.cycle import ReplicationSettings
+from vmshift.replication.readback import Mirror
 from vmshift.state import lifecycle
 from vmshift.state.document import (
     VERIFICATION_FAILED,
@@ -62,10 +64,10 @@ class SourceVm(Protocol):
         """Guest shutdown; a hard power off when that is allowed and the guest is still on after `timeout_s` or
         cannot be asked (no VMware Tools). False when the source was off already."""
 
-    def final_delta(self, keep_snapshot: bool) -> FinalDelta:
+    def final_delta(self, keep_snapshot: bool, mirrors: Mapping[int, Mirror] | None = None) -> FinalDelta:
         """One last delta cycle, its written ranges read back against the manifest (a ReplicaMismatch when they
         differ); the new recovery point per disk. `keep_snapshot`: the source's snapshot of that cycle stays (a
-        source left running) until `release`."""
+        source left running) until `release`. `mirrors`: by disk key, where what is read back is written too."""
 
     def release(self, kept_snapshot: str | None = None) -> None:
         """The final delta's kept snapshot is no longer needed (a source snapshot is removed); idempotent."""
@@ -200,11 +202,16 @@ def cutover(
     options: CutoverOptions | None = None,
     record: ShutdownRecord | None = None,
     prepare: PrepareOsDisk | None = None,
+    staging: CacheStaging | None = None,
 ) -> CutoverResult:
     """The outage, and nothing else: shutdown, final delta (whose ranges are read back against the manifest:
     nothing else is read), OS preparation (with `prepare`), disk import, frozen copies of the imported disks, VM
-    creation. The disks are proven
-    whole afterwards, from the frozen copies, while the VM runs (vmshift.migration.verification).
+    creation. The disks are proven whole afterwards, from the frozen copies, while the VM runs
+    (vmshift.migration.verification).
+
+    With `staging`, the VM's disks are built from the latest recovery point before the source is shut down, and
+    the final delta's read-back writes what it changed into them: the outage then does not grow with the disks
+    (a disk prepared for Azure inside the outage, or one too small to upload, is imported as before).
 
     The target's settings are checked before the source is touched. Run again after it succeeded, it finds the VM
     it built and touches neither the source nor Azure. Run again after a run that shut the source down and died,
@@ -217,6 +224,11 @@ def cutover(
         log.info("%s: already cut over to %s", spec.source_vm, done.vm_id)
         record.set(False)  # the run that built the VM may have died before saying so
         return CutoverResult(done, None)
+    staged = None
+    if staging is not None:
+        keys = disk_keys(spec)
+        staged = staging.stage(clients, plan, keys, [key for key in keys
+                                                      if prepare is None or key != spec.os_disk_key])
     clock, shut_down, stopped_by_earlier_run = OutageClock(), False, record.is_set()
     if options.leave_source_running:
         log.warning("%s: cutover with the source left running, as asked", spec.source_vm)
@@ -233,7 +245,7 @@ def cutover(
     try:
         try:
             cutover_record, final_plan, disks, preparation = _freeze(clients, plan, source, options, record, clock,
-                                                                     started_at, prepare)
+                                                                     started_at, prepare, staging, staged)
             with clock.step("VM creation"):
                 built = create_vm(clients, final_plan, disks)
         except BaseException as error:
@@ -257,12 +269,16 @@ def cutover(
 
 def _freeze(
     clients: AzureClients, plan: BuildPlan, source: SourceVm, options: CutoverOptions, record: ShutdownRecord,
-    clock: OutageClock, started_at: dt.datetime, prepare: PrepareOsDisk | None,
+    clock: OutageClock, started_at: dt.datetime, prepare: PrepareOsDisk | None, staging: CacheStaging | None,
+    staged: StagedDisks | None,
 ) -> tuple[CutoverRecord, BuildPlan, list[Disk], Preparation | None]:
     """Final delta, range check, OS preparation, import, frozen copies: the target's disks as the VM will start
     from them, and a copy of each that the VM never writes, recorded before the VM is created."""
     delta_started = time.monotonic()
-    final = source.final_delta(keep_snapshot=options.leave_source_running)
+    if staged is not None and staged.disks:
+        final = source.final_delta(keep_snapshot=options.leave_source_running, mirrors=staged.mirrors())
+    else:
+        final = source.final_delta(keep_snapshot=options.leave_source_running)
     delta_s = time.monotonic() - delta_started
     # The cycle reads back what it wrote before it counts; its seconds are shown apart from the copy's.
     clock.steps += [DowntimeStep(name="final delta", seconds=round(delta_s - final.range_check_seconds, 3),
@@ -280,8 +296,15 @@ def _freeze(
                                                               for d in spec.disks)),
                          disks=tuple((replace(disk, source_uri=final.disks[key].source_uri), lun)
                                      for key, (disk, lun) in zip(keys, plan.disks, strict=True)))
-    with clock.step("disk import"):
-        disks = import_disks(clients, final_plan)
+    made: dict[str, Disk] = {}
+    if staged is not None and staged.disks:
+        with clock.step("staged disks"):
+            made = _seal(staging, staged, final, spec.source_vm)
+    if len(made) < len(final_plan.disks):
+        with clock.step("disk import"):
+            disks = import_disks(clients, final_plan, made)
+    else:
+        disks = [made[disk.name] for disk, _lun in final_plan.disks]
     with clock.step("frozen copies"):
         proofs = {}
         for key, disk in zip(keys, disks, strict=True):
@@ -291,9 +314,29 @@ def _freeze(
                                          manifest_blob=frozen.manifest_blob, manifest=frozen.manifest_snapshot)
         cutover_record = CutoverRecord(recovery_point=final.recovery_point, resource_group=spec.resource_group,
                                        target_vm=plan.vm_name, started_at=started_at, disks=proofs,
-                                       source_snapshot=final.kept_snapshot)
+                                       source_snapshot=final.kept_snapshot, staging=_staging_step(staged))
         record.keep(cutover_record)  # before the VM: a run killed once it exists leaves what to prove
     return cutover_record, final_plan, disks, preparation
+
+
+def _seal(staging: CacheStaging | None, staged: StagedDisks, final: FinalDelta, vm: str) -> dict[str, Disk]:
+    """The staged disks made ready for the VM. One whose final delta was not a delta of the point it holds (a cycle
+    ran between staging and shutdown, or the disk was compared whole) is filled again from the final point first."""
+    for key, disk in staged.disks.items():
+        if final.recovery_point != staged.point + 1 or key in final.resynced:
+            assert staging is not None
+            log.warning("%s: disk %s was staged from recovery point %d, the final delta is %d%s: filling it again "
+                        "from the final recovery point inside the outage", vm, key, staged.point,
+                        final.recovery_point, " (compared whole)" if key in final.resynced else "")
+            staging.fill(disk, key)
+    return {disk.name: disk.seal() for disk in staged.disks.values()}
+
+
+def _staging_step(staged: StagedDisks | None) -> DowntimeStep | None:
+    if staged is None or not staged.disks:
+        return None
+    return DowntimeStep(name=f"disks staged from recovery point {staged.point}", seconds=round(staged.seconds, 3),
+                        bytes=staged.bytes_copied)
 
 
 def disk_keys(spec: TargetVmSpec) -> list[int]:
@@ -468,7 +511,7 @@ def cut_over_vm(
         prepare_target(vm, spec)
         options = CutoverOptions(shutdown_timeout_s=shutdown_timeout_s, leave_source_running=not vm.turn_off_source)
         prepare = partial(prepare_final_os_disk, vm.source_vm, vm.cache_storage_account) if vm.prepare_os else None
-        result = cutover(clients, spec, source, options, record, prepare)
+        result = cutover(clients, spec, source, options, record, prepare, CacheStaging(source.settings, vm.source_vm))
     except Exception as error:
         again = f" and {SOURCE_POWERED_ON}" if SOURCE_POWERED_ON in getattr(error, "__notes__", ()) else ""
         failed = CutoverFailed(f"cutover of {vm.source_vm} failed{again}; replication goes on from the last "

@@ -73,6 +73,10 @@ def cutover_markdown(wave: str, rows: list[dict]) -> str:
                       f"{_size(step['bytes'])} {_STEP_BYTES.get(step['name'], '') if step['bytes'] is not None else ''}"
                       .rstrip() + " |" for step in row["steps"]]
             lines += [f"| **downtime** (source shutdown → VM created) | **{row['downtime_s']:.1f}** | |", ""]
+            if row.get("staging"):
+                staged = row["staging"]
+                lines += [f"Before the shutdown, not downtime: {staged['name']}, {_size(staged['bytes'])} in "
+                          f"{staged['seconds']:.1f} s.", ""]
         else:
             lines += ["Cut over by an earlier run: this run changed nothing.", ""]
         if "verification" in row:

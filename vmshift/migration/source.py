@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -12,6 +13,7 @@ from pyVmomi import vim
 from vmshift.azure.disks import snapshot_uri
 from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.replication.hygiene import has_snapshots
+from vmshift.replication.readback import Mirror
 from vmshift.replication.settings import open_clients
 from vmshift.replication.storage import blob_service_client
 from vmshift.state import lifecycle
@@ -51,6 +53,7 @@ class FinalDelta:
     range_check_bytes: int
     range_check_seconds: float
     kept_snapshot: str | None = None  # moref of the source snapshot kept for a source left running
+    resynced: frozenset[int] = frozenset()  # disks compared whole (no CBT delta): only their written pages read back
 
 
 class VSphereSourceVm:
@@ -74,16 +77,17 @@ class VSphereSourceVm:
     def shut_down(self, timeout_s: float, power_off_after: bool) -> bool:
         return power.shutdown_guest(self.session, self._vm(), timeout_s, power_off_after=power_off_after)
 
-    def final_delta(self, keep_snapshot: bool) -> FinalDelta:
+    def final_delta(self, keep_snapshot: bool, mirrors: Mapping[int, Mirror] | None = None) -> FinalDelta:
         report = replicate_once(self.vm_name, session=self.session, settings=self.settings,
-                                keep_snapshot=keep_snapshot, step=Step.FINAL_DELTA, actor=self.actor)
+                                keep_snapshot=keep_snapshot, step=Step.FINAL_DELTA, actor=self.actor, mirrors=mirrors)
         self.final_snapshot = report.get("kept_snapshot")
         disks = {disk["key"]: FrozenDisk(disk["key"], snapshot_uri(disk["blob_url"], disk["recovery_point"]),
                                          disk["manifest_blob"], disk["manifest"])
                  for disk in report["disks"]}
         return FinalDelta(report["cycle"], disks, report["changed_bytes"], report["source_bytes_read"],
                           report["seconds"], report["replica_bytes_read_back"] + report["manifest_bytes_read"],
-                          report["read_back_seconds"], self.final_snapshot)
+                          report["read_back_seconds"], self.final_snapshot,
+                          frozenset(disk["key"] for disk in report["disks"] if disk["kind"] == "resync"))
 
     def release(self, kept_snapshot: str | None = None) -> None:
         """Removes the final delta's kept snapshot (this run's, or `kept_snapshot` that an earlier run kept);

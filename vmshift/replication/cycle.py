@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from azure.storage.blob import BlobServiceClient
 from pyVmomi import vim
@@ -31,6 +31,7 @@ from vmshift.replication.hygiene import (
 )
 from vmshift.replication.manifest import Manifest
 from vmshift.replication.pageblob import PageBlobReplica
+from vmshift.replication.readback import Mirror
 from vmshift.replication.recovery_points import prune_recovery_points, take_recovery_point
 from vmshift.replication.settings import ReplicationClients, ReplicationSettings, open_clients
 from vmshift.state import lifecycle
@@ -81,6 +82,7 @@ def replicate_once(
     actor: Actor | None = None,
     included_disks: Sequence[int] | None = None,
     owner: str = "",
+    mirrors: Mapping[int, Mirror] | None = None,
 ) -> dict:
     """Run one cycle for the VM now; returns the `vmshift replicate` JSON (DESIGN.md, Contracts).
 
@@ -97,12 +99,13 @@ def replicate_once(
     cycle; later cycles, the final delta among them, read only those and never ask again.
     `owner`: what runs the cycle (a Prefect flow run id); a claim of that owner's, left by a lost attempt, is taken
     over at once.
+    `mirrors`: by disk key, where the read-back of what the cycle wrote also goes (the cutover's staged disks).
     """
     settings = settings or ReplicationSettings.from_env()
     session = session or connect(VCenterConfig.from_env())
     clients = open_clients(settings, blob_service)
     cycle = _Cycle(vm_name, session, clients, open_reader, stop or threading.Event(), on_progress,
-                   actor or Actor.here("replicate_once"), owner)
+                   actor or Actor.here("replicate_once"), owner, {str(key): m for key, m in (mirrors or {}).items()})
     if included_disks is not None and not cycle.state.recovery_points and cycle.state.in_progress is None:
         cycle.state.included_disks = sorted(included_disks)  # saved with the cycle's claim
     return cycle.run(step, keep_snapshot=keep_snapshot)
@@ -119,10 +122,12 @@ class _Cycle:
         on_progress: Callable[[float], None],
         actor: Actor,
         owner: str = "",
+        mirrors: dict[str, Mirror] | None = None,
     ) -> None:
         self.vm_name = vm_name
         self.actor = actor
         self.owner = owner
+        self.mirrors = mirrors or {}
         self.session = session
         self.clients = clients
         self.open_reader = open_reader
@@ -236,7 +241,7 @@ class _Cycle:
         capacity_total, capacity_done = sum(d.capacity_bytes for d in disks) or 1, 0
         assert self.vm is not None
         context = CycleContext(self.vm_name, self.session, self.vm, snapshot, progress, self.clients.settings.mover,
-                               self.open_reader, self.save, self.check_stop, self.on_progress)
+                               self.open_reader, self.save, self.check_stop, self.on_progress, self.mirrors)
         for disk in disks:
             key = str(disk.key)
             replica = replicas[key] = self.clients.replica(self.vm_name, key)

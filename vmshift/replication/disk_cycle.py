@@ -5,8 +5,8 @@ each chunk's digest into the disk's manifest as it is read, then the read-back o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from pyVmomi import vim
 
@@ -16,7 +16,7 @@ from vmshift.replication.extents import DiskExtent, coalesce, split, total_bytes
 from vmshift.replication.manifest import Manifest, ManifestWriter
 from vmshift.replication.mover import MoveResult, MoverSettings, WriteOutcome, move
 from vmshift.replication.pageblob import PageBlobReplica
-from vmshift.replication.readback import ChunkCheck, check_ranges
+from vmshift.replication.readback import ChunkCheck, Mirror, MirroredReader, check_ranges
 from vmshift.replication.reader import DiskReader
 from vmshift.replication.resync import resync_disk
 from vmshift.state.document import CycleInProgress, DiskCheckpoint, DiskState
@@ -56,6 +56,7 @@ class CycleContext:
     save: Callable[[], None]
     check_stop: Callable[[], None]
     on_progress: Callable[[float], None]
+    mirrors: Mapping[str, Mirror] = field(default_factory=dict)  # by disk key: where the read-back also writes
 
 
 def replicate_disk(
@@ -106,7 +107,10 @@ def replicate_disk(
     moved = _copy(cycle, disk, replica, digests, planned, resync=resync,
                   skip_zero=fresh and checkpoint is None and base is None, percent=percent)
     # Only what the cycle wrote is read back; a resync's plan is the whole disk, so only the replica's pages.
-    check = check_ranges(replica.reader(only_written=resync), manifest, coalesce(changed + rewrite), capacity,
+    reader = replica.reader(only_written=resync)
+    if key in cycle.mirrors:
+        reader = MirroredReader(reader, cycle.mirrors[key])
+    check = check_ranges(reader, manifest, coalesce(changed + rewrite), capacity,
                          concurrency=settings.concurrency, entries_of=digests.entries)
     known.rewrite = [(extent.offset, extent.length) for extent in check.mismatched]
     kind = "resync" if resync else "delta" if base else "initial"

@@ -15,6 +15,9 @@ from vmshift.replication.extents import MAX_PAGE_WRITE, DiskExtent, coalesce, sp
 from vmshift.replication.manifest import Manifest
 from vmshift.replication.reader import DiskReader
 
+# Gets each piece a check read (its offset, its bytes): a second copy written from the same read.
+Mirror = Callable[[int, bytes], None]
+
 LISTED_MISMATCHES = 1024  # chunks named at most: past that, the copy is broadly wrong and the first ones say so
 
 
@@ -100,3 +103,18 @@ def check_pieces(
     result.manifest_bytes_read = manifest.bytes_read - manifest_read_before
     result.seconds = time.monotonic() - started
     return result
+
+
+class MirroredReader:
+    """A reader whose every read also goes to `mirror`: the cutover's final delta fills the VM's managed disks with
+    the bytes its read-back reads anyway, so that the outage reads from Azure only once what the delta changed."""
+
+    def __init__(self, reader: DiskReader, mirror: Mirror) -> None:
+        self.reader = reader
+        self.size = reader.size
+        self.mirror = mirror
+
+    def read(self, offset: int, length: int) -> bytes:
+        data = self.reader.read(offset, length)
+        self.mirror(offset, data)
+        return data

@@ -146,6 +146,8 @@ class CutoverRecord(BaseModel):
     downtime_s: float = 0.0
     steps: list[DowntimeStep] = Field(default_factory=list)
     source_snapshot: str | None = None  # the final delta's vSphere snapshot, kept for a source left running
+    # The disks staged from the latest recovery point before the shutdown: not downtime, shown beside it
+    staging: DowntimeStep | None = None
     verification: str = VERIFICATION_PENDING
     disks: dict[str, DiskProof] = Field(default_factory=dict)
     verified_at: dt.datetime | None = None

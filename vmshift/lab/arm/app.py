@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
@@ -129,10 +130,14 @@ def build_app(simulator: Simulator, faults: Faults) -> Starlette:
         return JSONResponse({"principal_id": principal, "assignments": [
             {"role": a["roleName"], "scope": a["scope"]} for a in rbac.assignments(principal)]})
 
-    async def disk_download(request: Request) -> Response:
+    async def disk_access(request: Request) -> Response:
+        grant, signature = request.path_params["grant"], request.query_params.get("sig", "")
         try:
-            return compute_responses.read_disk_access(simulator, request.path_params["grant"],
-                                                      request.query_params.get("sig", ""), request)
+            if request.method == "PUT":
+                body = await request.body()
+                return await run_in_threadpool(compute_responses.write_disk_access, simulator, grant, signature,
+                                               request, body)
+            return compute_responses.read_disk_access(simulator, grant, signature, request)
         except ArmError as error:
             return _error_response(error)
 
@@ -181,7 +186,7 @@ def build_app(simulator: Simulator, faults: Faults) -> Starlette:
         HttpRoute("/_lab/faults", lab_faults, methods=["GET", "POST"]),
         HttpRoute("/_lab/approvals", lab_approvals, methods=["POST"]),
         HttpRoute("/_lab/role-assignments", lab_role_assignments, methods=["GET", "PUT"]),
-        HttpRoute("/_lab/disks/{grant}", disk_download, methods=["GET", "HEAD"]),
+        HttpRoute("/_lab/disks/{grant}", disk_access, methods=["GET", "HEAD", "PUT"]),
         HttpRoute("/{path:path}", arm, methods=methods),
     ])
 

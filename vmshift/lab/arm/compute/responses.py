@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import uuid
+from email.utils import formatdate
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from vmshift.lab.arm.compute import catalog
 from vmshift.lab.arm.compute.models import SNAPSHOT, ComputeBackend
+from vmshift.lab.arm.errors import ArmError
 from vmshift.lab.arm.responses import BaseResponse
 from vmshift.lab.arm.routing import ArmResponse
 from vmshift.lab.arm.simulator import Simulator
@@ -153,3 +158,31 @@ def read_disk_access(simulator: Simulator, grant: str, signature: str, request: 
                         media_type="application/xml", headers={"x-ms-blob-content-length": str(size)})
     path = backend.granted_file(grant, signature)
     return FileResponse(path, media_type="application/octet-stream", headers={"x-ms-blob-type": "PageBlob"})
+
+
+def write_disk_access(simulator: Simulator, grant: str, signature: str, request: Request, body: bytes) -> Response:
+    """Put Page on an upload grant's URL, as Azure Storage takes it on a disk in ActiveUpload: `update` with the
+    bytes (their Content-MD5, when sent, checked: a transactional checksum), or `clear`."""
+    if request.query_params.get("comp") != "page":
+        raise ArmError(400, "UnsupportedQueryParameter", "A disk's upload URL takes Put Page (comp=page) only.")
+    if request.headers.get("x-ms-copy-source"):
+        raise ArmError(400, "UnsupportedHeader", "The lab's disk upload URL takes Put Page with its bytes; Put Page "
+                                                 "From URL (x-ms-copy-source) is not simulated.")
+    asked = re.fullmatch(r"bytes=(\d+)-(\d+)", request.headers.get("x-ms-range") or request.headers.get("range") or "")
+    if not asked:
+        raise ArmError(400, "MissingRequiredHeader", "x-ms-range must give the pages as bytes=<first>-<last>.")
+    first, last = int(asked.group(1)), int(asked.group(2))
+    write = (request.headers.get("x-ms-page-write") or "").lower()
+    if write not in ("update", "clear"):
+        raise ArmError(400, "InvalidHeaderValue", "x-ms-page-write must be update or clear.")
+    data = body if write == "update" else None
+    sent_md5 = request.headers.get("content-md5")
+    if data is not None and sent_md5 and base64.b64decode(sent_md5) != hashlib.md5(data).digest():
+        raise ArmError(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 "
+                                           "value calculated by the server.")
+    ComputeBackend(simulator).put_page(grant, signature, first, last, data)
+    headers = {"ETag": f'"0x{uuid.uuid4().hex[:15].upper()}"', "x-ms-blob-sequence-number": "0",
+               "Last-Modified": formatdate(usegmt=True), "x-ms-request-server-encrypted": "true"}
+    if data is not None:
+        headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+    return Response(status_code=201, headers=headers)

@@ -1,12 +1,21 @@
-"""Managed disks and snapshots: Empty, Import from a page blob, Copy; and their disk access grants.
+"""Managed disks and snapshots: Empty, Import from a page blob, Copy, Upload; and their disk access grants.
 
 A disk's bytes live in a sparse file in the lab folder as the fixed VHD Azure would export:
 data, then the 512-byte footer; a grant-access URL serves exactly that file. A snapshot is kept
 as a disk is (Azure's snapshots take the same creationData and the same grantAccess).
+
+Upload (direct upload to a managed disk): the disk is made ReadyToUpload with `uploadSizeBytes` (data and
+footer); a Write grant (ActiveUpload) takes Put Page on its URL; revoking it leaves the disk Unattached. A VM
+refuses an uploaded disk whose last 512 bytes are not the fixed-VHD footer the uploader had to write.
+
+A Copy shares the source's file (a hard link): Azure takes a snapshot without copying data, and so does the lab,
+so that freezing a disk costs the same for any size. Nothing writes a disk file once it is made but an upload,
+and a disk in upload cannot be copied.
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import hashlib
 import hmac
@@ -44,16 +53,19 @@ COPY_CHUNK = 4 * MIB
 PAGE = 512  # a page blob's page, the unit of Get Page Ranges
 
 
-def _sparse_copy(source: Path, target: Path) -> None:
-    """Copy a disk file leaving zero chunks as holes, so lab disks stay small on disk."""
-    size = source.stat().st_size
-    with source.open("rb") as src, target.open("wb") as dst:
-        for offset in range(0, size, COPY_CHUNK):
-            chunk = src.read(COPY_CHUNK)
-            if chunk.count(0) != len(chunk):
-                dst.seek(offset)
-                dst.write(chunk)
-        dst.truncate(size)
+UPLOAD_MIN = 20 * MIB + FOOTER_SIZE  # Azure's smallest uploadSizeBytes
+UPLOAD_MAX = 32 * 1024 * GIB + FOOTER_SIZE
+PAGE_WRITE_MAX = 4 * MIB  # Put Page takes at most 4 MiB
+UPLOAD_STATES = ("ReadyToUpload", "ActiveUpload")
+
+
+def _punch_hole(fd: int, offset: int, length: int) -> None:
+    """Deallocates a range of a file (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): it reads as zeros, holds no data."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    if libc.fallocate(fd, 0x02 | 0x01, offset, length) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
 
 
 class DiskBackend(BaseBackend):
@@ -237,11 +249,26 @@ class DiskBackend(BaseBackend):
             if source["location"] != location:
                 raise invalid_parameter(f"The source {source['id']} is in {source['location']}, the new resource in "
                                         f"{location}.", "sourceResourceId")
+            if source["properties"].get("diskState") in UPLOAD_STATES:
+                raise ArmError(409, "OperationNotAllowed", f"Disk {source['name']} is in state "
+                               f"{source['properties']['diskState']}: finish its upload (endGetAccess) first.")
             size_bytes = source["properties"]["diskSizeBytes"]
-            _sparse_copy(self.disk_file(source["id"]), self._new_disk_file(resource_id))
+            target = self._new_disk_file(resource_id)
+            os.link(self.disk_file(source["id"]), target)
+        elif option == "Upload" and resource_type == DISK:
+            upload = creation.get("uploadSizeBytes")
+            if not isinstance(upload, int) or not UPLOAD_MIN <= upload <= UPLOAD_MAX:
+                raise invalid_parameter(f"uploadSizeBytes must be between {UPLOAD_MIN} and {UPLOAD_MAX} bytes (the "
+                                        "disk's data and the 512-byte VHD footer).", "creationData.uploadSizeBytes")
+            if (upload - FOOTER_SIZE) % MIB:
+                raise invalid_parameter(f"uploadSizeBytes {upload} - 512 bytes for the VHD footer must be a multiple "
+                                        "of MiB.", "creationData.uploadSizeBytes")
+            size_bytes = upload - FOOTER_SIZE
+            with self._new_disk_file(resource_id).open("wb") as f:  # the footer is the uploader's to write
+                f.truncate(upload)
         else:
-            raise invalid_parameter(f"Create option '{option}' is not supported here: use Empty, Import or Copy.",
-                                    "creationData.createOption")
+            raise invalid_parameter(f"Create option '{option}' is not supported here: use Empty, Import, Copy or "
+                                    "Upload.", "creationData.createOption")
         properties: dict[str, Any] = {
             "creationData": creation, "diskSizeGB": math.ceil(size_bytes / GIB), "diskSizeBytes": size_bytes,
             "uniqueId": str(uuid.uuid4()), "timeCreated": timestamp(),
@@ -250,7 +277,7 @@ class DiskBackend(BaseBackend):
             "publicNetworkAccess": requested.get("publicNetworkAccess", "Enabled"),
         }
         if resource_type == DISK:
-            properties["diskState"] = "Unattached"
+            properties["diskState"] = "ReadyToUpload" if option == "Upload" else "Unattached"
         else:
             properties["incremental"] = bool(requested.get("incremental", False))
         for key in ("osType", "hyperVGeneration"):
@@ -285,10 +312,11 @@ class DiskBackend(BaseBackend):
             raise ArmError(409, "OperationNotAllowed",
                            f"Disk {name} is attached to VM {disk['managedBy']}.")
         # An open grantAccess SAS holds a lease on the disk's blob; Azure keeps the disk until access is revoked.
-        if disk["properties"].get("diskState") == "ActiveSAS":
+        if disk["properties"].get("diskState") in ("ActiveSAS", "ActiveUpload"):
             raise ArmError(409, "OperationNotAllowed",
-                           f"Disk {name} cannot be deleted while it is in state ActiveSAS (a grantAccess SAS URI "
-                           "is open). Revoke access to the disk (endGetAccess) and retry the delete.")
+                           f"Disk {name} cannot be deleted while it is in state {disk['properties']['diskState']} "
+                           "(a grantAccess SAS URI is open). Revoke access to the disk (endGetAccess) and retry the "
+                           "delete.")
         entry = self.store.get(resource_id, kind=_DISK_FILE)
         if entry:
             Path(entry["path"]).unlink(missing_ok=True)
@@ -298,19 +326,27 @@ class DiskBackend(BaseBackend):
 
     def grant_access(self, subscription_id: str, group: str, name: str, body: dict[str, Any],
                      base_url: str, collection: str = "disks") -> dict[str, Any]:
-        """A read URL served by the simulator itself, signed so that only the grant's holder reads it."""
+        """A URL served by the simulator itself, signed so that only the grant's holder reads it (or, for a disk
+        made for upload, writes it)."""
         resource = self._get(DISK if collection == "disks" else SNAPSHOT, subscription_id, group, collection, name)
-        if body.get("access") not in ("Read", "Write"):
+        access = body.get("access")
+        if access not in ("Read", "Write"):
             raise invalid_parameter("access must be Read or Write.", "access")
+        state = resource["properties"].get("diskState")
+        if (access == "Write") != (state == "ReadyToUpload"):
+            raise ArmError(409, "OperationNotAllowed",
+                           f"Disk {name} is in state {state}: Write access is granted only to a disk created with "
+                           "createOption Upload, once, in state ReadyToUpload; Read access not to such a disk "
+                           "until its upload is done.")
         seconds = body.get("durationInSeconds")
         if not isinstance(seconds, int) or seconds < 1:
             raise invalid_parameter("durationInSeconds must be a positive number of seconds.", "durationInSeconds")
         grant = uuid.uuid4().hex
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-        self.store.put(grant, {"resource_id": resource["id"], "expires": expires.timestamp(),
+        self.store.put(grant, {"resource_id": resource["id"], "expires": expires.timestamp(), "access": access,
                               "created": dt.datetime.now(dt.UTC).timestamp()}, kind=GRANT)
         if collection == "disks":
-            resource["properties"]["diskState"] = "ActiveSAS"
+            resource["properties"]["diskState"] = "ActiveUpload" if access == "Write" else "ActiveSAS"
             self.store.put(resource["id"], resource)
         return {"accessSAS": f"{base_url}/_lab/disks/{grant}?sig={self.signature(grant)}"}
 
@@ -320,6 +356,47 @@ class DiskBackend(BaseBackend):
             resource["properties"]["diskState"] = "Attached" if resource.get("managedBy") else "Unattached"
             self.store.put(resource["id"], resource)
         self.store.put(resource["id"], {"revoked_at": dt.datetime.now(dt.UTC).timestamp()}, kind=_REVOKED)
+
+    def check_uploaded_footer(self, disk: dict[str, Any], target: str) -> None:
+        """An upload is a fixed VHD: a disk whose last 512 bytes are not its footer is refused where it is used."""
+        path = self.disk_file(disk["id"])
+        with path.open("rb") as f:
+            f.seek(path.stat().st_size - FOOTER_SIZE)
+            footer = f.read(FOOTER_SIZE)
+        try:
+            parsed = parse_footer(footer)
+        except InvalidVhd as exc:
+            raise ArmError(400, "InvalidParameter", f"The uploaded VHD of disk {disk['name']} has no valid fixed-VHD "
+                                                    f"footer in its last 512 bytes ({exc}).", target) from exc
+        if parsed.current_size != disk["properties"]["diskSizeBytes"]:
+            raise ArmError(400, "InvalidParameter",
+                           f"The uploaded VHD footer of disk {disk['name']} gives a size of {parsed.current_size} "
+                           f"bytes; the disk holds {disk['properties']['diskSizeBytes']} bytes of data.", target)
+
+    def put_page(self, grant: str, signature: str, first: int, last: int, data: bytes | None) -> None:
+        """Put Page on a Write grant: `data` written at first..last (inclusive), or those pages cleared (None).
+        No Copy shares the file: a disk in upload cannot be copied."""
+        entry = self.store.get(grant, kind=GRANT)
+        path = self.granted_file(grant, signature)
+        if entry.get("access") != "Write":
+            raise ArmError(403, "AuthorizationPermissionMismatch",
+                           "This request is not authorized to perform this operation using this permission.")
+        size = path.stat().st_size
+        length = last + 1 - first
+        if first % PAGE or length % PAGE or length <= 0 or last >= size:
+            raise ArmError(416, "InvalidPageRange", f"The page range {first}-{last} is invalid: it must be 512-byte "
+                                                    f"aligned and within the disk's {size} bytes.")
+        if length > PAGE_WRITE_MAX:
+            raise ArmError(413, "RequestBodyTooLarge", f"The request body is too large: a page write takes at most "
+                                                       f"{PAGE_WRITE_MAX} bytes, not {length}.")
+        if data is not None and len(data) != length:
+            raise ArmError(400, "InvalidHeaderValue", f"The range gives {length} bytes; the body holds {len(data)}.")
+        with path.open("r+b") as f:
+            if data is None:  # cleared pages are no longer pages: Get Page Ranges leaves them out
+                _punch_hole(f.fileno(), first, length)
+            else:
+                f.seek(first)
+                f.write(data)
 
     def signature(self, grant: str) -> str:
         return hmac.new(self.simulator.settings.signing_key, grant.encode(), hashlib.sha256).hexdigest()

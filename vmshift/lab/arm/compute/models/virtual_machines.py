@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from vmshift.lab.arm.backend import BaseBackend
@@ -17,6 +18,8 @@ VIRTUAL_MACHINE = "Microsoft.Compute/virtualMachines"
 
 
 class VirtualMachineBackend(BaseBackend):
+    check_uploaded_footer: Callable[[dict[str, Any], str], None]  # DiskBackend's, beside it in ComputeBackend
+
     def _managed_disk(self, reference: dict[str, Any], location: str, vm_id: str, target: str) -> dict[str, Any]:
         disk_id = (reference.get("managedDisk") or {}).get("id")
         if reference.get("createOption", "Attach") != "Attach" or not disk_id:
@@ -32,6 +35,12 @@ class VirtualMachineBackend(BaseBackend):
         if disk.get("managedBy") and disk["managedBy"].lower() != vm_id.lower():
             raise ArmError(409, "OperationNotAllowed",
                            f"Disk {disk['name']} is already attached to VM {disk['managedBy']}.", target)
+        if disk["properties"].get("diskState") in ("ReadyToUpload", "ActiveUpload"):
+            raise ArmError(409, "OperationNotAllowed",
+                           f"Disk {disk['name']} cannot be attached while it is in state "
+                           f"{disk['properties']['diskState']}: finish its upload (endGetAccess) first.", target)
+        if disk["properties"]["creationData"].get("createOption") == "Upload":
+            self.check_uploaded_footer(disk, target)
         if disk["properties"].get("diskState") == "ActiveSAS":
             raise ArmError(409, "OperationNotAllowed",
                            f"Disk {disk['name']} cannot be attached while it is in state ActiveSAS (a grantAccess "
