@@ -75,7 +75,8 @@ async def cutover(
     for row in refused:
         get_run_logger().warning("cutover of %s refused: %s", row["vm"], row["error"])
     allowed = [vm for vm in chosen if not decisions[vm.source_vm]]
-    facts = await source_facts([vm.source_vm for vm in allowed], {}) if allowed else {}
+    facts = await source_facts([vm.source_vm for vm in allowed], {},
+                               {vm.source_vm: vm.vcenter for vm in allowed}) if allowed else {}
 
     async def one(vm: WavePlanRow) -> tuple[CutoverDone, str | None, dict]:
         await run_hooks(HookMoment.PRE_CUTOVER, vm)

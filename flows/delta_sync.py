@@ -73,7 +73,7 @@ async def delta_sync(
 
 
 async def _run_cycles(due: list[str], states: dict, appliance: Appliance, dispatch: bool) -> list[dict]:
-    await permissions(MigrationStep.REPLICATION, [], appliance, vms=due)
+    await permissions(MigrationStep.REPLICATION, [], appliance, vms={vm: states[vm][1].vcenter for vm in due})
     accounts = sorted({states[vm][0] for vm in due})
     closed = await failures_of(accounts, lambda account: gate_between_cycles(account, appliance))
     # A closed gate pauses its account's VMs, blobs untouched; the next pass after the DNS is fixed runs them.
@@ -82,7 +82,7 @@ async def _run_cycles(due: list[str], states: dict, appliance: Appliance, dispat
     due = [vm for vm in due if states[vm][0] not in closed]
     if not due:
         return paused
-    facts = await source_facts(due, {})
+    facts = await source_facts(due, {}, {vm: states[vm][1].vcenter for vm in due})
     found = [vm for vm in due if vm in facts]
     if dispatch:
         rows = await run_on_appliances(DELTA_DEPLOYMENT, [VmRun(

@@ -56,7 +56,8 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch:
     gate_errors = await failures_of(accounts, lambda account: _reach_privately(account, regions[account], appliance))
 
     names = [vm.source_vm for vm in wave.vms]
-    facts = await source_facts(names, {vm.source_vm: vm.target_vm_name for vm in wave.vms})
+    facts = await source_facts(names, {vm.source_vm: vm.target_vm_name for vm in wave.vms},
+                               {vm.source_vm: vm.vcenter for vm in wave.vms})
     verdicts = {verdict.vm: verdict for verdict in readiness(names, facts)}
     outcomes: dict[str, dict] = {}
     runnable: list[WavePlanRow] = []

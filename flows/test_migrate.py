@@ -42,7 +42,8 @@ async def test_migrate(
     gates = await closed_gates([vm for vm in chosen if vm.prepare_os], appliance, "OS preparation")
     not_built += [outcome_row(vm, "refused", error=closed) for vm, closed in gates.items()]
     chosen = [vm for vm in chosen if vm.source_vm not in gates]
-    facts = await source_facts([vm.source_vm for vm in chosen], {}) if chosen else {}
+    facts = await source_facts([vm.source_vm for vm in chosen], {},
+                               {vm.source_vm: vm.vcenter for vm in chosen}) if chosen else {}
 
     async def one(vm: WavePlanRow) -> tuple[BuiltTestVm, str | None]:
         await run_hooks(HookMoment.PRE_TEST_MIGRATION, vm)

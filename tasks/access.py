@@ -15,9 +15,10 @@ from vmshift.steps import MigrationStep
 # Not retried: a missing privilege or action stays missing until someone grants it.
 @task(name="permissions", tags=["azure", "vcenter"])
 async def permissions(
-    step: MigrationStep, rows: list[WavePlanRow], appliance: Appliance, vms: list[str] | None = None
+    step: MigrationStep, rows: list[WavePlanRow], appliance: Appliance, vms: dict[str, str | None] | None = None
 ) -> None:
-    """Raises AccessMissing naming every privilege and action the step needs for these VMs and lacks."""
-    await asyncio.to_thread(access.check_access, step, appliance, rows, vms or ())
+    """Raises AccessMissing naming every privilege and action the step needs for these VMs (`vms`: besides the
+    rows', each with its vCenter) and lacks."""
+    await asyncio.to_thread(access.check_access, step, appliance, rows, vms)
     get_run_logger().info("vCenter and Azure allow what %s needs for %d VM(s)", step,
                           len({*(row.source_vm for row in rows), *(vms or ())}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -21,9 +21,11 @@ from vmshift.vsphere.facts import VmFacts
 
 
 @task(name="source-inventory", tags=["vcenter"], **TRANSIENT_RETRY)
-async def source_facts(vm_names: Sequence[str], target_names: dict[str, str]) -> dict[str, VmFacts]:
-    """The wave's VMs as vCenter shows them now; a VM missing from the inventory is left out (readiness says so)."""
-    return await asyncio.to_thread(connections.source_facts, vm_names, target_names)
+async def source_facts(vm_names: Sequence[str], target_names: dict[str, str],
+                       vcenters: Mapping[str, str | None] | None = None) -> dict[str, VmFacts]:
+    """The wave's VMs as their vCenter (`vcenters`, the plan's column; none: the default) shows them now; a VM
+    missing from its inventory is left out (readiness says so)."""
+    return await asyncio.to_thread(connections.source_facts, vm_names, target_names, vcenters)
 
 
 @task(name="readiness")
@@ -37,13 +39,13 @@ def readiness(vm_names: Sequence[str], facts: dict[str, VmFacts]) -> list[Readin
 @task(name="replication-cycle", cache_policy=NO_CACHE, **TRANSIENT_RETRY)
 async def replication_cycle(
     vm: str, cache_account: str, stop: threading.Event, on_progress: ProgressCallback, step: Step,
-    included_disks: Sequence[int] | None = None,
+    included_disks: Sequence[int] | None = None, vcenter: str = "",
 ) -> dict:
-    """One cycle (initial, delta or resync, as the VM's state says) that `step` starts; the caller holds the VM's
-    slots. The first keeps `included_disks`, the disks the plan migrates (None: every disk)."""
+    """One cycle (initial, delta or resync, as the VM's state says) that `step` starts, in the VM's `vcenter`; the
+    caller holds the VM's slots. The first keeps `included_disks`, the disks the plan migrates (None: every disk)."""
     # The flow run owns the cycle's claim: when its appliance is lost, its rerun elsewhere takes the claim over.
     report = await asyncio.to_thread(connections.run_cycle, vm, cache_account, stop, on_progress, step, run_actor(),
-                                     included_disks, str(flow_run.id or ""))
+                                     included_disks, str(flow_run.id or ""), vcenter)
     get_run_logger().info("%s: %s cycle %s sent %s bytes in %.1f s", vm, report.get("kind", ""), report.get("cycle"),
                           report.get("bytes_sent"), report.get("seconds", 0.0))
     return report

@@ -148,7 +148,7 @@ async def cycle_within_limits(
     disk), and only they take disk slots."""
     stop = stop or threading.Event()
     async with held(vm_slots(facts, appliance, included_disks), stop):
-        report = await replication_cycle(vm, cache_account, stop, on_progress, step, included_disks)
+        report = await replication_cycle(vm, cache_account, stop, on_progress, step, included_disks, facts.vcenter)
     return outcome_row(vm, "protected", kind=report.get("kind"), cycle=report.get("cycle"),
                        bytes_sent=report.get("bytes_sent"), changed_bytes=report.get("changed_bytes"),
                        seconds=report.get("seconds"))

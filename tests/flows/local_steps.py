@@ -131,7 +131,7 @@ class LocalSteps:
         """The gate again, on the endpoint a wave made (test migration, cutover and delta-sync ask it)."""
         return self._gate(account, _endpoint_of(account), appliance)
 
-    def _inventory(self, vm_names: Sequence[str]) -> pd.DataFrame:
+    def _inventory(self, vm_names: Sequence[str], vcenter: str | None = None) -> pd.DataFrame:
         return pd.DataFrame([
             {"vm": vm, "guest_os": "rhel8_64Guest", "firmware": "efi", "power_state": "poweredOn",
              "disk_key": 2000, "capacity_bytes": 64 * 2**20, "datastore_path": f"[ds-nfs-02] {vm}/{vm}.vmdk",
@@ -140,7 +140,7 @@ class LocalSteps:
         ])
 
     def _cycle(self, vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None],
-               step: Step, actor: Actor, included_disks: object = None, owner: str = "") -> dict:
+               step: Step, actor: Actor, included_disks: object = None, owner: str = "", vcenter: str = "") -> dict:
         self.record("cycle", vm)
         self.stops[vm], self.progress[vm] = stop, on_progress
         return self.cycle(vm)

@@ -23,6 +23,7 @@ from vmshift.migration import access
 from vmshift.migration.access import AccessMissing
 from vmshift.migration.appliance import Appliance
 from vmshift.plan.schema import Wave
+from vmshift.state.document import VmState
 from vmshift.steps import MigrationStep
 from vmshift.vsphere.errors import PrivilegesMissing
 from vmshift.vsphere.privileges import ROLE_FILE, ROLE_NAME, MissingPrivilege, ObjectKind
@@ -38,8 +39,8 @@ class RefusedAccess:
     def __init__(self) -> None:
         self.asked: list[tuple[MigrationStep, list[str]]] = []
 
-    def __call__(self, step: MigrationStep, appliance: Appliance, rows: list, vms: tuple = ()) -> None:
-        names = sorted({*(row.source_vm for row in rows), *vms})
+    def __call__(self, step: MigrationStep, appliance: Appliance, rows: list, vms: dict | None = None) -> None:
+        names = sorted({*(row.source_vm for row in rows), *(vms or {})})
         self.asked.append((step, names))
         raise AccessMissing([PrivilegesMissing("svc-vmshift@vsphere.local", step, ROLE_NAME, ROLE_FILE, [
             MissingPrivilege("VirtualMachine.Interact.PowerOn", ObjectKind.VIRTUAL_MACHINE, name, f"vm-{i}", "it")
@@ -49,7 +50,7 @@ class RefusedAccess:
 def _due_delta_sync(monkeypatch: pytest.MonkeyPatch) -> Callable[[Wave], Coroutine]:
     """A delta-sync pass in which both VMs are due."""
     monkeypatch.setattr(flows.delta_sync, "replication_states",
-                        lambda accounts: ({vm: ("vmshiftcache01", None) for vm in VMS}, []))
+                        lambda accounts: ({vm: ("vmshiftcache01", VmState(vm=vm)) for vm in VMS}, []))
     monkeypatch.setattr(flows.delta_sync, "due_cycles", lambda states, *_: sorted(states))
     return lambda wave: delta_sync(cache_accounts=["vmshiftcache01"], appliance=Appliance(name="checked"),
                                    return_state=True)

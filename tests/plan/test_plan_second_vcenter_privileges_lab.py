@@ -6,25 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from plan_helpers import example_rows, write_rows
+from second_vcenter import second_vcenter_running
 
 from flows.migrate_wave import migrate_wave
-from vmshift.lab.ca import ensure_certificates
-from vmshift.lab.spec import load_spec
-from vmshift.lab.vcenter_role import role_held
-from vmshift.lab.vcsim_build import DEFAULT_CACHE, build_vcsim, running_vcsim
 from vmshift.migration.access import AccessMissing, check_access
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.live_checks import live_checks_from_env
 from vmshift.plan import parse_start_at, validate_plan
 from vmshift.steps import MigrationStep
-from vmshift.vsphere.connection import VCenterConfig, connect, vcenter_env_key
+from vmshift.vsphere.connection import VCenterConfig, connect
 from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, find_vm
 from vmshift.vsphere.privileges import ROLE_FILE, ROLE_NAME, role_privileges
 from vmshift.vsphere.snapshots import find_snapshots
@@ -46,24 +42,10 @@ SPEC = {"vcenter": {
 
 @pytest.fixture(scope="module")
 def second_vcenter(lab: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A second vCenter beside the lab's (its own inventory, user and password, the lab's CA), configured as the
-    lab's launcher configures several (VMSHIFT_VCENTERS and its own VMSHIFT_VCENTER_<KEY>_*), its user holding the
-    documented role but for LACKING: its lab.json-shaped entry."""
-    folder = tmp_path_factory.mktemp("second-vcenter")
-    certs = ensure_certificates(Path(lab["ca_file"]).parent)
-    spec = folder / "spec.json"
-    spec.write_text(json.dumps(SPEC))
-    spec.write_text(load_spec(spec).model_dump_json(exclude_none=True))  # the role filled in, as the launcher does
-    password = "second-vcenter-password"
-    with running_vcsim(build_vcsim(DEFAULT_CACHE), spec, certs.cert_file, certs.key_file, folder / "vcenter",
-                       password) as ready, pytest.MonkeyPatch.context() as patch:
-        entry = {**ready, "name": SECOND, "password": password}
-        patch.setenv("VMSHIFT_VCENTERS", f"{lab['vcenter']['name']},{SECOND}")
-        for field in ("URL", "USER", "PASSWORD", "DATACENTER"):
-            patch.setenv(f"VMSHIFT_VCENTER_{vcenter_env_key(SECOND)}_{field}", entry[field.lower()])
-        with role_held({"vcenter": entry, "ca_file": lab["ca_file"]}, ROLE_NAME,
-                       [p for p in role_privileges() if p != LACKING]):
-            yield entry
+    """A second vCenter beside the lab's, its user holding the documented role but for LACKING."""
+    with second_vcenter_running(lab, tmp_path_factory.mktemp("second-vcenter"), SPEC,
+                                [p for p in role_privileges() if p != LACKING]) as entry:
+        yield entry
 
 
 def _plan(folder: Path) -> Path:

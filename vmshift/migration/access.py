@@ -84,12 +84,13 @@ def plan_conditions(places: Iterable[TargetPlace]) -> set[str]:
         {"SQL Server VM"} if any(p.sql_server for p in places) else set())
 
 
-def check_access(step: MigrationStep, appliance: Appliance, rows: Sequence[WavePlanRow], vms: Sequence[str] = (), *,
-                 clients: AzureClients | None = None, session: VSphereSession | None = None) -> None:
+def check_access(step: MigrationStep, appliance: Appliance, rows: Sequence[WavePlanRow],
+                 vms: Mapping[str, str | None] | None = None, *, clients: AzureClients | None = None,
+                 session: VSphereSession | None = None) -> None:
     """Raises AccessMissing when vCenter or Azure would refuse any call of `step` for these rows (and these
-    source VMs besides the rows', in the default vCenter), naming every missing privilege and action with its
-    object or scope. Each vCenter the rows name (their `vcenter` column) is asked for its own VMs, as its own
-    user; `session`: the default vCenter's, already open."""
+    source VMs besides the rows', each in the vCenter its plan named: None the default), naming every missing
+    privilege and action with its object or scope. Each vCenter the rows name (their `vcenter` column) is asked
+    for its own VMs, as its own user; `session`: the default vCenter's, already open."""
     clients = clients or connect_azure()
     places = [TargetPlace.of(row) for row in rows]
     refusals: list[PrivilegesMissing | PermissionsMissing] = []
@@ -98,7 +99,7 @@ def check_access(step: MigrationStep, appliance: Appliance, rows: Sequence[WaveP
                           plan_conditions(places))
     except PermissionsMissing as refused:
         refusals.append(refused)
-    for config, names in _vms_by_vcenter(rows, vms).items():
+    for config, names in _vms_by_vcenter(rows, vms or {}).items():
         ours = session is not None and session.config.name == config.name
         opened = session if ours else connect_vcenter(config)
         try:
@@ -112,9 +113,9 @@ def check_access(step: MigrationStep, appliance: Appliance, rows: Sequence[WaveP
         raise AccessMissing(refusals)
 
 
-def _vms_by_vcenter(rows: Sequence[WavePlanRow], vms: Sequence[str]) -> dict[VCenterConfig, list[str]]:
-    """The source VMs of the rows by the vCenter each names (empty: the default), and `vms` in the default one."""
-    named = [(row.vcenter, row.source_vm) for row in rows] + [(None, name) for name in vms]
+def _vms_by_vcenter(rows: Sequence[WavePlanRow], vms: Mapping[str, str | None]) -> dict[VCenterConfig, list[str]]:
+    """The source VMs of the rows and `vms` by the vCenter each names (empty: the default)."""
+    named = [(row.vcenter, row.source_vm) for row in rows] + [(vcenter, name) for name, vcenter in vms.items()]
     configs = {cell: VCenterConfig.named_in_plan(cell) for cell in dict.fromkeys(cell for cell, _ in named)}
     by_vcenter: dict[VCenterConfig, list[str]] = {}
     for cell, name in named:

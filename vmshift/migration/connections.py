@@ -4,7 +4,7 @@ cache accounts' state documents. The tasks call these; tests of the orchestratio
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -19,25 +19,35 @@ from vmshift.vsphere.inventory import inventory
 ProgressCallback = Callable[[float], None]
 
 
-def read_inventory(vm_names: Sequence[str]) -> pd.DataFrame:
-    """Those VMs' rows of the appliance's vCenter inventory."""
-    return inventory(connect(VCenterConfig.from_env()), vm_names)
+def read_inventory(vm_names: Sequence[str], vcenter: str | None = None) -> pd.DataFrame:
+    """Those VMs' rows of the inventory of `vcenter` (a plan's `vcenter` cell; None: the default vCenter)."""
+    with connect(VCenterConfig.named_in_plan(vcenter)) as session:
+        return inventory(session, vm_names)
 
 
-def source_facts(vm_names: Sequence[str], target_names: dict[str, str]) -> dict[str, VmFacts]:
-    """The VMs as vCenter shows them now; a VM missing from the inventory is left out (readiness says so)."""
-    facts = facts_from_inventory(read_inventory(vm_names), target_names)
+def source_facts(vm_names: Sequence[str], target_names: dict[str, str],
+                 vcenters: Mapping[str, str | None] | None = None) -> dict[str, VmFacts]:
+    """The VMs as their vCenter shows them now, each read from the vCenter `vcenters` names for it (the plan's
+    `vcenter` column; none: the default one); a VM missing from its inventory is left out (readiness says so)."""
+    vcenters = vcenters or {}
+    facts: dict[str, VmFacts] = {}
+    for vcenter in dict.fromkeys(vcenters.get(name) or None for name in vm_names):
+        names = [name for name in vm_names if (vcenters.get(name) or None) == vcenter]
+        rows = read_inventory(names, vcenter) if vcenter else read_inventory(names)
+        facts |= facts_from_inventory(rows, target_names)
     return {name: facts[name] for name in vm_names if name in facts}
 
 
 def run_cycle(vm: str, cache_account: str, stop: threading.Event, on_progress: ProgressCallback, step: Step,
-              actor: Actor, included_disks: Sequence[int] | None = None, owner: str = "") -> dict:
+              actor: Actor, included_disks: Sequence[int] | None = None, owner: str = "", vcenter: str = "") -> dict:
     """One cycle (initial, delta or resync, as the VM's state says) that `step` starts, with the appliance's mover
-    settings; the first one keeps `included_disks` (the plan's disks, by vSphere key; None: every disk). `owner`
-    (the flow run) takes over a claim its own lost attempt left."""
-    return replicate_once(vm, settings=ReplicationSettings.from_env(cache_account), stop=stop,
-                          on_progress=on_progress, included_disks=included_disks, step=step, actor=actor,
-                          owner=owner)
+    settings, in the VM's `vcenter` (its name; empty: the default one); the first one keeps `included_disks` (the
+    plan's disks, by vSphere key; None: every disk). `owner` (the flow run) takes over a claim its own lost attempt
+    left."""
+    with connect(VCenterConfig.named_in_plan(vcenter or None)) as session:
+        return replicate_once(vm, session=session, settings=ReplicationSettings.from_env(cache_account), stop=stop,
+                              on_progress=on_progress, included_disks=included_disks, step=step, actor=actor,
+                              owner=owner)
 
 
 def replication_states(

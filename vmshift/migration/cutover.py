@@ -589,9 +589,9 @@ def restart_vm_source_left_off(vm: WavePlanRow, actor: Actor) -> bool:
 
 
 def source_vm(vm: WavePlanRow, actor: Actor) -> VSphereSourceVm:
-    """The row's source VM in the vCenter the environment names; its final delta runs with the appliance's
-    replication settings (a lifted bandwidth cap only when they lift it: `ReplicationSettings.for_outage`)."""
-    return VSphereSourceVm(connect_vcenter(VCenterConfig.from_env()), vm.source_vm,
+    """The row's source VM in its vCenter (the plan's `vcenter`; none: the default one); its final delta runs with
+    the appliance's replication settings (a lifted bandwidth cap only when they lift it: `for_outage`)."""
+    return VSphereSourceVm(connect_vcenter(VCenterConfig.named_in_plan(vm.vcenter)), vm.source_vm,
                            ReplicationSettings.from_env(vm.cache_storage_account).for_outage(), actor)
 
 

@@ -36,11 +36,13 @@ def take(vm: WavePlanRow, step: Step, actor: Actor, *, note: str | None = None, 
 
 
 def keep_appliance(vm: WavePlanRow) -> None:
-    """Keep the appliance the VM's row names (None: any of its vCenter) in its state, where a delta-sync pass reads
-    which queue its cycles go to; writes only when it changed."""
+    """Keep the appliance the VM's row names (None: any of its vCenter) and its vCenter (None: the default one) in
+    its state, where a delta-sync pass reads which queue its cycles go to and which vCenter they read; writes only
+    when it changed."""
     def named(state: VmState) -> None:
         state.appliance = vm.appliance
-    _store(vm).update(vm.source_vm, named, "its plan's appliance")
+        state.vcenter = vm.vcenter
+    _store(vm).update(vm.source_vm, named, "its plan's appliance and vCenter")
 
 
 def history(vm: str, cache_account: str) -> str:

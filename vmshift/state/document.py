@@ -179,6 +179,7 @@ class VmState(BaseModel):
     # The appliance the plan's row names (its `appliance` column), kept by the VM's replication for its delta
     # cycles: a dispatched cycle goes to that appliance's own queue. None: any appliance of its vCenter.
     appliance: str | None = None
+    vcenter: str | None = None  # the plan's `vcenter` cell: the vCenter its delta cycles read (None: the default)
 
     @model_validator(mode="before")
     @classmethod
