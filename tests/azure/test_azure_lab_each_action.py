@@ -19,11 +19,13 @@ from vmshift.azure import test_migration as tm
 from vmshift.azure.clients import AzureClients, connect
 from vmshift.azure.disks import (
     PLATFORM_AND_CUSTOMER_KEYS,
+    DiskImport,
     ManagedDiskReader,
     delete_disk,
     delete_frozen_copy,
     freeze_disk,
     frozen_copy_name,
+    stage_disk,
 )
 from vmshift.azure.endpoint import ensure_private_endpoint, existing_private_endpoint, private_endpoint_name
 from vmshift.azure.errors import PermissionsMissing
@@ -41,6 +43,7 @@ from vmshift.azure.private_dns import ensure_private_dns, zone_view
 from vmshift.azure.sql_vm import ensure_sql_vm
 from vmshift.azure.vms import TargetDisk, TargetNic, TargetVmSpec
 from vmshift.lab.azure_roles import azure_roles_held
+from vmshift.replication.vhd import build_footer
 from vmshift.steps import MigrationStep
 
 pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group")]
@@ -154,6 +157,14 @@ def _frozen_copy(clients: AzureClients, estate: Estate, _spec: TargetVmSpec) -> 
     delete_frozen_copy(clients, "rg-target", name)
 
 
+def _staged_disk(clients: AzureClients, estate: Estate, _spec: TargetVmSpec) -> None:
+    """The cutover's staged disk: made for upload, opened for writing, its footer written, sealed."""
+    staged = stage_disk(clients, DiskImport(f"{estate.source_vm}-staged", "", "Standard_LRS"), 20 * MIB,
+                        resource_group="rg-target", location="westeurope", tags={"vmshift-run": "azure-test-perm"})
+    staged.write(20 * MIB, build_footer(20 * MIB))
+    staged.seal()
+
+
 def _sql_registration(clients: AzureClients, estate: Estate, _spec: TargetVmSpec) -> None:
     """The cutover's SQL Server registration of a migrated VM (ARM refuses before the provider looks at it)."""
     vm_id = f"{estate.sub}/resourceGroups/rg-target/providers/Microsoft.Compute/virtualMachines/perm"
@@ -168,6 +179,8 @@ def _call(required: RequiredAction) -> Callable[[AzureClients, Estate, TargetVmS
         return _frozen_copy
     if required.action == "Microsoft.Compute/disks/endGetAccess/action":
         return _disk_clean_up
+    if required.action == "Microsoft.Compute/disks/beginGetAccess/action":
+        return _staged_disk
     if required.action.startswith("Microsoft.SqlVirtualMachine/"):
         return _sql_registration
     return _test_migration
@@ -207,3 +220,5 @@ def test_without_an_action_each_step_needing_it_is_refused_and_its_call_fails_na
         with contextlib.suppress(ResourceNotFoundError):
             delete_frozen_copy(owner, "rg-target", frozen_copy_name(f"{estate.source_vm}-disk"))
             delete_disk(owner, "rg-target", f"{estate.source_vm}-disk")
+    if call is _staged_disk:  # left made for upload, never opened
+        delete_disk(owner, "rg-target", f"{estate.source_vm}-staged")
