@@ -24,7 +24,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +31,9 @@ from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.overhead import overhead_per_vm, plain_loop
 from flows.migrate_wave import migrate_wave
 from tasks.slots import ensure_limits
 from vmshift.azure.dns_gate import GateResult, Resolution
@@ -43,12 +45,9 @@ from vmshift.migration.appliance import Appliance
 from vmshift.migration.limits import LimitKind, planned_limits
 from vmshift.plan.schema import Wave
 from vmshift.plan.validation import validate_plan
-from vmshift.state.lifecycle import Actor, Step
-from vmshift.vsphere.facts import facts_from_inventory
 
 PROJECT = Path(__file__).resolve().parents[1]
 TARGET_OVERHEAD_S = 0.5
-PLAIN_LOOP = Actor("bench/orchestration.py")  # who takes the plain loop's replicate steps
 TARGET_RATIO = 1.5
 
 
@@ -73,7 +72,7 @@ def main() -> None:
 def _measure(names: list[str], looped: list[str], concurrency: int, folder: Path) -> tuple[float, float, list[str]]:
     """The plain loop over `looped`, then the DAG over `names` on a Prefect server of its own."""
     appliance = Appliance(name="bench-appliance")
-    plain_s = _plain_loop(_wave(looped), appliance, concurrency)
+    plain_s = plain_loop(_wave(looped), appliance, concurrency)
     with launcher.running_prefect_server(folder) as entry, \
             temporary_settings({PREFECT_API_URL: entry["api_url"], PREFECT_API_AUTH_STRING: entry["auth_string"]}):
         dag_s, outcomes = asyncio.run(_through_dag(_wave(names), appliance, concurrency))
@@ -85,7 +84,7 @@ def _measure(names: list[str], looped: list[str], concurrency: int, folder: Path
 
 
 def _print(args: argparse.Namespace, plain_s: float, dag_s: float, outcomes: list[str]) -> None:
-    overhead = (dag_s - plain_s) / args.vms
+    overhead = overhead_per_vm(dag_s, plain_s, args.vms)
     ratio = dag_s / plain_s
     print(f"{'VMs':<28}{args.vms}\n{'concurrency':<28}{args.concurrency}\n{'steps':<28}{args.steps}")
     print(f"{'plain loop (s)':<28}{plain_s:.1f}\n{'Prefect DAG (s)':<28}{dag_s:.1f}")
@@ -96,20 +95,6 @@ def _print(args: argparse.Namespace, plain_s: float, dag_s: float, outcomes: lis
                       "overhead_per_vm_s": round(overhead, 3), "ratio": round(ratio, 2),
                       "protected": outcomes.count("protected"), "failed": len(outcomes) - outcomes.count("protected"),
                       "meets_targets": overhead <= TARGET_OVERHEAD_S and ratio <= TARGET_RATIO}))
-
-
-def _plain_loop(wave: Wave, appliance: Appliance, concurrency: int) -> float:
-    """The same step calls without Prefect: gate first, then every VM's cycle in a thread pool."""
-    started = time.monotonic()
-    account, region = wave.vms[0].cache_storage_account, wave.vms[0].region
-    endpoint = private_link.reach_endpoint(account, region, appliance)
-    private_link.setup_private_dns(endpoint, appliance)
-    private_link.check_gate(account, endpoint, appliance)
-    facts_from_inventory(connections.read_inventory([vm.source_vm for vm in wave.vms]))
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(lambda vm: connections.run_cycle(vm.source_vm, vm.cache_storage_account, threading.Event(),
-                                                       lambda percent: None, Step.REPLICATE, PLAIN_LOOP), wave.vms))
-    return time.monotonic() - started
 
 
 async def _through_dag(wave: Wave, appliance: Appliance, concurrency: int) -> tuple[float, list[str]]:
@@ -167,7 +152,7 @@ def _sleeping_steps(names: list[str], work_s: float) -> None:
     private_link.reach_endpoint = lambda *_: endpoint
     private_link.setup_private_dns = lambda *_: PrivateDnsSetup("/zone", "/link", "/group")
     private_link.check_gate = lambda *_: GateResult(resolution.fqdn, True, "private", "private", resolution)
-    connections.read_inventory = lambda wanted: inventory[inventory['vm'].isin(wanted)]
+    connections.read_inventory = lambda wanted, vcenter=None: inventory[inventory['vm'].isin(wanted)]
 
     def cycle(vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None], *_: object
               ) -> dict:

@@ -15,7 +15,6 @@ import dataclasses
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -39,8 +38,8 @@ from flows.dispatch import POOL, appliance_queue, appliances_known
 from flows.migrate_wave import migrate_wave
 from tasks.slots import ensure_limits
 from vmshift.lab import launcher, postgres, process
+from vmshift.lab.appliances import appliance_logs, max_overlap, start_appliance
 from vmshift.lab.guest import write_guest
-from vmshift.lab.prefect_server import client_environment
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.limits import DEFAULT_LIMITS, LimitKind, limit_name
 from vmshift.plan.schema import Wave
@@ -52,7 +51,6 @@ from vmshift.vsphere.inventory import OWN_SNAPSHOT_PREFIX, find_vm
 
 pytestmark = pytest.mark.lab
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HOST = "esx-01.lab.local"
 WRITTEN = 2 << 20  # bytes each VM's guest writes before the wave: what its cycle moves
 LOST_AFTER_S = 60  # two heartbeats of 30 s (Prefect's least), the least `vmshift appliance` accepts
@@ -79,17 +77,8 @@ class Appliances:
         self.folder, self.entry, self.started = folder, entry, {}
 
     def start(self, name: str, bandwidth_mb_s: float, limit: int = 20) -> subprocess.Popen:
-        home = self.folder / name
-        home.mkdir(exist_ok=True)
-        env = {**os.environ, **client_environment(self.entry), "PYTHONPATH": str(PROJECT_ROOT),
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_WORKER_QUERY_SECONDS": "2",
-               "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30", "VMSHIFT_APPLIANCE_NAME": name,
-               "VMSHIFT_APPLIANCE_DIR": str(home), "VMSHIFT_BANDWIDTH_MB_S": str(bandwidth_mb_s)}
-        with (home / "appliance.log").open("ab") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "cli.command", "appliance", "--limit", str(limit),
-                 "--lost-after", str(LOST_AFTER_S)],
-                cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        child = start_appliance(self.folder, self.entry, name, limit=limit, lost_after_s=LOST_AFTER_S,
+                                bandwidth_mb_s=bandwidth_mb_s)
         self.started[name] = child
         return child
 
@@ -111,8 +100,7 @@ class Appliances:
             process.interrupt(self.started.pop(name), grace_s=30)
 
     def logs(self) -> str:
-        return "\n".join(f"--- {path.parent.name}\n" + path.read_text(errors="replace")[-3000:]
-                         for path in self.folder.glob("*/appliance.log"))
+        return appliance_logs(self.folder)
 
 
 async def _online_workers() -> set[str]:
@@ -245,16 +233,6 @@ async def _cycles_and_appliances(runs: list[uuid.UUID]) -> tuple[list[tuple[floa
     cycles = [(task.start_time.timestamp(), task.end_time.timestamp()) for task in tasks
               if task.state and task.state.type == StateType.COMPLETED]
     return cycles, {run.id: (run.infrastructure_pid or "").partition(":")[0] for run in flow_runs}
-
-
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    """The most intervals open at one instant (an end before a start at the same instant)."""
-    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    most = open_now = 0
-    for _, step in events:
-        open_now += step
-        most = max(most, open_now)
-    return most
 
 
 def test_a_wave_completes_through_a_postgresql_restart(
