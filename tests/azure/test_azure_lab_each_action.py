@@ -1,20 +1,28 @@
 """Each documented Azure action taken away in turn, everything else of the documented roles kept: the check at the
-start of every step that needs it refuses naming it and its scope before anything is built, and the call that
-needs it, run without the check, fails naming it (ARM's 403, or vmshift's message where it has a way round), so
-the documented roles are exactly what vmshift uses. One lab; the roles change through the lab's endpoint between
-cases; the calls run directly, not whole waves."""
+start of every step that needs it refuses naming it and its scope before anything is built, the flow of each such
+step fails naming it (no flow reports success), and the call that needs it, run without the check, fails naming
+it (ARM's 403, or vmshift's message where it has a way round), so the documented roles are exactly what vmshift
+uses. One lab; the roles change through the lab's endpoint between cases; the calls run directly."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from flows.complete_migration import complete_migration
+from flows.cutover import cutover
+from flows.migrate_wave import migrate_wave
+from flows.rollback import rollback
+from flows.test_migrate import test_migrate as run_test_migrate
 from vmshift.azure import test_migration as tm
 from vmshift.azure.clients import AzureClients, connect
 from vmshift.azure.disks import (
@@ -43,12 +51,17 @@ from vmshift.azure.private_dns import ensure_private_dns, zone_view
 from vmshift.azure.sql_vm import ensure_sql_vm
 from vmshift.azure.vms import TargetDisk, TargetNic, TargetVmSpec
 from vmshift.lab.azure_roles import azure_roles_held
+from vmshift.migration.access import TargetPlace, azure_scopes
+from vmshift.migration.appliance import Appliance
+from vmshift.plan.schema import Wave
+from vmshift.plan.validation import validate_plan
 from vmshift.replication.vhd import build_footer
 from vmshift.steps import MigrationStep
 
-pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group")]
+pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("tidy_target_group", "prefect_harness")]
 
 MIB = 1 << 20
+EXAMPLE_PLAN = Path(__file__).parents[2] / "examples" / "waves.csv"
 PLAN_NAMES = ("availability set", "disk encryption set", "SQL Server VM")  # the spec below names them all
 _cases = itertools.count()
 
@@ -186,13 +199,38 @@ def _call(required: RequiredAction) -> Callable[[AzureClients, Estate, TargetVmS
     return _test_migration
 
 
+FLOWS: dict[MigrationStep, Callable[[Wave, Appliance], Coroutine]] = {
+    MigrationStep.REPLICATION: lambda wave, appliance: migrate_wave(wave, appliance, return_state=True),
+    MigrationStep.TEST_MIGRATION: lambda wave, appliance: run_test_migrate(wave, appliance=appliance,
+                                                                          return_state=True),
+    MigrationStep.CUTOVER: lambda wave, appliance: cutover(wave, appliance=appliance, skip_test_migration=True,
+                                                           return_state=True),
+    MigrationStep.ROLLBACK: lambda wave, _: rollback(wave, return_state=True),
+    MigrationStep.COMPLETION: lambda wave, _: complete_migration(wave, return_state=True),
+}
+
+
+def _wave_and_appliance(estate: Estate, monkeypatch: pytest.MonkeyPatch) -> tuple[Wave, Appliance]:
+    """The example plan's SQL Server row (availability set, SQL licence) in this case's cache account, with the
+    spec's disk encryption set; the appliance on this case's hub, also for the flows that read it from the env."""
+    plan = validate_plan(EXAMPLE_PLAN, now=datetime.now(UTC) - timedelta(days=1)).raise_for_errors()
+    template = next(row for row in plan.waves[0].vms if row.source_vm == "win-sql-01")
+    row = replace(template, source_vm=estate.source_vm, target_vm_name=estate.source_vm, application_group=None,
+                  cache_storage_account=estate.account, disk_encryption_set="des-double")
+    appliance = Appliance(network_resource_group=estate.hub_group, vnet="vnet-perm-hub")
+    monkeypatch.setenv("VMSHIFT_APPLIANCE_NETWORK_RESOURCE_GROUP", appliance.network_resource_group)
+    monkeypatch.setenv("VMSHIFT_APPLIANCE_VNET", appliance.vnet)
+    return replace(plan.waves[0], name=f"perm-{estate.source_vm}", vms=(row,)), appliance
+
+
 def _case_id(required: RequiredAction) -> str:
     return f"{required.action.removeprefix('Microsoft.')}@{required.scope.replace(' ', '-')}"
 
 
 @pytest.mark.parametrize("required", REQUIRED_ACTIONS, ids=_case_id)
 def test_without_an_action_each_step_needing_it_is_refused_and_its_call_fails_naming_it(
-    lab: dict, owner: AzureClients, estate: Estate, target_spec: TargetVmSpec, required: RequiredAction
+    lab: dict, owner: AzureClients, estate: Estate, target_spec: TargetVmSpec, required: RequiredAction,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     call = _call(required)
     if call in (_disk_clean_up, _frozen_copy):  # a migrated disk, made by its owner; readable for the clean-up
@@ -204,6 +242,9 @@ def test_without_an_action_each_step_needing_it_is_refused_and_its_call_fails_na
                                                    {"access": "Read", "durationInSeconds": 600}).result()
     assignments, roles = _roles_without(required, estate)
     clients = connect()
+    wave, appliance = _wave_and_appliance(estate, monkeypatch)
+    assert azure_scopes(appliance, clients.config.subscription_id, [TargetPlace.of(wave.vms[0])]) == \
+        estate.scopes()  # the flows ask the scopes the check above asks
     with azure_roles_held(lab, assignments, roles):
         for step in required.steps:
             with pytest.raises(PermissionsMissing) as refused:
@@ -213,6 +254,9 @@ def test_without_an_action_each_step_needing_it_is_refused_and_its_call_fails_na
                         and step in r.steps and r.role == required.role and r.only_when in (None, required.only_when)}
             assert {(m.action, m.scope) for m in refused.value.missing} == expected
             assert "nothing was created" in str(refused.value)
+            if step in FLOWS:  # discovery has none: `plan validate` is its check, above
+                state = asyncio.run(FLOWS[step](wave, appliance))  # the step's own flow, on the same scopes
+                assert state.is_failed() and required.action in str(state.message), (step, state.message)
         with pytest.raises(Exception) as failed:  # ARM's 403, or vmshift's own error, as it comes
             call(clients, estate, target_spec)
     assert required.action.lower() in str(failed.value).lower(), failed.value
