@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,12 +17,8 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.resource.resources import ResourceManagementClient
+from step_flows import STEP_FLOWS
 
-from flows.complete_migration import complete_migration
-from flows.cutover import cutover
-from flows.migrate_wave import migrate_wave
-from flows.rollback import rollback
-from flows.test_migrate import test_migrate as run_test_migrate
 from vmshift.azure import test_migration as tm
 from vmshift.azure.clients import AzureClients, connect
 from vmshift.azure.disks import (
@@ -199,17 +195,6 @@ def _call(required: RequiredAction) -> Callable[[AzureClients, Estate, TargetVmS
     return _test_migration
 
 
-FLOWS: dict[MigrationStep, Callable[[Wave, Appliance], Coroutine]] = {
-    MigrationStep.REPLICATION: lambda wave, appliance: migrate_wave(wave, appliance, return_state=True),
-    MigrationStep.TEST_MIGRATION: lambda wave, appliance: run_test_migrate(wave, appliance=appliance,
-                                                                          return_state=True),
-    MigrationStep.CUTOVER: lambda wave, appliance: cutover(wave, appliance=appliance, skip_test_migration=True,
-                                                           return_state=True),
-    MigrationStep.ROLLBACK: lambda wave, _: rollback(wave, return_state=True),
-    MigrationStep.COMPLETION: lambda wave, _: complete_migration(wave, return_state=True),
-}
-
-
 def _wave_and_appliance(estate: Estate, monkeypatch: pytest.MonkeyPatch) -> tuple[Wave, Appliance]:
     """The example plan's SQL Server row (availability set, SQL licence) in this case's cache account, with the
     spec's disk encryption set; the appliance on this case's hub, also for the flows that read it from the env."""
@@ -254,8 +239,8 @@ def test_without_an_action_each_step_needing_it_is_refused_and_its_call_fails_na
                         and step in r.steps and r.role == required.role and r.only_when in (None, required.only_when)}
             assert {(m.action, m.scope) for m in refused.value.missing} == expected
             assert "nothing was created" in str(refused.value)
-            if step in FLOWS:  # discovery has none: `plan validate` is its check, above
-                state = asyncio.run(FLOWS[step](wave, appliance))  # the step's own flow, on the same scopes
+            if step in STEP_FLOWS:  # discovery has none: `plan validate` is its check, above
+                state = asyncio.run(STEP_FLOWS[step](wave, appliance))  # the step's own flow, on the same scopes
                 assert state.is_failed() and required.action in str(state.message), (step, state.message)
         with pytest.raises(Exception) as failed:  # ARM's 403, or vmshift's own error, as it comes
             call(clients, estate, target_spec)

@@ -1,15 +1,24 @@
 """Each documented vCenter privilege taken away in turn, the others kept: the check at the start of every step
-that needs it refuses naming it, before anything is touched, and the vSphere call that needs it is refused by the
-lab's vCenter naming it too, so the documented role is exactly what vmshift uses."""
+that needs it refuses naming it, before anything is touched, the flow of each such step fails naming it (no flow
+reports success), and the vSphere call that needs it is refused by the lab's vCenter naming it too, so the
+documented role is exactly what vmshift uses."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pyVmomi import vim
+from step_flows import STEP_FLOWS
 
 from vmshift.lab.vcenter_role import role_held
+from vmshift.migration.appliance import Appliance
+from vmshift.plan.schema import Wave
+from vmshift.plan.validation import validate_plan
 from vmshift.steps import MigrationStep
 from vmshift.vsphere.cbt import ALL_ALLOCATED, changed_areas, disable_cbt, enable_cbt
 from vmshift.vsphere.connection import VSphereSession
@@ -20,6 +29,9 @@ from vmshift.vsphere.power import power_off, power_on, shutdown_guest
 from vmshift.vsphere.privileges import REQUIRED_PRIVILEGES, ROLE_NAME, check_privileges, role_privileges
 from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, remove_snapshot, snapshot_disks
 
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+EXAMPLE_PLAN = Path(__file__).parents[2] / "examples" / "waves.csv"
 VM = "vsphere-lib-01"
 PREFIX = "vmshift-privilege-"
 
@@ -59,6 +71,14 @@ CALLS: dict[str, tuple[Callable[..., object], Callable[..., object]]] = {
 }
 
 
+def one_vm_wave() -> Wave:
+    """The example plan's web-rhel-02 row for VM."""
+    plan = validate_plan(EXAMPLE_PLAN, now=datetime.now(UTC) - timedelta(days=1)).raise_for_errors()
+    template = next(row for row in plan.waves[0].vms if row.source_vm == "web-rhel-02")
+    row = dataclasses.replace(template, source_vm=VM, target_vm_name=VM, application_group=None)
+    return dataclasses.replace(plan.waves[0], name="privilege-taken-away", vms=(row,))
+
+
 def _read(session: VSphereSession, snapshot: vim.vm.Snapshot) -> bytes:
     disk = snapshot_disks(snapshot)[0]
     return open_disk(session, disk.datastore_path, disk.capacity_bytes).read(0, 512)
@@ -80,6 +100,9 @@ def test_without_a_privilege_each_step_needing_it_is_refused_and_its_call_fails_
             with pytest.raises(PrivilegesMissing) as refused:
                 check_privileges(session, step, [vm])
             assert {m.privilege for m in refused.value.missing} == {privilege}, step
+            if step in STEP_FLOWS:
+                state = asyncio.run(STEP_FLOWS[step](one_vm_wave(), Appliance()))
+                assert state.is_failed() and privilege in str(state.message), (step, state.message)
         others = [p for p in MigrationStep if p not in steps]
         for step in others:
             check_privileges(session, step, [vm])
