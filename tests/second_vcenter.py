@@ -18,6 +18,19 @@ from vmshift.vsphere.connection import vcenter_env_key
 from vmshift.vsphere.privileges import ROLE_NAME
 
 
+def one_vm_vcenter(name: str, site: str, vm: str, firmware: str, capacity_mib: int) -> dict:
+    """The spec of a vCenter of one datacenter (DC-<site>), one host and one datastore, holding one VM."""
+    host, datastore = f"esx-{site.lower()}1.lab.local", f"ds-{site.lower()}-01"
+    return {"vcenter": {
+        "name": name, "datacenter": f"DC-{site}", "user": f"svc-vmshift-{site.lower()}@vsphere.local",
+        "clusters": [{"name": f"Cluster-{site}", "hosts": [host]}],
+        "datastores": [{"name": datastore, "capacity_gib": 512}], "networks": ["VM Network"],
+        "vms": [{"name": vm, "guest_id": "rhel8_64Guest", "firmware": firmware, "cpus": 1, "memory_mib": 1024,
+                 "power_state": "poweredOn", "host": host, "datastore": datastore,
+                 "disks": [{"capacity_mib": capacity_mib}], "nics": [{"network": "VM Network"}]}],
+    }}
+
+
 @contextmanager
 def second_vcenter_running(lab: dict, folder: Path, spec: dict, privileges: list[str]) -> Iterator[dict]:
     """The vCenter `spec` describes, running and configured (VMSHIFT_VCENTERS and its own VMSHIFT_VCENTER_<KEY>_*),

@@ -212,6 +212,7 @@ def test_a_disk_made_for_upload_takes_checked_page_writes_until_sealed(
                              timeout=30)
     assert (corrupted.status_code, corrupted.json()["error"]["code"]) == (400, "Md5Mismatch")
     upload.upload_page(page, offset=3 * MIB, length=4096, validate_content=True)
+    assert requests.get(access.access_sas, verify=arm.lab["ca_file"], timeout=30).status_code == 403  # write only
     upload.upload_page(bytes(image[size:]), offset=size, length=512, validate_content=True)
     arm.compute.disks.begin_revoke_access(group, "disk-up").result()
     assert arm.compute.disks.get(group, "disk-up").disk_state == "Unattached"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from local_steps import EXAMPLE_PLAN
-from second_vcenter import second_vcenter_running
+from second_vcenter import one_vm_vcenter, second_vcenter_running
 
 from flows.delta_sync import delta_sync
 from flows.migrate_wave import migrate_wave
@@ -32,14 +32,7 @@ SECOND = "vcenter-c.lab.local"
 VM_C = "vcc-wave-01"  # lives in the second vCenter only
 VM_A = "flow-vc-01"  # in the lab's own vCenter
 MIB = 1 << 20
-SPEC = {"vcenter": {
-    "name": SECOND, "datacenter": "DC-C", "user": "svc-vmshift-c@vsphere.local",
-    "clusters": [{"name": "Cluster-C", "hosts": ["esx-c1.lab.local"]}],
-    "datastores": [{"name": "ds-c-01", "capacity_gib": 512}], "networks": ["VM Network"],
-    "vms": [{"name": VM_C, "guest_id": "rhel8_64Guest", "firmware": "bios", "cpus": 1, "memory_mib": 1024,
-             "power_state": "poweredOn", "host": "esx-c1.lab.local", "datastore": "ds-c-01",
-             "disks": [{"capacity_mib": 16}], "nics": [{"network": "VM Network"}]}],
-}}
+SPEC = one_vm_vcenter(SECOND, "C", VM_C, "bios", 16)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from plan_helpers import example_rows, write_rows
-from second_vcenter import second_vcenter_running
+from second_vcenter import one_vm_vcenter, second_vcenter_running
 
 from flows.migrate_wave import migrate_wave
 from vmshift.migration.access import AccessMissing, check_access
@@ -30,14 +30,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.usefixtures("prefect_harness")]
 SECOND = "vcenter-b.lab.local"
 VM = "vcb-app-01"  # lives in the second vCenter only
 LACKING = "VirtualMachine.State.CreateSnapshot"
-SPEC = {"vcenter": {
-    "name": SECOND, "datacenter": "DC-B", "user": "svc-vmshift-b@vsphere.local",
-    "clusters": [{"name": "Cluster-B", "hosts": ["esx-b1.lab.local"]}],
-    "datastores": [{"name": "ds-b-01", "capacity_gib": 512}], "networks": ["VM Network"],
-    "vms": [{"name": VM, "guest_id": "rhel8_64Guest", "firmware": "efi", "cpus": 2, "memory_mib": 4096,
-             "power_state": "poweredOn", "host": "esx-b1.lab.local", "datastore": "ds-b-01",
-             "disks": [{"capacity_mib": 8}], "nics": [{"network": "VM Network"}]}],
-}}
+SPEC = one_vm_vcenter(SECOND, "B", VM, "efi", 8)
 
 
 @pytest.fixture(scope="module")

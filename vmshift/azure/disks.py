@@ -14,7 +14,8 @@ from azure.storage.blob import BlobClient
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.errors import DiskFromOtherRecoveryPoint
 from vmshift.azure.tags import PURPOSE_TAG, SOURCE_VM_TAG
-from vmshift.replication.extents import DiskExtent, clip
+from vmshift.replication.extents import MIB, DiskExtent, clip
+from vmshift.replication.vhd import FOOTER_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ PLATFORM_AND_CUSTOMER_KEYS = "EncryptionAtRestWithPlatformAndCustomerKeys"
 _ACCESS_SECONDS = 4 * 3600
 # An upload SAS lasts from staging, through the shutdown (up to its timeout) and the final delta, to the seal.
 _UPLOAD_SECONDS = 12 * 3600
-MIB = 1024 * 1024
-FOOTER_SIZE = 512
 UPLOAD_MIN_BYTES = 20 * MIB + FOOTER_SIZE  # Azure's smallest uploadSizeBytes: smaller disks are imported
 
 
@@ -227,7 +226,6 @@ class StagedDisk:
         self.resource_group = resource_group
         self.name = name
         self._blob = BlobClient.from_blob_url(upload_url, connection_verify=clients.config.ca_file or True)
-        self.bytes_written = 0
 
     def write(self, offset: int, data: bytes) -> None:
         """Pages at `offset` (512-aligned, at most 4 MiB); all-zero pages are cleared, not sent."""
@@ -235,7 +233,6 @@ class StagedDisk:
             self._blob.upload_page(data, offset=offset, length=len(data), validate_content=True)
         else:
             self._blob.clear_page(offset=offset, length=len(data))
-        self.bytes_written += len(data)
 
     def seal(self) -> Disk:
         """Ends the upload (the disk becomes Unattached, ready for a VM); the VHD footer must have been written."""

@@ -227,8 +227,8 @@ def cutover(
     staged = None
     if staging is not None:
         keys = disk_keys(spec)
-        staged = staging.stage(clients, plan, keys, [key for key in keys
-                                                      if prepare is None or key != spec.os_disk_key])
+        disks = staging.stage(clients, plan, keys, [key for key in keys if prepare is None or key != spec.os_disk_key])
+        staged = (staging, disks) if disks else None  # none staged: every disk is imported inside the outage
     clock, shut_down, stopped_by_earlier_run = OutageClock(), False, record.is_set()
     if options.leave_source_running:
         log.warning("%s: cutover with the source left running, as asked", spec.source_vm)
@@ -245,7 +245,7 @@ def cutover(
     try:
         try:
             cutover_record, final_plan, disks, preparation = _freeze(clients, plan, source, options, record, clock,
-                                                                     started_at, prepare, staging, staged)
+                                                                     started_at, prepare, staged)
             with clock.step("VM creation"):
                 built = create_vm(clients, final_plan, disks)
         except BaseException as error:
@@ -269,13 +269,15 @@ def cutover(
 
 def _freeze(
     clients: AzureClients, plan: BuildPlan, source: SourceVm, options: CutoverOptions, record: ShutdownRecord,
-    clock: OutageClock, started_at: dt.datetime, prepare: PrepareOsDisk | None, staging: CacheStaging | None,
-    staged: StagedDisks | None,
+    clock: OutageClock, started_at: dt.datetime, prepare: PrepareOsDisk | None,
+    staging: tuple[CacheStaging, StagedDisks] | None,
 ) -> tuple[CutoverRecord, BuildPlan, list[Disk], Preparation | None]:
     """Final delta, range check, OS preparation, import, frozen copies: the target's disks as the VM will start
-    from them, and a copy of each that the VM never writes, recorded before the VM is created."""
+    from them, and a copy of each that the VM never writes, recorded before the VM is created. `staging`: the
+    disks staged before the shutdown, and how."""
     delta_started = time.monotonic()
-    if staged is not None and staged.disks:
+    staged = staging[1] if staging else None
+    if staged is not None:
         final = source.final_delta(keep_snapshot=options.leave_source_running, mirrors=staged.mirrors())
     else:
         final = source.final_delta(keep_snapshot=options.leave_source_running)
@@ -297,9 +299,9 @@ def _freeze(
                          disks=tuple((replace(disk, source_uri=final.disks[key].source_uri), lun)
                                      for key, (disk, lun) in zip(keys, plan.disks, strict=True)))
     made: dict[str, Disk] = {}
-    if staged is not None and staged.disks:
+    if staging is not None:
         with clock.step("staged disks"):
-            made = _seal(staging, staged, final, spec.source_vm)
+            made = _seal(*staging, final, spec.source_vm)
     if len(made) < len(final_plan.disks):
         with clock.step("disk import"):
             disks = import_disks(clients, final_plan, made)
@@ -319,12 +321,11 @@ def _freeze(
     return cutover_record, final_plan, disks, preparation
 
 
-def _seal(staging: CacheStaging | None, staged: StagedDisks, final: FinalDelta, vm: str) -> dict[str, Disk]:
+def _seal(staging: CacheStaging, staged: StagedDisks, final: FinalDelta, vm: str) -> dict[str, Disk]:
     """The staged disks made ready for the VM. One whose final delta was not a delta of the point it holds (a cycle
     ran between staging and shutdown, or the disk was compared whole) is filled again from the final point first."""
     for key, disk in staged.disks.items():
         if final.recovery_point != staged.point + 1 or key in final.resynced:
-            assert staging is not None
             log.warning("%s: disk %s was staged from recovery point %d, the final delta is %d%s: filling it again "
                         "from the final recovery point inside the outage", vm, key, staged.point,
                         final.recovery_point, " (compared whole)" if key in final.resynced else "")
@@ -333,7 +334,7 @@ def _seal(staging: CacheStaging | None, staged: StagedDisks, final: FinalDelta, 
 
 
 def _staging_step(staged: StagedDisks | None) -> DowntimeStep | None:
-    if staged is None or not staged.disks:
+    if staged is None:
         return None
     return DowntimeStep(name=f"disks staged from recovery point {staged.point}", seconds=round(staged.seconds, 3),
                         bytes=staged.bytes_copied)

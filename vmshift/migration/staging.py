@@ -36,6 +36,9 @@ class StagedDisks:
     bytes_copied: int = 0
     seconds: float = 0.0
 
+    def __bool__(self) -> bool:
+        return bool(self.disks)
+
     def mirrors(self) -> dict[int, Mirror]:
         return {key: disk.write for key, disk in self.disks.items()}
 

@@ -376,11 +376,7 @@ class DiskBackend(BaseBackend):
     def put_page(self, grant: str, signature: str, first: int, last: int, data: bytes | None) -> None:
         """Put Page on a Write grant: `data` written at first..last (inclusive), or those pages cleared (None).
         No Copy shares the file: a disk in upload cannot be copied."""
-        entry = self.store.get(grant, kind=GRANT)
-        path = self.granted_file(grant, signature)
-        if entry.get("access") != "Write":
-            raise ArmError(403, "AuthorizationPermissionMismatch",
-                           "This request is not authorized to perform this operation using this permission.")
+        path = self.granted_file(grant, signature, "Write")
         size = path.stat().st_size
         length = last + 1 - first
         if first % PAGE or length % PAGE or length <= 0 or last >= size:
@@ -425,8 +421,9 @@ class DiskBackend(BaseBackend):
                 offset = hole
         return ranges
 
-    def granted_file(self, grant: str, signature: str) -> Path:
-        """The disk file a signed, unexpired, unrevoked grant reads; 403 as Azure Storage answers otherwise."""
+    def granted_file(self, grant: str, signature: str, access: str = "Read") -> Path:
+        """The disk file a signed, unexpired, unrevoked grant of that `access` reads (or writes); 403 as Azure
+        Storage answers otherwise: a read SAS does not write, an upload SAS does not read."""
         entry = self.store.get(grant, kind=GRANT)
         if entry is None or not hmac.compare_digest(signature, self.signature(grant)):
             raise ArmError(403, "AuthenticationFailed", "Server failed to authenticate the request. Make sure the "
@@ -435,4 +432,7 @@ class DiskBackend(BaseBackend):
         now = dt.datetime.now(dt.UTC).timestamp()
         if entry["expires"] < now or (revoked and revoked["revoked_at"] >= entry.get("created", 0)):
             raise ArmError(403, "AuthenticationFailed", "Signed expiry time has passed or access was revoked.")
+        if entry.get("access", "Read") != access:
+            raise ArmError(403, "AuthorizationPermissionMismatch",
+                           "This request is not authorized to perform this operation using this permission.")
         return self.disk_file(entry["resource_id"])
