@@ -139,7 +139,8 @@ class Lab:
         elif command == "stop":
             result = self.stop_replication(vms)
         elif command == "delta":
-            synced = asyncio.run(delta_sync([CACHE], self.appliance, min_interval_minutes=1e-6, vms=vms))
+            synced = asyncio.run(delta_sync([CACHE], self.appliance, min_interval_minutes=1e-6,
+                                            max_interval_minutes=1e-6, vms=vms))
             ran = {row["vm"]: row["outcome"] for row in synced["vms"]}
             return {vm: ran.get(vm, "refused") for vm in vms}
         elif command == "test-migrate":

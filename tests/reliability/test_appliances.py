@@ -129,7 +129,8 @@ def wave_running(name: str, vms: list[str], entry: dict, wave: Wave | None = Non
 
 def delta_pass_running(vms: list[str], entry: dict) -> Future:
     """A delta-sync pass over `vms`, each due at once, its cycles dispatched, in a daemon thread of its own."""
-    return dispatching(lambda: delta_sync([CACHE], Appliance(), min_interval_minutes=1e-6, vms=vms, dispatch=True),
+    return dispatching(lambda: delta_sync([CACHE], Appliance(), min_interval_minutes=1e-6,
+                                          max_interval_minutes=1e-6, vms=vms, dispatch=True),
                        entry)
 
 
