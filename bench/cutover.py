@@ -1,11 +1,14 @@
 """Cutover downtime of two lab VMs that differ only in disk size: it must follow the final delta, not the disk.
 
-    python bench/cutover.py [--large-mib 4096] [--data-mib 1024] [--churn-mib 8]
+    python bench/cutover.py [--large-mib 4096] [--data-mib 1024] [--churn-mib 8] [--pairs 2]
 
-Brings up a lab of its own (vcsim, Azurite, ARM) with two VMs: cut-small (one 64 MiB disk) and cut-large (one
---large-mib disk holding --data-mib of data). Both are replicated, then the guest of each writes the same final
-churn (--churn-mib in scattered 64 KiB blocks, at the same offsets), then both are cut over and their disks
-verified once the VMs run. The downtime is timed here, from the shutdown call to the VM built, and set against
+Brings up a lab of its own (vcsim, Azurite, ARM) with --pairs pairs of VMs: cut-small (one 64 MiB disk) and
+cut-large (one --large-mib disk holding --data-mib of data), the second pair cut-small-2 and cut-large-2. All are
+replicated, then the guest of each writes the same final churn (--churn-mib in scattered 64 KiB blocks, at the
+same offsets), then they are cut over, small and large in turn (small, large, large, small: a machine getting
+slower or faster favours neither size), and their disks verified once the VMs run. `downtime_large_vs_small` is
+the large VMs' downtime over the small ones' (summed): one outage of a few seconds moves by a second or two on a
+shared machine, whichever its size. The downtime is timed here, from the shutdown call to the VM built, and set against
 the steps the cutover records (no hidden step); the outage's reads against the final delta's changed bytes.
 
 Today's cutover, the baseline, compared every byte of each source disk with every byte of its imported managed
@@ -60,7 +63,7 @@ from vmshift.vsphere.connection import VCenterConfig, VSphereSession
 from vmshift.vsphere.connection import connect as connect_vcenter
 
 PROJECT = Path(__file__).resolve().parents[1]
-SMALL, LARGE = "cut-small", "cut-large"
+SMALL, LARGE = "cut-small", "cut-large"  # the first pair; today's comparison runs on these two
 SMALL_MIB = 64
 GUEST_RAW, GUEST_PREPARED = "cut-guest-raw", "cut-guest-prep"  # the same lab guest, cut over as is / prepared
 GUEST_MIB = 64
@@ -76,14 +79,19 @@ FROZEN_COPIES = "frozen copies"  # the one step of the new outage that today's h
 BENCH = Actor("bench/cutover.py")  # who takes the lifecycle steps of its cutovers
 
 
-def bench_spec(folder: Path, large_mib: int) -> Path:
-    """The default spec's Azure side, and two VMs alike but for the size of their one disk."""
+def pair(n: int) -> tuple[str, str]:
+    """The small and the large VM of the n-th pair (from 1)."""
+    return (SMALL, LARGE) if n == 1 else (f"{SMALL}-{n}", f"{LARGE}-{n}")
+
+
+def bench_spec(folder: Path, large_mib: int, pairs: int) -> Path:
+    """The default spec's Azure side, pairs of VMs alike but for the size of their one disk, and the guests."""
     spec = json.loads((PROJECT / "vmshift" / "lab" / "specs" / "default.json").read_text())
     template = spec["vcenter"]["vms"][0]
     spec["vcenter"]["vms"] = [
         {**template, "name": name, "power_state": "poweredOn", "disks": [{"capacity_mib": mib}],
          "nics": template["nics"][:1]}
-        for name, mib in ((SMALL, SMALL_MIB), (LARGE, large_mib))
+        for n in range(1, pairs + 1) for name, mib in zip(pair(n), (SMALL_MIB, large_mib), strict=True)
     ] + [
         {**template, "name": name, "power_state": "poweredOn", "firmware": "bios", "guest_id": "rhel8_64Guest",
          "disks": [{"capacity_mib": GUEST_MIB, "image": "rhel-like"}], "nics": template["nics"][:1]}
@@ -129,11 +137,11 @@ def target_spec(azure: AzureClients, settings: ReplicationSettings, vm: str) -> 
 
 def cut_over(
     azure: AzureClients, session: VSphereSession, settings: ReplicationSettings, vm: str,
-    prepare: PrepareOsDisk | None = None,
+    prepare: PrepareOsDisk | None = None, compare_today: bool = False,
 ) -> dict:
     """One cutover, then the verification of its disks once the VM runs. The downtime is measured here, apart
     from the steps the cutover records: from the call that shuts the source down to the return with the VM built.
-    A prepared OS disk is not the source's: today's byte comparison is not run for it."""
+    With `compare_today`, today's byte comparison too (not for a prepared OS disk, which is not the source's)."""
     source = VSphereSourceVm(session, vm, settings, BENCH)
     seen: dict = {}
     shut_down, final_delta = source.shut_down, source.final_delta
@@ -160,15 +168,16 @@ def cut_over(
     proof = prove_cutover(azure, result.record, cache_manifests(settings, vm), record.keep)
     post_verify_s = time.monotonic() - started
     steps = {step.name: step.seconds for step in result.record.steps}
-    compare_s, compared = (0.0, 0) if prepare else todays_comparison(
-        azure, session, vm, result.record.resource_group, [proof_.snapshot for proof_ in result.record.disks.values()])
+    compare_s, compared = todays_comparison(
+        azure, session, vm, result.record.resource_group, [proof_.snapshot for proof_ in result.record.disks.values()]
+    ) if compare_today else (0.0, 0)
     return {"downtime_s": downtime, "steps": steps,
             "steps_s": result.record.steps_s, "changed_bytes": final.changed_bytes,
             "outage_source_bytes": final.source_bytes_read, "outage_azure_bytes": final.range_check_bytes,
             "post_verify_s": post_verify_s, "post_verify_bytes": proof.bytes_read,
             "verified": proof.record.verification == "passed",
             "today_compare_s": compare_s, "today_compare_bytes": compared,
-            "today_downtime_s": None if prepare else downtime - steps[FROZEN_COPIES] + compare_s}
+            "today_downtime_s": downtime - steps[FROZEN_COPIES] + compare_s if compare_today else None}
 
 
 def todays_comparison(azure: AzureClients, session: VSphereSession, vm: str, resource_group: str,
@@ -193,13 +202,15 @@ def main() -> None:
     parser.add_argument("--large-mib", type=int, default=4096)
     parser.add_argument("--data-mib", type=int, default=1024)
     parser.add_argument("--churn-mib", type=int, default=8)
+    parser.add_argument("--pairs", type=int, default=2, help="pairs of a small and a large VM, cut over in turn")
     args = parser.parse_args()
     if args.large_mib < 4096 or args.data_mib < 1024:
         print("note: issue 13's benchmark asks for a disk of at least 4 GiB holding at least 1 GiB", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="vmshift-bench-cutover-") as folder:
         lab_folder = Path(folder) / "lab"
         try:
-            lab = launcher.up(lab_folder, bench_spec(Path(folder), args.large_mib), cache_dir=PROJECT / ".cache")
+            spec = bench_spec(Path(folder), args.large_mib, args.pairs)
+            lab = launcher.up(lab_folder, spec, cache_dir=PROJECT / ".cache")
             os.environ.update(launcher.lab_env(lab))
             figures = run(lab, args)
         finally:
@@ -211,20 +222,25 @@ def run(lab: dict, args: argparse.Namespace) -> dict:
     session = connect_vcenter(VCenterConfig.from_env())
     azure = connect()
     settings = ReplicationSettings.from_env()
-    fill(lab, SMALL, SMALL_MIB * MIB, SMALL_MIB * MIB // 2)
-    fill(lab, LARGE, args.large_mib * MIB, args.data_mib * MIB)
-    for vm in (SMALL, LARGE):
+    pairs = [pair(n) for n in range(1, args.pairs + 1)]
+    for small, large in pairs:
+        fill(lab, small, SMALL_MIB * MIB, SMALL_MIB * MIB // 2)
+        fill(lab, large, args.large_mib * MIB, args.data_mib * MIB)
+    sized = [vm for both in pairs for vm in both]
+    for vm in sized:
         replicate_once(vm, session=session, settings=settings)
-    for vm in (SMALL, LARGE):
+    for vm in sized:
         churn(lab, vm, args.churn_mib * MIB)
     for vm in (GUEST_RAW, GUEST_PREPARED):
         replicate_once(vm, session=session, settings=settings)
         # in the disk's last MiB, which the guest's filesystem does not use
         write_guest(lab, vm, (GUEST_MIB - 1) * MIB, random.Random(7).randbytes(CHUNK))
-    cut = {vm: cut_over(azure, session, settings, vm) for vm in (SMALL, LARGE, GUEST_RAW)}
+    in_turn = [vm for n, both in enumerate(pairs) for vm in (both if n % 2 == 0 else both[::-1])]
+    cut = {vm: cut_over(azure, session, settings, vm, compare_today=vm in (SMALL, LARGE))
+           for vm in [*in_turn, GUEST_RAW]}
     cut[GUEST_PREPARED] = cut_over(azure, session, settings, GUEST_PREPARED,
                                    partial(prepare_final_os_disk, GUEST_PREPARED, settings.cache_account))
-    return {"cut": cut}
+    return {"cut": cut, "pairs": pairs}
 
 
 def report(figures: dict) -> None:
@@ -237,13 +253,14 @@ def report(figures: dict) -> None:
               + " ".join(f"{done['steps'].get(name, 0.0):11.2f}" for name in steps)
               + f" {done['post_verify_s']:9.2f} {done['post_verify_bytes'] / MIB:10.1f} {done['verified']!s:>8}"
               + (f" {done['today_downtime_s']:8.2f}" if done["today_downtime_s"] is not None else f" {'-':>8}"))
-    small, large = cut[SMALL], cut[LARGE]
+    pairs = figures["pairs"]
     # Each side of the outage (the source, read by the final delta; Azure, read back by the range check and
     # the manifest) against the bytes the final delta changed; the larger of the two, for either VM.
     sides = {vm: (done["outage_source_bytes"] / done["changed_bytes"],
                   done["outage_azure_bytes"] / done["changed_bytes"]) for vm, done in cut.items()}
     ratios = {
-        "downtime_large_vs_small": large["downtime_s"] / small["downtime_s"],
+        "downtime_large_vs_small": sum(cut[large]["downtime_s"] for _, large in pairs)
+        / sum(cut[small]["downtime_s"] for small, _ in pairs),
         "downtime_vs_steps": max(done["downtime_s"] / done["steps_s"] for done in cut.values()),
         "outage_read_vs_changed": max(max(side) for side in sides.values()),
     }
@@ -256,6 +273,8 @@ def report(figures: dict) -> None:
         op, target = TARGETS[key]
         met = value <= target if op == "<=" else value >= target
         print(f"{key:28} {value:8.3f}  target {op} {target}  {'met' if met else 'MISSED'}")
+    print("  each pair, large over small: " + ", ".join(
+        f"{cut[large]['downtime_s'] / cut[small]['downtime_s']:.2f}" for small, large in pairs))
     for key, value in baseline.items():
         print(f"{key:28} {value:8.3f}  (today's cutover compared every byte inside the outage)")
     print(f"OS preparation: {preparation['preparation_s']:.1f} s of the {GUEST_MIB} MiB rhel-like guest's "
