@@ -36,6 +36,7 @@ from prefect.workers.base import BaseJobConfiguration, BaseWorker, BaseWorkerRes
 from flows.delta_sync import delta_cycle
 from flows.dispatch import APPLIANCE_TAG, POOL, appliance_queue, vcenter_queue
 from flows.migrate_wave import replicate_vm
+from tasks.slots import writes_at_once
 from vmshift.vsphere.connection import VCenterConfig
 
 WORKER_TYPE = "vmshift-appliance"
@@ -43,6 +44,9 @@ DEFAULT_IN_FLIGHT = 300  # Azure Migrate's appliance replicates up to 300 VMs at
 # A run is lost once no heartbeat came for this long: three of PREFECT_FLOWS_HEARTBEAT_FREQUENCY's 30 s (its
 # least), so that a busy appliance is never taken for a lost one (docs/scale-out.md, "A lost appliance").
 DEFAULT_LOST_AFTER_S = 90
+# API writes (slots, artifacts) in flight at once: its server is on PostgreSQL, where they need no queue of one
+# (tasks/slots.py); bounded below the server's database pool (5 + 10 overflow by default).
+WRITES_AT_ONCE = 12
 # The flows whose runs are dispatched to the appliances, by flow name; each has a deployment of that name too.
 FLOWS: dict[str, Flow] = {replicate_vm.name: replicate_vm, delta_cycle.name: delta_cycle}
 
@@ -51,12 +55,26 @@ class ApplianceResult(BaseWorkerResult):
     pass
 
 
+class InProcessJob(BaseJobConfiguration):
+    """A VM's run in the appliance's own event loop: it starts no process, so it has no environment to build."""
+
+    # Prefect builds a process's environment from every one of its settings: ~0.09 s of CPU a run, in the event
+    # loop (measured, docs/scale-out.md), for variables no process reads here.
+    @classmethod
+    def _base_environment(cls) -> dict[str, str]:
+        return {}
+
+
 class ApplianceWorker(BaseWorker):
     """Runs each flow run of its queues as a task of its own event loop; only `run` differs from Prefect's
     workers, which start a process per flow run."""
 
     type = WORKER_TYPE
-    job_configuration = BaseJobConfiguration
+    job_configuration = InProcessJob
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._flows: dict[uuid.UUID, Flow] = {}  # by the server's flow id: one lookup per flow, not per run
 
     async def run(
         self, flow_run: FlowRun, configuration: BaseJobConfiguration,
@@ -64,11 +82,24 @@ class ApplianceWorker(BaseWorker):
     ) -> ApplianceResult:
         if task_status is not None:
             task_status.started(f"{os.getpid()}:{flow_run.id}")
-        flow = FLOWS[(await self.client.read_flow(flow_run.flow_id)).name]
+        if flow_run.flow_id not in self._flows:
+            self._flows[flow_run.flow_id] = FLOWS[(await self.client.read_flow(flow_run.flow_id)).name]
+        flow = self._flows[flow_run.flow_id]
         # The parameters came over the wire as JSON: the flow's own types again, whatever the flow's setting.
         parameters = flow.validate_parameters(flow_run.parameters)
-        state: Any = await run_flow_async(flow, flow_run=flow_run, parameters=parameters, return_type="state")
+        state: Any = await run_flow_async(_named_already(flow, flow_run, parameters), flow_run=flow_run,
+                                          parameters=parameters, return_type="state")
         return ApplianceResult(identifier=str(flow_run.id), status_code=1 if state.is_crashed() else 0)
+
+
+def _named_already(flow: Flow, flow_run: FlowRun, parameters: dict[str, Any]) -> Flow:
+    """The flow without its run-name template when the dispatch gave the run that name already (flows/dispatch.py):
+    the engine would name it again, with a blocking API read in the event loop and a write, for each run."""
+    if not isinstance(flow.flow_run_name, str) or flow_run.name != flow.flow_run_name.format(**parameters):
+        return flow
+    nameless = flow.with_options()
+    nameless.flow_run_name = None
+    return nameless
 
 
 def queues(name: str, vcenters: list[str]) -> list[str]:
@@ -152,4 +183,5 @@ async def serve(name: str, limit: int = DEFAULT_IN_FLIGHT, lost_after_s: int = D
         await set_up(client, name, [vcenter], lost_after_s)
     worker = ApplianceWorker(work_pool_name=POOL, work_queues=queues(name, [vcenter]), name=name, limit=limit,
                              create_pool_if_not_found=False)
+    writes_at_once(WRITES_AT_ONCE)
     await worker.start()

@@ -1,5 +1,5 @@
 """The slot engine: vmshift's global concurrency limits (vmshift/migration/limits.py) created on the Prefect
-server, queued on in-process and held around each VM's cycle; and Prefect API writes made one at a time.
+server, queued on in-process and held around each VM's cycle; and Prefect API writes queued in the process.
 
 Slots are global concurrency limits taken with strict=True (an unknown name would limit nothing), once per
 disk and not per page: Prefect hands a global slot over in milliseconds, a tag-based one in seconds. They are
@@ -13,7 +13,10 @@ On a SQLite-backed server, concurrent writes (slot acquisitions, releases, artif
 the database lock; the server answers 503 and the client waits ~2 s before trying again. Measured here: 20
 concurrent slot acquisitions took 15 s, the same made one at a time take ~10 ms each. Each write is short,
 so queueing them in the process costs far less than colliding. On PostgreSQL (the lab's server) the queue
-costs nothing measurable: bench/orchestration.py gave the same wave time with and without it.
+cost nothing measurable in one wave's process (bench/orchestration.py), but an appliance with tens of runs in
+flight queued ~5 writes a VM behind one another at ~0.2-0.5 s each on a busy server: one at a time, they set its
+pace (~1.2 s a VM, docs/scale-out.md). An appliance, whose server is on PostgreSQL, lets several go at once
+(`writes_at_once`).
 """
 
 from __future__ import annotations
@@ -48,20 +51,25 @@ LIMIT_FULL = 423  # Prefect's answer while a limit has no free slot, with Retry-
 # run out. Prefect's default of 300 s would keep a host's reads from the appliances taking over for 5 minutes.
 SLOT_LEASE_S = 60
 
-_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+_writes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
-def write_lock() -> asyncio.Lock:
-    """The lock of the running event loop (each `asyncio.run` has its own)."""
+def writes_at_once(count: int) -> None:
+    """Let the running event loop have `count` API writes in flight at once (one unless said: SQLite, above)."""
+    _writes[asyncio.get_running_loop()] = asyncio.Semaphore(count)
+
+
+def write_turns() -> asyncio.Semaphore:
+    """The write turns of the running event loop (each `asyncio.run` has its own)."""
     loop = asyncio.get_running_loop()
-    if loop not in _locks:
-        _locks[loop] = asyncio.Lock()
-    return _locks[loop]
+    if loop not in _writes:
+        _writes[loop] = asyncio.Semaphore(1)
+    return _writes[loop]
 
 
 async def serially(write: Awaitable[T]) -> T:
-    """Await one API write while no other write of this process is in flight."""
-    async with write_lock():
+    """Await one API write once this process has a write turn free (one at a time unless `writes_at_once`)."""
+    async with write_turns():
         return await write
 
 
@@ -128,8 +136,13 @@ async def ensure_limits(limits: Mapping[str, int], *, update: bool) -> dict[str,
 
 
 async def prepare_limits(facts: Iterable[VmFacts], appliance: Appliance) -> None:
-    """Create the limits the VMs' cycles take (sizes tuned in the UI are kept) and queue on them in-process."""
-    know_limits(await ensure_limits(limits_for(facts, appliance), update=False))
+    """Create the limits the VMs' cycles take (sizes tuned in the UI are kept) and queue on them in-process. A
+    limit this event loop knows already is not read again: an appliance's runs share its loop, and each run read
+    its 4-5 limits (a tuned size reaches the in-process queue only on the loop's first read anyway)."""
+    known = _local.get(asyncio.get_running_loop(), {})
+    missing = {name: size for name, size in limits_for(facts, appliance).items() if name not in known}
+    if missing:
+        know_limits(await ensure_limits(missing, update=False))
 
 
 async def cycle_within_limits(
@@ -157,7 +170,7 @@ async def cycle_within_limits(
 @asynccontextmanager
 async def held(slots: Sequence[tuple[str, int]], stop: threading.Event) -> AsyncIterator[None]:
     """Hold every slot: limits taking the same number of slots in one all-or-nothing call, the calls always in
-    the same order so that two VMs never hold each other's half; acquisitions and releases one at a time.
+    the same order so that two VMs never hold each other's half; acquisitions and releases queued (`serially`).
     A stop request while waiting raises CycleStopped, and what was taken is given back."""
     by_occupy: dict[int, list[str]] = {}
     for name, occupy in slots:
