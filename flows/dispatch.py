@@ -36,6 +36,9 @@ DELTA_DEPLOYMENT = "delta-cycle/delta-cycle"
 # Only the dispatched runs carry it: the lost-appliance automations must never touch another flow's runs.
 APPLIANCE_TAG = "vmshift-appliance"
 POLL_S = 3.0
+# Each dispatch is 4 API calls one after the other (run_deployment: the deployment, its flow, the parent's task
+# run, the flow run); one VM at a time, a wave's dispatch took ~0.6-1 s a VM on a busy server (docs/scale-out.md).
+DISPATCH_AT_ONCE = 8
 # The rerun automation schedules a Crashed run again within a second (bench/lost_appliance.py: 0.5 s); one
 # still Crashed after this was not rerun, and is the VM's outcome.
 CRASHED_FINAL_AFTER_S = 60.0
@@ -109,10 +112,14 @@ async def run_on_appliances(deployment: str, runs: Sequence[VmRun]) -> list[dict
     run of the calling flow (idempotency key): one retried after a crash finds the runs it made before."""
     parent = FlowRunContext.get().flow_run.id
     refused = await _refusals([run for run in runs if run.appliance])
-    dispatched = {}
-    for run in runs:
-        if run.vm not in refused:
-            dispatched[run.vm] = (await _dispatch(deployment, run, parent)).id
+    to_dispatch = [run for run in runs if run.vm not in refused]
+    turns = asyncio.Semaphore(DISPATCH_AT_ONCE)
+
+    async def dispatch(run: VmRun) -> uuid.UUID:
+        async with turns:
+            return (await _dispatch(deployment, run, parent)).id
+    ids = await asyncio.gather(*(dispatch(run) for run in to_dispatch))
+    dispatched = {run.vm: run_id for run, run_id in zip(to_dispatch, ids, strict=True)}
     await _warn_of_idle_queues({run.queue for run in runs if run.vm not in refused})
     rows = await _outcomes_when_final(dispatched) if dispatched else []
     return rows + [outcome_row(vm, "failed", error=error) for vm, error in refused.items()]
