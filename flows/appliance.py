@@ -74,7 +74,9 @@ class ApplianceWorker(BaseWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._flows: dict[uuid.UUID, Flow] = {}  # by the server's flow id: one lookup per flow, not per run
+        # By the server's flow id, one lookup per flow and not per run: the flow, and the same without its run-name
+        # template (for a run the dispatch named already).
+        self._flows: dict[uuid.UUID, tuple[Flow, Flow]] = {}
 
     async def run(
         self, flow_run: FlowRun, configuration: BaseJobConfiguration,
@@ -83,20 +85,21 @@ class ApplianceWorker(BaseWorker):
         if task_status is not None:
             task_status.started(f"{os.getpid()}:{flow_run.id}")
         if flow_run.flow_id not in self._flows:
-            self._flows[flow_run.flow_id] = FLOWS[(await self.client.read_flow(flow_run.flow_id)).name]
-        flow = self._flows[flow_run.flow_id]
+            flow = FLOWS[(await self.client.read_flow(flow_run.flow_id)).name]
+            self._flows[flow_run.flow_id] = (flow, _nameless(flow))
+        flow, nameless = self._flows[flow_run.flow_id]
         # The parameters came over the wire as JSON: the flow's own types again, whatever the flow's setting.
         parameters = flow.validate_parameters(flow_run.parameters)
-        state: Any = await run_flow_async(_named_already(flow, flow_run, parameters), flow_run=flow_run,
-                                          parameters=parameters, return_type="state")
+        # A run the dispatch named already is not named again: the engine would, with a blocking API read in the
+        # event loop and a write, for each run.
+        named = isinstance(flow.flow_run_name, str) and flow_run.name == flow.flow_run_name.format(**parameters)
+        state: Any = await run_flow_async(nameless if named else flow, flow_run=flow_run, parameters=parameters,
+                                          return_type="state")
         return ApplianceResult(identifier=str(flow_run.id), status_code=1 if state.is_crashed() else 0)
 
 
-def _named_already(flow: Flow, flow_run: FlowRun, parameters: dict[str, Any]) -> Flow:
-    """The flow without its run-name template when the dispatch gave the run that name already (flows/dispatch.py):
-    the engine would name it again, with a blocking API read in the event loop and a write, for each run."""
-    if not isinstance(flow.flow_run_name, str) or flow_run.name != flow.flow_run_name.format(**parameters):
-        return flow
+def _nameless(flow: Flow) -> Flow:
+    """The flow without its run-name template (flows/dispatch.py names each run it makes)."""
     nameless = flow.with_options()
     nameless.flow_run_name = None
     return nameless

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from due_now import DUE_NOW
 from local_steps import EXAMPLE_PLAN
 
 import flows.stop
@@ -139,8 +140,7 @@ class Lab:
         elif command == "stop":
             result = self.stop_replication(vms)
         elif command == "delta":
-            synced = asyncio.run(delta_sync([CACHE], self.appliance, min_interval_minutes=1e-6,
-                                            max_interval_minutes=1e-6, vms=vms))
+            synced = asyncio.run(delta_sync([CACHE], self.appliance, **DUE_NOW, vms=vms))
             ran = {row["vm"]: row["outcome"] for row in synced["vms"]}
             return {vm: ran.get(vm, "refused") for vm in vms}
         elif command == "test-migrate":

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from due_now import DUE_NOW
 from local_steps import EXAMPLE_PLAN
 from second_vcenter import one_vm_vcenter, second_vcenter_running
 
@@ -63,8 +64,7 @@ def test_a_wave_replicates_and_syncs_a_vm_of_each_vcenter_each_read_from_its_own
     assert StateStore.for_account(CACHE).load(VM_C).state.vcenter == SECOND  # where its delta cycles read it
 
     write_guest(in_second, VM_C, MIB, os.urandom(64 << 10))
-    synced = asyncio.run(delta_sync([CACHE], Appliance(), min_interval_minutes=1e-6,
-                                    max_interval_minutes=1e-6, vms=[VM_A, VM_C]))
+    synced = asyncio.run(delta_sync([CACHE], Appliance(), **DUE_NOW, vms=[VM_A, VM_C]))
     cycles = {row["vm"]: row for row in synced["vms"]}
     assert cycles[VM_C]["outcome"] == "protected" and cycles[VM_C]["changed_bytes"] >= 64 << 10, synced
     assert cycles[VM_A]["outcome"] == "protected", synced

@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from due_now import DUE_NOW
 from local_steps import EXAMPLE_PLAN
 
 from flows.cleanup_test_migration import cleanup_test_migration
@@ -70,8 +71,7 @@ def test_a_wave_replicates_is_refused_untested_then_test_migrates_cuts_over_and_
     broken = states.container.get_blob_client(states.blob_name(BROKEN_VM))
     broken.upload_blob(b'{"vm": "flow-broken-01", "phase":', overwrite=True)
     try:
-        synced = asyncio.run(delta_sync([CACHE], appliance, min_interval_minutes=1e-6,
-                                        max_interval_minutes=1e-6, vms=[*VMS, BROKEN_VM]))
+        synced = asyncio.run(delta_sync([CACHE], appliance, **DUE_NOW, vms=[*VMS, BROKEN_VM]))
         status = subprocess.run([sys.executable, "-m", "cli.command", "status", "--cache-account", CACHE, "--json"],
                                 capture_output=True, text=True, timeout=120, check=False)
     finally:

@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
+from due_now import DUE_NOW
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
 from prefect.client.schemas.objects import StateType, WorkerStatus
@@ -129,8 +130,7 @@ def wave_running(name: str, vms: list[str], entry: dict, wave: Wave | None = Non
 
 def delta_pass_running(vms: list[str], entry: dict) -> Future:
     """A delta-sync pass over `vms`, each due at once, its cycles dispatched, in a daemon thread of its own."""
-    return dispatching(lambda: delta_sync([CACHE], Appliance(), min_interval_minutes=1e-6,
-                                          max_interval_minutes=1e-6, vms=vms, dispatch=True),
+    return dispatching(lambda: delta_sync([CACHE], Appliance(), **DUE_NOW, vms=vms, dispatch=True),
                        entry)
 
 

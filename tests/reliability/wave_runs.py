@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from due_now import DUE_NOW
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_PLAN = PROJECT_ROOT / "examples" / "waves.csv"
 CACHE = "vmshiftcache01"
@@ -137,8 +139,7 @@ def main(step: str, vm_list: str, params_json: str = "{}", window: str = "open")
     wave = lab_wave(f"rel-{vms[0]}", vms, window_open=window == "open")
     runs = {
         "replicate": lambda: migrate_wave(wave, Appliance()),
-        "delta": lambda: delta_sync([CACHE], Appliance(), min_interval_minutes=1e-6,
-                                    max_interval_minutes=1e-6, vms=vms, **params),
+        "delta": lambda: delta_sync([CACHE], Appliance(), **DUE_NOW, vms=vms, **params),
         "test": lambda: test_migrate(wave, appliance=Appliance()),
         "cleanup": lambda: cleanup_test_migration(wave),
         "cutover": lambda: cutover(wave, appliance=Appliance(), skip_test_migration=True, shutdown_timeout_s=5,
