@@ -58,7 +58,7 @@ def start_step(step: str, vms: list[str], env: dict[str, str], log: Path, *, win
         return subprocess.Popen(
             [sys.executable, __file__, step, ",".join(vms), json.dumps(params), "open" if window_open else "closed"],
             stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT, start_new_session=True,
-            env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)})
+            env={**os.environ, **env, "PYTHONPATH": os.pathsep.join((str(PROJECT_ROOT), str(PROJECT_ROOT / "tests")))})
 
 
 def finish_step(child: subprocess.Popen, log: Path) -> dict:
