@@ -23,6 +23,8 @@ from azure.mgmt.compute.models import (
 )
 from azure.storage.blob import BlobClient
 
+from vmshift.replication.pageblob import transactional_crc64
+
 pytestmark = pytest.mark.lab
 
 
@@ -211,7 +213,14 @@ def test_a_disk_made_for_upload_takes_checked_page_writes_until_sealed(
                                       "Content-MD5": base64.b64encode(hashlib.md5(page).digest()).decode()},
                              timeout=30)
     assert (corrupted.status_code, corrupted.json()["error"]["code"]) == (400, "Md5Mismatch")
-    upload.upload_page(page, offset=3 * MIB, length=4096, validate_content=True)
+    corrupted = requests.put(access.access_sas + "&comp=page", data=page[:-1] + b"\x01", verify=arm.lab["ca_file"],
+                             headers={"x-ms-range": f"bytes={3 * MIB}-{3 * MIB + 4095}", "x-ms-page-write": "update",
+                                      "x-ms-content-crc64": base64.b64encode(transactional_crc64(page)).decode()},
+                             timeout=30)
+    assert (corrupted.status_code, corrupted.json()["error"]["code"]) == (400, "Crc64Mismatch")
+    written = upload.upload_page(page, offset=3 * MIB, length=4096,
+                                 transactional_content_crc64=transactional_crc64(page))
+    assert written["content_crc64"] == transactional_crc64(page)
     assert requests.get(access.access_sas, verify=arm.lab["ca_file"], timeout=30).status_code == 403  # write only
     upload.upload_page(bytes(image[size:]), offset=size, length=512, validate_content=True)
     arm.compute.disks.begin_revoke_access(group, "disk-up").result()

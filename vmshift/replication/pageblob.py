@@ -8,6 +8,7 @@ import logging
 import threading
 import uuid
 
+import anycrc
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobProperties, ContainerClient
 
@@ -21,6 +22,14 @@ OWNER_KEY = "vmshift_owner"
 # (400) when it differs, so nothing changed on the way is stored. The bytes in memory are sent again, a few times.
 TRANSIT_MISMATCH = frozenset({"Crc64Mismatch", "Md5Mismatch"})
 TRANSIT_ATTEMPTS = 3
+# Azure Storage's CRC-64 is CRC-64/NVME. The SDK's own (validate_content="crc64") computes it at ~1 GiB/s, a second
+# of client CPU per GiB sent; anycrc's at ~11 GiB/s (bench/replication.py, measured beside each other).
+_CRC64 = anycrc.Model("CRC64-NVME")
+
+
+def transactional_crc64(data: bytes) -> bytes:
+    """The x-ms-content-crc64 of a page write, as the SDK would send it (8 bytes, little-endian)."""
+    return _CRC64.calc(data).to_bytes(8, "little")
 
 
 class BlobNotOurs(RuntimeError):
@@ -52,7 +61,8 @@ def put_page(blob: BlobClient, offset: int, data: bytes, what: str) -> None:
     _check_page_range(offset, len(data), MAX_PAGE_WRITE)
     for attempt in range(1, TRANSIT_ATTEMPTS + 1):
         try:
-            blob.upload_page(data, offset=offset, length=len(data), validate_content="crc64")
+            blob.upload_page(data, offset=offset, length=len(data),
+                             transactional_content_crc64=transactional_crc64(data))
             return
         except HttpResponseError as error:
             if error.error_code not in TRANSIT_MISMATCH:

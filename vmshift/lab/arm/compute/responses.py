@@ -8,6 +8,7 @@ import re
 import uuid
 from email.utils import formatdate
 
+import anycrc
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -17,6 +18,8 @@ from vmshift.lab.arm.errors import ArmError
 from vmshift.lab.arm.responses import BaseResponse
 from vmshift.lab.arm.routing import ArmResponse
 from vmshift.lab.arm.simulator import Simulator
+
+_CRC64 = anycrc.Model("CRC64-NVME")
 
 
 class ComputeResponse(BaseResponse[ComputeBackend]):
@@ -160,9 +163,14 @@ def read_disk_access(simulator: Simulator, grant: str, signature: str, request: 
     return FileResponse(path, media_type="application/octet-stream", headers={"x-ms-blob-type": "PageBlob"})
 
 
+def _crc64(data: bytes) -> bytes:
+    """Azure Storage's CRC-64 (CRC-64/NVME), as x-ms-content-crc64 carries it: 8 bytes, little-endian."""
+    return _CRC64.calc(data).to_bytes(8, "little")
+
+
 def write_disk_access(simulator: Simulator, grant: str, signature: str, request: Request, body: bytes) -> Response:
     """Put Page on an upload grant's URL, as Azure Storage takes it on a disk in ActiveUpload: `update` with the
-    bytes (their Content-MD5, when sent, checked: a transactional checksum), or `clear`."""
+    bytes (their Content-MD5 or x-ms-content-crc64, when sent, checked: a transactional checksum), or `clear`."""
     if request.query_params.get("comp") != "page":
         raise ArmError(400, "UnsupportedQueryParameter", "A disk's upload URL takes Put Page (comp=page) only.")
     if request.headers.get("x-ms-copy-source"):
@@ -180,9 +188,15 @@ def write_disk_access(simulator: Simulator, grant: str, signature: str, request:
     if data is not None and sent_md5 and base64.b64decode(sent_md5) != hashlib.md5(data).digest():
         raise ArmError(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 "
                                            "value calculated by the server.")
+    sent_crc64 = request.headers.get("x-ms-content-crc64")
+    if data is not None and sent_crc64 and base64.b64decode(sent_crc64) != _crc64(data):
+        raise ArmError(400, "Crc64Mismatch", "The CRC64 value specified in the request did not match with the CRC64 "
+                                             "value calculated by the server.")
     ComputeBackend(simulator).put_page(grant, signature, first, last, data)
     headers = {"ETag": f'"0x{uuid.uuid4().hex[:15].upper()}"', "x-ms-blob-sequence-number": "0",
                "Last-Modified": formatdate(usegmt=True), "x-ms-request-server-encrypted": "true"}
-    if data is not None:
+    if data is not None and sent_crc64:
+        headers["x-ms-content-crc64"] = base64.b64encode(_crc64(data)).decode()
+    elif data is not None:
         headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
     return Response(status_code=201, headers=headers)
