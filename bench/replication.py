@@ -364,7 +364,8 @@ def main() -> None:
         print(f"{key:30} {value:8.3f}  target {op} {target}  {'met' if met else 'MISSED'}")
     print("client CPU per GiB, dense: " + ", ".join(f"{name} {seconds * GIB / size:.2f} s" for name, seconds in
                                                      cpu_s.items())
-          + " (vmshift adds each write's CRC-64 and the chunk digests; the rest of a copy's time is the storage's)")
+          + " (vmshift adds the chunk digests and each write's CRC-64, which upload_blob does not send; the rest"
+            " of a copy's time is the storage's)")
     print(f"{'delta_bytes_vs_written_4k_pages':30} {product['delta_bytes_vs_written_4k_pages']:8.3f}  no target: "
           "4 KiB guest pages, CBT reports whole 64 KiB blocks (at most 16)")
     print(
