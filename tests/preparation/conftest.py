@@ -146,11 +146,12 @@ def guest_session(lab: dict) -> Iterator[VSphereSession]:
 
 @pytest.fixture(scope="session")
 def prepared_guest(
-    prefect_harness: None, replicated_guest: Callable[[str], tuple[PageBlobReplica, str]],
+    prefect_harness: None, cache_reached_privately: str, replicated_guest: Callable[[str], tuple[PageBlobReplica, str]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[[str], PreparedGuest]]:
     """`prepared_guest(vm)`: the VM replicated (one cycle) and test-migrated through the flow, which prepared its
-    recovery point, once per session. The downloaded disks and the test VMs go at the end of the session."""
+    recovery point, once per session (the flow asks the cache account's DNS gate first). The downloaded disks and
+    the test VMs go at the end of the session."""
     done: dict[str, PreparedGuest] = {}
 
     def get(vm: str) -> PreparedGuest:
