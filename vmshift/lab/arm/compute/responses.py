@@ -8,7 +8,7 @@ import re
 import uuid
 from email.utils import formatdate
 
-import anycrc
+from azure.storage.extensions import checksums
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -18,8 +18,6 @@ from vmshift.lab.arm.errors import ArmError
 from vmshift.lab.arm.responses import BaseResponse
 from vmshift.lab.arm.routing import ArmResponse
 from vmshift.lab.arm.simulator import Simulator
-
-_CRC64 = anycrc.Model("CRC64-NVME")
 
 
 class ComputeResponse(BaseResponse[ComputeBackend]):
@@ -164,8 +162,9 @@ def read_disk_access(simulator: Simulator, grant: str, signature: str, request: 
 
 
 def _crc64(data: bytes) -> bytes:
-    """Azure Storage's CRC-64 (CRC-64/NVME), as x-ms-content-crc64 carries it: 8 bytes, little-endian."""
-    return _CRC64.calc(data).to_bytes(8, "little")
+    """Azure Storage's CRC-64 as x-ms-content-crc64 carries it, from Microsoft's own implementation (the SDK's
+    ext-checksums), not vmshift's: a wrong CRC-64 in vmshift is refused here, as Azure would refuse it."""
+    return checksums.crc64.compute(data, 0).to_bytes(8, "little")
 
 
 def write_disk_access(simulator: Simulator, grant: str, signature: str, request: Request, body: bytes) -> Response:
@@ -184,19 +183,23 @@ def write_disk_access(simulator: Simulator, grant: str, signature: str, request:
     if write not in ("update", "clear"):
         raise ArmError(400, "InvalidHeaderValue", "x-ms-page-write must be update or clear.")
     data = body if write == "update" else None
-    sent_md5 = request.headers.get("content-md5")
-    if data is not None and sent_md5 and base64.b64decode(sent_md5) != hashlib.md5(data).digest():
-        raise ArmError(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 "
-                                           "value calculated by the server.")
-    sent_crc64 = request.headers.get("x-ms-content-crc64")
-    if data is not None and sent_crc64 and base64.b64decode(sent_crc64) != _crc64(data):
-        raise ArmError(400, "Crc64Mismatch", "The CRC64 value specified in the request did not match with the CRC64 "
-                                             "value calculated by the server.")
+    sent_md5, sent_crc64 = request.headers.get("content-md5"), request.headers.get("x-ms-content-crc64")
+    if sent_md5 and sent_crc64:
+        raise ArmError(400, "InvalidHeaderValue", "Content-MD5 and x-ms-content-crc64 cannot both be specified.")
+    # The checksum of what arrived: checked against the one sent, and answered as Azure Storage answers it.
+    checksum = {}
+    if data is not None and sent_crc64:
+        checksum["x-ms-content-crc64"] = _crc64(data)
+        if base64.b64decode(sent_crc64) != checksum["x-ms-content-crc64"]:
+            raise ArmError(400, "Crc64Mismatch", "The CRC64 value specified in the request did not match with the "
+                                                 "CRC64 value calculated by the server.")
+    elif data is not None:
+        checksum["Content-MD5"] = hashlib.md5(data).digest()
+        if sent_md5 and base64.b64decode(sent_md5) != checksum["Content-MD5"]:
+            raise ArmError(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 "
+                                               "value calculated by the server.")
     ComputeBackend(simulator).put_page(grant, signature, first, last, data)
     headers = {"ETag": f'"0x{uuid.uuid4().hex[:15].upper()}"', "x-ms-blob-sequence-number": "0",
                "Last-Modified": formatdate(usegmt=True), "x-ms-request-server-encrypted": "true"}
-    if data is not None and sent_crc64:
-        headers["x-ms-content-crc64"] = base64.b64encode(_crc64(data)).decode()
-    elif data is not None:
-        headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+    headers |= {name: base64.b64encode(value).decode() for name, value in checksum.items()}
     return Response(status_code=201, headers=headers)
