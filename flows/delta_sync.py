@@ -11,14 +11,15 @@ import asyncio
 import os
 from datetime import timedelta
 
-from prefect import State, flow, get_run_logger
+from prefect import Flow, State, flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
+from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelled
 from pydantic import TypeAdapter
 
 from flows.dispatch import DELTA_DEPLOYMENT, VmRun, run_on_appliances
 from flows.selection import failures_of, publish_history
-from flows.stop import DELTA_RUN, stop_requests
+from flows.stop import DELTA_RUN, stop_requests, stopped_outside_cycle
 from tasks.access import permissions
 from tasks.delta import due_cycles
 from tasks.dns import gate_between_cycles
@@ -113,13 +114,18 @@ def _with_last_cycle(row: dict, states: dict) -> dict:
                   "changed_bytes": last.changed_bytes, "seconds": last.seconds}
 
 
-@flow(name="delta-cycle", flow_run_name=DELTA_RUN + "{vm}", validate_parameters=False)
+async def _stopped_outside_cycle(flow: Flow, run: FlowRun, state: State) -> None:
+    await stopped_outside_cycle(flow.name, run, run.parameters["vm"], run.parameters["cache_account"])
+
+
+@flow(name="delta-cycle", flow_run_name=DELTA_RUN + "{vm}", validate_parameters=False,
+      on_cancellation=[_stopped_outside_cycle])
 async def delta_cycle(vm: str, cache_account: str, facts: VmFacts, included_disks: list[int] | None = None
                       ) -> dict | State:
     """One VM's delta cycle, dispatched by a delta-sync pass to an appliance of its vCenter, within the limits the
     server holds for every appliance; returns its outcome row. Cancelling this run stops this VM alone, its writes
-    in flight checkpointed: the next pass resumes it. Its parameters come from the pass's own code, so Prefect
-    does not validate them again."""
+    in flight checkpointed, even before its first line runs (its `on_cancellation` hook, flows/stop.py): the next
+    pass resumes it. Its parameters come from the pass's own code, so Prefect does not validate them again."""
     appliance = Appliance.from_env()
     await prepare_limits([facts], appliance)
     try:

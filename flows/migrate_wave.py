@@ -13,13 +13,15 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from prefect import State, flow, get_run_logger
+from prefect import Flow, State, flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
+from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelled
+from pydantic import TypeAdapter
 
 from flows.dispatch import replicate_on_appliances
 from flows.selection import failures_of, side_by_side
-from flows.stop import REPLICATE_RUN, stop_requests
+from flows.stop import REPLICATE_RUN, STOPPING, ended, stop_requests, stopped_outside_cycle
 from tasks.access import permissions
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
@@ -88,8 +90,8 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch:
     await prepare_limits([facts[vm.source_vm] for vm in runnable], appliance)
 
     async def replicate(vm: WavePlanRow) -> dict:
-        state = await replicate_vm(vm, facts[vm.source_vm], appliance, return_state=True)
-        if state.is_cancelled():
+        state = await ended(await replicate_vm(vm, facts[vm.source_vm], appliance, return_state=True))
+        if state.type in STOPPING:
             return outcome_row(vm.source_vm, "stopped", error=state.message)
         return await state.aresult()  # raises the VM's error when its run failed
     for row in await side_by_side(runnable, replicate, lambda _, outcome: outcome, asks=lifecycle.Step.REPLICATE):
@@ -134,10 +136,17 @@ async def _reach_privately(account: str, region: str, appliance: Appliance) -> N
     await dns_gate(account, endpoint, appliance)
 
 
-@flow(name="replicate-vm", flow_run_name=REPLICATE_RUN + "{vm.source_vm}", validate_parameters=False)
+async def _stopped_outside_cycle(flow: Flow, run: FlowRun, state: State) -> None:
+    vm = TypeAdapter(WavePlanRow).validate_python(run.parameters["vm"])
+    await stopped_outside_cycle(flow.name, run, vm.source_vm, vm.cache_storage_account)
+
+
+@flow(name="replicate-vm", flow_run_name=REPLICATE_RUN + "{vm.source_vm}", validate_parameters=False,
+      on_cancellation=[_stopped_outside_cycle])
 async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | None = None) -> dict | State:
     """The VM's initial replication (CBT, snapshot, full copy, snapshot removed, first recovery point), with
-    its progress artifact. Cancelling this run stops this VM alone and ends it Cancelled (flows/stop.py).
+    its progress artifact. Cancelling this run stops this VM alone and ends it Cancelled (flows/stop.py), even
+    before its first line runs (its `on_cancellation` hook).
     Without `appliance`, it runs on the appliance whose environment this is, which creates its own limits.
 
     Needs a server on PostgreSQL for wide waves: on SQLite, concurrent subflows collide on the database lock

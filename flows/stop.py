@@ -4,6 +4,11 @@ A VM's subflow runs in the wave's process, and Prefect cancels such a subflow on
 process watches the state of its VMs' runs (one query every few seconds for all of them): once a run is set to
 Cancelling, its VM stops (waiting for slots, at once; copying, once its writes in flight are checkpointed)
 and its run ends Cancelled while the other VMs go on. Its next cycle resumes from the checkpoints.
+
+A stop that reaches a run outside its body (between the run's creation and its Running state, or once its body
+returned) is one that no code of the flow sees: Prefect refuses a Cancelling run any state but Cancelled (its
+Running, its result), and nothing moves it on. The VMs' flows end those runs with `stopped_outside_cycle`, their
+`on_cancellation` hook.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 
+from prefect import State
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
@@ -23,10 +29,13 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
 from prefect.logging import get_logger
-from prefect.states import Cancelling
+from prefect.states import Cancelled, Cancelling
+
+from vmshift.migration import connections
+from vmshift.state.lifecycle import Actor
 
 REPLICATE_RUN = "replicate-"  # a VM's replication run is named with this prefix and the VM (flows/migrate_wave.py)
 DELTA_RUN = "delta-"  # and its dispatched delta cycle's run with this one (flows/delta_sync.py)
@@ -106,3 +115,35 @@ async def request_stop(vm: str) -> list[uuid.UUID]:
         for run in runs:
             await client.set_flow_run_state(run.id, Cancelling(message=f"stop of {vm} requested"))
     return [run.id for run in runs]
+
+
+async def ended(state: State) -> State:
+    """The state a VM's run ended in, when its engine returned it Cancelling (its hook ended it since)."""
+    if not state.is_cancelling() or state.state_details.flow_run_id is None:
+        return state
+    async with get_client() as client:
+        return (await client.read_flow_run(state.state_details.flow_run_id)).state or state
+
+
+def stopped_outside_cycle_message(vm: str, began: bool) -> str:
+    """What a VM whose stop reached its run outside its cycle says, in its wave's row, its state and its run."""
+    resume = f"its next cycle (`vmshift replicate --vm {vm}` or the wave) resumes its replication from where it stood"
+    if not began:
+        return f"stopped on request before its replication cycle began: its run copied nothing of {vm}; {resume}"
+    return (f"stopped on request while its run was outside its replication cycle: no cycle of {vm} runs, what one "
+            f"did is kept and its history says what; {resume}")
+
+
+async def stopped_outside_cycle(flow_name: str, run: FlowRun, vm: str, cache_account: str) -> None:
+    """A VM's run that Prefect left Cancelling: its VM's state document says stopped, and the run ends Cancelled.
+
+    Prefect refuses a Cancelling run any state but Cancelled: a stop that lands before its body began leaves it
+    Cancelling with its body never run (its Running refused), one that lands once its body ended (its result
+    refused) too. Either way no cycle of the VM runs any more."""
+    message = stopped_outside_cycle_message(vm, began=run.start_time is not None)
+    try:
+        await asyncio.to_thread(connections.record_stop, vm, cache_account, Actor.here(flow_name, str(run.id)),
+                                f"CycleStopped: {message}")
+    finally:  # a run left Cancelling would look in flight for ever
+        async with get_client() as client:
+            await client.set_flow_run_state(run.id, Cancelled(message=message))

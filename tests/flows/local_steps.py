@@ -62,6 +62,7 @@ class LocalSteps:
         monkeypatch.setattr(private_link, "check_existing_gate", self._existing_gate)
         monkeypatch.setattr(connections, "read_inventory", self._inventory)
         monkeypatch.setattr(connections, "run_cycle", self._cycle)
+        monkeypatch.setattr(connections, "record_stop", self._record_stop)
         # Each VM's lifecycle, kept here instead of in a cache account's state document; a VM with none is
         # discovered, as a missing document reads.
         self.states: dict[str, VmState] = {}
@@ -104,6 +105,12 @@ class LocalSteps:
             if as_error:
                 state.error = note
             return phase
+
+    def _record_stop(self, vm: str, cache_account: str, actor: Actor, note: str) -> None:
+        state = self.state(vm)
+        with self.lock:
+            lifecycle.advance(state, Step.STOP, actor, note=note)
+            state.error = note
 
     def record(self, step: str, subject: str) -> None:
         with self.lock:

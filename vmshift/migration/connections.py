@@ -61,3 +61,9 @@ def replication_states(
         found |= {state.vm: (account, state) for state in states}
         unreadable += broken
     return found, unreadable
+
+
+def record_stop(vm: str, cache_account: str, actor: Actor, note: str) -> None:
+    """The VM's replication stopped on request where no cycle of it could say so (its run stopped outside its
+    cycle): its state document says stopped, with `note` as its error."""
+    StateStore.for_account(cache_account).advance(vm, Step.STOP, actor, note=note, as_error=True)
