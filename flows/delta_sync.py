@@ -23,8 +23,10 @@ from flows.stop import DELTA_RUN, stop_requests, stopped_outside_cycle
 from tasks.access import permissions
 from tasks.delta import due_cycles
 from tasks.dns import gate_between_cycles
+from tasks.lifecycle import run_actor
 from tasks.replication import source_facts
 from tasks.slots import cycle_within_limits, prepare_limits
+from vmshift.migration import connections
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.connections import replication_states
 from vmshift.migration.report import artifact_key, outcome_row
@@ -134,5 +136,8 @@ async def delta_cycle(vm: str, cache_account: str, facts: VmFacts, included_disk
                                              included_disks=included_disks)
     except CycleStopped as stopped:
         get_run_logger().warning("%s: %s", vm, stopped)
+        # Said by its cycle already (the same note again writes nothing), unless it was stopped while it waited for
+        # its slots; not a task: the run is being cancelled.
+        await asyncio.to_thread(connections.record_stop, vm, cache_account, run_actor(), f"CycleStopped: {stopped}")
         return Cancelled(message=str(stopped))
 
