@@ -62,11 +62,12 @@ def start_step(step: str, vms: list[str], env: dict[str, str], log: Path, *, win
 
 
 def finish_step(child: subprocess.Popen, log: Path) -> dict:
-    """The step's result once its process ends."""
+    """The step's result once its process ends: its last JSON line, since Prefect's workers may still log after it
+    (an events worker "Still processing items" on a busy machine)."""
     child.wait(timeout=STEP_TIMEOUT_S)
     lines = log.read_text(errors="replace").strip().splitlines()
     try:
-        return json.loads(lines[-1])
+        return json.loads([line for line in lines if line.startswith("{")][-1])
     except (IndexError, ValueError):
         raise StepFailed(f"exit {child.returncode}, output:\n" + "\n".join(lines[-40:])) from None
 
