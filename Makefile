@@ -88,8 +88,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# Two workers, a lab each, each folder of tests/ whole on one of them (tests/conftest.py says which go first).
+TEST_WORKERS ?= 2
 test: setup clients lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 demo: setup
 	$(PY) -m cli.demo
