@@ -28,7 +28,7 @@ from tasks.endpoint import private_endpoint
 from tasks.lifecycle import keep_appliance, refusals, run_actor, take_step
 from tasks.replication import readiness, source_facts
 from tasks.slots import cycle_within_limits, prepare_limits, serially
-from vmshift.migration import row_lifecycle
+from vmshift.migration import connections
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.report import artifact_key, outcome_row
 from vmshift.migration.target import left_out_disks, migrated_disk_keys
@@ -168,8 +168,8 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | N
         get_run_logger().warning("%s: %s", vm.source_vm, stopped)
         # Said by its cycle already, unless it was stopped while it waited for its slots; not a task: the run is
         # being cancelled.
-        await asyncio.to_thread(row_lifecycle.take, vm, lifecycle.Step.STOP, run_actor(),
-                                note=f"CycleStopped: {stopped}", as_error=True)
+        await asyncio.to_thread(connections.record_stop, vm.source_vm, vm.cache_storage_account, run_actor(),
+                                f"CycleStopped: {stopped}")
         return Cancelled(message=str(stopped))
     finally:
         publisher.cancel()
