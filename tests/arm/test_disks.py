@@ -223,6 +223,12 @@ def test_a_disk_made_for_upload_takes_checked_page_writes_until_sealed(
                                  "x-ms-content-crc64": base64.b64encode(transactional_crc64(page)).decode(),
                                  "Content-MD5": base64.b64encode(hashlib.md5(page).digest()).decode()}, timeout=30)
     assert (both.status_code, both.json()["error"]["code"]) == (400, "InvalidHeaderValue")
+    for header, value in (("x-ms-content-crc64", "not base64!"), ("x-ms-content-crc64", "AAAA"),
+                          ("Content-MD5", base64.b64encode(bytes(8)).decode())):
+        malformed = requests.put(access.access_sas + "&comp=page", data=page, verify=arm.lab["ca_file"],
+                                 headers={"x-ms-range": f"bytes={3 * MIB}-{3 * MIB + 4095}",
+                                          "x-ms-page-write": "update", header: value}, timeout=30)
+        assert (malformed.status_code, malformed.json()["error"]["code"]) == (400, "InvalidHeaderValue"), value
     written = upload.upload_page(page, offset=3 * MIB, length=4096,
                                  transactional_content_crc64=transactional_crc64(page))
     assert written["content_crc64"] == transactional_crc64(page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 import uuid
@@ -167,6 +168,18 @@ def _crc64(data: bytes) -> bytes:
     return checksums.crc64.compute(data, 0).to_bytes(8, "little")
 
 
+def _sent_checksum(header: str, value: str, size: int) -> bytes:
+    """A transactional checksum header's bytes: Azure Storage refuses one that is not base64 of `size` bytes."""
+    try:
+        sent = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        sent = b""
+    if len(sent) != size:
+        raise ArmError(400, "InvalidHeaderValue", f"The value for one of the HTTP headers is not in the correct "
+                                                  f"format: {header} must be base64 of {size} bytes.")
+    return sent
+
+
 def write_disk_access(simulator: Simulator, grant: str, signature: str, request: Request, body: bytes) -> Response:
     """Put Page on an upload grant's URL, as Azure Storage takes it on a disk in ActiveUpload: `update` with the
     bytes (their Content-MD5 or x-ms-content-crc64, when sent, checked: a transactional checksum), or `clear`."""
@@ -190,12 +203,12 @@ def write_disk_access(simulator: Simulator, grant: str, signature: str, request:
     checksum = {}
     if data is not None and sent_crc64:
         checksum["x-ms-content-crc64"] = _crc64(data)
-        if base64.b64decode(sent_crc64) != checksum["x-ms-content-crc64"]:
+        if _sent_checksum("x-ms-content-crc64", sent_crc64, 8) != checksum["x-ms-content-crc64"]:
             raise ArmError(400, "Crc64Mismatch", "The CRC64 value specified in the request did not match with the "
                                                  "CRC64 value calculated by the server.")
     elif data is not None:
         checksum["Content-MD5"] = hashlib.md5(data).digest()
-        if sent_md5 and base64.b64decode(sent_md5) != checksum["Content-MD5"]:
+        if sent_md5 and _sent_checksum("Content-MD5", sent_md5, 16) != checksum["Content-MD5"]:
             raise ArmError(400, "Md5Mismatch", "The MD5 value specified in the request did not match with the MD5 "
                                                "value calculated by the server.")
     ComputeBackend(simulator).put_page(grant, signature, first, last, data)
