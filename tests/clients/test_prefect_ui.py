@@ -15,10 +15,12 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .demo_lab import Built, Demo
 
@@ -39,6 +41,9 @@ VIEWPORT = {"width": 1280, "height": 800}
 # A busy 2-core machine renders a page in seconds, not milliseconds.
 SLOW_PAGE_MS = 30_000
 GRAPH_DRAW_MS = 10_000
+# A click on a link the UI has not yet settled may be undone (below, `follow`): how long one click is given.
+NAVIGATION_MS = 10_000
+CLICKS_PER_LINK = 3
 # Every deployment prefect.yaml declares, as `make demo` deploys them.
 DEPLOYMENTS = tuple(deployment["name"] for deployment in yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "prefect.yaml").read_text())["deployments"])
@@ -93,7 +98,22 @@ def shoot(page: Page, folder: Path, name: str) -> Path:
 
 def open_link(page: Page, kind: str, text: str) -> None:
     """Click the link to a run, a deployment or an artifact (`kind` is its path segment) showing `text`."""
-    page.locator(f"a[href*='/{kind}/']", has_text=text).first.click()
+    follow(page, page.locator(f"a[href*='/{kind}/']", has_text=text).first)
+
+
+def follow(page: Page, link: Locator) -> None:
+    """Click `link` until the page is at its address. A list page writes its filters into the address once it has
+    loaded (`?tab=flow-runs&page=1&sort=...`), and the UI's router drops a click that lands before that: the page
+    stays on the list (seen in CI: the Runs page, then no run's tabs)."""
+    target = urlsplit(link.get_attribute("href") or "").path
+    for _ in range(CLICKS_PER_LINK):
+        link.click()
+        try:
+            page.wait_for_url(lambda url: urlsplit(url).path == target, timeout=NAVIGATION_MS)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"{CLICKS_PER_LINK} clicks on the link to {target} left the page at {page.url}")
 
 
 def run_card(page: Page, run_name: str) -> Locator:
@@ -175,11 +195,11 @@ def test_the_cutover_deployment_run_carries_the_cutover_report(
         signed_in: Page, built: Built, screenshots: Path) -> None:
     signed_in.get_by_role("link", name="Deployments").click()
     # The cutover deployment's link, not verify-cutover's.
-    signed_in.locator("a[href*='/deployments/deployment/']",
-                      has_text=re.compile(r"(?<![\w-])cutover(?![\w-])")).first.click()
+    follow(signed_in, signed_in.locator("a[href*='/deployments/deployment/']",
+                                        has_text=re.compile(r"(?<![\w-])cutover(?![\w-])")).first)
     # Above the runs, the deployment's next run: the cutover the demo scheduled for wave-2.
     expect(signed_in.locator("a[href*='/flow-run/']", has_text="cutover-wave-2").first).to_be_visible()
-    completed_run_card(signed_in).locator("a[href*='/flow-run/']").first.click()
+    follow(signed_in, completed_run_card(signed_in).locator("a[href*='/flow-run/']").first)
     open_tab(signed_in, "Artifacts")
     open_link(signed_in, "artifacts", "cutover-wave-1")
     expect(signed_in.get_by_role("heading", name="Cutover of wave wave-1")).to_be_visible()
