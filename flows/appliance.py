@@ -44,6 +44,12 @@ DEFAULT_IN_FLIGHT = 300  # Azure Migrate's appliance replicates up to 300 VMs at
 # A run is lost once no heartbeat came for this long: three of PREFECT_FLOWS_HEARTBEAT_FREQUENCY's 30 s (its
 # least), so that a busy appliance is never taken for a lost one (docs/scale-out.md, "A lost appliance").
 DEFAULT_LOST_AFTER_S = 90
+# Runs the worker submits at once. Its submissions share one client of 16 connections (Prefect's default), and
+# Prefect submits every run it takes at once: 300 at a time queued for those connections past the client's pool
+# timeout, and httpcore leaks a connection for each request that gives up while its connection is being opened
+# (encode/httpcore#1093). Measured: all 16 leaked, 253 runs left Pending or Scheduled for good, the appliance idle
+# (docs/scale-out.md, "An appliance's client"). Fewer at once than connections, no submission waits for one.
+SUBMITS_AT_ONCE = 8
 # API writes (slots, artifacts) in flight at once: its server is on PostgreSQL, where they need no queue of one
 # (tasks/slots.py); bounded below the server's database pool (5 + 10 overflow by default).
 WRITES_AT_ONCE = 12
@@ -77,16 +83,23 @@ class ApplianceWorker(BaseWorker):
         # By the server's flow id, one lookup per flow and not per run: the flow, and the same without its run-name
         # template (for a run the dispatch named already).
         self._flows: dict[uuid.UUID, tuple[Flow, Flow]] = {}
+        self._submissions = anyio.Semaphore(SUBMITS_AT_ONCE)
+
+    async def _submit_run(self, flow_run: FlowRun) -> None:
+        # Each submission is a few API calls one after the other (the deployment, Pending, the labels, the
+        # infrastructure id), up to `run` signalling that the run started: SUBMITS_AT_ONCE of them at a time.
+        async with self._submissions:
+            await super()._submit_run(flow_run)
 
     async def run(
         self, flow_run: FlowRun, configuration: BaseJobConfiguration,
         task_status: anyio.abc.TaskStatus[str] | None = None,
     ) -> ApplianceResult:
-        if task_status is not None:
-            task_status.started(f"{os.getpid()}:{flow_run.id}")
-        if flow_run.flow_id not in self._flows:
+        if flow_run.flow_id not in self._flows:  # still in its submission: the worker's client is bounded
             flow = FLOWS[(await self.client.read_flow(flow_run.flow_id)).name]
             self._flows[flow_run.flow_id] = (flow, _nameless(flow))
+        if task_status is not None:
+            task_status.started(f"{os.getpid()}:{flow_run.id}")
         flow, nameless = self._flows[flow_run.flow_id]
         # The parameters came over the wire as JSON: the flow's own types again, whatever the flow's setting.
         parameters = flow.validate_parameters(flow_run.parameters)
