@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, StateType, WorkQueueStatus
 from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
@@ -25,7 +24,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_logger
 from pydantic import TypeAdapter
 
-from flows.stop import REPLICATE_RUN
+from flows.stop import REPLICATE_RUN, runs_by_id
 from vmshift.migration.report import outcome_row
 from vmshift.plan.schema import WavePlanRow
 from vmshift.vsphere.facts import VmFacts
@@ -169,8 +168,7 @@ async def _outcomes_when_final(runs: dict[str, uuid.UUID]) -> list[dict]:
         await asyncio.sleep(POLL_S)
         try:
             async with get_client() as client:
-                found = {run.id: run for run in await client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(runs.values()))))}
+                found = {run.id: run for run in await runs_by_id(client, list(runs.values()))}
         except Exception as error:  # the server is busy or restarting: the runs go on, ask again
             get_logger(__name__).warning("reading the VMs' runs failed (%s); asking again", error)
             continue

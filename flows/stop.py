@@ -18,10 +18,10 @@ import contextlib
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prefect import State
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
@@ -42,6 +42,8 @@ DELTA_RUN = "delta-"  # and its dispatched delta cycle's run with this one (flow
 POLL_S = 3.0
 STOPPING = [StateType.CANCELLING, StateType.CANCELLED]
 IN_FLIGHT = [StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
+# The most runs the server answers a read with (PREFECT_API_DEFAULT_LIMIT), whatever its filter names.
+RUNS_PER_READ = 200
 
 
 class NothingToStop(RuntimeError):
@@ -73,15 +75,26 @@ class StopWatch:
                 return
             try:
                 async with get_client() as client:
-                    stopping = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                        id=FlowRunFilterId(any_=watched),
-                        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=STOPPING))))
+                    stopping = await runs_by_id(client, watched, STOPPING)
             except Exception as error:  # the server is busy or restarting: ask again at the next poll
                 get_logger(__name__).debug("stop watch: asking the server failed (%s); asking again", error)
                 continue
             for run in stopping:
                 if (request := self.requests.get(run.id)) is not None:
                     request.set()
+
+
+async def runs_by_id(client: PrefectClient, ids: Sequence[uuid.UUID], states: Sequence[StateType] = ()
+                     ) -> list[FlowRun]:
+    """The flow runs of `ids` (those in `states`, when given), however many: a read of more than RUNS_PER_READ ids
+    answers the first RUNS_PER_READ only, and a wave of 500 VMs waited for ever on the 300 it never saw."""
+    found: list[FlowRun] = []
+    for first in range(0, len(ids), RUNS_PER_READ):
+        part = list(ids[first:first + RUNS_PER_READ])
+        state = FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states))) if states else None
+        found += await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=part), state=state),
+                                             limit=len(part))
+    return found
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StopWatch] = weakref.WeakKeyDictionary()
