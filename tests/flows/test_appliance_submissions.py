@@ -1,7 +1,10 @@
-"""An appliance submits a few runs at a time, however many it takes at once: its submissions share one Prefect
-client of 16 connections, and a request that waits past the client's pool timeout can leak one of them for good
-(encode/httpcore#1093). bench/scale.py, 500 VMs to one appliance of `--limit 300`: all 16 leaked, 253 runs stuck
-Pending or Scheduled and the appliance idle (docs/scale-out.md, "An appliance's client")."""
+"""An appliance takes a few runs from each poll and submits a few at a time, however many it has room for.
+
+Its submissions share one Prefect client of 16 connections, and a request that waits past the client's pool
+timeout can leak one of them for good (encode/httpcore#1093). bench/scale.py, 500 VMs to one appliance of
+`--limit 300`: all 16 leaked, 253 runs stuck Pending or Scheduled and the appliance idle. And the appliances of a
+vCenter share its VMs by turns, not the first to poll taking all it has room for (docs/scale-out.md, "An
+appliance's client")."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.workers.base import BaseWorker
 
-from flows.appliance import SUBMITS_AT_ONCE, ApplianceWorker
+from flows.appliance import SUBMITS_AT_ONCE, TAKEN_PER_POLL, ApplianceWorker
 from flows.dispatch import POOL
 
 TAKEN_AT_ONCE = 300  # what one poll may hand an appliance of `--limit 300`
@@ -48,3 +51,16 @@ def test_an_appliance_taking_300_runs_at_once_submits_fewer_at_a_time_than_its_c
     anyio.run(take_all)
     assert seen.done == TAKEN_AT_ONCE
     assert seen.most == SUBMITS_AT_ONCE < 16
+
+
+def test_an_appliance_with_room_for_300_runs_takes_a_few_from_each_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    scheduled = [object() for _ in range(TAKEN_AT_ONCE)]  # what the server answers a poll: every run of its queues
+
+    async def poll(worker: BaseWorker) -> list:
+        return scheduled
+
+    monkeypatch.setattr(BaseWorker, "_get_scheduled_flow_runs", poll)
+    worker = ApplianceWorker(work_pool_name=POOL, name="appliance-t1", limit=TAKEN_AT_ONCE)
+    taken = anyio.run(worker._get_scheduled_flow_runs)
+    assert taken == scheduled[:TAKEN_PER_POLL]
+    assert TAKEN_PER_POLL < TAKEN_AT_ONCE
