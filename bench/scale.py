@@ -30,8 +30,8 @@ vms x written / cap (~8 min at the defaults), long enough that the appliances' p
 beside it, and low enough that 3 caps (3 MB/s) are still the bottleneck here. What this predicts for 3 real
 appliances: the measured efficiency (speed-up / 3) applied to 3 x 20 MB/s, printed at the end; the appliances
 scale by the cap as long as each has its own cap and the host limits leave room (8 reads a host). At the
-issue's sizes the bench takes ~40 min here (the 500-VM wave alone ~2 s a VM on one appliance), so it was measured
-at smaller ones: docs/scale-out.md, "Measured at scale".
+issue's sizes the bench takes ~32 min here (the 500-VM wave alone ~1.6 s a VM on one appliance): docs/scale-out.md,
+"At the issue's sizes".
 Prints a table, then one JSON object as the last line.
 """
 
