@@ -88,10 +88,10 @@ async def runs_by_id(client: PrefectClient, ids: Sequence[uuid.UUID], states: Se
                      ) -> list[FlowRun]:
     """The flow runs of `ids` (those in `states`, when given), however many: a read of more than RUNS_PER_READ ids
     answers the first RUNS_PER_READ only, and a wave of 500 VMs waited for ever on the 300 it never saw."""
+    state = FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states))) if states else None
     found: list[FlowRun] = []
     for first in range(0, len(ids), RUNS_PER_READ):
         part = list(ids[first:first + RUNS_PER_READ])
-        state = FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states))) if states else None
         found += await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=part), state=state),
                                              limit=len(part))
     return found

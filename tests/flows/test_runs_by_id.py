@@ -1,16 +1,17 @@
 """A wave of more than 200 VMs dispatched to appliances learns every VM's outcome: the server answers a read of
 flow runs with 200 at most, whatever its filter names, and bench/scale.py's wave of 500 VMs waited for ever on
-the 300 runs it never saw, all Completed (docs/scale-out.md, "Measured at scale")."""
+the 300 runs it never saw, all Completed (docs/scale-out.md, "At the issue's sizes")."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.states import Completed, Running
+from prefect.states import Completed, Running, State
 
 from flows import dispatch
 from flows.stop import RUNS_PER_READ, runs_by_id
@@ -24,7 +25,7 @@ def one_vm() -> None:
     """Stands for a VM's run: the runs are made through the API, never run."""
 
 
-async def _runs(count: int, state_of: callable) -> list[uuid.UUID]:
+async def _runs(count: int, state_of: Callable[[int], State]) -> list[uuid.UUID]:
     async with get_client() as client:
         return [(await client.create_flow_run(one_vm, name=f"vm-{index}", state=state_of(index))).id
                 for index in range(count)]
