@@ -55,6 +55,7 @@ pytestmark = pytest.mark.lab
 HOST = "esx-01.lab.local"
 WRITTEN = 2 << 20  # bytes each VM's guest writes before the wave: what its cycle moves
 LOST_AFTER_S = 60  # two heartbeats of 30 s (Prefect's least), the least `vmshift appliance` accepts
+ACTING_LATENCY_S = 20  # from a bucket's end to the Crashed state: evaluation (5 s) and the action, under load
 WAIT_S = 300.0
 
 
@@ -287,7 +288,9 @@ def test_a_lost_appliances_vms_are_crashed_rerun_on_another_and_end_whole_none_l
     # Each run in flight at the kill Crashed once, then ran again and Completed once (one that finished before
     # the kill, its appliance still alive, did not).
     assert crashed_after and len(crashed_after) == len(vms) - done_before, (crashed_after, done_before)
-    assert all(0 < delay <= LOST_AFTER_S + 10 for delay in crashed_after), crashed_after
+    # The bound of docs/scale-out.md ("A lost appliance"): `within`, one 5 s evaluation, and the server's own
+    # latency in acting, seen up to 14.6 s with the server under this suite's load.
+    assert all(0 < delay <= LOST_AFTER_S + ACTING_LATENCY_S for delay in crashed_after), crashed_after
     assert_replicated_whole_and_clean(vms)
 
 
