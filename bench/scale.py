@@ -2,6 +2,7 @@
 hundreds of VMs in flight.
 
     python bench/scale.py [--vms 60] [--estate 500] [--in-flight 300] [--cap-mb-s 1] [--written-mib 8]
+                          [--speedup-limit 4]
 
 A lab of its own: the generated estate (vmshift.lab.estate, two vCenters, 4 hosts each) sized to what the phases
 need, and a Prefect server on PostgreSQL; the appliances are `vmshift appliance` processes (vmshift.lab.appliances).
@@ -11,6 +12,9 @@ need, and a Prefect server on PostgreSQL; the appliances are `vmshift appliance`
    of --vms VMs of vcenter-a, --written-mib written into each, dispatched to appliance-a1 alone; then a wave of
    the same shape (as many VMs, on the same hosts, as many bytes: a wave replicated once has nothing left to send)
    dispatched with appliance-a2 and -a3 online too. `speedup_3_vs_1` is the first wave's wall time over the second's.
+   Each of these appliances has `--limit --speedup-limit`: a capped appliance moves no faster for holding more VMs,
+   and the VMs it does not hold wait in the vCenter's queue for whichever appliance frees a slot first (holding up
+   to all 60, the appliances split them at the start, 22 / 19 / 19, and the one with 22 set the pace: 2.45).
 2. Overhead and memory. A wave of --estate VMs of vcenter-b dispatched to one appliance (appliance-b1) of
    `--limit --in-flight`, against the same cycles of as many vcenter-a VMs in a plain loop (a thread pool as wide as
    the host limits let the wave read at once: hosts x --host-limit); `overhead_per_vm_s` as bench/orchestration.py
@@ -96,6 +100,8 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=300, help="the overhead wave's appliance's --limit")
     parser.add_argument("--cap-mb-s", type=float, default=1.0, help="each appliance's bandwidth cap in the speed-up")
     parser.add_argument("--written-mib", type=int, default=8, help="bytes written into each speed-up VM's disk")
+    parser.add_argument("--speedup-limit", type=int, default=4,
+                        help="each speed-up appliance's --limit: VMs its cap serves at once, the rest queued")
     parser.add_argument("--host-limit", type=int, default=8)
     args = parser.parse_args()
     started = time.monotonic()
@@ -138,13 +144,13 @@ def _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dis
     asyncio.run(ensure_limits({limit_name(LimitKind.HOST_DISK_READS, host): args.host_limit
                                for host in set(hosts.values())}, update=True))
     vcenter_b = _vcenter_env(lab, VCENTER_B)
-    appliances.start("appliance-a1", limit=args.vms, bandwidth_mb_s=args.cap_mb_s)
+    appliances.start("appliance-a1", limit=args.speedup_limit, bandwidth_mb_s=args.cap_mb_s)
     appliances.start("appliance-b1", limit=args.in_flight, env=vcenter_b)
     appliances.wait_online()
     one_s, one_rows = _timed_wave(waves("scale-one", one))
     print(f"1 appliance: {len(one)} VMs in {one_s:.1f} s", flush=True)
-    appliances.start("appliance-a2", limit=args.vms, bandwidth_mb_s=args.cap_mb_s)
-    appliances.start("appliance-a3", limit=args.vms, bandwidth_mb_s=args.cap_mb_s)
+    appliances.start("appliance-a2", limit=args.speedup_limit, bandwidth_mb_s=args.cap_mb_s)
+    appliances.start("appliance-a3", limit=args.speedup_limit, bandwidth_mb_s=args.cap_mb_s)
     appliances.wait_online()
     three_s, three_rows = _timed_wave(waves("scale-three", three))
     print(f"3 appliances: {len(three)} VMs in {three_s:.1f} s", flush=True)
@@ -167,7 +173,8 @@ def _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dis
     speedup = one_s / three_s
     return {
         "vms": args.vms, "estate": args.estate, "in_flight": args.in_flight, "cap_mb_s": args.cap_mb_s,
-        "written_mib": args.written_mib, "one_appliance_s": round(one_s, 1), "three_appliances_s": round(three_s, 1),
+        "written_mib": args.written_mib, "speedup_limit": args.speedup_limit,
+        "one_appliance_s": round(one_s, 1), "three_appliances_s": round(three_s, 1),
         "ideal_one_s": round(args.vms * (args.written_mib << 20) / (args.cap_mb_s * 1e6), 1),
         "speedup_3_vs_1": round(speedup, 2),
         "plain_s": round(plain_s, 1), "dag_s": round(dag_s, 1), "plain_concurrency": concurrency,
