@@ -15,13 +15,19 @@ need, and a Prefect server on PostgreSQL; the appliances are `vmshift appliance`
    Each of these appliances has `--limit --speedup-limit`: a capped appliance moves no faster for holding more VMs,
    and the VMs it does not hold wait in the vCenter's queue for whichever appliance frees a slot first (holding up
    to all 60, the appliances split them at the start, 22 / 19 / 19, and the one with 22 set the pace: 2.45).
-2. Overhead and memory. A wave of --estate VMs of vcenter-b dispatched to one appliance (appliance-b1) of
+2. Overhead. A wave of --estate VMs of vcenter-b dispatched to one appliance (appliance-b1) of
    `--limit --in-flight`, against the same cycles of as many vcenter-a VMs in a plain loop (a thread pool as wide as
    the host limits let the wave read at once: hosts x --host-limit); `overhead_per_vm_s` as bench/orchestration.py
-   defines it (bench/overhead.py). While that wave runs, the RSS of appliance-b1's process tree
-   (bench/processes.py, as bench/appliance_shapes.py adds it up) is sampled each second with the number of its runs
-   Running: `appliance_peak_rss_gib`, `in_flight_seen`. No cap: the estate's disks are sparse and empty, so the
-   cycles are orchestration and vSphere/Storage calls, not bytes.
+   defines it (bench/overhead.py). No cap: the estate's disks are sparse and empty, so the cycles are orchestration
+   and vSphere/Storage calls, not bytes (and a run ends within seconds: this wave never holds many at once).
+3. Memory. A wave of --in-flight VMs of vcenter-b, 8 MiB written into each (two page writes), on one appliance
+   (appliance-b2) of `--limit --in-flight` whose cap (--in-flight-cap-mb-s, 0.005 MB/s) lets less than one VM's
+   bytes through while it takes them all: every VM's run is taken and stays Running, as many disks reading as the
+   host limits allow (4 hosts x 8) and the rest waiting for slots, as at 300 real VMs in flight. The RSS of
+   appliance-b2's process tree (bench/processes.py, as bench/appliance_shapes.py adds it up) is sampled each
+   second with the number of runs Running: `appliance_peak_rss_gib`, `in_flight_seen`. Once all are Running (or
+   after 700 s) the phase ends by force: its runs Cancelled on the server, the appliance killed (their writes wait
+   in the cap for hours, and a stop would wait with them).
 
 Throughout: `max_host_reads_seen`, the most replication-cycle task runs of one host open at one instant (across
 every appliance), against `host_limit`; `lost` (a VM not protected), `duplicated` (a VM with more than one
@@ -34,8 +40,8 @@ vms x written / cap (~8 min at the defaults), long enough that the appliances' p
 beside it, and low enough that 3 caps (3 MB/s) are still the bottleneck here. What this predicts for 3 real
 appliances: the measured efficiency (speed-up / 3) applied to 3 x 20 MB/s, printed at the end; the appliances
 scale by the cap as long as each has its own cap and the host limits leave room (8 reads a host). At the
-issue's sizes the bench takes ~32 min here (the 500-VM wave alone ~1.6 s a VM on one appliance): docs/scale-out.md,
-"At the issue's sizes".
+issue's sizes the bench took ~32 min here before phase 3 (the 500-VM wave alone ~1.6 s a VM on one appliance), and
+phase 3 adds ~10 min (the appliance takes ~0.7 runs a second): docs/scale-out.md, "At the issue's sizes".
 Prints a table, then one JSON object as the last line.
 """
 
@@ -45,6 +51,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import contextvars
 import csv
 import dataclasses
 import json
@@ -61,12 +68,21 @@ from pathlib import Path
 
 import httpx
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+    TaskRunFilter,
+    TaskRunFilterName,
+)
 from prefect.client.schemas.objects import StateType, WorkerStatus
 from prefect.events.worker import EventsWorker
 from prefect.exceptions import ObjectNotFound
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+from prefect.states import Cancelled
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -88,6 +104,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 VCENTER_A, VCENTER_B = VCENTERS
 LOST_AFTER_S = 90
 WAIT_S = 1800.0
+IN_FLIGHT_WRITTEN = 8 << 20  # two page writes: the cap lets its first reservation go at once (a one-write VM may end)
+IN_FLIGHT_WAIT_S = 700.0  # --in-flight-cap-mb-s x this is less than one VM's bytes: none ends before all are in
 GIB = 2**30
 TARGETS = {"speedup_3_vs_1": 2.5, "overhead_per_vm_s": 0.25, "appliance_peak_rss_gib": 8.0}
 REAL_CAP_MB_S = 20.0  # the issue's per-appliance cap, for the prediction
@@ -103,6 +121,8 @@ def main() -> None:
     parser.add_argument("--speedup-limit", type=int, default=4,
                         help="each speed-up appliance's --limit: VMs its cap serves at once, the rest queued")
     parser.add_argument("--host-limit", type=int, default=8)
+    parser.add_argument("--in-flight-cap-mb-s", type=float, default=0.005,
+                        help="the in-flight phase's appliance cap: so low that no VM ends before all are taken")
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vmshift-scale-") as tmp:
@@ -112,13 +132,13 @@ def main() -> None:
 
 
 def _run(args: argparse.Namespace, folder: Path) -> dict:
-    per_vcenter = 2 * args.vms + args.estate
+    per_vcenter = 2 * args.vms + max(args.estate, args.in_flight)
     spec = estate_spec(2 * per_vcenter)
     hosts = {vm["name"]: vm["host"] for vcenter in spec["vcenters"] for vm in vcenter["vms"]}
     of_a = [vm_name(2 * i + 1) for i in range(per_vcenter)]  # the estate alternates vCenters: odd numbers are a's
     of_b = [vm_name(2 * i + 2) for i in range(per_vcenter)]
-    one, three, looped = of_a[:args.vms], of_a[args.vms:2 * args.vms], of_a[2 * args.vms:]
-    dispatched = of_b[:args.estate]
+    one, three, looped = of_a[:args.vms], of_a[args.vms:2 * args.vms], of_a[2 * args.vms:2 * args.vms + args.estate]
+    dispatched, held = of_b[:args.estate], of_b[:args.in_flight]
     waves = _waves(spec, folder)
     (folder / "spec.json").write_text(json.dumps(spec))
     lab_folder = folder / "lab"
@@ -132,7 +152,7 @@ def _run(args: argparse.Namespace, folder: Path) -> dict:
                 temporary_settings({PREFECT_API_URL: server["api_url"],
                                     PREFECT_API_AUTH_STRING: server["auth_string"]}), \
                 _appliances(folder / "appliances", server) as appliances:
-            figures = _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dispatched)
+            figures = _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dispatched, held)
             APILogWorker.drain_all(timeout=30)
             EventsWorker.drain_all(timeout=30)
         return figures
@@ -140,7 +160,7 @@ def _run(args: argparse.Namespace, folder: Path) -> dict:
         launcher.down(lab_folder)
 
 
-def _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dispatched) -> dict:
+def _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dispatched, held) -> dict:
     asyncio.run(ensure_limits({limit_name(LimitKind.HOST_DISK_READS, host): args.host_limit
                                for host in set(hosts.values())}, update=True))
     vcenter_b = _vcenter_env(lab, VCENTER_B)
@@ -160,9 +180,12 @@ def _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dis
     # The wave reads its VMs' facts from the vCenter of VMSHIFT_VCENTER_* (source_facts): the wave over vcenter-b's
     # VMs runs as it would beside that vCenter.
     os.environ.update(vcenter_b)
-    with _sampling(appliances.started["appliance-b1"].pid, server) as peak:
-        dag_s, dag_rows = _timed_wave(waves("scale-estate", dispatched))
+    dag_s, dag_rows = _timed_wave(waves("scale-estate", dispatched))
     print(f"1 appliance of --limit {args.in_flight}: {len(dispatched)} VMs in {dag_s:.1f} s", flush=True)
+    for vm in held:  # after the estate wave, which then had nothing of theirs to move
+        write_guest(lab, vm, 1 << 20, os.urandom(IN_FLIGHT_WRITTEN), vcenter=VCENTER_B)
+    peak = _held_in_flight(args, appliances, server, waves("scale-in-flight", held), vcenter_b)
+    print(f"in flight on one appliance: {peak['running']} Running at most, {peak['rss'] / GIB:.2f} GiB", flush=True)
     rows = [*one_rows, *three_rows, *dag_rows]
     cycles = asyncio.run(_cycles({uuid.UUID(row["flow_run"]): row["vm"] for row in rows if row.get("flow_run")}))
     per_host: dict[str, list[tuple[float, float]]] = {}
@@ -187,6 +210,45 @@ def _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dis
         "duplicated": sum(1 for count in per_vm.values() if count > 1),
         "predicted_3_real_mb_s": round(3 * REAL_CAP_MB_S * speedup / 3, 1),
     }
+
+
+def _held_in_flight(args: argparse.Namespace, appliances: _Appliances, server: dict, wave: Wave,
+                    vcenter_b: dict[str, str]) -> dict:
+    """A wave of --in-flight VMs on one appliance whose cap lets less than one VM's bytes through while it takes
+    them all, sampled until all are Running at once (or IN_FLIGHT_WAIT_S), then ended by force: its runs Cancelled
+    on the server and the appliance killed. Their writes wait in the cap for hours; a stop would wait with them."""
+    process.interrupt(appliances.started.pop("appliance-b1"), grace_s=30)
+    held_by = appliances.start("appliance-b2", limit=args.in_flight, bandwidth_mb_s=args.in_flight_cap_mb_s,
+                               env=vcenter_b)
+    appliances.wait_online()
+    with _sampling(held_by.pid, server) as peak:
+        # The ender talks to the server the wave does: Prefect's settings are a context variable, not a thread's.
+        ender = threading.Thread(target=contextvars.copy_context().run, name="in-flight-ender", daemon=True,
+                                 args=(_end_when_held, peak, len(wave.vms)))
+        ender.start()
+        asyncio.run(migrate_wave(wave, Appliance(), dispatch=True))
+        ender.join(timeout=WAIT_S)
+    process.interrupt(appliances.started.pop("appliance-b2"), grace_s=0)
+    return peak
+
+
+def _end_when_held(peak: dict, vms: int) -> None:
+    deadline = time.monotonic() + IN_FLIGHT_WAIT_S
+    while peak["running"] < vms and time.monotonic() < deadline:
+        time.sleep(5)
+    time.sleep(5)  # one more sample with all of them in
+    asyncio.run(_cancel_dispatched())
+
+
+async def _cancel_dispatched() -> None:
+    """Every dispatched run not final yet, Cancelled (forced: its appliance is killed next)."""
+    unfinished = FlowRunFilter(tags=FlowRunFilterTags(all_=[APPLIANCE_TAG]), state=FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING])))
+    async with get_client() as client:
+        while runs := await client.read_flow_runs(flow_run_filter=unfinished, limit=200):
+            for run in runs:
+                await client.set_flow_run_state(run.id, Cancelled(message="bench: in-flight phase measured"),
+                                                force=True)
 
 
 def _waves(spec: dict, folder: Path):
