@@ -226,7 +226,7 @@ def _held_in_flight(args: argparse.Namespace, appliances: _Appliances, server: d
         ender = threading.Thread(target=contextvars.copy_context().run, name="in-flight-ender", daemon=True,
                                  args=(_end_when_held, peak, len(wave.vms)))
         ender.start()
-        asyncio.run(migrate_wave(wave, Appliance(), dispatch=True))
+        _timed_wave(wave)
         ender.join(timeout=WAIT_S)
     process.interrupt(appliances.started.pop("appliance-b2"), grace_s=0)
     return peak
