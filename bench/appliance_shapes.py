@@ -83,9 +83,9 @@ async def _measure(shape: str, n: int, folder: Path, env: dict[str, str]) -> dic
     release = folder / f"release-{n}"
     env = {**env, "VMSHIFT_BENCH_RELEASE": str(release)}
     pool = f"bench-{shape}-{n}"
-    with _appliance(shape, n, pool, env, folder / f"{shape}-{n}.log") as appliance:
+    with running_appliance(shape, n, pool, env, folder / f"{shape}-{n}.log") as appliance:
         async with get_client() as client:
-            deployment_id, submit = await _submitter(client, shape, pool)
+            deployment_id, submit = await submitter(client, shape, pool)
             started = time.monotonic()
             for i in range(n):
                 await submit(f"vm-{i:04d}")
@@ -98,7 +98,7 @@ async def _measure(shape: str, n: int, folder: Path, env: dict[str, str]) -> dic
 
 
 @contextlib.contextmanager
-def _appliance(shape: str, n: int, pool: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+def running_appliance(shape: str, n: int, pool: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     if shape == "process-worker":
         argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
                 "--limit", str(n)]
@@ -115,7 +115,7 @@ def _appliance(shape: str, n: int, pool: str, env: dict[str, str], log: Path) ->
         interrupt(appliance, grace_s=60)
 
 
-async def _submitter(client, shape: str, pool: str):
+async def submitter(client, shape: str, pool: str):
     """How the bench hands one VM's run to the appliance of this shape."""
     if shape == "task-worker":
         async def delay(vm: str) -> None:
