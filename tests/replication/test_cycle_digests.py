@@ -8,10 +8,10 @@ import itertools
 from pathlib import Path
 
 import pytest
-from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import BlobServiceClient
 from images import random_bytes
 from test_cycle import assert_replicas_equal_source, replica, source_disks
+from transit import PageWritesChanged
 
 from vmshift.lab.guest import write_guest
 from vmshift.replication.cycle import ReplicaMismatch, ReplicationSettings, replicate_once
@@ -19,7 +19,6 @@ from vmshift.replication.digests import CHUNK, ZERO_ENTRY, chunk_count, digests_
 from vmshift.replication.extents import MIB, DiskExtent
 from vmshift.replication.manifest import Manifest
 from vmshift.replication.pageblob import PageBlobReplica
-from vmshift.replication.storage import account_url
 from vmshift.replication.verify import verify_vm
 from vmshift.state.store import StateStore
 from vmshift.vsphere.connection import VSphereSession
@@ -100,42 +99,18 @@ def test_each_cycle_digests_what_it_reads_once_and_the_chunks_it_did_not_read_ca
     assert chunk_count(16 * MIB) == 256
 
 
-class CorruptingTransport(RequestsTransport):
-    """The network between the appliance and the storage changing a byte of the first page writes on the way
-    (after the client computed their checksum), and the answers the storage gave them."""
-
-    def __init__(self, corrupt: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.corrupt = corrupt
-        self.answers: list[tuple[int, str | None]] = []
-
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        page_write = request.method == "PUT" and "comp=page" in request.url and ".vhd" in request.url \
-            and request.headers.get("x-ms-page-write") == "update"
-        if page_write and self.corrupt > 0:
-            self.corrupt -= 1
-            body = bytearray(request.data)
-            body[len(body) // 2] ^= 0x01
-            request.data = bytes(body)
-            response = super().send(request, **kwargs)
-            self.answers.append((response.status_code, response.headers.get("x-ms-error-code")))
-            return response
-        return super().send(request, **kwargs)
-
-
 def test_a_page_write_changed_on_the_way_is_refused_by_the_storage_and_the_cycle_sends_it_again(
-    lab: dict, session: VSphereSession, replication: ReplicationSettings, tmp_path: Path
+    lab: dict, session: VSphereSession, blob_service: BlobServiceClient, replication: ReplicationSettings,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    vm, account = "repl-transit-01", replication.cache_account
+    vm = "repl-transit-01"
     write_guest(lab, vm, 0, random_bytes(3 * MIB, 11))
-    network = CorruptingTransport(corrupt=2, connection_verify=lab["ca_file"])
-    service = BlobServiceClient(account_url(account), credential={"account_name": account,
-                                "account_key": lab["azurite"]["accounts"][account]}, transport=network)
+    network = PageWritesChanged(monkeypatch, 2, to=".vhd")  # the replicas' writes, not the manifests'
 
-    report = replicate_once(vm, session=session, blob_service=service, settings=replication)
+    report = replicate_once(vm, session=session, blob_service=blob_service, settings=replication)
     assert network.answers == [(400, "Crc64Mismatch")] * 2
     assert report["kind"] == "initial"
-    assert_replicas_equal_source(session, service, replication, vm, tmp_path)
+    assert_replicas_equal_source(session, blob_service, replication, vm, tmp_path)
 
 
 def test_a_replica_chunk_read_back_wrong_fails_the_cycle_naming_disk_and_offset_and_the_next_cycle_rewrites_it(

@@ -16,7 +16,7 @@ from vmshift.azure.errors import DiskFromOtherRecoveryPoint
 from vmshift.azure.tags import PURPOSE_TAG, SOURCE_VM_TAG
 from vmshift.replication.extents import MIB, DiskExtent, clip
 from vmshift.replication.mover import is_zero
-from vmshift.replication.pageblob import transactional_crc64
+from vmshift.replication.pageblob import put_page
 from vmshift.replication.vhd import FOOTER_SIZE
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,8 @@ def can_stage(capacity_bytes: int) -> bool:
 class StagedDisk:
     """A managed disk made for upload and open for writing (ActiveUpload) through its upload SAS: filled from a
     recovery point before the outage, then with what the final delta changed, then sealed (access revoked), when it
-    is the disk the VM starts from. Every page write carries its CRC-64, which the storage checks."""
+    is the disk the VM starts from. Every page write carries its CRC-64, which the storage checks; a write the
+    storage refuses as changed on the way is sent again, as the replica's are."""
 
     def __init__(self, clients: AzureClients, resource_group: str, name: str, upload_url: str) -> None:
         self._clients = clients
@@ -232,8 +233,7 @@ class StagedDisk:
     def write(self, offset: int, data: bytes) -> None:
         """Pages at `offset` (512-aligned, at most 4 MiB); all-zero pages are cleared, not sent."""
         if not is_zero(data):
-            self._blob.upload_page(data, offset=offset, length=len(data),
-                                   transactional_content_crc64=transactional_crc64(data))
+            put_page(self._blob, offset, data, f"managed disk {self.name}")
         else:
             self._blob.clear_page(offset=offset, length=len(data))
 

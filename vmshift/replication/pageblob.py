@@ -70,9 +70,11 @@ def put_page(blob: BlobClient, offset: int, data: bytes, what: str) -> None:
             log.warning("%s: the page write at byte %d reached the storage changed (%s, attempt %d of %d); "
                         "sending it again", what, offset, error.error_code, attempt, TRANSIT_ATTEMPTS)
     raise TransitCorruption(
-        f"{what}: the page write of {len(data)} bytes at byte {offset} reached {blob.url} with other bytes than "
-        f"were sent, {TRANSIT_ATTEMPTS} times (the storage refused each: checksum mismatch); nothing wrong was "
-        "stored. Look at the network path to the storage account (proxy, NIC offload), then run the cycle again"
+        # The URL without its query: a disk's upload URL carries its write SAS.
+        f"{what}: the page write of {len(data)} bytes at byte {offset} reached {blob.url.split('?')[0]} with other "
+        f"bytes than were sent, {TRANSIT_ATTEMPTS} times (the storage refused each: checksum mismatch); nothing "
+        "wrong was stored. Look at the network path to the storage (proxy, NIC offload), then run the step that "
+        "failed (the cycle, or the cutover) again"
     )
 
 
