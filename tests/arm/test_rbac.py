@@ -5,12 +5,14 @@ and nothing is created. The permissions API answers from the same assignments, a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from arm_clients import Arm, lab_credential, management_client
+from arm_clients import ARM_SCOPE, CACHE_ACCOUNT, Arm, blob_endpoint, lab_credential, management_client
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.identity import ClientSecretCredential
 from azure.mgmt.authorization.v2022_04_01 import AuthorizationManagementClient
+from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.privatedns import PrivateDnsManagementClient
@@ -28,6 +30,14 @@ pytestmark = pytest.mark.lab
 
 DISK = {"location": "westeurope", "sku": {"name": "Standard_LRS"},
         "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 1}}
+ZONE = "rbac.lab.internal"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"  # the built-in Reader's role definition name
+ASSIGNMENT = "5e1ab000-0000-4000-8000-00000000a551"
+
+
+def authorization_client(lab: dict, credential: ClientSecretCredential) -> AuthorizationManagementClient:
+    return AuthorizationManagementClient(credential, lab["arm"]["subscription_id"], base_url=lab["arm"]["endpoint"],
+                                         connection_verify=lab["ca_file"], credential_scopes=[ARM_SCOPE])
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +71,10 @@ def nothing_left(arm: Arm) -> Iterator[None]:
     for group in ("rg-hub", "rg-target"):
         with contextlib.suppress(ResourceNotFoundError):
             arm.network.network_interfaces.begin_delete(group, "rbac-nic").result()
+    with contextlib.suppress(ResourceNotFoundError):
+        arm.network.private_endpoints.begin_delete("rg-migration", "rbac-endpoint").result()
+    with contextlib.suppress(ResourceNotFoundError):
+        arm.private_dns.private_zones.begin_delete("rg-hub", ZONE).result()
 
 
 def test_a_call_without_its_action_is_refused_naming_client_object_id_action_and_scope_and_creates_nothing(
@@ -135,10 +149,86 @@ def test_a_resource_the_request_names_needs_its_linked_action_there(
         arm.network.network_interfaces.get("rg-target", "rbac-nic")
 
 
+def _write_disk(arm: Arm) -> None:
+    arm.compute.disks.begin_create_or_update("rg-target", "rbac-disk", DISK).result()
+
+
+def _list_keys(arm: Arm) -> None:
+    assert arm.storage.storage_accounts.list_keys("rg-migration", CACHE_ACCOUNT).keys
+
+
+def _write_private_dns_zone(arm: Arm) -> None:
+    assert arm.private_dns.private_zones.begin_create_or_update("rg-hub", ZONE, {"location": "global"}).result()
+
+
+def _write_private_endpoint(arm: Arm) -> None:
+    subnet = f"{arm.scope('rg-hub')}/providers/Microsoft.Network/virtualNetworks/vnet-hub/subnets/snet-endpoints"
+    account = f"{arm.scope('rg-migration')}/providers/Microsoft.Storage/storageAccounts/{CACHE_ACCOUNT}"
+    blob_endpoint(arm, "rg-migration", "rbac-endpoint", subnet, account)
+
+
+def _assign_reader(arm: Arm) -> None:
+    """What a Contributor may not do: give a role (here Reader on the target group, to the caller itself)."""
+    authorization_client(arm.lab, arm.credential).role_assignments.create(
+        arm.scope("rg-target"), ASSIGNMENT, RoleAssignmentCreateParameters(
+            role_definition_id=f"/subscriptions/{arm.subscription_id}/providers/Microsoft.Authorization/"
+                               f"roleDefinitions/{READER}", principal_id=object_id(arm.lab["arm"]["client_id"]),
+            principal_type="ServicePrincipal"))
+
+
+@pytest.mark.parametrize(("role", "allowed", "refused", "action", "scope"), [
+    ("Contributor", _write_disk, _assign_reader, "Microsoft.Authorization/roleAssignments/write",
+     f"resourceGroups/rg-target/providers/Microsoft.Authorization/roleAssignments/{ASSIGNMENT}"),
+    ("Storage Account Contributor", _list_keys, _write_disk, "Microsoft.Compute/disks/write",
+     "resourceGroups/rg-target/providers/Microsoft.Compute/disks/rbac-disk"),
+    ("Private DNS Zone Contributor", _write_private_dns_zone, _write_private_endpoint,
+     "Microsoft.Network/privateEndpoints/write",
+     "resourceGroups/rg-migration/providers/Microsoft.Network/privateEndpoints/rbac-endpoint"),
+], ids=["contributor", "storage-account-contributor", "private-dns-zone-contributor"])
+def test_a_built_in_role_at_the_subscription_allows_its_actions_and_refuses_what_it_leaves_out(
+    lab: dict, arm: Arm, vmshift_arm: Arm, nothing_left: None, role: str, allowed: Callable[[Arm], None],
+    refused: Callable[[Arm], None], action: str, scope: str,
+) -> None:
+    """Held at the subscription, so that a refusal is the role's own: Contributor's notActions keep the
+    Microsoft.Authorization writes out of its '*'."""
+    with azure_roles_held(lab, [{"role": role, "scope": ""}]):
+        allowed(vmshift_arm)
+        with pytest.raises(HttpResponseError) as refusal:
+            refused(vmshift_arm)
+        held = azure_role_assignments(lab)
+
+    assert refusal.value.status_code == 403 and refusal.value.error.code == "AuthorizationFailed"
+    assert f"perform action '{action}' over scope '/subscriptions/{lab['arm']['subscription_id']}/{scope}' or " \
+        in refusal.value.error.message
+    assert held == [{"role": role, "scope": f"/subscriptions/{lab['arm']['subscription_id']}"}]
+
+
+def test_an_owner_assigns_a_role_through_arm_and_the_app_holds_it_until_it_is_deleted(
+    lab: dict, arm: Arm, vmshift_arm: Arm
+) -> None:
+    owner = authorization_client(lab, arm.credential).role_assignments
+    reader = f"/subscriptions/{arm.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{READER}"
+    app = object_id(lab["arm"]["client_id"])
+    with azure_roles_held(lab, []):
+        with pytest.raises(HttpResponseError) as mistyped:  # the SDK's default principal type is User
+            owner.create(arm.scope("rg-target"), ASSIGNMENT, RoleAssignmentCreateParameters(
+                role_definition_id=reader, principal_id=app))
+        made = owner.create(arm.scope("rg-target"), ASSIGNMENT, RoleAssignmentCreateParameters(
+            role_definition_id=reader, principal_id=app, principal_type="ServicePrincipal"))
+        held = azure_role_assignments(lab)
+        list(vmshift_arm.compute.disks.list_by_resource_group("rg-target"))
+        owner.delete(arm.scope("rg-target"), ASSIGNMENT)
+        with pytest.raises(HttpResponseError, match="AuthorizationFailed"):
+            list(vmshift_arm.compute.disks.list_by_resource_group("rg-target"))
+
+    assert mistyped.value.status_code == 400 and mistyped.value.error.code == "UnmatchedPrincipalType"
+    assert (made.name, made.scope, made.role_definition_id, made.principal_type) == (
+        ASSIGNMENT, arm.scope("rg-target"), reader, "ServicePrincipal")
+    assert held == [{"role": "Reader", "scope": arm.scope("rg-target")}]
+
+
 def test_the_permissions_api_answers_the_roles_of_each_scope_as_the_sdk_asks_it(lab: dict) -> None:
-    client = AuthorizationManagementClient(lab_credential(lab), lab["arm"]["subscription_id"],
-                                           base_url=lab["arm"]["endpoint"], connection_verify=lab["ca_file"],
-                                           credential_scopes=["https://management.azure.com/.default"])
+    client = authorization_client(lab, lab_credential(lab))
     hub = "resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/vnet-hub"
     with azure_roles_held(lab, [{"role": "Reader", "scope": ""}, {"role": "Network Contributor", "scope": hub}]):
         group = [p.actions for p in client.permissions.list_for_resource_group("rg-hub")]

@@ -103,6 +103,9 @@ STORAGE = (
 # Microsoft.Authorization's permissions: authorization/resource-manager/Microsoft.Authorization, the versions that
 # have the operation (azure-mgmt-authorization 4 sends 2022-04-01).
 AUTHORIZATION = ("2015-07-01", "2018-01-01-preview", "2022-04-01", "2022-05-01-preview")
+# Role assignments: the version folders of azure-mgmt-authorization 4 that have the operations (it sends 2022-04-01).
+ROLE_ASSIGNMENTS = ("2015-07-01", "2018-01-01-preview", "2018-09-01-preview", "2020-04-01-preview",
+                    "2020-10-01-preview", "2022-04-01")
 
 
 # sqlvirtualmachine/resource-manager/Microsoft.SqlVirtualMachine's version folders; azure-mgmt-sqlvirtualmachine 1.0
@@ -158,6 +161,7 @@ RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
     "Microsoft.Compute/locations/operations": tuple(sorted({*COMPUTE, *DISK})),
     "Microsoft.Compute/locations/operationResults": tuple(sorted({*COMPUTE, *DISK})),
     "Microsoft.Authorization/permissions": AUTHORIZATION,
+    "Microsoft.Authorization/roleAssignments": ROLE_ASSIGNMENTS,
     "Microsoft.Resources/locations/operations": ARM,
     "Microsoft.Resources/locations/operationResults": ARM,
     "Microsoft.SqlVirtualMachine/sqlVirtualMachines": SQL_VIRTUAL_MACHINE,
@@ -168,7 +172,8 @@ RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
 # Fields of a response that a version does not have yet, by the version that brought them: left out of the
 # answer to an older version. A path walks dicts by key and every item of a list with "[]". Each first version is
 # the first in which the resource's model has the field in the per-version folders of azure-mgmt-compute 27.2,
-# azure-mgmt-network 19.3, azure-mgmt-resource 21.2 (subscriptions) and azure-mgmt-privatedns 1.0/1.1, which are
+# azure-mgmt-network 19.3, azure-mgmt-resource 21.2 (subscriptions), azure-mgmt-privatedns 1.0/1.1 and
+# azure-mgmt-authorization 4 (role assignments), which are
 # generated from those versions' swagger, and at the boundaries the simulator moved, in the swagger itself
 # (subscriptions.json 2019-11-01, commit 06717c1f: tags; privatedns.json 2020-01-01, commit 04c2cb7b: internalId).
 INTRODUCED: dict[str, dict[str, str]] = {
@@ -200,6 +205,9 @@ INTRODUCED: dict[str, dict[str, str]] = {
     },
     "Microsoft.Network/privateDnsZones": {
         "properties.internalId": "2020-01-01",
+    },
+    "Microsoft.Authorization/roleAssignments": {
+        "properties.principalType": "2018-09-01-preview",
     },
 }
 
@@ -241,7 +249,7 @@ def markdown() -> str:
     (tests/arm/test_api_versions.py holds the document to it)."""
     lists = {"ARM": ARM, "NETWORK": NETWORK, "PRIVATE_DNS": PRIVATE_DNS, "COMPUTE": COMPUTE, "DISK": DISK,
              "SKUS": SKUS, "STORAGE": STORAGE, "AUTHORIZATION": AUTHORIZATION,
-             "SQL_VIRTUAL_MACHINE": SQL_VIRTUAL_MACHINE}
+             "ROLE_ASSIGNMENTS": ROLE_ASSIGNMENTS, "SQL_VIRTUAL_MACHINE": SQL_VIRTUAL_MACHINE}
     rows = ["| resource type | served (oldest … newest, count) | left out of older versions |",
             "| --- | --- | --- |"]
     for resource_type, versions in RESOURCE_TYPES.items():

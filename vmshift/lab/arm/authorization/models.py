@@ -18,6 +18,7 @@ from typing import Any
 
 from vmshift.lab.arm.backend import BaseBackend
 from vmshift.lab.arm.errors import ArmError
+from vmshift.lab.arm.identity import object_id
 
 BUILTIN_ROLES_FILE = Path(__file__).with_name("builtin_roles.json")
 ROLE_DEFINITION = "Microsoft.Authorization/roleDefinitions"
@@ -126,6 +127,56 @@ class AuthorizationBackend(BaseBackend):
                                            "principalId": principal_id, "roleDefinitionName": role["name"],
                                            "roleName": role["roleName"], "scope": scope.rstrip("/")})
         return self.assignments(principal_id)
+
+    def create_role_assignment(self, scope: str, name: str, role_definition_id: str, principal_id: str,
+                               principal_type: str | None) -> tuple[dict[str, Any], bool]:
+        """An assignment as an administrator makes one through ARM (roleAssignments.create), with ARM's refusals
+        of a name that is not a GUID, a role or principal it does not know, a principal type that is not the
+        principal's (every principal of the lab is a service principal), and the same assignment twice."""
+        try:
+            uuid.UUID(name)
+        except ValueError:
+            raise ArmError(400, "InvalidRoleAssignmentId", f"The role assignment ID '{name}' is not valid. The "
+                                                           "role assignment ID must be a GUID.") from None
+        role_guid = role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        role = next((r for r in self.role_definitions() if r["name"].lower() == role_guid), None)
+        if role is None:
+            raise ArmError(400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{role_guid}' "
+                                                              "does not exist.")
+        if principal_id.lower() not in self._principals():
+            raise ArmError(400, "PrincipalNotFound", f"Principal {principal_id.replace('-', '')} does not exist in "
+                           f"the directory {self.simulator.settings.tenant_id}. Check that you have the correct "
+                           "principal ID.")
+        if principal_type and principal_type.lower() != "serviceprincipal":
+            # ARM's message, its spelling included.
+            raise ArmError(400, "UnmatchedPrincipalType", f"The PrincipalId '{principal_id.replace('-', '')}' has "
+                           f"type 'ServicePrincipal' , which is different from specified PrinciaplType "
+                           f"'{principal_type}'.")
+        assignment_id = f"{scope.rstrip('/')}/providers/{ROLE_ASSIGNMENT}/{name}"
+        existing = self.store.get(assignment_id)
+        for other in self.assignments(principal_id):
+            if (other["roleDefinitionName"].lower(), other["scope"].lower()) == (role["name"].lower(),
+                                                                                 scope.rstrip("/").lower()) \
+                    and other["id"].lower() != assignment_id.lower():
+                raise ArmError(409, "RoleAssignmentExists", "The role assignment already exists.")
+        assignment = {"id": assignment_id, "name": name, "type": ROLE_ASSIGNMENT, "principalId": principal_id,
+                      "roleDefinitionName": role["name"], "roleName": role["roleName"], "scope": scope.rstrip("/")}
+        self.store.put(assignment_id, assignment)
+        return assignment, existing is None
+
+    def role_assignment(self, assignment_id: str) -> dict[str, Any] | None:
+        return self.store.get(assignment_id)
+
+    def delete_role_assignment(self, assignment_id: str) -> dict[str, Any] | None:
+        found = self.store.get(assignment_id)
+        if found:
+            self.store.delete(assignment_id)
+        return found
+
+    def _principals(self) -> set[str]:
+        """The service principals of the lab tenant: vmshift's app and the lab's administrator app."""
+        settings = self.simulator.settings
+        return {object_id(app).lower() for app in (settings.client_id, settings.admin_client_id) if app}
 
     def permissions(self, principal_id: str, scope: str) -> list[dict[str, Any]]:
         """What the permissions API answers: the permissions of each role assigned at or above the scope."""

@@ -1,4 +1,4 @@
-"""Route table for Microsoft.Authorization: the permissions API at each kind of scope."""
+"""Route table for Microsoft.Authorization: the permissions API and role assignments at each kind of scope."""
 
 from vmshift.lab.arm.authorization.responses import AuthorizationResponse as A
 from vmshift.lab.arm.routing import Route
@@ -15,4 +15,12 @@ _CHILD = _GROUP + "/providers/{resourceProviderNamespace}/{parentType}/{parentNa
 ROUTES = [
     Route("GET", scope + _PERMISSIONS, A.method_dispatch(A.list_permissions), _TYPE)
     for scope in (_SUB, _GROUP, _RESOURCE, _TOP_LEVEL, _CHILD)
+]
+
+_ASSIGNMENT = "/providers/Microsoft.Authorization/roleAssignments/{roleAssignmentName}"
+ROUTES += [
+    Route(method, scope + _ASSIGNMENT, A.method_dispatch(handler), "Microsoft.Authorization/roleAssignments")
+    for scope in (_SUB, _GROUP, _RESOURCE)
+    for method, handler in (("PUT", A.create_role_assignment), ("GET", A.get_role_assignment),
+                            ("DELETE", A.delete_role_assignment))
 ]
