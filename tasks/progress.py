@@ -16,7 +16,8 @@ PROGRESS_EVERY_S = 5.0  # one small write per step and period, not one per piece
 @contextlib.asynccontextmanager
 async def progress_artifact(key: str, description: str) -> AsyncIterator[Callable[[float], None]]:
     """Yields the callback the step's thread reports its percent done to; the artifact shows the latest one every
-    PROGRESS_EVERY_S, and 100 once the step returns."""
+    PROGRESS_EVERY_S, 100 once the step returns, and the last one reported when it raises (a verification that
+    found a difference read to its end: 100 as well)."""
     artifact = await serially(acreate_progress_artifact(0.0, key=key, description=description))
     latest = [0.0]
 
@@ -31,6 +32,11 @@ async def progress_artifact(key: str, description: str) -> AsyncIterator[Callabl
     publisher = asyncio.create_task(publish())
     try:
         yield lambda percent: latest.__setitem__(0, percent)
+    except Exception:
+        publisher.cancel()
+        with contextlib.suppress(Exception):  # the step's own error is the one to see
+            await serially(aupdate_progress_artifact(artifact, latest[0]))
+        raise
     finally:
         publisher.cancel()
     await serially(aupdate_progress_artifact(artifact, 100.0))

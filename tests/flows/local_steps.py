@@ -6,6 +6,7 @@ stages, the concurrency limits and failure isolation are Prefect's business, wha
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
+from prefect.client.schemas.objects import ArtifactCollection
 
 from vmshift.azure.dns_gate import GateResult, Resolution, blob_fqdn
 from vmshift.azure.endpoint import PrivateEndpointInfo
@@ -29,6 +33,15 @@ from vmshift.state.status import history_markdown
 
 EXAMPLE_PLAN = Path(__file__).parents[2] / "examples" / "waves.csv"
 LOCAL = Actor("tests/flows", run="local")
+
+
+def latest_artifact(key: str) -> ArtifactCollection:
+    """The artifact of that key as the Prefect UI shows it: its latest version."""
+    async def read() -> list[ArtifactCollection]:
+        async with get_client() as client:
+            return await client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
+                key=ArtifactCollectionFilterKey(any_=[key])))
+    return asyncio.run(read())[0]
 
 
 def wave_of(name: str, vm_names: list[str]) -> Wave:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-from local_steps import EXAMPLE_PLAN
+from local_steps import EXAMPLE_PLAN, latest_artifact
 
 import vmshift.replication.disk_cycle
 from flows.complete_migration import complete_migration
@@ -133,6 +133,14 @@ def test_a_byte_flipped_in_the_replica_outside_the_final_delta_is_named_after_th
     assert f"managed disk {vm}-osdisk (source disk {key}) differs at byte offset {5 * MIB}" in row["error"]
     assert "The target VM was left running" in row["error"] and "Roll back" in row["error"]
     assert connect_azure().compute.virtual_machines.get("rg-target", vm).id == row["target_vm_id"]
+    # What a person sees in the Prefect UI: the verification's progress at its end, and the cutover report saying
+    # the verification failed, where, that the VM runs, and what to do.
+    assert latest_artifact(f"verification-{vm}").data == 100.0
+    report = latest_artifact(f"cutover-wave-{vm}").data
+    assert f"## {vm}: migrated" in report
+    assert "**Verification after the VM started: FAILED.** The target VM is running on a disk that differs" in report
+    assert f"disk {key} ({vm}-osdisk): " in report and f", DIFFERS at byte {5 * MIB})" in report
+    assert "It was left running." in report and f"Roll back (`vmshift rollback --vm {vm}`" in report
     # The differing chunk is the next cycle's to write again.
     assert open_clients(SETTINGS).store.load(vm).state.disks[str(key)].rewrite == [(5 * MIB, CHUNK)]
 

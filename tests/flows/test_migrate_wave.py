@@ -15,19 +15,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from local_steps import LocalSteps, wave_of
+from local_steps import LocalSteps, latest_artifact, wave_of
 from prefect import tags
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
-    ArtifactCollectionFilter,
-    ArtifactCollectionFilterKey,
     FlowRunFilter,
     FlowRunFilterName,
     FlowRunFilterTags,
     TaskRunFilter,
     TaskRunFilterTags,
 )
-from prefect.client.schemas.objects import ArtifactCollection, FlowRun, StateType, TaskRun
+from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.states import Cancelling
 
 import flows.migrate_wave
@@ -88,14 +86,6 @@ def cancel_when_running(marker: str, run_name: str, then: Callable[[], None] = l
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
-
-
-def latest_artifact(key: str) -> ArtifactCollection:
-    async def read() -> list[ArtifactCollection]:
-        async with get_client() as client:
-            return await client.read_latest_artifacts(artifact_filter=ArtifactCollectionFilter(
-                key=ArtifactCollectionFilterKey(any_=[key])))
-    return asyncio.run(read())[0]
 
 
 def outcomes(result: dict) -> dict[str, str]:
