@@ -3,10 +3,13 @@ role a security team imports is the one the lab enforces, and the one vmshift ch
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
+from vmshift.azure import permissions
 from vmshift.azure.permissions import OPERATOR_ROLE, REQUIRED_ACTIONS, SUBSCRIPTION_ROLE, Scope, role_actions
 from vmshift.lab.spec import DOCUMENTED_VCENTER_ROLE, load_spec
 from vmshift.steps import MigrationStep
@@ -14,6 +17,8 @@ from vmshift.vsphere.privileges import REQUIRED_PRIVILEGES, ROLE_FILE, ROLE_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "permissions.md"
+# Azure Migrate's published roles and vCenter privileges, the reference the docs compare vmshift with.
+AZURE_MIGRATE = json.loads((Path(__file__).with_name("azure_migrate_reference.json")).read_text())
 
 
 def _steps(steps: frozenset[MigrationStep]) -> str:
@@ -74,3 +79,79 @@ def test_the_lab_vcenter_user_holds_the_documented_role_unless_the_spec_says_oth
     for spec in (load_spec(), load_spec(ROOT / "tests" / "lab-spec.json")):
         assert spec.vcenter.role.name == ROLE_NAME
         assert spec.vcenter.role.privileges == role_privileges()
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    names: tuple[str, ...]  # the actions or privileges of the row, as its first cell writes them in backticks
+    azure_migrate: str
+    vmshift: str
+
+
+def comparison(side: str) -> list[ComparisonRow]:
+    """The rows of the table under '## {side}' > '### Compared with Azure Migrate'."""
+    section = DOC.read_text().split(f"\n## {side}\n", 1)[1].split("\n## ", 1)[0]
+    after = section.split("### Compared with Azure Migrate\n", 1)[1]
+    lines = after[after.index("\n|") + 1:].split("\n\n", 1)[0].splitlines()[2:]  # past the header
+    rows = []
+    for line in lines:
+        first, azure_migrate, vmshift, *_ = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        rows.append(ComparisonRow(tuple(re.findall(r"`([^`]+)`", first)), azure_migrate, vmshift))
+    assert rows and all(r.names and r.vmshift in ("yes", "no") for r in rows), \
+        f"each row of the {side} comparison names its actions in backticks and says yes or no for vmshift"
+    return rows
+
+
+def documented_azure_actions() -> set[str]:
+    return {action for path in (ROOT / "docs" / "roles").glob("azure-*.json")
+            for action in json.loads(path.read_text())["Actions"]}
+
+
+def azure_migrate_roles() -> dict[str, list[permissions.Grant]]:
+    return {name: [permissions.Grant(tuple(p["actions"]), tuple(p["notActions"])) for p in role["permissions"]]
+            for name, role in AZURE_MIGRATE["azure_roles"].items()}
+
+
+def test_every_action_of_the_azure_roles_has_a_row_in_the_azure_migrate_comparison() -> None:
+    rows = comparison("Azure")
+    held = {name for row in rows if row.vmshift == "yes" for name in row.names}
+    not_held = {name for row in rows if row.vmshift == "no" for name in row.names}
+    documented = documented_azure_actions()
+    assert sorted(documented - held) == [], "actions of docs/roles/ without a row in the comparison"
+    assert sorted(held - documented) == [], "rows say vmshift holds actions that docs/roles/ does not"
+    assert sorted(not_held & documented) == [], "rows say vmshift does without actions docs/roles/ holds"
+
+
+def test_the_azure_comparison_names_the_azure_migrate_roles_that_hold_each_action_and_notes_all_of_execute_expert(
+) -> None:
+    roles = azure_migrate_roles()
+    rows = comparison("Azure")
+    for row in rows:
+        said = {name for name in roles if name in row.azure_migrate}
+        assert said or row.azure_migrate == "no", row
+        for name in row.names:
+            assert said == {role for role, grants in roles.items() if permissions.allows(grants, name)}, \
+                f"`{name}`: the comparison says {row.azure_migrate!r}"
+    ours = documented_azure_actions()
+    noted = {name for row in rows if row.vmshift == "no" for name in row.names}
+    unnoted = [action for permission in AZURE_MIGRATE["azure_roles"]["Execute Expert"]["permissions"]
+               for action in permission["actions"]
+               if action not in noted and not any(permissions.action_matches(action, our) for our in ours)]
+    assert unnoted == [], "actions of Execute Expert that vmshift does without, with no row saying why"
+
+
+def test_every_vcenter_privilege_has_a_row_in_the_azure_migrate_comparison_that_says_what_azure_migrate_asks(
+) -> None:
+    rows = comparison("vCenter")
+    held = {name for row in rows if row.vmshift == "yes" for name in row.names}
+    not_held = {name for row in rows if row.vmshift == "no" for name in row.names}
+    assert sorted(set(role_privileges()) ^ held) == [], "the comparison's vmshift privileges are not the role's"
+    assert sorted(not_held & set(role_privileges())) == []
+    published = AZURE_MIGRATE["vcenter_privileges"]
+    for row in rows:
+        for name in row.names:
+            asked = any(fnmatch.fnmatchcase(name, privilege) for privilege in published)
+            assert row.azure_migrate.startswith("yes" if asked else "no"), \
+                f"`{name}`: the comparison says {row.azure_migrate!r}"
+    named = {name for row in rows for name in row.names}
+    assert [p for p in published if p not in named and not any(fnmatch.fnmatchcase(n, p) for n in held)] == []
