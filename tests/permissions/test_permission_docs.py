@@ -11,7 +11,10 @@ from pathlib import Path
 
 from vmshift.azure import permissions
 from vmshift.azure.permissions import OPERATOR_ROLE, REQUIRED_ACTIONS, SUBSCRIPTION_ROLE, Scope, role_actions
-from vmshift.lab.spec import DOCUMENTED_VCENTER_ROLE, load_spec
+from vmshift.lab.arm.authorization.models import absolute_scope, covers
+from vmshift.lab.spec import DEFAULT_SPEC, DOCUMENTED_VCENTER_ROLE, load_spec
+from vmshift.migration.access import TargetPlace, azure_scopes
+from vmshift.migration.appliance import Appliance
 from vmshift.steps import MigrationStep
 from vmshift.vsphere.privileges import REQUIRED_PRIVILEGES, ROLE_FILE, ROLE_NAME, role_privileges
 
@@ -79,6 +82,37 @@ def test_the_lab_vcenter_user_holds_the_documented_role_unless_the_spec_says_oth
     for spec in (load_spec(), load_spec(ROOT / "tests" / "lab-spec.json")):
         assert spec.vcenter.role.name == ROLE_NAME
         assert spec.vcenter.role.privileges == role_privileges()
+
+
+def test_the_lab_specs_give_vmshifts_app_the_documented_azure_roles_at_their_scopes_and_nothing_more() -> None:
+    """The subscription reader at each subscription of the spec, the operator on each of its resource groups;
+    with them the app reaches each scope of docs/permissions.md that a plan on the lab's groups and VNets
+    names, the subscription through the reader alone."""
+    documented = [json.loads(path.read_text()) for path in sorted((ROOT / "docs" / "roles").glob("azure-*.json"))]
+    for path in (DEFAULT_SPEC, ROOT / "tests" / "lab-spec.json"):
+        written = json.loads(path.read_text())["azure"]
+        subscriptions = [written, *written.get("subscriptions", [])]
+        expected = sorted([(SUBSCRIPTION_ROLE.name, f"/subscriptions/{s['subscription_id']}") for s in subscriptions]
+                          + [(OPERATOR_ROLE.name, f"/subscriptions/{s['subscription_id']}/resourceGroups/{g['name']}")
+                             for s in subscriptions for g in s.get("resource_groups", [])])
+        spec = load_spec(path).azure
+        granted = sorted((a.role, absolute_scope(spec.subscription_id, a.scope))
+                         for a in spec.vmshift_role_assignments())
+        assert granted == expected, path
+        assert spec.custom_roles == documented, f"{path}: the roles it names are not those of docs/roles/"
+
+        spoke = written["subscriptions"][0]["subscription_id"]
+        scopes = azure_scopes(Appliance(), spec.subscription_id, [TargetPlace.of(row) for row in (
+            {"target_subscription": spec.subscription_id, "resource_group": "rg-target",
+             "target_vnet": "vnet-target", "test_vnet": "vnet-test"},
+            {"target_subscription": spoke, "resource_group": "rg-spoke",
+             "target_vnet": "vnet-spoke", "test_vnet": "vnet-spoke-test"})])
+        assert scopes[Scope.SUBSCRIPTION] == sorted(f"/subscriptions/{s['subscription_id']}" for s in subscriptions)
+        for kind, ids in scopes.items():
+            for scope_id in ids:
+                reaching = {role for role, at in granted if covers(at, scope_id)}
+                assert reaching == ({SUBSCRIPTION_ROLE.name} if kind == Scope.SUBSCRIPTION else
+                                    {SUBSCRIPTION_ROLE.name, OPERATOR_ROLE.name}), f"{path}: {kind} {scope_id}"
 
 
 @dataclass(frozen=True)
