@@ -131,6 +131,19 @@ def test_not_actions_take_away_from_their_own_role_and_another_role_may_grant_th
         assert vmshift_arm.network.network_interfaces.begin_create_or_update("rg-hub", "rbac-nic", nic).result()
 
 
+def test_listing_a_groups_resources_needs_their_own_read_action_not_the_groups(lab: dict, vmshift_arm: Arm) -> None:
+    groups_only = {"Name": "rbac groups only", "Actions": ["Microsoft.Resources/subscriptions/resourceGroups/read"]}
+    with azure_roles_held(lab, [{"role": groups_only["Name"], "scope": ""}], roles=[groups_only]):
+        assert vmshift_arm.resources.resource_groups.get("rg-target").name == "rg-target"
+        with pytest.raises(HttpResponseError) as refused:
+            list(vmshift_arm.resources.resources.list_by_resource_group("rg-target"))
+    assert refused.value.status_code == 403
+    assert "'Microsoft.Resources/subscriptions/resourceGroups/resources/read' over scope " \
+        f"'/subscriptions/{lab['arm']['subscription_id']}/resourcegroups/rg-target'" in refused.value.error.message
+    with azure_roles_held(lab, [{"role": "Reader", "scope": ""}]):
+        assert list(vmshift_arm.resources.resources.list_by_resource_group("rg-target"))
+
+
 def test_a_resource_the_request_names_needs_its_linked_action_there(
     lab: dict, arm: Arm, vmshift_arm: Arm, nothing_left: None
 ) -> None:

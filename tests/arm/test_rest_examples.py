@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from arm_clients import MIB, Arm, fixed_vhd, upload_page_blob
+from arm_clients import LOCATION, MIB, Arm, fixed_vhd, upload_page_blob
+from azure.core.exceptions import ResourceNotFoundError
 
 pytestmark = pytest.mark.lab
 
@@ -179,3 +180,32 @@ def test_resource_group_example(arm: Arm, unique: Callable[[str], str]) -> None:
                                                             f"{name}", name, "eastus")
     assert created.properties.provisioning_state == "Succeeded"
     arm.resources.resource_groups.begin_delete(name).result()
+
+
+def test_a_group_lists_its_tracked_resources_and_not_their_parts(arm: Arm, group: str, endpoint_subnet: str) -> None:
+    # Resources_ListByResourceGroup: what `az resource list -g` shows; a subnet, a record set are parts of others.
+    nic = arm.network.network_interfaces.begin_create_or_update(group, "listed-nic", {
+        "location": LOCATION, "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {
+            "subnet": {"id": endpoint_subnet}}}]}}).result()
+    zone = arm.private_dns.private_zones.begin_create_or_update(group, "listed.example",
+                                                                {"location": "global"}).result()
+    vnet_id = endpoint_subnet.rsplit("/subnets/", 1)[0]
+    link = arm.private_dns.virtual_network_links.begin_create_or_update(group, zone.name, "listed-link", {
+        "location": "global", "properties": {"virtualNetwork": {"id": vnet_id}, "registrationEnabled": False}}).result()
+    arm.private_dns.record_sets.create_or_update(group, zone.name, "A", "app", {
+        "properties": {"ttl": 10, "aRecords": [{"ipv4Address": "10.60.2.9"}]}})
+
+    listed = list(arm.resources.resources.list_by_resource_group(group))
+
+    assert [(r.id, r.type, r.location) for r in listed] == [
+        (vnet_id, "Microsoft.Network/virtualNetworks", LOCATION),
+        (nic.id, "Microsoft.Network/networkInterfaces", LOCATION),
+        (zone.id, "Microsoft.Network/privateDnsZones", "global"),
+        (link.id, "Microsoft.Network/privateDnsZones/virtualNetworkLinks", "global")]
+    assert {r.name for r in listed} == {vnet_id.rsplit("/", 1)[1], "listed-nic", "listed.example", "listed-link"}
+    assert all(r.properties is None and r.provisioning_state is None for r in listed)
+    expanded = list(arm.resources.resources.list_by_resource_group(group, expand="provisioningState"))
+    assert {r.provisioning_state for r in expanded} == {"Succeeded"}
+    with pytest.raises(ResourceNotFoundError) as missing:
+        list(arm.resources.resources.list_by_resource_group("rg-never-made"))
+    assert missing.value.error.code == "ResourceGroupNotFound"

@@ -63,6 +63,18 @@ class Store:
                 (RESOURCE, len(prefix), prefix),
             )
 
+    def tracked(self, scope: str) -> list[dict[str, Any]]:
+        """Every resource inside a scope that has a location, in creation order: ARM's tracked resources, child
+        ones too (a private DNS zone's virtual network links); proxy resources (subnets, record sets, zone groups,
+        role assignments) have none."""
+        prefix = scope.lower().rstrip("/") + "/"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM documents WHERE kind = ? AND substr(key, 1, ?) = ? ORDER BY rowid",
+                (RESOURCE, len(prefix), prefix),
+            ).fetchall()
+        return [body for body in (json.loads(r[0]) for r in rows) if body.get("location")]
+
     def list(self, resource_type: str, scope: str = "/") -> list[dict[str, Any]]:
         """Resources of one type whose ID starts with scope, in creation order."""
         prefix = scope.lower().rstrip("/") + "/"

@@ -35,8 +35,9 @@ def required_action(route: Route, path: str) -> tuple[str, str] | None:
     verb = "action" if route.method == "POST" else _VERBS[route.method]
     template, segments = route.template.split("/"), path.rstrip("/").split("/")
     if "providers" not in template:  # resource groups, ARM's own type: a group, or the subscription for the list
-        return f"Microsoft.Resources/subscriptions/resourceGroups/{verb}", "/".join(segments[:5 if len(template) > 4
-                                                                                            else 3])
+        listed = "/resources" if template[-1] == "resources" else ""  # the resources a group holds
+        return (f"Microsoft.Resources/subscriptions/resourceGroups{listed}/{verb}",
+                "/".join(segments[:5 if len(template) > 4 else 3]))
     at = len(template) - 1 - template[::-1].index("providers")
     types, scope_end = [segments[at + 1]], at  # a list's scope is the group or subscription it lists in
     position = at + 2

@@ -17,6 +17,10 @@ from vmshift.lab.arm.wire import arm_resource
 RESOURCE_GROUP = "Microsoft.Resources/resourceGroups"
 # Resource group names: 1-90 characters, letters, digits, '_', '-', '.', '(', ')', not ending in '.'.
 _GROUP_NAME = re.compile(r"^[-\w._()]{1,90}(?<!\.)$")
+# GenericResourceExpanded (resources.json): a listed resource's fields, and what `$expand` may add.
+_GENERIC = ("id", "name", "type", "location", "extendedLocation", "tags", "plan", "kind", "managedBy", "sku",
+            "identity")
+_EXPANDABLE = ("createdTime", "changedTime", "provisioningState")
 
 
 class ResourcesBackend(BaseBackend):
@@ -50,6 +54,27 @@ class ResourcesBackend(BaseBackend):
     def list_resource_groups(self, subscription_id: str) -> list[dict[str, Any]]:
         scope = self.simulator.subscription_scope(subscription_id)
         return self.store.list(RESOURCE_GROUP, scope)
+
+    def list_resources(self, subscription_id: str, name: str, expand: str | None) -> list[dict[str, Any]]:
+        """Resources_ListByResourceGroup: the group's tracked resources as GenericResourceExpanded, without their
+        properties; `$expand` adds provisioningState, and createdTime where the resource records it."""
+        group = self.simulator.resource_group(subscription_id, name)
+        asked = {part.strip() for part in (expand or "").split(",") if part.strip()}
+        unknown = asked - set(_EXPANDABLE)
+        if unknown:
+            raise ArmError(400, "InvalidExpandQueryParameter",
+                           f"The value '{', '.join(sorted(unknown))}' of the $expand query parameter is invalid. "
+                           f"The supported values are '{', '.join(_EXPANDABLE)}'.")
+        listed = []
+        for resource in self.store.tracked(f"{group['id']}/providers"):
+            item = {key: resource[key] for key in _GENERIC if key in resource}
+            properties = resource.get("properties") or {}
+            if "provisioningState" in asked and "provisioningState" in properties:
+                item["provisioningState"] = properties["provisioningState"]
+            if "createdTime" in asked and "timeCreated" in properties:
+                item["createdTime"] = properties["timeCreated"]
+            listed.append(item)
+        return listed
 
     def delete_resource_group(self, subscription_id: str, name: str) -> dict[str, Any]:
         """Everything in the group goes; its storage accounts as an account delete does, so that

@@ -31,6 +31,13 @@ class ResourcesResponse(BaseResponse[ResourcesBackend]):
     def list_groups(self) -> ArmResponse:
         return self.listing(self.backend.list_resource_groups(self.subscription_id))
 
+    def list_resources(self) -> ArmResponse:
+        if {"$filter", "$top"} & self.req.query.keys():
+            raise ArmError(400, "BadRequest", "The lab does not simulate $filter or $top on a resource group's "
+                           "resources.")
+        return self.listing(self.backend.list_resources(self.subscription_id, self.group,
+                                                        self.req.query.get("$expand")))
+
     def delete(self) -> ArmResponse:
         group = self.backend.delete_resource_group(self.subscription_id, self.group)
         return self.accepted_action(group["location"])

@@ -16,6 +16,7 @@ ROUTES = [
     Route("HEAD", _GROUP, R.method_dispatch(R.check_existence), _GROUPS),
     Route("DELETE", _GROUP, R.method_dispatch(R.delete), _GROUPS),
     Route("GET", _SUB + "/resourcegroups", R.method_dispatch(R.list_groups), _GROUPS),
+    Route("GET", _GROUP + "/resources", R.method_dispatch(R.list_resources), _GROUPS),
     Route("GET", "/subscriptions", T.method_dispatch(T.list_subscriptions), _SUBSCRIPTIONS),
     Route("GET", _SUB, T.method_dispatch(T.get_subscription), _SUBSCRIPTIONS),
     Route("GET", "/tenants", T.method_dispatch(T.list_tenants), "Microsoft.Resources/tenants"),
