@@ -54,19 +54,20 @@ class BuildInputInvalid(AzureStepError):
 
 
 class BuildIncomplete(AzureStepError):
-    """Azure refused a step of a VM's build after some of its resources were built; names each of them."""
+    """Azure refused a step after part of what it builds was built (or a clean-up after part was deleted): names
+    each resource that exists, keeps Azure's own reason (a 403 names the action and the scope), and says how to go
+    on or clean up. Raised through vmshift.azure.built.naming_what_exists."""
 
-    def __init__(self, vm: str, purpose: str, built: tuple[str, ...], error: Exception) -> None:
-        self.vm = vm
+    def __init__(self, what: str, built: tuple[str, ...], error: Exception, clean_up: str, again: str) -> None:
+        self.what = what
         self.built = built
+        self.error = error
         reason = getattr(getattr(error, "error", None), "message", None) or str(error).splitlines()[0]
         code = getattr(getattr(error, "error", None), "code", None)
         exists = "\n".join(f"  - {resource}" for resource in built) or "  (nothing yet)"
-        undo = "the VM's test migration clean-up" if purpose == "test-migration" else \
-            "a rollback of the VM with its disks"
         super().__init__(
-            f"VM {vm}: Azure refused its {purpose} build ({code}: {reason}). Built so far for it:\n{exists}\n"
-            f"Fix what Azure names and run the step again (it reuses what exists), or delete them ({undo})"
+            f"Azure refused {what} ({code}: {reason}). What exists of it:\n{exists}\n"
+            f"Fix what Azure names and {again}, or delete them ({clean_up})"
         )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from azure.mgmt.core.tools import parse_resource_id, resource_id
 
+from vmshift.azure.built import naming_what_exists
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.errors import BuildInputInvalid
 from vmshift.azure.naming import subnet_id
@@ -79,21 +80,22 @@ def run_test_migration(
 
 
 def clean_up_test_migration(clients: AzureClients, *, resource_group: str, source_vm: str) -> CleanupReport:
-    """Deletes exactly the resources tagged as this source VM's test migration; running it again deletes none."""
+    """Deletes exactly the resources tagged as this source VM's test migration (the VMs, then the NICs and disks
+    they held); running it again deletes none. A deletion Azure refuses names what is left of them."""
 
     def ours(resource: object) -> bool:
         tags = getattr(resource, "tags", None) or {}
         return tags.get(PURPOSE_TAG) == PURPOSE_TEST and tags.get(SOURCE_VM_TAG) == source_vm
 
-    deleted: list[str] = []
     compute, network = clients.compute, clients.network
-    for vm in [v for v in compute.virtual_machines.list(resource_group) if ours(v)]:
-        compute.virtual_machines.begin_delete(resource_group, vm.name).result()
-        deleted.append(vm.id)
-    for nic in [n for n in network.network_interfaces.list(resource_group) if ours(n)]:
-        network.network_interfaces.begin_delete(resource_group, nic.name).result()
-        deleted.append(nic.id)
-    for disk in [d for d in compute.disks.list_by_resource_group(resource_group) if ours(d)]:
-        compute.disks.begin_delete(resource_group, disk.name).result()
-        deleted.append(disk.id)
-    return CleanupReport(tuple(deleted))
+    found = [(compute.virtual_machines, vm) for vm in compute.virtual_machines.list(resource_group) if ours(vm)]
+    found += [(network.network_interfaces, nic) for nic in network.network_interfaces.list(resource_group) if ours(nic)]
+    found += [(compute.disks, disk) for disk in compute.disks.list_by_resource_group(resource_group) if ours(disk)]
+    left = [resource.id for _, resource in found]
+    with naming_what_exists(f"the test migration clean-up of VM {source_vm}", left,
+                            "yourself, each VM before the NICs and disks it holds",
+                            again="run the clean-up again (it deletes what is left)"):
+        for operations, resource in found:
+            operations.begin_delete(resource_group, resource.name).result()
+            left.remove(resource.id)
+    return CleanupReport(tuple(resource.id for _, resource in found))

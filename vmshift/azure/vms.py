@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.compute.models import Disk
 from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id, resource_id
 
 from vmshift.azure import naming
 from vmshift.azure.addresses import ip_problem
+from vmshift.azure.built import ROLLBACK_WITH_DISKS, TEST_CLEAN_UP, naming_what_exists
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import (
     CUSTOMER_KEY,
@@ -22,7 +23,7 @@ from vmshift.azure.disks import (
     import_disk,
     snapshot_uri,
 )
-from vmshift.azure.errors import BuildIncomplete, BuildInputInvalid
+from vmshift.azure.errors import BuildInputInvalid
 from vmshift.azure.preflight import same_region
 from vmshift.azure.sizing import SizeChoice, choose_size, region_offer
 from vmshift.azure.tags import (
@@ -312,17 +313,10 @@ def create_vm(clients: AzureClients, plan: BuildPlan, disks: list[Disk]) -> Buil
     )
 
 
-@contextmanager
-def _naming_what_exists(plan: BuildPlan, built: list[str]) -> Iterator[None]:
-    """A refusal Azure will repeat (a 4xx other than throttling: a missing permission, a bad setting) is raised
-    as BuildIncomplete naming what this build already holds, so that nothing is left that nobody was told of;
-    throttling and server errors go through as they are, for the caller's retry."""
-    try:
-        yield
-    except HttpResponseError as error:
-        if error.status_code is None or error.status_code >= 500 or error.status_code in (408, 429):
-            raise
-        raise BuildIncomplete(plan.spec.source_vm, plan.purpose, tuple(built), error) from error
+def _naming_what_exists(plan: BuildPlan, built: list[str]) -> AbstractContextManager[None]:
+    """Azure's refusal of the build, as BuildIncomplete naming what this build already holds."""
+    return naming_what_exists(f"the {plan.purpose} build of VM {plan.spec.source_vm}", built,
+                              TEST_CLEAN_UP if plan.purpose == PURPOSE_TEST else ROLLBACK_WITH_DISKS)
 
 
 def existing_vm(clients: AzureClients, plan: BuildPlan) -> BuiltVm | None:
@@ -352,7 +346,9 @@ def existing_vm(clients: AzureClients, plan: BuildPlan) -> BuiltVm | None:
 
 
 def build_vm(clients: AzureClients, plan: BuildPlan) -> BuiltVm:
-    return create_vm(clients, plan, import_disks(clients, plan))
+    """The VM an earlier run built, else its disks imported and the VM created: asked before anything is built, so
+    that an identity that may not read VMs is refused with nothing built."""
+    return existing_vm(clients, plan) or create_vm(clients, plan, import_disks(clients, plan))
 
 
 @dataclass(frozen=True)
