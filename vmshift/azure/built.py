@@ -13,6 +13,9 @@ from vmshift.azure.errors import BuildIncomplete
 # How each kind of step is cleaned up, as its error says it.
 TEST_CLEAN_UP = "the VM's test migration clean-up"
 ROLLBACK_WITH_DISKS = "a rollback of the VM with its disks"
+ENDPOINT_CLEAN_UP = "delete the private endpoint: its network interface goes with it"
+PRIVATE_DNS_CLEAN_UP = (f"{ENDPOINT_CLEAN_UP}; the zone and its link only if no other account's endpoint resolves "
+                        "through them")
 # What running the step again does with what exists.
 REUSED = "run the step again (it reuses or replaces what exists)"
 

@@ -11,6 +11,7 @@ from azure.mgmt.core.tools import parse_resource_id
 from azure.mgmt.network.models import PrivateEndpoint, VirtualNetwork
 from azure.mgmt.storage.models import StorageAccount
 
+from vmshift.azure.built import ENDPOINT_CLEAN_UP, naming_what_exists
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.errors import (
     ApprovalTimedOut,
@@ -85,8 +86,11 @@ def ensure_private_endpoint(
             f"private endpoint {name} in {resource_group} already exists for another resource "
             f"({_connection(endpoint)[0].properties.private_link_service_id}); delete it or rename the account"
         )
-    endpoint = _wait_for_approval(clients, endpoint, account.name, resource_group, approval_timeout_s, poll_interval_s)
-    return _info(clients, endpoint)
+    with naming_what_exists(f"private endpoint {name} of storage account {account.name}",
+                            [endpoint.id, *_nic_ids(endpoint)], ENDPOINT_CLEAN_UP):
+        endpoint = _wait_for_approval(clients, endpoint, account.name, resource_group, approval_timeout_s,
+                                      poll_interval_s)
+        return _info(clients, endpoint)
 
 
 def existing_private_endpoint(clients: AzureClients, resource_group: str, account_name: str) -> PrivateEndpointInfo:
@@ -179,6 +183,11 @@ def _create(
     return clients.network.private_endpoints.begin_create_or_update(resource_group, name, body).result()
 
 
+def _nic_ids(endpoint: PrivateEndpoint) -> list[str]:
+    """The network interface Azure made for the endpoint (deleted with it)."""
+    return [nic.id for nic in endpoint.properties.network_interfaces or []]
+
+
 def _connection(endpoint: PrivateEndpoint) -> tuple:
     """The endpoint's one connection and whether it went the automatic or the manual way."""
     properties = endpoint.properties
@@ -211,9 +220,10 @@ def _wait_for_approval(
                 f"the connection of private endpoint {endpoint.name} to storage account {account_name} is "
                 f"{status}: ask the account's owner why, then delete the endpoint and run this step again"
             )
+        nics = ", ".join(parse_resource_id(nic)["name"] for nic in _nic_ids(endpoint))
         message = (
-            f"private endpoint {endpoint.name} waits for approval: the owner of storage account {account_name} "
-            f"approves it under {account_name} > Networking > Private endpoint connections"
+            f"private endpoint {endpoint.name} (network interface {nics}) waits for approval: the owner of storage "
+            f"account {account_name} approves it under {account_name} > Networking > Private endpoint connections"
         )
         why = (f". vmshift may not approve it itself: {APPROVAL_ACTION} on the account is not among its roles, or "
                "the account denies it") if _connection(endpoint)[1] == "manual" else ""
