@@ -10,6 +10,7 @@ import pytest
 import requests
 from azure.core.exceptions import ResourceExistsError
 from azure.mgmt.core.tools import resource_id
+from azure.mgmt.resource.resources import ResourceManagementClient
 
 from vmshift.azure.clients import AzureClients, connect
 from vmshift.azure.tags import RUN_TAG
@@ -35,6 +36,15 @@ ENGINE_TESTS = Actor("tests/azure", run="engine")  # who takes the lifecycle ste
 def azure(lab: dict) -> AzureClients:
     """The product's own clients, configured from the lab's environment as a user's shell would be."""
     return connect()
+
+
+@pytest.fixture(scope="session")
+def groups(owner: AzureClients) -> ResourceManagementClient:
+    """Resource groups and the resources each holds (`resources.list_by_resource_group`), as their owner sees
+    them."""
+    return ResourceManagementClient(owner.credential, owner.config.subscription_id,
+                                    base_url=owner.config.arm_endpoint, connection_verify=owner.config.ca_file,
+                                    credential_scopes=["https://management.azure.com/.default"])
 
 
 @pytest.fixture(scope="module")

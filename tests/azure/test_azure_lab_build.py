@@ -552,3 +552,35 @@ def test_a_build_azure_refuses_midway_names_every_resource_it_leaves_and_the_cle
     assert all(resource in message for resource in refused.value.built)
     cleaned = tm.clean_up_test_migration(azure, resource_group="rg-target", source_vm="az-sql-01")
     assert {d.lower() for d in cleaned.deleted} == left
+
+
+def test_a_cutover_refused_its_frozen_copies_names_the_disks_and_copies_it_made_and_starts_the_source_again(
+    azure, groups, lab, linux_spec, recovery_point
+):
+    """May take the OS disk's frozen copy but no other: the data disk's is refused after both disks were imported
+    and the first copy taken; the error names the three, and a rollback with the disks removes them."""
+    vm = "az-frozen-06"
+    source = ReplicaSource(recovery_point, vm, {2000: _pattern(12, 2 * MIB), 2001: _pattern(13, MIB)})
+    spec = replace(linux_spec, source_vm=vm, run_id="azure-test-frozen-1", availability_set=None,
+                   encryption_type=PLATFORM_KEY, disk_encryption_set=None,
+                   disks=(TargetDisk(2000, "Standard_LRS", "pending"), TargetDisk(2001, "Standard_LRS", "pending")))
+    lacking = "Microsoft.Compute/snapshots/write"
+    role = {"Name": "vmshift operator without frozen copies",
+            "Actions": [a for a in role_actions(OPERATOR_ROLE) if a != lacking]}
+    first_copy = {"Name": "vmshift one frozen copy", "Actions": [lacking]}
+    held = [{"role": SUBSCRIPTION_ROLE.name, "scope": ""},
+            *({"role": role["Name"], "scope": f"resourceGroups/{g}"} for g in ("rg-migration", "rg-hub", "rg-target")),
+            {"role": first_copy["Name"],
+             "scope": f"resourceGroups/rg-target/providers/Microsoft.Compute/snapshots/{vm}-osdisk-frozen"}]
+    with azure_roles_held(lab, held, roles=[role, first_copy]), pytest.raises(BuildIncomplete) as refused:
+        cutover(azure, spec, source, CutoverOptions(shutdown_timeout_s=30))
+
+    message = str(refused.value)
+    assert f"'{lacking}'" in message and f"snapshots/{vm}-datadisk-0-frozen'" in message  # ARM's own refusal
+    made = {r.id.lower() for r in groups.resources.list_by_resource_group("rg-target") if r.name.startswith(f"{vm}-")}
+    assert {r.rsplit("/", 1)[1] for r in made} == {f"{vm}-osdisk", f"{vm}-datadisk-0", f"{vm}-osdisk-frozen"}
+    assert {r.lower() for r in refused.value.built} == made and all(r in message for r in refused.value.built)
+    assert "a rollback of the VM with its disks" in message
+    assert source.events[-2:] == ["release", "power_on"]
+    rollback_cutover(azure, source, resource_group="rg-target", vm_name=vm, delete_disks=True)
+    assert not [r for r in groups.resources.list_by_resource_group("rg-target") if r.name.startswith(f"{vm}-")]

@@ -11,6 +11,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.compute.models import Disk
 from azure.storage.blob import BlobClient
 
+from vmshift.azure.built import ROLLBACK_WITH_DISKS, naming_what_exists
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.errors import DiskFromOtherRecoveryPoint
 from vmshift.azure.tags import PURPOSE_TAG, SOURCE_VM_TAG
@@ -271,8 +272,9 @@ def stage_disk(
             clients.compute.disks.begin_revoke_access(resource_group, disk.name).result()
         clients.compute.disks.begin_delete(resource_group, disk.name).result()
     creation = {"createOption": "Upload", "uploadSizeBytes": capacity_bytes + FOOTER_SIZE}
-    clients.compute.disks.begin_create_or_update(resource_group, disk.name,
-                                                 _disk_body(disk, creation, location, tags)).result()
-    access = clients.compute.disks.begin_grant_access(
-        resource_group, disk.name, {"access": "Write", "durationInSeconds": _UPLOAD_SECONDS}).result()
+    made = clients.compute.disks.begin_create_or_update(resource_group, disk.name,
+                                                        _disk_body(disk, creation, location, tags)).result()
+    with naming_what_exists(f"the staging of managed disk {disk.name}", [made.id], ROLLBACK_WITH_DISKS):
+        access = clients.compute.disks.begin_grant_access(
+            resource_group, disk.name, {"access": "Write", "durationInSeconds": _UPLOAD_SECONDS}).result()
     return StagedDisk(clients, resource_group, disk.name, access.access_sas)

@@ -17,8 +17,9 @@ from typing import Protocol
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.compute.models import Disk
-from azure.mgmt.core.tools import parse_resource_id
+from azure.mgmt.core.tools import parse_resource_id, resource_id
 
+from vmshift.azure.built import ROLLBACK_WITH_DISKS, naming_what_exists
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import delete_disk, delete_frozen_copy, freeze_disk, frozen_copy_name
 from vmshift.azure.errors import RollbackRefused
@@ -307,13 +308,17 @@ def _freeze(
             disks = import_disks(clients, final_plan, made)
     else:
         disks = [made[disk.name] for disk, _lun in final_plan.disks]
-    with clock.step("frozen copies"):
+    built = [disk.id for disk in disks]
+    with clock.step("frozen copies"), naming_what_exists(f"the frozen copies of VM {spec.source_vm}'s disks", built,
+                                                          ROLLBACK_WITH_DISKS):
         proofs = {}
         for key, disk in zip(keys, disks, strict=True):
             frozen = final.disks[key]
             proofs[str(key)] = DiskProof(key=key, managed_disk=disk.name,
                                          snapshot=freeze_disk(clients, spec.resource_group, disk, plan.disk_tags),
                                          manifest_blob=frozen.manifest_blob, manifest=frozen.manifest_snapshot)
+            built.append(resource_id(subscription=clients.config.subscription_id, resource_group=spec.resource_group,
+                                     namespace="Microsoft.Compute", type="snapshots", name=proofs[str(key)].snapshot))
         cutover_record = CutoverRecord(recovery_point=final.recovery_point, resource_group=spec.resource_group,
                                        target_vm=plan.vm_name, started_at=started_at, disks=proofs,
                                        source_snapshot=final.kept_snapshot, staging=_staging_step(staged))
@@ -324,13 +329,14 @@ def _freeze(
 def _seal(staging: CacheStaging, staged: StagedDisks, final: FinalDelta, vm: str) -> dict[str, Disk]:
     """The staged disks made ready for the VM. One whose final delta was not a delta of the point it holds (a cycle
     ran between staging and shutdown, or the disk was compared whole) is filled again from the final point first."""
-    for key, disk in staged.disks.items():
-        if final.recovery_point != staged.point + 1 or key in final.resynced:
-            log.warning("%s: disk %s was staged from recovery point %d, the final delta is %d%s: filling it again "
-                        "from the final recovery point inside the outage", vm, key, staged.point,
-                        final.recovery_point, " (compared whole)" if key in final.resynced else "")
-            staging.fill(disk, key)
-    return {disk.name: disk.seal() for disk in staged.disks.values()}
+    with naming_what_exists(f"the cutover of VM {vm}: its staged disks", staged.ids, ROLLBACK_WITH_DISKS):
+        for key, disk in staged.disks.items():
+            if final.recovery_point != staged.point + 1 or key in final.resynced:
+                log.warning("%s: disk %s was staged from recovery point %d, the final delta is %d%s: filling it "
+                            "again from the final recovery point inside the outage", vm, key, staged.point,
+                            final.recovery_point, " (compared whole)" if key in final.resynced else "")
+                staging.fill(disk, key)
+        return {disk.name: disk.seal() for disk in staged.disks.values()}
 
 
 def _staging_step(staged: StagedDisks | None) -> DowntimeStep | None:

@@ -13,6 +13,9 @@ from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from azure.mgmt.core.tools import resource_id
+
+from vmshift.azure.built import ROLLBACK_WITH_DISKS, naming_what_exists
 from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import StagedDisk, can_stage, stage_disk
 from vmshift.azure.vms import BuildPlan
@@ -33,6 +36,7 @@ class StagedDisks:
 
     point: int
     disks: dict[int, StagedDisk] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)  # the disks' resource IDs, as they are made
     bytes_copied: int = 0
     seconds: float = 0.0
 
@@ -57,13 +61,17 @@ class CacheStaging:
         started = time.monotonic()
         state = open_clients(self.settings).store.load(self.vm).state
         staged = StagedDisks(point=state.recovery_points[-1].cycle)
-        for key, (disk, _lun) in zip(keys, plan.disks, strict=True):
-            capacity = state.disks[str(key)].capacity_bytes
-            if key not in only or not can_stage(capacity):
-                continue
-            staged.disks[key] = stage_disk(clients, disk, capacity, resource_group=plan.spec.resource_group,
-                                           location=plan.spec.region, tags=plan.disk_tags)
-            staged.bytes_copied += self.fill(staged.disks[key], key)
+        group = plan.spec.resource_group
+        with naming_what_exists(f"the staging of VM {self.vm}'s disks", staged.ids, ROLLBACK_WITH_DISKS):
+            for key, (disk, _lun) in zip(keys, plan.disks, strict=True):
+                capacity = state.disks[str(key)].capacity_bytes
+                if key not in only or not can_stage(capacity):
+                    continue
+                staged.disks[key] = stage_disk(clients, disk, capacity, resource_group=group,
+                                               location=plan.spec.region, tags=plan.disk_tags)
+                staged.ids.append(resource_id(subscription=clients.config.subscription_id, resource_group=group,
+                                              namespace="Microsoft.Compute", type="disks", name=disk.name))
+                staged.bytes_copied += self.fill(staged.disks[key], key)
         staged.seconds = time.monotonic() - started
         log.info("%s: %d disks staged from recovery point %d (%d bytes) in %.1f s", self.vm, len(staged.disks),
                  staged.point, staged.bytes_copied, staged.seconds)
