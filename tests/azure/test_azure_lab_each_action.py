@@ -2,7 +2,9 @@
 start of every step that needs it refuses naming it and its scope before anything is built, the flow of each such
 step fails naming it (no flow reports success), and the call that needs it, run without the check, fails naming
 it (ARM's 403, or vmshift's message where it has a way round), so the documented roles are exactly what vmshift
-uses. One lab; the roles change through the lab's endpoint between cases; the calls run directly."""
+uses. The resource groups a case touches are listed before and after, as ARM lists them: the checks and the flows
+leave nothing new, and whatever the call built before it was refused is named in its error. One lab; the roles
+change through the lab's endpoint between cases; the calls run directly."""
 
 from __future__ import annotations
 
@@ -108,14 +110,11 @@ def target_spec(ids, recovery_point) -> TargetVmSpec:
 
 
 @pytest.fixture
-def estate(lab: dict, owner: AzureClients) -> Iterator[Estate]:
+def estate(lab: dict, owner: AzureClients, groups: ResourceManagementClient) -> Iterator[Estate]:
     """A fresh cache account and a fresh hub group and VNet; the owner removes them (and what a case made in
     them) afterwards."""
     n = next(_cases)
     sub = f"/subscriptions/{lab['arm']['subscription_id']}"
-    groups = ResourceManagementClient(owner.credential, owner.config.subscription_id,
-                                      base_url=owner.config.arm_endpoint, connection_verify=owner.config.ca_file,
-                                      credential_scopes=["https://management.azure.com/.default"])
     hub_group, account = f"rg-perm-hub-{n}", f"vmshiftperm{n}"
     groups.resource_groups.create_or_update(hub_group, {"location": "westeurope"})
     space = f"10.{100 + n}"
@@ -131,6 +130,25 @@ def estate(lab: dict, owner: AzureClients) -> Iterator[Estate]:
     owner.storage.storage_accounts.delete("rg-migration", account)
     groups.resource_groups.begin_delete(hub_group).result()
     tm.clean_up_test_migration(owner, resource_group="rg-target", source_vm=f"perm-vm-{n}")
+
+
+def _resources(groups: ResourceManagementClient, estate: Estate) -> dict[str, str]:
+    """Every resource in the groups a case touches (the target group, the cache account's, the hub's), as ARM
+    lists them: name by ID (lower-cased, as ARM compares IDs)."""
+    return {resource.id.lower(): resource.name for group in ("rg-target", "rg-migration", estate.hub_group)
+            for resource in groups.resources.list_by_resource_group(group)}
+
+
+def _remove(owner: AzureClients, made: dict[str, str]) -> None:
+    """The disks no VM holds and the frozen copies a case's call left; the estate's clean-up removes the rest (the
+    endpoint and its NIC, the hub group with the zone and its link, a test migration's VM with its NIC and disks)."""
+    for resource_id, name in made.items():
+        if "/providers/microsoft.compute/snapshots/" in resource_id:
+            delete_frozen_copy(owner, "rg-target", name)
+        elif "/providers/microsoft.compute/disks/" in resource_id:
+            disk = owner.compute.disks.get("rg-target", name)
+            if not disk.managed_by:
+                delete_disk(owner, "rg-target", name, disk)
 
 
 def _replication(clients: AzureClients, estate: Estate, _spec: TargetVmSpec) -> None:
@@ -214,8 +232,8 @@ def _case_id(required: RequiredAction) -> str:
 
 @pytest.mark.parametrize("required", REQUIRED_ACTIONS, ids=_case_id)
 def test_without_an_action_each_step_needing_it_is_refused_and_its_call_fails_naming_it(
-    lab: dict, owner: AzureClients, estate: Estate, target_spec: TargetVmSpec, required: RequiredAction,
-    monkeypatch: pytest.MonkeyPatch,
+    lab: dict, owner: AzureClients, groups: ResourceManagementClient, estate: Estate, target_spec: TargetVmSpec,
+    required: RequiredAction, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     call = _call(required)
     if call in (_disk_clean_up, _frozen_copy):  # a migrated disk, made by its owner; readable for the clean-up
@@ -230,6 +248,7 @@ def test_without_an_action_each_step_needing_it_is_refused_and_its_call_fails_na
     wave, appliance = _wave_and_appliance(estate, monkeypatch)
     assert azure_scopes(appliance, clients.config.subscription_id, [TargetPlace.of(wave.vms[0])]) == \
         estate.scopes()  # the flows ask the scopes the check above asks
+    before = _resources(groups, estate)
     with azure_roles_held(lab, assignments, roles):
         for step in required.steps:
             with pytest.raises(PermissionsMissing) as refused:
@@ -242,12 +261,17 @@ def test_without_an_action_each_step_needing_it_is_refused_and_its_call_fails_na
             if step in STEP_FLOWS:  # discovery has none: `plan validate` is its check, above
                 state = asyncio.run(STEP_FLOWS[step](wave, appliance))  # the step's own flow, on the same scopes
                 assert state.is_failed() and required.action in str(state.message), (step, state.message)
+        assert _resources(groups, estate) == before  # refused before anything was built
         with pytest.raises(Exception) as failed:  # ARM's 403, or vmshift's own error, as it comes
             call(clients, estate, target_spec)
-    assert required.action.lower() in str(failed.value).lower(), failed.value
-    if call in (_disk_clean_up, _frozen_copy):
-        with contextlib.suppress(ResourceNotFoundError):
-            delete_frozen_copy(owner, "rg-target", frozen_copy_name(f"{estate.source_vm}-disk"))
-            delete_disk(owner, "rg-target", f"{estate.source_vm}-disk")
-    if call is _staged_disk:  # left made for upload, never opened
-        delete_disk(owner, "rg-target", f"{estate.source_vm}-staged")
+    made = {resource_id: name for resource_id, name in _resources(groups, estate).items() if resource_id not in before}
+    try:
+        assert required.action.lower() in str(failed.value).lower(), failed.value
+        # What the call built before it was refused is named where the refusal is read.
+        assert {name for name in made.values() if name not in str(failed.value)} == set(), failed.value
+    finally:
+        _remove(owner, made)
+        if call in (_disk_clean_up, _frozen_copy):
+            with contextlib.suppress(ResourceNotFoundError):
+                delete_frozen_copy(owner, "rg-target", frozen_copy_name(f"{estate.source_vm}-disk"))
+                delete_disk(owner, "rg-target", f"{estate.source_vm}-disk")

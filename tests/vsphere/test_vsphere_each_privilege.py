@@ -1,7 +1,8 @@
 """Each documented vCenter privilege taken away in turn, the others kept: the check at the start of every step
 that needs it refuses naming it, before anything is touched, the flow of each such step fails naming it (no flow
 reports success), and the vSphere call that needs it is refused by the lab's vCenter naming it too, so the
-documented role is exactly what vmshift uses."""
+documented role is exactly what vmshift uses. The VM's snapshots are listed before and after: the checks and the
+flows take none, and one the call took before it was refused is named in its error."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from vmshift.vsphere.cbt import ALL_ALLOCATED, changed_areas, disable_cbt, enabl
 from vmshift.vsphere.connection import VSphereSession
 from vmshift.vsphere.datastore import open_disk
 from vmshift.vsphere.errors import PrivilegesMissing, VSphereError
-from vmshift.vsphere.inventory import find_vm
+from vmshift.vsphere.inventory import find_vm, snapshot_trees
 from vmshift.vsphere.power import power_off, power_on, shutdown_guest
 from vmshift.vsphere.privileges import REQUIRED_PRIVILEGES, ROLE_NAME, check_privileges, role_privileges
 from vmshift.vsphere.snapshots import create_snapshot, find_snapshots, remove_snapshot, snapshot_disks
@@ -79,6 +80,12 @@ def one_vm_wave() -> Wave:
     return dataclasses.replace(plan.waves[0], name="privilege-taken-away", vms=(row,))
 
 
+def _snapshots(vm: vim.VirtualMachine) -> dict[str, str]:
+    """The VM's snapshots as vCenter lists them: name by managed object id."""
+    info = vm.snapshot
+    return {tree.snapshot._moId: tree.name for tree in snapshot_trees(info.rootSnapshotList if info else None)}
+
+
 def _read(session: VSphereSession, snapshot: vim.vm.Snapshot) -> bytes:
     disk = snapshot_disks(snapshot)[0]
     return open_disk(session, disk.datastore_path, disk.capacity_bytes).read(0, 512)
@@ -94,6 +101,7 @@ def test_without_a_privilege_each_step_needing_it_is_refused_and_its_call_fails_
 ) -> None:
     ready, call = CALLS[privilege]
     prepared = ready(session, vm)
+    before = _snapshots(vm)
     steps = [step for r in REQUIRED_PRIVILEGES if r.privilege == privilege for step in r.steps]
     with role_held(lab, ROLE_NAME, [p for p in role_privileges() if p != privilege]):
         for step in steps:
@@ -106,6 +114,9 @@ def test_without_a_privilege_each_step_needing_it_is_refused_and_its_call_fails_
         others = [p for p in MigrationStep if p not in steps]
         for step in others:
             check_privileges(session, step, [vm])
+        assert _snapshots(vm) == before  # refused before anything was touched
         with pytest.raises(VSphereError) as failed:
             call(session, vm, prepared)
     assert privilege in str(failed.value)
+    taken = {moref: name for moref, name in _snapshots(vm).items() if moref not in before}
+    assert {name for name in taken.values() if name not in str(failed.value)} == set(), failed.value
