@@ -7,7 +7,7 @@
 // checks whether that file changed and, if so, folds it into AZURITE_ACCOUNTS and refreshes Azurite's
 // account store: an account created (or deleted) through ARM counts from the next request on.
 // Azurite's own files stay as npm installed them. Usage: the arguments of azurite-blob.
-// It also hides SAS signatures in the access log (below).
+// It also hides SAS signatures in the access log, and computes CRC-64 faster (below).
 "use strict";
 
 const fs = require("fs");
@@ -74,6 +74,9 @@ const SAS_SIGNATURE = /([?&]sig=)[^&\s"]*/gi;
 const writeOut = process.stdout.write.bind(process.stdout);
 process.stdout.write = (chunk, ...rest) =>
   writeOut(typeof chunk === "string" ? chunk.replace(SAS_SIGNATURE, "$1REDACTED") : chunk, ...rest);
+
+// Put Page's x-ms-content-crc64 checked eight bytes a step (azurite_crc64.js): Azurite's own loop is ~8x slower.
+require("./azurite_crc64").install();
 
 syncEnvironment();
 require("azurite/dist/src/blob/main");
