@@ -236,7 +236,11 @@ class StagedDisk:
         if not is_zero(data):
             put_page(self._blob, offset, data, f"managed disk {self.name}")
         else:
-            self._blob.clear_page(offset=offset, length=len(data))
+            self.clear(offset, len(data))
+
+    def clear(self, offset: int, length: int) -> None:
+        """Pages at `offset` cleared: they read as zeros, and the disk holds them no more (Get Page Ranges)."""
+        self._blob.clear_page(offset=offset, length=length)
 
     def seal(self) -> Disk:
         """Ends the upload (the disk becomes Unattached, ready for a VM); the VHD footer must have been written."""

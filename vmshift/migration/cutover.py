@@ -188,12 +188,14 @@ class OutageClock:
     steps: list[DowntimeStep] = field(default_factory=list)
 
     @contextlib.contextmanager
-    def step(self, name: str, nbytes: int | None = None) -> Iterator[None]:
-        started = time.monotonic()
+    def step(self, name: str, nbytes: int | None = None) -> Iterator[DowntimeStep]:
+        """Times the block as the step; its bytes may be set inside it, once known."""
+        started, step = time.monotonic(), DowntimeStep(name=name, seconds=0.0, bytes=nbytes)
         try:
-            yield
+            yield step
         finally:
-            self.steps.append(DowntimeStep(name=name, seconds=round(time.monotonic() - started, 3), bytes=nbytes))
+            step.seconds = round(time.monotonic() - started, 3)
+            self.steps.append(step)
 
 
 def cutover(
@@ -212,7 +214,9 @@ def cutover(
 
     With `staging`, the VM's disks are built from the latest recovery point before the source is shut down, and
     the final delta's read-back writes what it changed into them: the outage then does not grow with the disks
-    (a disk prepared for Azure inside the outage, or one too small to upload, is imported as before).
+    (a disk prepared for Azure inside the outage, or one too small to upload, is imported as before). Should the
+    final delta not be a delta of the point they hold (a cycle ended between the staging and the shutdown), they
+    are filled again from the final recovery point inside the outage: the step "staged disks refill", its bytes.
 
     The target's settings are checked before the source is touched. Run again after it succeeded, it finds the VM
     it built and touches neither the source nor Azure. Run again after a run that shut the source down and died,
@@ -301,8 +305,15 @@ def _freeze(
                                      for key, (disk, lun) in zip(keys, plan.disks, strict=True)))
     made: dict[str, Disk] = {}
     if staging is not None:
-        with clock.step("staged disks"):
-            made = _seal(*staging, final, spec.source_vm)
+        cache, staged = staging
+        behind = _behind(staged, final, spec.source_vm)
+        with naming_what_exists(f"the cutover of VM {spec.source_vm}: its staged disks", staged.ids,
+                                ROLLBACK_WITH_DISKS):
+            if behind:  # the recovery point read and copied whole inside the outage: a step of its own, its bytes
+                with clock.step("staged disks refill") as refill:
+                    refill.bytes = cache.refill(staged, behind)
+            with clock.step("staged disks"):
+                made = {disk.name: disk.seal() for disk in staged.disks.values()}
     if len(made) < len(final_plan.disks):
         with clock.step("disk import"):
             disks = import_disks(clients, final_plan, made)
@@ -326,17 +337,16 @@ def _freeze(
     return cutover_record, final_plan, disks, preparation
 
 
-def _seal(staging: CacheStaging, staged: StagedDisks, final: FinalDelta, vm: str) -> dict[str, Disk]:
-    """The staged disks made ready for the VM. One whose final delta was not a delta of the point it holds (a cycle
-    ran between staging and shutdown, or the disk was compared whole) is filled again from the final point first."""
-    with naming_what_exists(f"the cutover of VM {vm}: its staged disks", staged.ids, ROLLBACK_WITH_DISKS):
-        for key, disk in staged.disks.items():
-            if final.recovery_point != staged.point + 1 or key in final.resynced:
-                log.warning("%s: disk %s was staged from recovery point %d, the final delta is %d%s: filling it "
-                            "again from the final recovery point inside the outage", vm, key, staged.point,
-                            final.recovery_point, " (compared whole)" if key in final.resynced else "")
-                staging.fill(disk, key)
-        return {disk.name: disk.seal() for disk in staged.disks.values()}
+def _behind(staged: StagedDisks, final: FinalDelta, vm: str) -> list[int]:
+    """The staged disks the final delta's ranges did not bring to the final recovery point: every one when the
+    final delta is no delta of the point they hold (a cycle ran between the staging and the shutdown), and those
+    it compared whole."""
+    behind = [key for key in staged.disks if final.recovery_point != staged.point + 1 or key in final.resynced]
+    for key in behind:
+        log.warning("%s: disk %s was staged from recovery point %d, the final delta is %d%s: filling it again from "
+                    "the final recovery point inside the outage", vm, key, staged.point, final.recovery_point,
+                    " (compared whole)" if key in final.resynced else "")
+    return behind
 
 
 def _staging_step(staged: StagedDisks | None) -> DowntimeStep | None:

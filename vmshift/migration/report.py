@@ -39,7 +39,7 @@ def _size(nbytes: int | None) -> str:
     return f"{nbytes} B"
 
 
-_STEP_BYTES = {"final delta": "changed", "range check": "read back"}
+_STEP_BYTES = {"final delta": "changed", "range check": "read back", "staged disks refill": "copied"}
 
 
 def _verification_lines(row: dict) -> list[str]:

@@ -20,7 +20,7 @@ from vmshift.azure.clients import AzureClients
 from vmshift.azure.disks import StagedDisk, can_stage, stage_disk
 from vmshift.azure.vms import BuildPlan
 from vmshift.replication.cycle import ReplicationSettings
-from vmshift.replication.extents import clip, split
+from vmshift.replication.extents import DiskExtent, clip, split, subtract, total_bytes
 from vmshift.replication.pageblob import BlobDiskReader
 from vmshift.replication.readback import Mirror
 from vmshift.replication.settings import open_clients
@@ -36,6 +36,7 @@ class StagedDisks:
 
     point: int
     disks: dict[int, StagedDisk] = field(default_factory=dict)
+    pages: dict[int, list[DiskExtent]] = field(default_factory=dict)  # what each disk was filled with
     ids: list[str] = field(default_factory=list)  # the disks' resource IDs, as they are made
     bytes_copied: int = 0
     seconds: float = 0.0
@@ -71,22 +72,39 @@ class CacheStaging:
                                                location=plan.spec.region, tags=plan.disk_tags)
                 staged.ids.append(resource_id(subscription=clients.config.subscription_id, resource_group=group,
                                               namespace="Microsoft.Compute", type="disks", name=disk.name))
-                staged.bytes_copied += self.fill(staged.disks[key], key)
+                staged.pages[key] = self.fill(staged.disks[key], key)
+                staged.bytes_copied += total_bytes(staged.pages[key])
         staged.seconds = time.monotonic() - started
         log.info("%s: %d disks staged from recovery point %d (%d bytes) in %.1f s", self.vm, len(staged.disks),
                  staged.point, staged.bytes_copied, staged.seconds)
         return staged
 
-    def fill(self, disk: StagedDisk, key: int) -> int:
-        """Copies every page of the disk's latest recovery point, and the VHD footer; returns the bytes copied."""
+    def refill(self, staged: StagedDisks, keys: Collection[int]) -> int:
+        """The staged disks of `keys` filled again, whole, from the latest recovery point: the final delta's ranges
+        did not bring them to it (it was no delta of the point they hold). Returns the bytes copied."""
+        copied = 0
+        for key in keys:
+            staged.pages[key] = self.fill(staged.disks[key], key, holding=staged.pages[key])
+            copied += total_bytes(staged.pages[key])
+        return copied
+
+    def fill(self, disk: StagedDisk, key: int, holding: Sequence[DiskExtent] = ()) -> list[DiskExtent]:
+        """Copies every page of the disk's latest recovery point, and the VHD footer; returns the pages copied.
+
+        `holding`: the pages the disk was filled with before. Those the point has not (the guest zeroed them since,
+        and a cycle cleared them in the replica) are cleared too: copying the point's pages alone would leave the
+        older bytes there."""
         clients = open_clients(self.settings)
         point = clients.store.load(self.vm).state.recovery_points[-1]
         reader = clients.replica(self.vm, str(key)).reader(point.blob_snapshots[str(key)], only_written=True)
-        pieces = list(split(clip(reader.written or [], 0, reader.size)))
+        pages = clip(reader.written or [], 0, reader.size)
+        # At most 4 MiB a clear, as a write: Azure takes a clear of any length, the lab's upload URL does not.
+        stale = list(split(subtract(holding, pages)))
         with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="staging") as pool:
-            list(pool.map(lambda piece: _copy(reader, disk, piece.offset, piece.length), pieces))
+            list(pool.map(lambda piece: _copy(reader, disk, piece.offset, piece.length), split(pages)))
+            list(pool.map(lambda piece: disk.clear(piece.offset, piece.length), stale))
         disk.write(reader.size, build_footer(reader.size))
-        return sum(piece.length for piece in pieces)
+        return pages
 
 
 def _copy(reader: BlobDiskReader, disk: StagedDisk, offset: int, length: int) -> None:

@@ -115,9 +115,12 @@ VERIFICATION_FAILED = "failed"  # a chunk differs: roll back, or cut over again 
 class DowntimeStep(BaseModel):
     """One step inside the outage, from the source's shutdown to the target VM created."""
 
-    name: str  # shutdown | final delta | range check | (OS preparation) | disk import | frozen copies | VM creation
+    # shutdown | final delta | range check | (OS preparation) | (staged disks refill) | staged disks | disk import |
+    # frozen copies | VM creation
+    name: str
     seconds: float
-    bytes: int | None = None  # the final delta's changed bytes; the range check's bytes read back
+    # the final delta's changed bytes; the range check's bytes read back; the refill's bytes copied
+    bytes: int | None = None
 
 
 class DiskProof(BaseModel):
