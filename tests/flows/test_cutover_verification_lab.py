@@ -24,10 +24,12 @@ from flows.verify_cutover import verify_cutover
 from vmshift.azure.clients import connect as connect_azure
 from vmshift.lab.guest import write_guest
 from vmshift.migration.appliance import Appliance
+from vmshift.migration.source import VSphereSourceVm
 from vmshift.plan.schema import CutoverWindow, Wave
 from vmshift.plan.validation import validate_plan
 from vmshift.replication.cycle import ReplicationSettings, replicate_once
 from vmshift.replication.settings import open_clients
+from vmshift.state.lifecycle import Step
 from vmshift.vsphere import inventory
 from vmshift.vsphere.connection import VCenterConfig, connect
 
@@ -202,3 +204,47 @@ def test_a_byte_flipped_in_the_recovery_point_a_staged_disk_is_filled_from_is_na
     assert state == "FAILED" and row["outcome"] == "migrated" and row["verification"] == "failed", row
     assert row["disks"][0]["first_difference"] == 21 * MIB
     assert f"managed disk {vm}-osdisk (source disk {key}) differs at byte offset {21 * MIB}" in row["error"]
+
+
+def test_a_cycle_between_the_staging_and_the_shutdown_has_the_staged_disk_filled_again_inside_the_outage(
+    lab: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle that ends after the disks were staged leaves them a recovery point behind: the final delta is no
+    delta of what they hold. Each is filled again from the final recovery point inside the outage, a downtime step
+    of its own with the bytes it copied, and the disk the VM starts from equals the source, data zeroed since the
+    staging included."""
+    vm = "flow-refill-01"
+    replicated(lab, vm, 24)  # recovery point 1: what the staging copies
+    shut_down = VSphereSourceVm.shut_down
+
+    def a_cycle_first(source: VSphereSourceVm, *args: object, **kwargs: object) -> bool:
+        write_guest(lab, vm, 5 * MIB, os.urandom(MIB))  # staged data overwritten
+        write_guest(lab, vm, 10 * MIB, bytes(MIB))  # staged data zeroed: the replica's pages are cleared
+        write_guest(lab, vm, 30 * MIB, os.urandom(MIB))  # where the staged disk holds nothing
+        # Recovery point 2. Once the cutover began, the final delta is the one cycle the lifecycle lets run.
+        replicate_once(vm, session=connect(VCenterConfig.from_env()), settings=SETTINGS, step=Step.FINAL_DELTA)
+        write_guest(lab, vm, 40 * MIB, os.urandom(CHUNK))  # the final delta, recovery point 3
+        return shut_down(source, *args, **kwargs)
+
+    monkeypatch.setattr(VSphereSourceVm, "shut_down", a_cycle_first)
+    state, result = cut_over(wave_of(vm))
+
+    [row] = result["vms"]
+    assert state == "COMPLETED" and row["outcome"] == "migrated" and row["verification"] == "passed", row
+    assert row["disks"][0]["first_difference"] is None
+    assert open_clients(SETTINGS).store.load(vm).state.cutover.recovery_point == 3
+    assert row["staging"]["name"] == "disks staged from recovery point 1" and row["staging"]["bytes"] == 24 * MIB
+    steps = {step["name"]: step for step in row["steps"]}
+    assert list(steps) == ["shutdown", "final delta", "range check", "staged disks refill", "staged disks",
+                           "frozen copies", "VM creation"]
+    # Inside the outage: the final delta read from the source and read back, then every page of recovery point 3
+    # copied into the staged disk (the 24 MiB written, less the MiB zeroed, plus the MiB and the block written
+    # since), each a step of the downtime; and the downtime is its steps.
+    assert steps["final delta"]["bytes"] == CHUNK
+    assert CHUNK <= steps["range check"]["bytes"] <= 1.1 * CHUNK
+    assert steps["staged disks refill"]["bytes"] == 24 * MIB + CHUNK
+    assert abs(row["downtime_s"] - sum(step["seconds"] for step in row["steps"])) <= 0.1 * row["downtime_s"], row
+    report = latest_artifact(f"cutover-wave-{vm}").data
+    assert "| staged disks refill | " in report and " | 24.1 MiB copied |" in report, report
+    # The disk holds recovery point 3's pages and no others: none left from point 1 where the guest wrote zeros.
+    assert row["post_verify_bytes"] == 24 * MIB + CHUNK, row
