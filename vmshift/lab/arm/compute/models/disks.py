@@ -382,7 +382,7 @@ class DiskBackend(BaseBackend):
         if first % PAGE or length % PAGE or length <= 0 or last >= size:
             raise ArmError(416, "InvalidPageRange", f"The page range {first}-{last} is invalid: it must be 512-byte "
                                                     f"aligned and within the disk's {size} bytes.")
-        if length > PAGE_WRITE_MAX:
+        if data is not None and length > PAGE_WRITE_MAX:  # a clear may span the whole disk, as in Azure Storage
             raise ArmError(413, "RequestBodyTooLarge", f"The request body is too large: a page write takes at most "
                                                        f"{PAGE_WRITE_MAX} bytes, not {length}.")
         if data is not None and len(data) != length:
