@@ -98,8 +98,7 @@ class CacheStaging:
         point = clients.store.load(self.vm).state.recovery_points[-1]
         reader = clients.replica(self.vm, str(key)).reader(point.blob_snapshots[str(key)], only_written=True)
         pages = clip(reader.written or [], 0, reader.size)
-        # At most 4 MiB a clear, as a write: Azure takes a clear of any length, the lab's upload URL does not.
-        stale = list(split(subtract(holding, pages)))
+        stale = subtract(holding, pages)  # a clear of any length: only an update is bounded by 4 MiB
         with ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="staging") as pool:
             list(pool.map(lambda piece: _copy(reader, disk, piece.offset, piece.length), split(pages)))
             list(pool.map(lambda piece: disk.clear(piece.offset, piece.length), stale))
