@@ -138,6 +138,10 @@ def test_listing_a_groups_resources_needs_their_own_read_action_not_the_groups(l
         with pytest.raises(HttpResponseError) as refused:
             list(vmshift_arm.resources.resources.list_by_resource_group("rg-target"))
     assert refused.value.status_code == 403
+    # Held at the group itself, not below it: the list is refused whole, not answered empty.
+    with azure_roles_held(lab, [{"role": groups_only["Name"], "scope": "resourceGroups/rg-target"}],
+                          roles=[groups_only]), pytest.raises(HttpResponseError, match="AuthorizationFailed"):
+        list(vmshift_arm.resources.resources.list_by_resource_group("rg-target"))
     assert "'Microsoft.Resources/subscriptions/resourceGroups/resources/read' over scope " \
         f"'/subscriptions/{lab['arm']['subscription_id']}/resourcegroups/rg-target'" in refused.value.error.message
     with azure_roles_held(lab, [{"role": "Reader", "scope": ""}]):

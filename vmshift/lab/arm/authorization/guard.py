@@ -145,7 +145,9 @@ def authorize(simulator: Simulator, caller: Caller, route: Route, path: str, bod
                            f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
                            "invalid. If access was recently granted, please refresh your credentials.")
         listed = route.method == "GET" and path.rstrip("/").lower() != scope.lower()
-        if listed and any(covers(scope, a["scope"]) for a in rbac.assignments(caller.object_id)):
+        # Roles strictly below the list's scope: one at the scope itself already said no to the whole list.
+        if listed and any(covers(scope, a["scope"]) and a["scope"].rstrip("/").lower() != scope.rstrip("/").lower()
+                          for a in rbac.assignments(caller.object_id)):
             return Visible(lambda item_id: rbac.allows(caller.object_id, action, item_id), refusal)
         raise refusal
     linker = _LINKED.get((route.method, route.resource_type))
