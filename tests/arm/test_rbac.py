@@ -230,6 +230,10 @@ def test_an_owner_assigns_a_role_through_arm_and_the_app_holds_it_until_it_is_de
         with pytest.raises(HttpResponseError) as mistyped:  # the SDK's default principal type is User
             owner.create(arm.scope("rg-target"), ASSIGNMENT, RoleAssignmentCreateParameters(
                 role_definition_id=reader, principal_id=app))
+        with pytest.raises(HttpResponseError) as nowhere:  # a scope that does not exist takes no assignment
+            owner.create(f"/subscriptions/{arm.subscription_id}/resourceGroups/rg-absent", ASSIGNMENT,
+                         RoleAssignmentCreateParameters(role_definition_id=reader, principal_id=app,
+                                                        principal_type="ServicePrincipal"))
         made = owner.create(arm.scope("rg-target"), ASSIGNMENT, RoleAssignmentCreateParameters(
             role_definition_id=reader, principal_id=app, principal_type="ServicePrincipal"))
         held = azure_role_assignments(lab)
@@ -239,6 +243,7 @@ def test_an_owner_assigns_a_role_through_arm_and_the_app_holds_it_until_it_is_de
             list(vmshift_arm.compute.disks.list_by_resource_group("rg-target"))
 
     assert mistyped.value.status_code == 400 and mistyped.value.error.code == "UnmatchedPrincipalType"
+    assert (nowhere.value.status_code, nowhere.value.error.code) == (404, "ResourceGroupNotFound")
     assert (made.name, made.scope, made.role_definition_id, made.principal_type) == (
         ASSIGNMENT, arm.scope("rg-target"), reader, "ServicePrincipal")
     assert held == [{"role": "Reader", "scope": arm.scope("rg-target")}]

@@ -27,8 +27,15 @@ class AuthorizationResponse(BaseResponse[AuthorizationBackend]):
         return self.listing(entries)
 
     def create_role_assignment(self) -> ArmResponse:
-        """201 with the assignment (200 when the same one is put again); no long-running operation."""
+        """201 with the assignment (200 when the same one is put again); no long-running operation. Its scope
+        must exist, as ARM refuses an assignment on a resource group or resource that does not."""
         self.req.simulator.subscription_scope(self.subscription_id)
+        parts = self._scope.split("/")
+        if len(parts) > 4:  # /subscriptions/{id}/resourceGroups/{group}[/providers/...]
+            self.req.simulator.resource_group(self.subscription_id, parts[4])
+        if len(parts) > 5 and self.req.simulator.store.get(self._scope) is None:
+            raise ArmError(404, "ResourceNotFound", f"The Resource '{'/'.join(parts[6:])}' under resource group "
+                                                    f"'{parts[4]}' was not found.")
         properties = self.body.get("properties") or {}
         try:
             role, principal = str(properties["roleDefinitionId"]), str(properties["principalId"])
