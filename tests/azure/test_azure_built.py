@@ -69,3 +69,9 @@ def test_throttling_and_server_errors_go_through_as_they_are_for_the_retry(statu
             naming_what_exists("the staging of VM vm's disks", [f"{DISK}vm-osdisk"], "a rollback"):
         raise error
     assert raised.value is error
+
+
+def test_a_refusal_without_an_arm_error_code_reads_as_its_message_alone() -> None:
+    with pytest.raises(BuildIncomplete) as refused, naming_what_exists("the link", [f"{DISK}d"], "delete it"):
+        raise HttpResponseError(message="Operation returned an invalid status 'Forbidden'")
+    assert str(refused.value).startswith("Azure refused the link (Operation returned an invalid status 'Forbidden').")

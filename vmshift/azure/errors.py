@@ -66,7 +66,7 @@ class BuildIncomplete(AzureStepError):
         code = getattr(getattr(error, "error", None), "code", None)
         exists = "\n".join(f"  - {resource}" for resource in built) or "  (nothing yet)"
         super().__init__(
-            f"Azure refused {what} ({code}: {reason}). What exists of it:\n{exists}\n"
+            f"Azure refused {what} ({f'{code}: ' if code else ''}{reason}). What exists of it:\n{exists}\n"
             f"Fix what Azure names and {again}, or delete them ({clean_up})"
         )
 
