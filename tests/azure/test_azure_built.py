@@ -72,6 +72,6 @@ def test_throttling_and_server_errors_go_through_as_they_are_for_the_retry(statu
 
 
 def test_a_refusal_without_an_arm_error_code_reads_as_its_message_alone() -> None:
-    with pytest.raises(BuildIncomplete) as refused, naming_what_exists("the link", [f"{DISK}d"], "delete it"):
-        raise HttpResponseError(message="Operation returned an invalid status 'Forbidden'")
-    assert str(refused.value).startswith("Azure refused the link (Operation returned an invalid status 'Forbidden').")
+    refused = BuildIncomplete("the link", (f"{DISK}d",), HttpResponseError(
+        message="Operation returned an invalid status 'Forbidden'"), "delete it", "run it again")
+    assert str(refused).startswith("Azure refused the link (Operation returned an invalid status 'Forbidden').")
