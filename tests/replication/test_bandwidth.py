@@ -152,3 +152,48 @@ def test_the_final_delta_keeps_the_appliances_cap_unless_it_is_lifted_for_the_ou
     monkeypatch.setenv(LIFT_CAP_IN_OUTAGE_ENV, "sometimes")
     with pytest.raises(ValueError, match="VMSHIFT_LIFT_BANDWIDTH_CAP_IN_OUTAGE='sometimes': say yes or no"):
         ReplicationSettings.from_env(row.cache_storage_account)
+
+
+class Stopped(Exception):
+    pass
+
+
+def test_a_write_waiting_its_turn_under_the_cap_ends_its_wait_when_its_vm_is_stopped() -> None:
+    clock = FakeClock()
+    cap = BandwidthCap(0.1, clock=clock, sleep=clock.sleep)  # 0.1 MB/s: a megabyte's turn is 10 s away
+    cap.take(1_000_000)
+    checks = []
+
+    def check() -> None:
+        checks.append(clock.now)
+        if len(checks) == 3:
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        cap.take(1_000_000, check)
+    assert clock.slept == [0.5, 0.5, 0.5]  # asked every CAP_CHECK_S, then no more waiting
+    cap.take(1_000_000, lambda: None)  # without a stop, the same wait in steps, to the same turn
+    assert sum(clock.slept) == pytest.approx(20.0)
+
+
+def test_a_stopped_move_sends_nothing_more_than_what_had_its_turn(tmp_path: Path) -> None:
+    rate = 1.048577  # MB/s: a 1 MiB write a second; a rate no other test uses, so the bucket is new
+    sent: list[int] = []
+    stop = threading.Event()
+
+    class Recording(MemoryDisk):
+        def upload_page(self, offset: int, data: bytes) -> None:
+            sent.append(offset)
+
+    def check_stop() -> None:
+        if stop.is_set():
+            raise Stopped
+
+    disk = Recording(16 * MIB)
+    settings = MoverSettings(concurrency=8, chunk_size=MIB, bandwidth_mb_s=rate)
+    threading.Timer(0.3, stop.set).start()
+    with pytest.raises(Stopped):
+        move(disk, disk, plan_writes([DiskExtent(0, disk.size)], disk.size, MIB), settings, skip_zero=True,
+             check_stop=check_stop)
+    # The first write had its turn at once; the 7 others in flight stopped waiting theirs and were not sent.
+    assert sent == [0]

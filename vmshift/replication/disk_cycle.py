@@ -148,10 +148,11 @@ def _copy(
             cycle.check_stop()
 
         if resync:
-            result = resync_disk(reader, replica, settings, writes, on_written=written, digests=digests)
+            result = resync_disk(reader, replica, settings, writes, on_written=written, digests=digests,
+                                 check_stop=cycle.check_stop)
         else:
             result = move(reader, replica, writes, settings, skip_zero=skip_zero, on_written=written,
-                          digests=digests)
+                          digests=digests, check_stop=cycle.check_stop)
     digests.flush()
     cycle.progress.checkpoints[key] = DiskCheckpoint(resume_offset=disk.capacity_bytes, finished=True)
     cycle.save()

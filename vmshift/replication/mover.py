@@ -23,6 +23,9 @@ from vmshift.replication.reader import DiskReader
 
 # A ledger slot further ahead than this was written before the clock was reset (a reboot): it is ignored.
 STALE_LEDGER_S = 3600.0
+# How often a write waiting its turn under the cap asks whether its VM was stopped: behind 300 VMs at 20 MB/s a
+# turn can be minutes away, and a stop must not wait for it.
+CAP_CHECK_S = 0.5
 
 
 class DigestRecorder(Protocol):
@@ -99,13 +102,21 @@ class BandwidthCap:
         self._lock = threading.Lock()
         self._next_free = clock()
 
-    def take(self, nbytes: int) -> None:
-        """Wait until sending nbytes keeps the average under the cap."""
+    def take(self, nbytes: int, check: Callable[[], None] | None = None) -> None:
+        """Wait until sending nbytes keeps the average under the cap. While it waits, `check` runs every
+        CAP_CHECK_S, and what it raises ends the wait: a stopped VM does not wait for its turn (the turn it
+        reserved goes unused)."""
         with self._lock:
             now = self._clock()
             start = self._reserve(now, nbytes / self.rate)
-        if start > now:
-            self._sleep(start - now)
+        if check is None:
+            if start > now:
+                self._sleep(start - now)
+            return
+        while start > now:
+            self._sleep(min(start - now, CAP_CHECK_S))
+            check()
+            now = self._clock()
 
     def _reserve(self, now: float, seconds: float) -> float:
         """The start of the next free slot of `seconds`, taken from the bucket (in memory or the ledger)."""
@@ -188,6 +199,7 @@ def move(
     unless_equal_to: DiskReader | None = None,
     on_written: Callable[[WriteOutcome], None] | None = None,
     digests: DigestRecorder | None = None,
+    check_stop: Callable[[], None] | None = None,
 ) -> MoveResult:
     """Copy each planned write from reader to target; all-zero chunks are skipped (fresh blob) or cleared.
 
@@ -198,7 +210,8 @@ def move(
 
     With `unless_equal_to` (a resync), a chunk equal to the same range there is left alone;
     each worker then holds two chunks. `on_written` runs in the worker before its slot frees: a
-    checkpoint that blocks there bounds the work a killed run redoes to the in-flight writes.
+    checkpoint that blocks there bounds the work a killed run redoes to the in-flight writes. `check_stop` runs
+    while a write waits its turn under the bandwidth cap; what it raises ends the move, that write unsent.
     """
     cap = appliance_cap(settings.bandwidth_mb_s) if settings.bandwidth_mb_s else None
 
@@ -221,7 +234,7 @@ def move(
             start, end = _data_span(data) if skip_zero else (0, len(data))
             payload = data if (start, end) == (0, len(data)) else data[start:end]
             if cap:
-                cap.take(len(payload))
+                cap.take(len(payload), check_stop)
             target.upload_page(extent.offset + start, payload)
             outcome = WriteOutcome(extent, len(payload), 0, len(data) - len(payload), 0)
         del data

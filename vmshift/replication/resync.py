@@ -19,6 +19,7 @@ def resync_disk(
     writes: Iterable[DiskExtent] | None = None,
     on_written: Callable[[WriteOutcome], None] | None = None,
     digests: DigestRecorder | None = None,
+    check_stop: Callable[[], None] | None = None,
 ) -> MoveResult:
     """Make the replica equal to the source over the planned `writes` (default: the whole disk), growing the blob
     first."""
@@ -34,4 +35,5 @@ def resync_disk(
         unless_equal_to=replica.reader(only_written=True),
         on_written=on_written,
         digests=digests,
+        check_stop=check_stop,
     )
