@@ -2,7 +2,7 @@
 hundreds of VMs in flight.
 
     python bench/scale.py [--vms 60] [--estate 500] [--in-flight 300] [--cap-mb-s 1] [--written-mib 8]
-                          [--speedup-limit 4]
+                          [--speedup-limit 4] [--vms-per-run 50]
 
 A lab of its own: the generated estate (vmshift.lab.estate, two vCenters, 4 hosts each) sized to what the phases
 need, and a Prefect server on PostgreSQL; the appliances are `vmshift appliance` processes (vmshift.lab.appliances).
@@ -16,9 +16,10 @@ need, and a Prefect server on PostgreSQL; the appliances are `vmshift appliance`
    and the VMs it does not hold wait in the vCenter's queue for whichever appliance frees a slot first (holding up
    to all 60, the appliances split them at the start, 22 / 19 / 19, and the one with 22 set the pace: 2.45).
 2. Overhead. A wave of --estate VMs of vcenter-b dispatched to one appliance (appliance-b1) of
-   `--limit --in-flight`, against the same cycles of as many vcenter-a VMs in a plain loop (a thread pool as wide as
-   the host limits let the wave read at once: hosts x --host-limit); `overhead_per_vm_s` as bench/orchestration.py
-   defines it (bench/overhead.py). No cap: the estate's disks are sparse and empty, so the cycles are orchestration
+   `--limit --in-flight`, --vms-per-run VMs in each `replicate-vms` run (docs/scale-out.md, "Batches"), against
+   the same cycles of as many vcenter-a VMs in a plain loop (a thread pool as wide as the host limits let the wave
+   read at once: hosts x --host-limit); `overhead_per_vm_s` as bench/orchestration.py defines it
+   (bench/overhead.py). No cap: the estate's disks are sparse and empty, so the cycles are orchestration
    and vSphere/Storage calls, not bytes (and a run ends within seconds: this wave never holds many at once).
 3. Memory. A wave of --in-flight VMs of vcenter-b, 8 MiB written into each (two page writes), on one appliance
    (appliance-b2) of `--limit --in-flight` whose cap (--in-flight-cap-mb-s, 0.005 MB/s) lets less than one VM's
@@ -121,6 +122,8 @@ def main() -> None:
     parser.add_argument("--speedup-limit", type=int, default=4,
                         help="each speed-up appliance's --limit: VMs its cap serves at once, the rest queued")
     parser.add_argument("--host-limit", type=int, default=8)
+    parser.add_argument("--vms-per-run", type=int, default=50,
+                        help="the overhead wave's VMs in one replicate-vms run (1: a run of its own each)")
     parser.add_argument("--in-flight-cap-mb-s", type=float, default=0.005,
                         help="the in-flight phase's appliance cap: so low that no VM ends before all are taken")
     args = parser.parse_args()
@@ -180,8 +183,9 @@ def _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dis
     # The wave reads its VMs' facts from the vCenter of VMSHIFT_VCENTER_* (source_facts): the wave over vcenter-b's
     # VMs runs as it would beside that vCenter.
     os.environ.update(vcenter_b)
-    dag_s, dag_rows = _timed_wave(waves("scale-estate", dispatched))
-    print(f"1 appliance of --limit {args.in_flight}: {len(dispatched)} VMs in {dag_s:.1f} s", flush=True)
+    dag_s, dag_rows = _timed_wave(waves("scale-estate", dispatched), args.vms_per_run)
+    print(f"1 appliance of --limit {args.in_flight}: {len(dispatched)} VMs in {dag_s:.1f} s, "
+          f"{args.vms_per_run} a run", flush=True)
     for vm in held:  # after the estate wave, which then had nothing of theirs to move
         write_guest(lab, vm, 1 << 20, os.urandom(IN_FLIGHT_WRITTEN), vcenter=VCENTER_B)
     peak = _held_in_flight(args, appliances, server, waves("scale-in-flight", held), vcenter_b)
@@ -196,7 +200,7 @@ def _phases(args, lab, server, appliances, waves, hosts, one, three, looped, dis
     speedup = one_s / three_s
     return {
         "vms": args.vms, "estate": args.estate, "in_flight": args.in_flight, "cap_mb_s": args.cap_mb_s,
-        "written_mib": args.written_mib, "speedup_limit": args.speedup_limit,
+        "written_mib": args.written_mib, "speedup_limit": args.speedup_limit, "vms_per_run": args.vms_per_run,
         "one_appliance_s": round(one_s, 1), "three_appliances_s": round(three_s, 1),
         "ideal_one_s": round(args.vms * (args.written_mib << 20) / (args.cap_mb_s * 1e6), 1),
         "speedup_3_vs_1": round(speedup, 2),
@@ -268,9 +272,9 @@ def _waves(spec: dict, folder: Path):
     return wave
 
 
-def _timed_wave(wave: Wave) -> tuple[float, list[dict]]:
+def _timed_wave(wave: Wave, vms_per_run: int = 1) -> tuple[float, list[dict]]:
     started = time.monotonic()
-    result = asyncio.run(migrate_wave(wave, Appliance(), dispatch=True))
+    result = asyncio.run(migrate_wave(wave, Appliance(), dispatch=True, vms_per_run=vms_per_run))
     return time.monotonic() - started, result["vms"]
 
 
@@ -381,7 +385,8 @@ def _print(args: argparse.Namespace, figures: dict) -> None:
     print(f"{'3 appliances (s)':<26}{figures['three_appliances_s']:>10}  ideal {figures['ideal_one_s'] / 3:.1f} s")
     print(f"{'speedup_3_vs_1':<26}{figures['speedup_3_vs_1']:>10}  >= 2.5 on >= 60 VMs (ideal 3.0)")
     print(f"{'plain loop (s)':<26}{figures['plain_s']:>10}  {args.estate} VMs, {figures['plain_concurrency']} at once")
-    print(f"{'dispatched wave (s)':<26}{figures['dag_s']:>10}  {args.estate} VMs on one appliance")
+    print(f"{'dispatched wave (s)':<26}{figures['dag_s']:>10}  {args.estate} VMs on one appliance, "
+          f"{args.vms_per_run} in a run")
     print(f"{'overhead_per_vm_s':<26}{figures['overhead_per_vm_s']:>10}  <= 0.25 at 500 VMs")
     print(f"{'appliance_peak_rss_gib':<26}{figures['appliance_peak_rss_gib']:>10}  <= 8 with 300 in flight "
           f"(seen {figures['in_flight_seen']} Running, {figures['appliance_processes']} processes)")

@@ -36,7 +36,7 @@ from prefect.workers.base import BaseJobConfiguration, BaseWorker, BaseWorkerRes
 
 from flows.delta_sync import delta_cycle
 from flows.dispatch import APPLIANCE_TAG, POOL, appliance_queue, vcenter_queue
-from flows.migrate_wave import replicate_vm
+from flows.migrate_wave import replicate_vm, replicate_vms
 from tasks.slots import writes_at_once
 from vmshift.vsphere.connection import VCenterConfig
 
@@ -60,7 +60,7 @@ TAKEN_PER_POLL = SUBMITS_AT_ONCE
 # (tasks/slots.py); bounded below the server's database pool (5 + 10 overflow by default).
 WRITES_AT_ONCE = 12
 # The flows whose runs are dispatched to the appliances, by flow name; each has a deployment of that name too.
-FLOWS: dict[str, Flow] = {replicate_vm.name: replicate_vm, delta_cycle.name: delta_cycle}
+FLOWS: dict[str, Flow] = {flow.name: flow for flow in (replicate_vm, replicate_vms, delta_cycle)}
 
 
 class ApplianceResult(BaseWorkerResult):
@@ -162,9 +162,14 @@ async def _exactly_one(client: PrefectClient, automation: Automation) -> None:
         except PrefectHTTPStatusError as error:  # another appliance deleted it first
             if error.response.status_code != HTTPStatus.NOT_FOUND:
                 raise
-    if getattr(kept.trigger, "within", None) != getattr(automation.trigger, "within", None):
-        automation.id = kept.id  # another --lost-after: the last appliance started decides
+    if _trigger_of(kept) != _trigger_of(automation):
+        automation.id = kept.id  # another --lost-after, or an older vmshift's: the last appliance started decides
         await automation.aupdate()
+
+
+def _trigger_of(automation: Automation) -> tuple:
+    trigger = automation.trigger
+    return getattr(trigger, "within", None), getattr(trigger, "match_related", None)
 
 
 async def _deploy(flow: Flow) -> uuid.UUID:
@@ -177,9 +182,13 @@ async def _deploy(flow: Flow) -> uuid.UUID:
 
 def lost_appliance_automations(lost_after_s: int) -> list[Automation]:
     """Crash a dispatched run whose heartbeats stop (the Prefect server has no zombie service of its own), and
-    schedule a crashed one again: it goes back to its vCenter's queue and resumes from its checkpoints."""
+    schedule a crashed one again: it goes back to its vCenter's queue and resumes from its checkpoints. A
+    `replicate-vms` run's VMs' runs are crashed too, but not scheduled: they have no deployment, and their
+    batch's run again makes a new run for each (flows/migrate_wave.py)."""
     tagged = ResourceSpecification({"prefect.resource.role": "tag",
                                     "prefect.resource.id": f"prefect.tag.{APPLIANCE_TAG}"})
+    deployed = ResourceSpecification({"prefect.resource.role": "deployment",
+                                      "prefect.resource.id": "prefect.deployment.*"})
     runs = ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"})
     crash = Automation(
         name="vmshift: crash appliance runs without heartbeats",
@@ -194,7 +203,8 @@ def lost_appliance_automations(lost_after_s: int) -> list[Automation]:
     rerun = Automation(
         name="vmshift: run a crashed appliance run again",
         trigger=EventTrigger(
-            expect={"prefect.flow-run.Crashed"}, match=runs, match_related=tagged, for_each={"prefect.resource.id"},
+            expect={"prefect.flow-run.Crashed"}, match=runs, match_related=[tagged, deployed],
+            for_each={"prefect.resource.id"},
             posture=Posture.Reactive, threshold=1, within=timedelta(0)),
         actions=[ChangeFlowRunState(state=StateType.SCHEDULED, name="AwaitingRetry",
                                     message="its appliance was lost: another appliance of its vCenter runs it")])

@@ -3,7 +3,8 @@ Scheduled in its vCenter's work queue, where an appliance of that vCenter (flows
 queue of the appliance its plan row names; the calling flow only reads their states until all are final.
 
 `run_deployment` rather than a deployment per appliance: a run in a vCenter's queue belongs to no appliance, so
-another one of that vCenter takes it when its first appliance is lost (docs/scale-out.md, "Dispatch").
+another one of that vCenter takes it when its first appliance is lost (docs/scale-out.md, "Dispatch"). A wave may
+put several VMs' runs in one `replicate-vms` run, each a subflow of it (docs/scale-out.md, "Batches").
 """
 
 from __future__ import annotations
@@ -16,21 +17,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prefect import get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import FlowRun, StateType, WorkQueueStatus
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+from prefect.client.schemas.objects import FlowRun, State, StateType, WorkQueueStatus
 from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_logger
 from pydantic import TypeAdapter
 
-from flows.stop import REPLICATE_RUN, runs_by_id
+from flows.stop import REPLICATE_RUN, RUNS_PER_READ, runs_by_id
 from vmshift.migration.report import outcome_row
 from vmshift.plan.schema import WavePlanRow
 from vmshift.vsphere.facts import VmFacts
 
 POOL = "vmshift-appliances"
 REPLICATE_DEPLOYMENT = "replicate-vm/replicate-vm"
+BATCH_DEPLOYMENT = "replicate-vms/replicate-vms"
+BATCH_RUN = "replicate-vms-"
 DELTA_DEPLOYMENT = "delta-cycle/delta-cycle"
 # Only the dispatched runs carry it: the lost-appliance automations must never touch another flow's runs.
 APPLIANCE_TAG = "vmshift-appliance"
@@ -88,30 +92,58 @@ class VmRun:
     parameters: dict
     appliance: str | None = None  # the plan's `appliance`; None: any appliance of the VM's vCenter
     row: int | None = None  # the plan's row, for the message when its appliance cannot take it
+    members: tuple[str, ...] = ()  # a `replicate-vms` run's VMs (`vm` is then its name)
 
     @property
     def queue(self) -> str:
         return appliance_queue(self.appliance, self.vcenter) if self.appliance else vcenter_queue(self.vcenter)
 
 
-async def replicate_on_appliances(vms: Sequence[WavePlanRow], facts: dict[str, VmFacts]) -> list[dict]:
+async def replicate_on_appliances(vms: Sequence[WavePlanRow], facts: dict[str, VmFacts], vms_per_run: int = 1
+                                  ) -> list[dict]:
     """Each VM's `replicate-vm` run on an appliance of its vCenter (the plan's appliance, when its row names one);
-    its outcome row once every run is final."""
-    return await run_on_appliances(REPLICATE_DEPLOYMENT, [
-        VmRun(vm.source_vm, REPLICATE_RUN + vm.source_vm, facts[vm.source_vm].vcenter,
-              {"vm": TypeAdapter(WavePlanRow).dump_python(vm, mode="json"),
-               "facts": TypeAdapter(VmFacts).dump_python(facts[vm.source_vm], mode="json")},
-              appliance=vm.appliance, row=vm.row)
-        for vm in vms])
+    its outcome row once every run is final. With `vms_per_run` above 1, the VMs of one queue go in `replicate-vms`
+    runs of up to that many VMs each, their `replicate-vm` runs subflows of it."""
+    runs = [VmRun(vm.source_vm, REPLICATE_RUN + vm.source_vm, facts[vm.source_vm].vcenter,
+                  {"vm": TypeAdapter(WavePlanRow).dump_python(vm, mode="json"),
+                   "facts": TypeAdapter(VmFacts).dump_python(facts[vm.source_vm], mode="json")},
+                  appliance=vm.appliance, row=vm.row)
+            for vm in vms]
+    return await run_on_appliances(REPLICATE_DEPLOYMENT, runs, vms_per_run)
 
 
-async def run_on_appliances(deployment: str, runs: Sequence[VmRun]) -> list[dict]:
+def batches(runs: Sequence[VmRun], vms_per_run: int) -> list[VmRun]:
+    """The runs of each queue, `vms_per_run` at most in one `replicate-vms` run, as even as that allows (60 VMs in
+    runs of 25: 20, 20 and 20): a run's VMs all go to the appliance that takes it."""
+    by_queue: dict[str, list[VmRun]] = {}
+    for run in runs:
+        by_queue.setdefault(run.queue, []).append(run)
+    batched = []
+    for queue_runs in by_queue.values():
+        count = -(-len(queue_runs) // vms_per_run)
+        for index in range(count):
+            part = queue_runs[index::count]
+            name = f"{BATCH_RUN}{part[0].vm}+{len(part) - 1}"
+            batched.append(VmRun(
+                name, name, part[0].vcenter,
+                {"vms": [run.parameters["vm"] for run in part],
+                 "facts": {run.vm: run.parameters["facts"] for run in part}},
+                appliance=part[0].appliance, members=tuple(run.vm for run in part)))
+    return batched
+
+
+async def run_on_appliances(deployment: str, runs: Sequence[VmRun], vms_per_run: int = 1) -> list[dict]:
     """Dispatch each VM's run of `deployment`, then its outcome row once every run is final; a VM whose plan names
     an appliance that does not serve its vCenter is `failed` and not dispatched. Each run is dispatched once per
-    run of the calling flow (idempotency key): one retried after a crash finds the runs it made before."""
+    run of the calling flow (idempotency key): one retried after a crash finds the runs it made before. With
+    `vms_per_run` above 1 (`replicate-vm` only), the runs go in batches, and each VM's outcome is its subflow's."""
     parent = FlowRunContext.get().flow_run.id
     refused = await _refusals([run for run in runs if run.appliance])
     to_dispatch = [run for run in runs if run.vm not in refused]
+    batched = vms_per_run > 1
+    if batched:
+        assert deployment == REPLICATE_DEPLOYMENT, f"{deployment} has no batches"
+        deployment, to_dispatch = BATCH_DEPLOYMENT, batches(to_dispatch, vms_per_run)
     turns = asyncio.Semaphore(DISPATCH_AT_ONCE)
 
     async def dispatch(run: VmRun) -> uuid.UUID:
@@ -120,7 +152,11 @@ async def run_on_appliances(deployment: str, runs: Sequence[VmRun]) -> list[dict
     ids = await asyncio.gather(*(dispatch(run) for run in to_dispatch))
     dispatched = {run.vm: run_id for run, run_id in zip(to_dispatch, ids, strict=True)}
     await _warn_of_idle_queues({run.queue for run in runs if run.vm not in refused})
-    rows = await _outcomes_when_final(dispatched) if dispatched else []
+    finals = await _when_final(list(dispatched.values())) if dispatched else {}
+    if batched:
+        rows = await _batched_outcomes({run.members: dispatched[run.vm] for run in to_dispatch}, finals)
+    else:
+        rows = [_outcome(vm, run_id, finals[run_id]) for vm, run_id in dispatched.items()]
     return rows + [outcome_row(vm, "failed", error=error) for vm, error in refused.items()]
 
 
@@ -161,29 +197,71 @@ async def _warn_of_idle_queues(queues: set[str]) -> None:
                                          "(`vmshift appliance`)", name)
 
 
-async def _outcomes_when_final(runs: dict[str, uuid.UUID]) -> list[dict]:
+async def _when_final(runs: list[uuid.UUID]) -> dict[uuid.UUID, State]:
+    """Each run's final state, read every POLL_S until all are final; a Crashed run is final once it stayed
+    Crashed for CRASHED_FINAL_AFTER_S (else the rerun automation took it)."""
     crashed_at: dict[uuid.UUID, float] = {}
-    rows: dict[str, dict] = {}
-    while len(rows) < len(runs):
+    finals: dict[uuid.UUID, State] = {}
+    while len(finals) < len(runs):
         await asyncio.sleep(POLL_S)
         try:
             async with get_client() as client:
-                found = {run.id: run for run in await runs_by_id(client, list(runs.values()))}
+                found = {run.id: run for run in await runs_by_id(client, [run for run in runs if run not in finals])}
         except Exception as error:  # the server is busy or restarting: the runs go on, ask again
             get_logger(__name__).warning("reading the VMs' runs failed (%s); asking again", error)
             continue
-        for vm, run_id in runs.items():
-            state = found[run_id].state if run_id in found else None
-            if vm in rows or state is None:
+        for run_id, run in found.items():
+            state = run.state
+            if state is None:
                 continue
             if state.type != StateType.CRASHED:
                 crashed_at.pop(run_id, None)
-            if state.type == StateType.COMPLETED:
-                rows[vm] = outcome_row(vm, "protected", flow_run=str(run_id))
-            elif state.type == StateType.CANCELLED:
-                rows[vm] = outcome_row(vm, "stopped", error=state.message, flow_run=str(run_id))
-            elif state.type == StateType.FAILED or (
+            if state.type in (StateType.COMPLETED, StateType.CANCELLED, StateType.FAILED) or (
                     state.type == StateType.CRASHED
                     and time.monotonic() - crashed_at.setdefault(run_id, time.monotonic()) > CRASHED_FINAL_AFTER_S):
-                rows[vm] = outcome_row(vm, "failed", error=state.message, flow_run=str(run_id))
-    return [rows[vm] for vm in runs]
+                finals[run_id] = state
+    return finals
+
+
+def _outcome(vm: str, run_id: uuid.UUID, state: State) -> dict:
+    if state.type == StateType.COMPLETED:
+        return outcome_row(vm, "protected", flow_run=str(run_id))
+    if state.type == StateType.CANCELLED:
+        return outcome_row(vm, "stopped", error=state.message, flow_run=str(run_id))
+    return outcome_row(vm, "failed", error=state.message, flow_run=str(run_id))
+
+
+async def _batched_outcomes(batches: dict[tuple[str, ...], uuid.UUID], finals: dict[uuid.UUID, State]
+                            ) -> list[dict]:
+    """Each VM's outcome: its latest subflow's final state in its batch run; a VM with none, or one its batch left
+    unfinished, failed with the batch's own message."""
+    async with get_client() as client:
+        subflows = await subflows_of(client, list(batches.values()))
+    rows = []
+    for vms, batch in batches.items():
+        for vm in vms:
+            run = subflows.get(REPLICATE_RUN + vm)
+            if run is not None and run.state is not None and run.state.is_final():
+                rows.append(_outcome(vm, run.id, run.state))
+            else:
+                rows.append(outcome_row(vm, "failed", flow_run=str(run.id) if run else None,
+                                        error=f"its batch run {batch} ended {finals[batch].type.value} before "
+                                              f"the VM's own run did: {finals[batch].message}"))
+    return rows
+
+
+async def subflows_of(client: PrefectClient, parents: list[uuid.UUID]) -> dict[str, FlowRun]:
+    """The subflows of `parents` by name, the latest of each name (a parent run again after its appliance was lost
+    has a new subflow for each VM its first attempt did not finish)."""
+    found: list[FlowRun] = []
+    while True:
+        page = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=parents)),
+            limit=RUNS_PER_READ, offset=len(found))
+        found += page
+        if len(page) < RUNS_PER_READ:
+            break
+    latest: dict[str, FlowRun] = {}
+    for run in sorted(found, key=lambda run: run.created or run.expected_start_time):
+        latest[run.name] = run
+    return latest

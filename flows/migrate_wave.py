@@ -2,7 +2,8 @@
 
 Nothing replicates before its cache account's DNS gate passes. Each VM replicates in a `replicate-vm` run of
 its own, so the UI shows each VM's run, state and logs under the wave: a subflow of the wave's process, or with
-`dispatch`, a run that an appliance of its vCenter takes (flows/dispatch.py, flows/appliance.py). They run
+`dispatch`, a run that an appliance of its vCenter takes (flows/dispatch.py, flows/appliance.py), alone or with
+`vms_per_run` a subflow of a `replicate-vms` run that holds several (docs/scale-out.md, "Batches"). They run
 concurrently, bounded by the global concurrency limits, and one VM's failure never stops the others: the wave's
 result and its table artifact name each VM's outcome.
 """
@@ -10,16 +11,20 @@ result and its table artifact name each VM's outcome.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from datetime import UTC, datetime
 
-from prefect import Flow, State, flow, get_run_logger
+from prefect import Flow, State, flow, get_run_logger, tags
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
-from prefect.client.schemas.objects import FlowRun
-from prefect.states import Cancelled
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.context import FlowRunContext
+from prefect.states import Cancelled, Cancelling
+from prefect.tasks import Task
 from pydantic import TypeAdapter
 
-from flows.dispatch import replicate_on_appliances
+from flows.dispatch import APPLIANCE_TAG, replicate_on_appliances, subflows_of
 from flows.selection import failures_of, side_by_side
 from flows.stop import REPLICATE_RUN, STOPPING, ended, stop_requests, stopped_outside_cycle
 from tasks.access import permissions
@@ -40,17 +45,22 @@ from vmshift.steps import MigrationStep
 from vmshift.vsphere.facts import VmFacts
 
 PROGRESS_S = 10.0  # how often a VM's progress artifact is brought up to date
+STOP_POLL_S = 1.0  # how often a `replicate-vms` run looks at its stop event (its watch asks the server every 3 s)
+ATTEMPT_KEYS = 1_000_000  # subflow keys for each attempt of a `replicate-vms` run: more than it holds VMs
 
 
 @flow(name="migrate-wave", flow_run_name="migrate-{wave.name}")
 async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch: bool = False,
-                       blackout_windows: list[str] | None = None) -> dict:
+                       blackout_windows: list[str] | None = None, vms_per_run: int = 1) -> dict:
     """Replicate every VM of the wave that is ready; returns `{"wave", "vms": [{vm, outcome, ...}]}`. With
-    `dispatch`, the VMs' runs go to the appliances of their vCenters instead of running in this process. Inside
+    `dispatch`, the VMs' runs go to the appliances of their vCenters instead of running in this process: each
+    VM's run on its own, or with `vms_per_run` above 1, up to that many VMs' runs as subflows of one run. Inside
     one of the appliance's `blackout_windows` (as delta-sync takes them), the initial replication waits for its
     end: the endpoint, DNS, gate and readiness are done first."""
     appliance = appliance or Appliance.from_env()
     blackouts = [BlackoutWindow.parse(text) for text in blackout_windows or ()]  # a bad one fails before any call
+    if vms_per_run < 1:
+        raise ValueError(f"vms_per_run is {vms_per_run}: give 1 (each VM's run on its own) or more")
     log = get_run_logger()
     await permissions(MigrationStep.REPLICATION, list(wave.vms), appliance)
     accounts = sorted({vm.cache_storage_account for vm in wave.vms})
@@ -85,18 +95,23 @@ async def migrate_wave(wave: Wave, appliance: Appliance | None = None, dispatch:
                  wave.name, appliance.name, len(runnable), held_until.isoformat())
         await hold_until(held_until)
     if dispatch:
-        outcomes |= {row["vm"]: row for row in await replicate_on_appliances(runnable, facts)}
+        outcomes |= {row["vm"]: row for row in await replicate_on_appliances(runnable, facts, vms_per_run)}
         return await _report(wave, names, outcomes, facts)
     await prepare_limits([facts[vm.source_vm] for vm in runnable], appliance)
 
     async def replicate(vm: WavePlanRow) -> dict:
-        state = await ended(await replicate_vm(vm, facts[vm.source_vm], appliance, return_state=True))
-        if state.type in STOPPING:
-            return outcome_row(vm.source_vm, "stopped", error=state.message)
-        return await state.aresult()  # raises the VM's error when its run failed
+        return await _replicate(vm, facts[vm.source_vm], appliance)
     for row in await side_by_side(runnable, replicate, lambda _, outcome: outcome, asks=lifecycle.Step.REPLICATE):
         outcomes[row["vm"]] = row
     return await _report(wave, names, outcomes, facts)
+
+
+async def _replicate(vm: WavePlanRow, facts: VmFacts, appliance: Appliance) -> dict:
+    """The VM's `replicate-vm` run, as a subflow of the calling run: its outcome row."""
+    state = await ended(await replicate_vm(vm, facts, appliance, return_state=True))
+    if state.type in STOPPING:
+        return outcome_row(vm.source_vm, "stopped", error=state.message)
+    return await state.aresult()  # raises the VM's error when its run failed
 
 
 async def hold_until(moment: datetime) -> None:
@@ -175,6 +190,67 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | N
         publisher.cancel()
     await serially(aupdate_progress_artifact(progress, 100.0))
     return outcome
+
+
+async def _batch_stopped_outside(flow: Flow, run: FlowRun, state: State) -> None:
+    """A `replicate-vms` run that Prefect left Cancelling (the stop landed before its body began, or once it ended)
+    ends Cancelled; its VMs' own runs say what each did."""
+    async with get_client() as client:
+        await client.set_flow_run_state(run.id, Cancelled(message=state.message or "stopped on request"))
+
+
+@flow(name="replicate-vms", validate_parameters=False, on_cancellation=[_batch_stopped_outside])
+async def replicate_vms(vms: list[WavePlanRow], facts: dict[str, VmFacts]) -> list[dict] | State:
+    """Several VMs' initial replications in one run on one appliance, each VM's `replicate-vm` run a subflow of it,
+    side by side: a deployment run costs Prefect ~0.3-0.5 s before it does anything (bench/run_floor.py), a
+    subflow a fraction of that (docs/scale-out.md, "Batches"). Each VM's run stops alone (its Cancel button);
+    this run's Cancel button stops all of its VMs. Run again after its appliance was lost, it replicates only the
+    VMs whose run did not end, each in a new run that resumes from its checkpoints."""
+    appliance = Appliance.from_env()
+    await prepare_limits(list(facts.values()), appliance)
+    run = FlowRunContext.get().flow_run
+    ended_before: set[str] = set()
+    if run.run_count > 1:  # its appliance was lost: the VMs' runs it lost were Crashed, the others ended for good
+        async with get_client() as client:
+            ended_before = {name for name, found in (await subflows_of(client, [run.id])).items()
+                            if found.state and found.state.is_final() and found.state.type != StateType.CRASHED}
+        _count_subflows_on_from(run.run_count)
+    todo = [vm for vm in vms if REPLICATE_RUN + vm.source_vm not in ended_before]
+    if ended_before:
+        get_run_logger().info("run again: %d of its %d VMs' runs ended before, %d replicate now",
+                              len(vms) - len(todo), len(vms), len(todo))
+    # Tagged, the lost-appliance automation crashes the VMs' runs too when their heartbeats stop.
+    with stop_requests() as stop, tags(APPLIANCE_TAG):
+        stopper = asyncio.create_task(_stop_vms_when(stop, run.id))
+        try:
+            ran = await asyncio.gather(*(_replicate(vm, facts[vm.source_vm], appliance) for vm in todo),
+                                       return_exceptions=True)
+        finally:
+            stopper.cancel()
+    if stop.is_set():
+        return Cancelled(message=f"stopped on request: each of its {len(todo)} VMs' runs says what it did")
+    return [outcome if isinstance(outcome, dict)
+            else outcome_row(vm.source_vm, "failed", error=f"{type(outcome).__name__}: {outcome}")
+            for vm, outcome in zip(todo, ran, strict=True)]
+
+
+async def _stop_vms_when(stop: threading.Event, batch: uuid.UUID) -> None:
+    """Once the batch's run is asked to stop, ask each of its VMs' runs in flight: each stops as its own Cancel
+    button would stop it."""
+    while not stop.is_set():
+        await asyncio.sleep(STOP_POLL_S)
+    async with get_client() as client:
+        for found in (await subflows_of(client, [batch])).values():
+            if found.state and not found.state.is_final() and found.state.type not in STOPPING:
+                await client.set_flow_run_state(found.id, Cancelling(message="its batch's stop was requested"))
+
+
+def _count_subflows_on_from(attempt: int) -> None:
+    """Give the subflows of this attempt keys no earlier attempt used. Prefect keys a subflow's tracking task run by
+    a counter in the parent run, and reattaches a rerun parent's subflow to the earlier run of the same key: with
+    the completed VMs left out, the counter would hand a VM another VM's run (and the name, the result)."""
+    tracking = Task(name=replicate_vm.name, fn=replicate_vm.fn, version=replicate_vm.version)
+    FlowRunContext.get().task_run_dynamic_keys[tracking.task_key] = attempt * ATTEMPT_KEYS - 1
 
 
 class LatestPercent:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from prefect import flow
+from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.states import Completed, Running, State
 
@@ -23,6 +23,11 @@ WAVE = RUNS_PER_READ + 50
 @flow(name="runs-by-id-test")
 def one_vm() -> None:
     """Stands for a VM's run: the runs are made through the API, never run."""
+
+
+@task(name="replicate-vm")
+def tracking() -> None:
+    """Stands for the task run that links a subflow to its parent."""
 
 
 async def _runs(count: int, state_of: Callable[[int], State]) -> list[uuid.UUID]:
@@ -49,7 +54,29 @@ def test_a_dispatched_wave_of_more_vms_than_one_read_gets_every_vms_outcome(monk
     async def check() -> None:
         ids = await _runs(WAVE, lambda index: Completed())
         vms = {f"vm-{index}": run_id for index, run_id in enumerate(ids)}
-        rows = await asyncio.wait_for(dispatch._outcomes_when_final(vms), timeout=120)
-        assert [row["vm"] for row in rows] == list(vms)
-        assert {row["outcome"] for row in rows} == {"protected"}
+        finals = await asyncio.wait_for(dispatch._when_final(list(vms.values())), timeout=120)
+        assert sorted(finals) == sorted(ids)
+        assert {state.type for state in finals.values()} == {Completed().type}
+    asyncio.run(check())
+
+
+def test_a_batch_of_more_vms_than_one_read_has_each_vms_latest_run_found() -> None:
+    """A `replicate-vms` run of 250 VMs, one VM run twice (its batch was run again after its appliance was lost)."""
+    async def check() -> None:
+        async with get_client() as client:
+            batch = (await client.create_flow_run(one_vm, name="replicate-vms-vm-0+249")).id
+            names = [f"replicate-vm-{index}" for index in range(WAVE)] + ["replicate-vm-7"]
+            made = []
+            for index, name in enumerate(names):
+                linking = await client.create_task_run(tracking, flow_run_id=batch, dynamic_key=str(index),
+                                                        name=f"replicate-vm-{index}")
+                made.append((await client.create_flow_run(one_vm, name=name, parent_task_run_id=linking.id,
+                                                          state=Completed())).id)
+            other = (await client.create_flow_run(one_vm, name="replicate-vms-other")).id
+            linking = await client.create_task_run(tracking, flow_run_id=other, dynamic_key="0", name="elsewhere")
+            await client.create_flow_run(one_vm, name="replicate-vm-elsewhere", parent_task_run_id=linking.id)
+            found = await dispatch.subflows_of(client, [batch])
+        assert sorted(found) == sorted(set(names))
+        assert found["replicate-vm-7"].id == made[-1]  # the later of its two runs
+        assert {found[name].id for name in names[:-1] if name != "replicate-vm-7"} == set(made[:-1]) - {made[7]}
     asyncio.run(check())

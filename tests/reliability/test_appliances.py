@@ -11,6 +11,8 @@ bandwidth cap keep the VMs in flight for seconds, not minutes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import dataclasses
 import os
 import signal
@@ -25,19 +27,27 @@ from pathlib import Path
 import pytest
 from due_now import DUE_NOW
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterName,
+    TaskRunFilter,
+    TaskRunFilterName,
+)
 from prefect.client.schemas.objects import StateType, WorkerStatus
+from prefect.concurrency.asyncio import concurrency
 from prefect.events.worker import EventsWorker
 from prefect.exceptions import ObjectNotFound
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+from prefect.states import Cancelling
 from wave_runs import CACHE, lab_wave
 
 from flows.appliance import lost_appliance_automations
 from flows.delta_sync import delta_sync
 from flows.dispatch import POOL, appliance_queue, appliances_known
 from flows.migrate_wave import migrate_wave
-from tasks.slots import ensure_limits
+from tasks.slots import SLOT_LEASE_S, ensure_limits
 from vmshift.lab import launcher, postgres, process
 from vmshift.lab.appliances import appliance_logs, max_overlap, start_appliance
 from vmshift.lab.guest import write_guest
@@ -124,9 +134,10 @@ def appliances(server: tuple[Path, dict]) -> Iterator[Appliances]:
         started.stop_all()
 
 
-def wave_running(name: str, vms: list[str], entry: dict, wave: Wave | None = None) -> Future:
+def wave_running(name: str, vms: list[str], entry: dict, wave: Wave | None = None, vms_per_run: int = 1) -> Future:
     """The wave (the lab's, or `wave`), dispatched, in a daemon thread of its own."""
-    return dispatching(lambda: migrate_wave(wave or lab_wave(name, vms), Appliance(), dispatch=True), entry)
+    return dispatching(lambda: migrate_wave(wave or lab_wave(name, vms), Appliance(), dispatch=True,
+                                            vms_per_run=vms_per_run), entry)
 
 
 def delta_pass_running(vms: list[str], entry: dict) -> Future:
@@ -306,6 +317,121 @@ async def _crash_delays(runs: list[uuid.UUID], killed: float) -> tuple[list[floa
             done_before += completed[0] < killed
             delays += [state.timestamp.timestamp() - killed for state in states if state.type == StateType.CRASHED]
     return delays, done_before
+
+
+def test_a_batched_waves_vms_are_subflows_and_a_lost_appliances_batches_rerun_only_their_unfinished_vms(
+        lab: dict, server: tuple[Path, dict], appliances: Appliances) -> None:
+    vms = [f"scale-{i}" for i in range(20, 26)]
+    for index, vm in enumerate(vms):  # 1 to 6 MiB, 21 MiB at 0.5 MB/s: they end one by one over ~45 s
+        guests_write(lab, [vm], (index + 1) << 20)
+    appliances.start("appliance-batch-lost", bandwidth_mb_s=0.5)
+    appliances.wait_online()
+
+    wave = wave_running("scale-batched", vms, server[1], vms_per_run=3)
+    until(lambda: StateType.COMPLETED in run_states(vms).values(), "a VM's run completing", appliances)
+    appliances.kill("appliance-batch-lost")
+    appliances.start("appliance-batch-spare", bandwidth_mb_s=50.0)
+    result = wave.result(timeout=WAIT_S)
+
+    assert {row["vm"]: row["outcome"] for row in result["vms"]} == dict.fromkeys(vms, "protected"), \
+        (result, appliances.logs())
+    runs = asyncio.run(_vm_runs_and_batches(vms))
+    assert len({batch for vm_runs in runs.values() for _, _, batch, _ in vm_runs}) == 2, runs  # 6 VMs, 3 a run
+    # Each VM's outcome is its own run's, a subflow of a batch that is a subflow of the wave's run.
+    assert len({wave_run for vm_runs in runs.values() for _, _, _, wave_run in vm_runs}) == 1, runs
+    assert {row["vm"]: uuid.UUID(row["flow_run"]) for row in result["vms"]} == \
+        {vm: vm_runs[-1][0] for vm, vm_runs in runs.items()}
+    # A VM whose run completed before the kill ran once; each other VM's run was Crashed with its appliance, and
+    # its batch, run again on the spare, made it a new run that completed: none completed twice.
+    histories = {vm: [states for _, states, _, _ in vm_runs] for vm, vm_runs in runs.items()}
+    once = [vm for vm, runs_of_vm in histories.items() if len(runs_of_vm) == 1]
+    assert once and len(once) < len(vms), histories
+    for vm in once:
+        assert histories[vm] == [[StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]], (vm, histories[vm])
+    for vm in set(vms) - set(once):
+        first, again = histories[vm]
+        assert first[-1] == StateType.CRASHED and StateType.COMPLETED not in first, (vm, histories[vm])
+        assert again[-1] == StateType.COMPLETED, (vm, histories[vm])
+    assert_replicated_whole_and_clean(vms)
+
+
+async def _vm_runs_and_batches(vms: list[str]) -> dict[str, list[tuple[uuid.UUID, list[StateType], uuid.UUID,
+                                                                        uuid.UUID]]]:
+    """Each VM's `replicate-<vm>` runs, oldest first: (id, its states, its batch run, the batch's parent run)."""
+    found: dict[str, list] = {}
+    async with get_client() as client:
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=[f"replicate-{vm}" for vm in vms])))
+        for run in sorted(runs, key=lambda run: run.created):
+            batch = await client.read_flow_run((await client.read_task_run(run.parent_task_run_id)).flow_run_id)
+            wave = (await client.read_task_run(batch.parent_task_run_id)).flow_run_id
+            states = [state.type for state in await client.read_flow_run_states(run.id)]
+            found.setdefault(run.name.removeprefix("replicate-"), []).append((run.id, states, batch.id, wave))
+    return found
+
+
+def test_a_batched_vms_cancel_button_stops_it_alone_and_its_batchs_stops_all_of_its_vms(
+        lab: dict, server: tuple[Path, dict], appliances: Appliances) -> None:
+    vms = [f"scale-{i}" for i in range(26, 30)]  # on esx-01 and esx-02, by turns
+    guests_write(lab, vms)
+    hosts = [limit_name(LimitKind.HOST_DISK_READS, host) for host in (HOST, "esx-02.lab.local")]
+    asyncio.run(ensure_limits(dict.fromkeys(hosts, 1), update=True))
+    appliances.start("appliance-batch-stop", bandwidth_mb_s=50.0)
+    appliances.wait_online()
+
+    # Each host's one read slot held here: every VM's run starts and waits for its slot, where a stop reaches it
+    # before it copies a byte, whichever VM the stop is for.
+    with slots_held(hosts):
+        wave = wave_running("scale-batch-stop", vms, server[1], vms_per_run=2)
+        until(lambda: list(run_states(vms).values()).count(StateType.RUNNING) == len(vms),
+              "every VM's run starting", appliances)
+        runs = asyncio.run(_vm_runs_and_batches(vms))
+        alone = vms[0]
+        (alone_run, _, alone_batch, _), = runs[alone]
+        other_batch = next(batch for vm_runs in runs.values() for _, _, batch, _ in vm_runs if batch != alone_batch)
+        asyncio.run(_cancel([alone_run, other_batch]))
+        batch_of = {vm: vm_runs[0][2] for vm, vm_runs in runs.items()}
+        stopped = [vm for vm in vms if vm == alone or batch_of[vm] == other_batch]
+        until(lambda: [run_states(stopped)[vm] for vm in stopped] == [StateType.CANCELLED] * len(stopped),
+              "the stopped VMs' runs ending Cancelled", appliances)
+    result = wave.result(timeout=WAIT_S)
+    asyncio.run(ensure_limits(dict.fromkeys(hosts, DEFAULT_LIMITS[LimitKind.HOST_DISK_READS]), update=True))
+
+    assert {row["vm"]: row["outcome"] for row in result["vms"]} == {
+        vm: "stopped" if vm in stopped else "protected" for vm in vms}, (result, appliances.logs())
+    assert len(stopped) == 3
+    assert asyncio.run(_final_states([alone_batch, other_batch])) == [StateType.COMPLETED, StateType.CANCELLED]
+    assert_replicated_whole_and_clean([vm for vm in vms if vm not in stopped])
+
+
+@contextlib.contextmanager
+def slots_held(names: list[str]) -> Iterator[None]:
+    """One slot of each global limit named, held by this test until the block ends."""
+    taken, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        async with concurrency(names, occupy=1, strict=True, lease_duration=SLOT_LEASE_S):
+            taken.set()
+            await asyncio.to_thread(release.wait)
+    holder = threading.Thread(target=contextvars.copy_context().run, args=(asyncio.run, hold()), daemon=True)
+    holder.start()
+    assert taken.wait(60), "the test could not take its slots"
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(60)
+
+
+async def _cancel(runs: list[uuid.UUID]) -> None:
+    async with get_client() as client:
+        for run in runs:
+            await client.set_flow_run_state(run, Cancelling(message="test: stop requested"))
+
+
+async def _final_states(runs: list[uuid.UUID]) -> list[StateType]:
+    async with get_client() as client:
+        return [(await client.read_flow_run(run)).state.type for run in runs]
 
 
 def test_a_delta_sync_pass_runs_each_due_vms_cycle_as_its_own_run_on_two_appliances_within_the_host_limits(
