@@ -28,7 +28,7 @@ need, and a Prefect server on PostgreSQL; the appliances are `vmshift appliance`
    appliance-b2's process tree (bench/processes.py, as bench/appliance_shapes.py adds it up) is sampled each
    second with the number of runs Running: `appliance_peak_rss_gib`, `in_flight_seen`. Once all are Running (or
    after 700 s) the phase ends by force: its runs Cancelled on the server, the appliance killed (their writes wait
-   in the cap for hours, and a stop would wait with them).
+   in the cap for hours; the bench does not measure 300 stops).
 
 Throughout: `max_host_reads_seen`, the most replication-cycle task runs of one host open at one instant (across
 every appliance), against `host_limit`; `lost` (a VM not protected), `duplicated` (a VM with more than one
@@ -220,7 +220,8 @@ def _held_in_flight(args: argparse.Namespace, appliances: _Appliances, server: d
                     vcenter_b: dict[str, str]) -> dict:
     """A wave of --in-flight VMs on one appliance whose cap lets less than one VM's bytes through while it takes
     them all, sampled until all are Running at once (or IN_FLIGHT_WAIT_S), then ended by force: its runs Cancelled
-    on the server and the appliance killed. Their writes wait in the cap for hours; a stop would wait with them."""
+    on the server and the appliance killed. Their writes wait in the cap for hours; this phase measures memory, not
+    300 stops."""
     process.interrupt(appliances.started.pop("appliance-b1"), grace_s=30)
     held_by = appliances.start("appliance-b2", limit=args.in_flight, bandwidth_mb_s=args.in_flight_cap_mb_s,
                                env=vcenter_b)
