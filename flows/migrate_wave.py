@@ -19,7 +19,7 @@ from prefect import Flow, State, flow, get_run_logger, tags
 from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact, aupdate_progress_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TagsContext
 from prefect.states import Cancelled, Cancelling
 from prefect.tasks import Task
 from pydantic import TypeAdapter
@@ -167,6 +167,13 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | N
     Needs a server on PostgreSQL for wide waves: on SQLite, concurrent subflows collide on the database lock
     (README, "The lab"). Its parameters come from the wave's own code, so Prefect does not validate them again.
     """
+    # In a batch, the run carries the appliance's tag (the lost-appliance automations); its task runs need none,
+    # and each tag of a task run costs a tag-limit request to the server.
+    with TagsContext(current_tags=set()):
+        return await _replicate_vm(vm, facts, appliance)
+
+
+async def _replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | None) -> dict | State:
     if appliance is None:
         appliance = Appliance.from_env()
         await prepare_limits([facts], appliance)

@@ -45,7 +45,7 @@ from wave_runs import CACHE, lab_wave
 
 from flows.appliance import lost_appliance_automations
 from flows.delta_sync import delta_sync
-from flows.dispatch import POOL, appliance_queue, appliances_known
+from flows.dispatch import APPLIANCE_TAG, POOL, appliance_queue, appliances_known
 from flows.migrate_wave import migrate_wave
 from tasks.slots import SLOT_LEASE_S, ensure_limits
 from vmshift.lab import launcher, postgres, process
@@ -402,6 +402,18 @@ def test_a_batched_vms_cancel_button_stops_it_alone_and_its_batchs_stops_all_of_
     assert len(stopped) == 3
     assert asyncio.run(_final_states([alone_batch, other_batch])) == [StateType.COMPLETED, StateType.CANCELLED]
     assert_replicated_whole_and_clean([vm for vm in vms if vm not in stopped])
+    # The VMs' runs carry the appliance tag (the lost-appliance automations act on them); their task runs do not
+    # (each tag of a task run is a tag-limit request to the server).
+    (protected,) = [vm for vm in vms if vm not in stopped]
+    run_tags, task_tags = asyncio.run(_tags_of(runs[protected][0][0]))
+    assert APPLIANCE_TAG in run_tags and len(task_tags) >= 2, (run_tags, task_tags)
+    assert not any(APPLIANCE_TAG in tags for tags in task_tags), task_tags
+
+
+async def _tags_of(run: uuid.UUID) -> tuple[list[str], list[list[str]]]:
+    async with get_client() as client:
+        tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run])))
+        return (await client.read_flow_run(run)).tags, [task.tags for task in tasks]
 
 
 @contextlib.contextmanager
