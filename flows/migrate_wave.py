@@ -167,9 +167,9 @@ async def replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | N
     Needs a server on PostgreSQL for wide waves: on SQLite, concurrent subflows collide on the database lock
     (README, "The lab"). Its parameters come from the wave's own code, so Prefect does not validate them again.
     """
-    # In a batch, the run carries the appliance's tag (the lost-appliance automations); its task runs need none,
-    # and each tag of a task run costs a tag-limit request to the server.
-    with TagsContext(current_tags=set()):
+    # In a batch, the run carries the appliance's tag (the lost-appliance automations); its task runs do not need
+    # it, and each tag of a task run costs a tag-limit request to the server. Other tags in force stay.
+    with TagsContext(current_tags=TagsContext.get().current_tags - {APPLIANCE_TAG}):
         return await _replicate_vm(vm, facts, appliance)
 
 
