@@ -161,7 +161,6 @@ def _sleeping_steps(names: list[str], work_s: float) -> None:
     connections.run_cycle = cycle
     row_lifecycle.refusals = lambda vms, step: {}  # every VM may replicate; its state documents are not read
     row_lifecycle.history = lambda vm, account: f"# {vm}"
-    row_lifecycle.keep_appliance = lambda vm: None  # nor written
 
 
 if __name__ == "__main__":

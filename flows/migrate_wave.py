@@ -30,7 +30,7 @@ from flows.stop import REPLICATE_RUN, STOPPING, ended, stop_requests, stopped_ou
 from tasks.access import permissions
 from tasks.dns import dns_gate, private_dns
 from tasks.endpoint import private_endpoint
-from tasks.lifecycle import keep_appliance, refusals, run_actor, take_step
+from tasks.lifecycle import refusals, run_actor, take_step
 from tasks.replication import readiness, source_facts
 from tasks.slots import cycle_within_limits, prepare_limits, serially
 from vmshift.migration import connections
@@ -177,7 +177,6 @@ async def _replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | 
     if appliance is None:
         appliance = Appliance.from_env()
         await prepare_limits([facts], appliance)
-    await keep_appliance(vm)
     latest = LatestPercent()
     progress = await serially(acreate_progress_artifact(0.0, key=artifact_key("replication", vm.source_vm),
                                                         description=f"{vm.source_vm}: initial replication"))
@@ -185,7 +184,8 @@ async def _replicate_vm(vm: WavePlanRow, facts: VmFacts, appliance: Appliance | 
     try:
         with stop_requests() as stop:
             outcome = await cycle_within_limits(vm.source_vm, vm.cache_storage_account, facts, appliance, stop,
-                                                latest, included_disks=migrated_disk_keys(vm, facts))
+                                                latest, included_disks=migrated_disk_keys(vm, facts),
+                                                placement=(vm.appliance, vm.vcenter))
     except CycleStopped as stopped:
         get_run_logger().warning("%s: %s", vm.source_vm, stopped)
         # Said by its cycle already, unless it was stopped while it waited for its slots; not a task: the run is

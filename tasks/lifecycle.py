@@ -31,12 +31,6 @@ async def take_step(vm: WavePlanRow, step: Step, note: str | None = None, as_err
     return await asyncio.to_thread(row_lifecycle.take, vm, step, run_actor(), note=note, as_error=as_error)
 
 
-@task(name="keep-appliance", task_run_name="keep-appliance-{vm.source_vm}", tags=["blob"], **TRANSIENT_RETRY)
-async def keep_appliance(vm: WavePlanRow) -> None:
-    """The plan's appliance of the VM, kept in its state for its delta cycles."""
-    await asyncio.to_thread(row_lifecycle.keep_appliance, vm)
-
-
 @task(name="lifecycle-history", tags=["blob"], **TRANSIENT_RETRY)
 async def history(vm: str, cache_account: str) -> str:
     """The VM's phase and history, in markdown (its artifact)."""

@@ -40,12 +40,14 @@ def readiness(vm_names: Sequence[str], facts: dict[str, VmFacts]) -> list[Readin
 async def replication_cycle(
     vm: str, cache_account: str, stop: threading.Event, on_progress: ProgressCallback, step: Step,
     included_disks: Sequence[int] | None = None, vcenter: str = "",
+    placement: tuple[str | None, str | None] | None = None,
 ) -> dict:
     """One cycle (initial, delta or resync, as the VM's state says) that `step` starts, in the VM's `vcenter`; the
-    caller holds the VM's slots. The first keeps `included_disks`, the disks the plan migrates (None: every disk)."""
+    caller holds the VM's slots. The first keeps `included_disks`, the disks the plan migrates (None: every disk),
+    and `placement`, the plan's appliance and vCenter (None: left as they are)."""
     # The flow run owns the cycle's claim: when its appliance is lost, its rerun elsewhere takes the claim over.
     report = await asyncio.to_thread(connections.run_cycle, vm, cache_account, stop, on_progress, step, run_actor(),
-                                     included_disks, str(flow_run.id or ""), vcenter)
+                                     included_disks, str(flow_run.id or ""), vcenter, placement)
     get_run_logger().info("%s: %s cycle %s sent %s bytes in %.1f s", vm, report.get("kind", ""), report.get("cycle"),
                           report.get("bytes_sent"), report.get("seconds", 0.0))
     return report

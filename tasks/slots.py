@@ -154,14 +154,16 @@ async def cycle_within_limits(
     on_progress: ProgressCallback = lambda percent: None,
     included_disks: Sequence[int] | None = None,
     step: Step = Step.REPLICATE,
+    placement: tuple[str | None, str | None] | None = None,
 ) -> dict:
     """One cycle of the VM, started by the lifecycle `step`, while it holds its slots; returns its outcome row.
     Setting `stop` ends it early with CycleStopped (flows/stop.py); `on_progress` gets the percent done, from the
     cycle's thread; the VM's first cycle keeps `included_disks` (the plan's disks by vSphere key; None: every
-    disk), and only they take disk slots."""
+    disk), and only they take disk slots; and `placement`, the plan's appliance and vCenter (replicate_once)."""
     stop = stop or threading.Event()
     async with held(vm_slots(facts, appliance, included_disks), stop):
-        report = await replication_cycle(vm, cache_account, stop, on_progress, step, included_disks, facts.vcenter)
+        report = await replication_cycle(vm, cache_account, stop, on_progress, step, included_disks, facts.vcenter,
+                                         placement)
     return outcome_row(vm, "protected", kind=report.get("kind"), cycle=report.get("cycle"),
                        bytes_sent=report.get("bytes_sent"), changed_bytes=report.get("changed_bytes"),
                        seconds=report.get("seconds"))

@@ -81,7 +81,6 @@ class LocalSteps:
         self.states: dict[str, VmState] = {}
         monkeypatch.setattr(row_lifecycle, "refusals", self._refusals)
         monkeypatch.setattr(row_lifecycle, "take", self._take)
-        monkeypatch.setattr(row_lifecycle, "keep_appliance", self._keep_appliance)
         monkeypatch.setattr(row_lifecycle, "history", lambda vm, account: history_markdown(self.state(vm)))
 
     def state(self, vm: str) -> VmState:
@@ -104,11 +103,6 @@ class LocalSteps:
             except LifecycleRefused as refusal:
                 refused[vm.source_vm] = str(refusal)
         return refused
-
-    def _keep_appliance(self, vm: WavePlanRow) -> None:
-        state = self.state(vm.source_vm)
-        with self.lock:
-            state.appliance = vm.appliance
 
     def _take(self, vm: WavePlanRow, step: Step, actor: Actor, *, note: str | None = None,
               as_error: bool = False) -> Phase:
@@ -160,8 +154,13 @@ class LocalSteps:
         ])
 
     def _cycle(self, vm: str, cache_account: str, stop: threading.Event, on_progress: Callable[[float], None],
-               step: Step, actor: Actor, included_disks: object = None, owner: str = "", vcenter: str = "") -> dict:
+               step: Step, actor: Actor, included_disks: object = None, owner: str = "", vcenter: str = "",
+               placement: tuple[str | None, str | None] | None = None) -> dict:
         self.record("cycle", vm)
+        if placement is not None:
+            state = self.state(vm)
+            with self.lock:
+                state.appliance, state.vcenter = placement
         self.stops[vm], self.progress[vm] = stop, on_progress
         return self.cycle(vm)
 

@@ -404,9 +404,9 @@ def test_a_batched_vms_cancel_button_stops_it_alone_and_its_batchs_stops_all_of_
     assert_replicated_whole_and_clean([vm for vm in vms if vm not in stopped])
     # The VMs' runs carry the appliance tag (the lost-appliance automations act on them); their task runs do not
     # (each tag of a task run is a tag-limit request to the server). Task runs reach the server as events, after
-    # the run's own end: wait for both of the VM's.
+    # the run's own end: wait for the VM's cycle.
     (protected,) = [vm for vm in vms if vm not in stopped]
-    until(lambda: len(asyncio.run(_tags_of(runs[protected][0][0]))[1]) >= 2, "the VM's task runs recorded",
+    until(lambda: len(asyncio.run(_tags_of(runs[protected][0][0]))[1]) >= 1, "the VM's task run recorded",
           appliances)
     run_tags, task_tags = asyncio.run(_tags_of(runs[protected][0][0]))
     assert APPLIANCE_TAG in run_tags, run_tags

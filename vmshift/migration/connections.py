@@ -39,15 +39,16 @@ def source_facts(vm_names: Sequence[str], target_names: dict[str, str],
 
 
 def run_cycle(vm: str, cache_account: str, stop: threading.Event, on_progress: ProgressCallback, step: Step,
-              actor: Actor, included_disks: Sequence[int] | None = None, owner: str = "", vcenter: str = "") -> dict:
+              actor: Actor, included_disks: Sequence[int] | None = None, owner: str = "", vcenter: str = "",
+              placement: tuple[str | None, str | None] | None = None) -> dict:
     """One cycle (initial, delta or resync, as the VM's state says) that `step` starts, with the appliance's mover
     settings, in the VM's `vcenter` (its name; empty: the default one); the first one keeps `included_disks` (the
     plan's disks, by vSphere key; None: every disk). `owner` (the flow run) takes over a claim its own lost attempt
-    left."""
+    left. `placement`: the plan's appliance and vCenter, kept in the VM's state (replicate_once)."""
     with connect(VCenterConfig.named_in_plan(vcenter or None)) as session:
         return replicate_once(vm, session=session, settings=ReplicationSettings.from_env(cache_account), stop=stop,
                               on_progress=on_progress, included_disks=included_disks, step=step, actor=actor,
-                              owner=owner)
+                              owner=owner, placement=placement)
 
 
 def replication_states(

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from vmshift.plan.schema import WavePlanRow
 from vmshift.state import lifecycle
-from vmshift.state.document import VmState
 from vmshift.state.lifecycle import Actor, LifecycleRefused, Phase, Step
 from vmshift.state.status import history_markdown
 from vmshift.state.store import StateStore
@@ -33,16 +32,6 @@ def refusals(vms: Sequence[WavePlanRow], step: Step) -> dict[str, str]:
 def take(vm: WavePlanRow, step: Step, actor: Actor, *, note: str | None = None, as_error: bool = False) -> Phase:
     """Take `step` for the VM and save it (StateStore.advance)."""
     return _store(vm).advance(vm.source_vm, step, actor, note=note, as_error=as_error).state.phase
-
-
-def keep_appliance(vm: WavePlanRow) -> None:
-    """Keep the appliance the VM's row names (None: any of its vCenter) and its vCenter (None: the default one) in
-    its state, where a delta-sync pass reads which queue its cycles go to and which vCenter they read; writes only
-    when it changed."""
-    def named(state: VmState) -> None:
-        state.appliance = vm.appliance
-        state.vcenter = vm.vcenter
-    _store(vm).update(vm.source_vm, named, "its plan's appliance and vCenter")
 
 
 def history(vm: str, cache_account: str) -> str:

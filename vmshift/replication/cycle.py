@@ -83,6 +83,7 @@ def replicate_once(
     included_disks: Sequence[int] | None = None,
     owner: str = "",
     mirrors: Mapping[int, Mirror] | None = None,
+    placement: tuple[str | None, str | None] | None = None,
 ) -> dict:
     """Run one cycle for the VM now; returns the `vmshift replicate` JSON (DESIGN.md, Contracts).
 
@@ -100,6 +101,9 @@ def replicate_once(
     `owner`: what runs the cycle (a Prefect flow run id); a claim of that owner's, left by a lost attempt, is taken
     over at once.
     `mirrors`: by disk key, where the read-back of what the cycle wrote also goes (the cutover's staged disks).
+    `placement`: the plan's appliance and vCenter of the VM (None each: any appliance of the default vCenter), kept
+    in its state with the cycle's claim, where a delta-sync pass reads which queue its cycles go to and which
+    vCenter they read; None leaves them as they are.
     """
     settings = settings or ReplicationSettings.from_env()
     session = session or connect(VCenterConfig.from_env())
@@ -108,6 +112,8 @@ def replicate_once(
                    actor or Actor.here("replicate_once"), owner, {str(key): m for key, m in (mirrors or {}).items()})
     if included_disks is not None and not cycle.state.recovery_points and cycle.state.in_progress is None:
         cycle.state.included_disks = sorted(included_disks)  # saved with the cycle's claim
+    if placement is not None:
+        cycle.state.appliance, cycle.state.vcenter = placement  # so is this
     return cycle.run(step, keep_snapshot=keep_snapshot)
 
 
