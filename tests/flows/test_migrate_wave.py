@@ -34,7 +34,7 @@ from flows.migrate_wave import migrate_wave
 from tasks.slots import ensure_limits
 from vmshift.azure.errors import DnsGateFailed
 from vmshift.migration.appliance import Appliance
-from vmshift.migration.limits import planned_limits
+from vmshift.migration.limits import LimitKind, limit_name, planned_limits
 from vmshift.replication.cycle import CycleStopped
 from vmshift.schedule import BlackoutWindow
 
@@ -290,6 +290,22 @@ def test_a_concurrency_limit_of_2_is_never_exceeded(monkeypatch: pytest.MonkeyPa
         running += change
         most = max(most, running)
     assert most == 2  # never more than the limit, and the limit was reached: the VMs did run concurrently
+
+
+def test_as_many_vms_copy_at_once_as_their_slots_allow_not_as_the_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 8 VMs on one host of 8 read slots, each cycle a thread: Python's default executor has 6 on 2 cores, and
+    # the seventh VM, slots in hand, waited for a thread.
+    vms = [f"vm-{i}" for i in range(8)]
+    steps = LocalSteps(monkeypatch, vms)
+    normal, all_in = steps.cycle, threading.Barrier(len(vms), timeout=60)
+
+    def cycle(vm: str) -> dict:
+        all_in.wait()
+        return normal(vm)
+    steps.cycle = cycle
+    asyncio.run(ensure_limits({limit_name(LimitKind.HOST_DISK_READS, "esx-01.lab.local"): len(vms)}, update=True))
+    result, _ = run_wave(vms, steps, Appliance(name=f"appl-{uuid.uuid4().hex[:6]}"))
+    assert outcomes(result) == dict.fromkeys(vms, "protected"), result
 
 
 def test_a_transient_fault_is_retried_and_absorbed(monkeypatch: pytest.MonkeyPatch) -> None:
