@@ -1,8 +1,8 @@
 // CRC-64/NVME (x-ms-content-crc64) for the lab's Azurite, eight bytes a step instead of one.
 //
-// Azurite checks a Put Page's x-ms-content-crc64 with a byte-at-a-time loop: ~100 MB/s here, so each GiB of
-// page writes that carries the checksum costs ~10 s of Azurite's one JavaScript thread, on a machine of 2 cores
-// that the client shares. Azure's storage checks it at line rate. Slicing-by-8 computes the same function (the
+// Azurite computes every Put Page's CRC-64 (to check an x-ms-content-crc64 sent, and to answer one) with a
+// byte-at-a-time loop: ~100 MB/s here, so each GiB of page writes costs ~10 s of Azurite's one JavaScript thread,
+// on a machine of 2 cores that the client shares. Azure's storage checks it at line rate. Slicing-by-8 computes the same function (the
 // reflected polynomial 0x9a6c9329ac4bc9b5, init and xorout all ones, little-endian on the wire) from eight
 // tables, several times faster; tests/lab/test_azurite_crc64.py compares it with Azurite's own.
 // A 64-bit value is two 32-bit halves (hi, lo), as in Azurite, to stay out of BigInt.
