@@ -133,6 +133,8 @@ class Lab:
         """The command through its flow; each VM's outcome (`refused` when the flow left it alone)."""
         if command in ("replicate", "stop", "delta"):
             for vm in vms:  # the guests write between cycles: each cycle has something to copy
+                if inventory.find_vm(self.session, vm).runtime.powerState != "poweredOn":
+                    continue  # cut over, its source off: the command is refused for it, and no guest writes
                 self.guest_writes += 1
                 write_guest(self.lab, vm, (self.guest_writes % 3) << 20, os.urandom(2 << 20))
         if command == "replicate":
