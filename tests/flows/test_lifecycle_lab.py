@@ -70,7 +70,12 @@ TAKES = {"replicate": (Step.REPLICATE, Step.CYCLE_DONE), "delta": (Step.DELTA_CY
 DONE = {"replicate": "protected", "delta": "protected", "stop": "stopped", "test-migrate": "test-migrated",
         "cleanup-test": "cleaned", "cutover": "migrated", "rollback": "rolled-back", "complete": "completed"}
 CUT_OVER = (Phase.MIGRATED, Phase.COMPLETED)
-SLOW_MB_S = "0.25"  # the bandwidth cap while a replication is stopped: its 2 MiB take ~8 s, the stop lands first
+# The bandwidth cap while a replication is stopped. The cap reserves each write's turn before it is sent, so a
+# cycle's first write goes at once, whatever its size: the cycle copies a second extent, at STOP_EXTENT (the
+# disks are 8 MiB, the other writes in their first 4), whose turn comes 4 to 8 s later. The stop lands in that
+# wait; with one extent, the cycle could end first and the walk then took another path.
+SLOW_MB_S = "0.25"
+STOP_EXTENT = 7 << 20
 
 
 def lab_wave() -> Wave:
@@ -137,6 +142,8 @@ class Lab:
                     continue  # cut over, its source off: the command is refused for it, and no guest writes
                 self.guest_writes += 1
                 write_guest(self.lab, vm, (self.guest_writes % 3) << 20, os.urandom(2 << 20))
+                if command == "stop":  # a second extent: its write waits for the cap, and the stop lands then
+                    write_guest(self.lab, vm, STOP_EXTENT, os.urandom(1 << 20))
         if command == "replicate":
             result = asyncio.run(migrate_wave(self.subwave(vms), self.appliance))
         elif command == "stop":
