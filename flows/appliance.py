@@ -37,7 +37,7 @@ from prefect.workers.base import BaseJobConfiguration, BaseWorker, BaseWorkerRes
 from flows.delta_sync import delta_cycle
 from flows.dispatch import APPLIANCE_TAG, POOL, appliance_queue, vcenter_queue
 from flows.migrate_wave import replicate_vm, replicate_vms
-from tasks.slots import threads_for_cycles, writes_at_once
+from tasks.slots import threads_for_vms, writes_at_once
 from vmshift.vsphere.connection import VCenterConfig
 
 WORKER_TYPE = "vmshift-appliance"
@@ -219,5 +219,5 @@ async def serve(name: str, limit: int = DEFAULT_IN_FLIGHT, lost_after_s: int = D
     worker = ApplianceWorker(work_pool_name=POOL, work_queues=queues(name, [vcenter]), name=name, limit=limit,
                              create_pool_if_not_found=False)
     writes_at_once(WRITES_AT_ONCE)
-    threads_for_cycles(limit)  # its runs share this event loop: a thread for each VM it takes
+    threads_for_vms(limit)  # its runs share this event loop: a thread for each VM it takes
     await worker.start()

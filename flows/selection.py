@@ -12,7 +12,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from deployments.upload import uploaded_wave
 from tasks.dns import gate_between_cycles
 from tasks.lifecycle import history, refusals
-from tasks.slots import serially
+from tasks.slots import serially, threads_for_vms
 from vmshift.migration.appliance import Appliance
 from vmshift.migration.report import artifact_key, outcome_row
 from vmshift.plan.schema import Wave, WavePlanRow
@@ -45,11 +45,12 @@ async def side_by_side(
     vms: Sequence[WavePlanRow], step: Callable[[WavePlanRow], Awaitable[T]], done: Callable[[WavePlanRow, T], dict],
     asks: Step | None = None,
 ) -> list[dict]:
-    """Runs `step` for every VM concurrently; each VM's outcome row, `failed` with the error for those that raised.
-    A VM whose phase refuses the lifecycle step it `asks` for is `refused`, with why and what to do instead, and
-    not run. Each VM's lifecycle artifact is brought up to date."""
+    """Runs `step` for every VM concurrently, with a thread each for their blocking calls; each VM's outcome row,
+    `failed` with the error for those that raised. A VM whose phase refuses the lifecycle step it `asks` for is
+    `refused`, with why and what to do instead, and not run. Each VM's lifecycle artifact is brought up to date."""
     refused = await refusals(vms, asks) if asks is not None and vms else {}
     allowed = [vm for vm in vms if vm.source_vm not in refused]
+    threads_for_vms(len(allowed))
     ran = await asyncio.gather(*(step(vm) for vm in allowed), return_exceptions=True)
     results = dict(zip([vm.source_vm for vm in allowed], ran, strict=True))
     await asyncio.gather(*(publish_history(vm.source_vm, vm.cache_storage_account) for vm in vms))

@@ -51,7 +51,7 @@ LIMIT_FULL = 423  # Prefect's answer while a limit has no free slot, with Retry-
 # Held slots are leased and the lease renewed every 3/4 of it; a lost appliance's slots go back once its leases
 # run out. Prefect's default of 300 s would keep a host's reads from the appliances taking over for 5 minutes.
 SLOT_LEASE_S = 60
-THREADS_BESIDE_CYCLES = 16  # the event loop's short blocking calls (state documents, reports) beside its cycles
+THREADS_BESIDE_VMS = 16  # the event loop's short blocking calls (state documents, reports) beside its VMs' steps
 
 _writes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
@@ -140,12 +140,13 @@ async def ensure_limits(limits: Mapping[str, int], *, update: bool) -> dict[str,
 _threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
 
 
-def threads_for_cycles(cycles: int) -> None:
-    """Let the running event loop run `cycles` VMs' cycles at once. Each cycle runs in a thread of the loop's
-    default executor (asyncio.to_thread), which Python sizes to the CPUs: 6 threads on 2 cores, so an appliance of
-    300 runs in flight read 6 disks at once while the other VMs holding their slots waited for a thread. Threads
-    start only as cycles need them; a loop that has enough already keeps its executor."""
-    loop, wanted = asyncio.get_running_loop(), cycles + THREADS_BESIDE_CYCLES
+def threads_for_vms(count: int) -> None:
+    """Let the running event loop run `count` VMs' blocking steps (a cycle, a cutover) at once. Each runs in a
+    thread of the loop's default executor (asyncio.to_thread), which Python sizes to the CPUs: 6 threads on 2
+    cores, so an appliance of 300 runs in flight read 6 disks at once while the other VMs holding their slots
+    waited for a thread, and a wave's cutover took its VMs 6 at a time. Threads start only as the VMs need them;
+    a loop that has enough already keeps its executor."""
+    loop, wanted = asyncio.get_running_loop(), count + THREADS_BESIDE_VMS
     if _threads.get(loop, 0) < wanted:
         loop.set_default_executor(ThreadPoolExecutor(wanted, thread_name_prefix="vmshift-cycle"))
         _threads[loop] = wanted
@@ -157,7 +158,7 @@ async def prepare_limits(facts: Iterable[VmFacts], appliance: Appliance) -> None
     share its loop, and each run read its 4-5 limits (a tuned size reaches the in-process queue only on the loop's
     first read anyway)."""
     facts = list(facts)
-    threads_for_cycles(len(facts))
+    threads_for_vms(len(facts))
     known = _local.get(asyncio.get_running_loop(), {})
     missing = {name: size for name, size in limits_for(facts, appliance).items() if name not in known}
     if missing:
