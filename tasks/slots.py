@@ -148,7 +148,7 @@ def threads_for_vms(count: int) -> None:
     a loop that has enough already keeps its executor."""
     loop, wanted = asyncio.get_running_loop(), count + THREADS_BESIDE_VMS
     if _threads.get(loop, 0) < wanted:
-        loop.set_default_executor(ThreadPoolExecutor(wanted, thread_name_prefix="vmshift-cycle"))
+        loop.set_default_executor(ThreadPoolExecutor(wanted, thread_name_prefix="vmshift-vm"))
         _threads[loop] = wanted
 
 

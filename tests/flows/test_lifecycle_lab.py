@@ -70,10 +70,10 @@ TAKES = {"replicate": (Step.REPLICATE, Step.CYCLE_DONE), "delta": (Step.DELTA_CY
 DONE = {"replicate": "protected", "delta": "protected", "stop": "stopped", "test-migrate": "test-migrated",
         "cleanup-test": "cleaned", "cutover": "migrated", "rollback": "rolled-back", "complete": "completed"}
 CUT_OVER = (Phase.MIGRATED, Phase.COMPLETED)
-# The bandwidth cap while a replication is stopped. The cap reserves each write's turn before it is sent, so a
-# cycle's first write goes at once, whatever its size: the cycle copies a second extent, at STOP_EXTENT (the
-# disks are 8 MiB, the other writes in their first 4), whose turn comes 4 to 8 s later. The stop lands in that
-# wait; with one extent, the cycle could end first and the walk then took another path.
+# The bandwidth cap while a replication is stopped. The cap reserves each write's turn before it is sent, so on
+# an idle link a cycle's first write goes at once: the cycle copies a second extent, at STOP_EXTENT (the disks
+# are 8 MiB, the other writes in their first 4), whose turn comes 4 to 8 s later. The stop lands in that wait;
+# with one extent, the cycle could end first and the walk then took another path.
 SLOW_MB_S = "0.25"
 STOP_EXTENT = 7 << 20
 
