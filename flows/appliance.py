@@ -182,9 +182,10 @@ async def _deploy(flow: Flow) -> uuid.UUID:
 
 def lost_appliance_automations(lost_after_s: int) -> list[Automation]:
     """Crash a dispatched run whose heartbeats stop (the Prefect server has no zombie service of its own), and
-    schedule a crashed one again: it goes back to its vCenter's queue and resumes from its checkpoints. A
-    `replicate-vms` run's VMs' runs are crashed too, but not scheduled: they have no deployment, and their
-    batch's run again makes a new run for each (flows/migrate_wave.py)."""
+    schedule a crashed one again: it goes back to its vCenter's queue and resumes from its checkpoints. They act
+    on the dispatched runs only, `replicate-vms` runs included, not on a batch's VMs' runs: the wave crashes those
+    when it sees their batch Crashed, and the batch's run again makes a new run for each (flows/dispatch.py,
+    flows/migrate_wave.py)."""
     tagged = ResourceSpecification({"prefect.resource.role": "tag",
                                     "prefect.resource.id": f"prefect.tag.{APPLIANCE_TAG}"})
     deployed = ResourceSpecification({"prefect.resource.role": "deployment",

@@ -13,8 +13,9 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from prefect import get_run_logger
 from prefect.client.orchestration import PrefectClient, get_client
@@ -24,6 +25,7 @@ from prefect.context import FlowRunContext
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_logger
+from prefect.states import Crashed
 from pydantic import TypeAdapter
 
 from flows.stop import REPLICATE_RUN, RUNS_PER_READ, runs_by_id
@@ -152,7 +154,8 @@ async def run_on_appliances(deployment: str, runs: Sequence[VmRun], vms_per_run:
     ids = await asyncio.gather(*(dispatch(run) for run in to_dispatch))
     dispatched = {run.vm: run_id for run, run_id in zip(to_dispatch, ids, strict=True)}
     await _warn_of_idle_queues({run.queue for run in runs if run.vm not in refused})
-    finals = await _when_final(list(dispatched.values())) if dispatched else {}
+    finals = await _when_final(list(dispatched.values()), _crash_lost_vms if batched else None) if dispatched \
+        else {}
     if batched:
         rows = await _batched_outcomes({run.members: dispatched[run.vm] for run in to_dispatch}, finals)
     else:
@@ -197,9 +200,11 @@ async def _warn_of_idle_queues(queues: set[str]) -> None:
                                          "(`vmshift appliance`)", name)
 
 
-async def _when_final(runs: list[uuid.UUID]) -> dict[uuid.UUID, State]:
+async def _when_final(runs: list[uuid.UUID], on_crashed: Callable[[FlowRun], Awaitable[None]] | None = None
+                      ) -> dict[uuid.UUID, State]:
     """Each run's final state, read every POLL_S until all are final; a Crashed run is final once it stayed
-    Crashed for CRASHED_FINAL_AFTER_S (else the rerun automation took it)."""
+    Crashed for CRASHED_FINAL_AFTER_S (else the rerun automation took it). `on_crashed` is awaited each time a
+    run is seen Crashed anew."""
     crashed_at: dict[uuid.UUID, float] = {}
     finals: dict[uuid.UUID, State] = {}
     while len(finals) < len(runs):
@@ -216,6 +221,13 @@ async def _when_final(runs: list[uuid.UUID]) -> dict[uuid.UUID, State]:
                 continue
             if state.type != StateType.CRASHED:
                 crashed_at.pop(run_id, None)
+            elif run_id not in crashed_at and on_crashed is not None:
+                try:
+                    await on_crashed(run)
+                except Exception as error:  # the server is busy or restarting: seen Crashed anew at the next read
+                    get_logger(__name__).warning("acting on the Crashed run %s failed (%s); trying again",
+                                                 run.name, error)
+                    continue
             if state.type in (StateType.COMPLETED, StateType.CANCELLED, StateType.FAILED) or (
                     state.type == StateType.CRASHED
                     and time.monotonic() - crashed_at.setdefault(run_id, time.monotonic()) > CRASHED_FINAL_AFTER_S):
@@ -229,6 +241,26 @@ def _outcome(vm: str, run_id: uuid.UUID, state: State) -> dict:
     if state.type == StateType.CANCELLED:
         return outcome_row(vm, "stopped", error=state.message, flow_run=str(run_id))
     return outcome_row(vm, "failed", error=state.message, flow_run=str(run_id))
+
+
+async def _crash_lost_vms(batch: FlowRun) -> None:
+    """Crash the VMs' runs that a Crashed batch run left unfinished, at once: they carry no appliance tag, so
+    the lost-appliance automation does not crash them (flows/appliance.py), and the UI would show them Running."""
+    assert batch.state is not None
+    async with get_client() as client:
+        await crash_unfinished(client, await every_subflow_of(client, [batch.id]),
+                               f"its batch run {batch.name} was Crashed: {batch.state.message}",
+                               before=batch.state.timestamp)
+
+
+async def crash_unfinished(client: PrefectClient, vm_runs: Iterable[FlowRun], message: str,
+                           before: datetime | None = None) -> None:
+    """Crash each of `vm_runs` that did not end (and was made before `before`, when given). A batch run again
+    after its appliance was lost makes new runs for those VMs: `before` keeps them out."""
+    for run in vm_runs:
+        if run.state is not None and not run.state.is_final() and (
+                before is None or (run.created is not None and run.created < before)):
+            await client.set_flow_run_state(run.id, Crashed(message=message), force=True)
 
 
 async def _batched_outcomes(batches: dict[tuple[str, ...], uuid.UUID], finals: dict[uuid.UUID, State]
@@ -253,6 +285,14 @@ async def _batched_outcomes(batches: dict[tuple[str, ...], uuid.UUID], finals: d
 async def subflows_of(client: PrefectClient, parents: list[uuid.UUID]) -> dict[str, FlowRun]:
     """The subflows of `parents` by name, the latest of each name (a parent run again after its appliance was lost
     has a new subflow for each VM its first attempt did not finish)."""
+    latest: dict[str, FlowRun] = {}
+    for run in sorted(await every_subflow_of(client, parents), key=lambda run: run.created or run.expected_start_time):
+        latest[run.name] = run
+    return latest
+
+
+async def every_subflow_of(client: PrefectClient, parents: list[uuid.UUID]) -> list[FlowRun]:
+    """The subflows of `parents`, every attempt's."""
     found: list[FlowRun] = []
     while True:
         page = await client.read_flow_runs(
@@ -260,8 +300,4 @@ async def subflows_of(client: PrefectClient, parents: list[uuid.UUID]) -> dict[s
             limit=RUNS_PER_READ, offset=len(found))
         found += page
         if len(page) < RUNS_PER_READ:
-            break
-    latest: dict[str, FlowRun] = {}
-    for run in sorted(found, key=lambda run: run.created or run.expected_start_time):
-        latest[run.name] = run
-    return latest
+            return found

@@ -402,15 +402,17 @@ def test_a_batched_vms_cancel_button_stops_it_alone_and_its_batchs_stops_all_of_
     assert len(stopped) == 3
     assert asyncio.run(_final_states([alone_batch, other_batch])) == [StateType.COMPLETED, StateType.CANCELLED]
     assert_replicated_whole_and_clean([vm for vm in vms if vm not in stopped])
-    # The VMs' runs carry the appliance tag (the lost-appliance automations act on them); their task runs do not
-    # (each tag of a task run is a tag-limit request to the server). Task runs reach the server as events, after
-    # the run's own end: wait for the VM's cycle.
+    # Neither the VMs' runs nor their task runs carry the appliance tag: the server evaluates the lost-appliance
+    # automations on each event of a tagged run, and each tag of a task run is a tag-limit request to it; the
+    # batch's run alone does. Task runs reach the server as events, after the run's own end: wait for the VM's
+    # cycle.
     (protected,) = [vm for vm in vms if vm not in stopped]
     until(lambda: len(asyncio.run(_tags_of(runs[protected][0][0]))[1]) >= 1, "the VM's task run recorded",
           appliances)
     run_tags, task_tags = asyncio.run(_tags_of(runs[protected][0][0]))
-    assert APPLIANCE_TAG in run_tags, run_tags
+    assert APPLIANCE_TAG not in run_tags, run_tags
     assert not any(APPLIANCE_TAG in tags for tags in task_tags), task_tags
+    assert APPLIANCE_TAG in asyncio.run(_tags_of(alone_batch))[0]
 
 
 async def _tags_of(run: uuid.UUID) -> tuple[list[str], list[list[str]]]:
