@@ -20,6 +20,7 @@ from prefect.artifacts import acreate_progress_artifact, acreate_table_artifact,
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.context import FlowRunContext
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Cancelled, Cancelling
 from prefect.tasks import Task
 from pydantic import TypeAdapter
@@ -224,8 +225,9 @@ async def replicate_vms(vms: list[WavePlanRow], facts: dict[str, VmFacts]) -> li
                               len(vms) - len(todo), len(vms), len(todo))
     # The VMs' runs carry no appliance tag: the server evaluates the lost-appliance automations on each event of a
     # tagged run (two thirds of its event loop's work in a 500-VM wave, measured). A lost appliance's VMs' runs are
-    # crashed by the wave, or by this run's next attempt.
-    with stop_requests() as stop:
+    # crashed by the wave, or by this run's next attempt. So nothing watches their heartbeats, and they send none:
+    # each was an event for the server to store (a fifth of a batched wave's) and a thread of the appliance's.
+    with stop_requests() as stop, temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         stopper = asyncio.create_task(_stop_vms_when(stop, run.id))
         try:
             ran = await asyncio.gather(*(_replicate(vm, facts[vm.source_vm], appliance) for vm in todo),

@@ -36,6 +36,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType, WorkerStatus
 from prefect.concurrency.asyncio import concurrency
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.events.worker import EventsWorker
 from prefect.exceptions import ObjectNotFound
 from prefect.logging.handlers import APILogWorker
@@ -413,6 +414,18 @@ def test_a_batched_vms_cancel_button_stops_it_alone_and_its_batchs_stops_all_of_
     assert APPLIANCE_TAG not in run_tags, run_tags
     assert not any(APPLIANCE_TAG in tags for tags in task_tags), task_tags
     assert APPLIANCE_TAG in asyncio.run(_tags_of(alone_batch))[0]
+    # Nothing watches the VMs' runs' heartbeats, and they send none; the batch's runs do (one as each starts).
+    assert asyncio.run(_heartbeats_of([alone_batch, other_batch])) == {alone_batch, other_batch}
+    assert asyncio.run(_heartbeats_of([vm_runs[0][0] for vm_runs in runs.values()])) == set()
+
+
+async def _heartbeats_of(runs: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `runs` sent a heartbeat."""
+    async with get_client() as client:
+        page = await client.read_events(filter=EventFilter(
+            event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{run}" for run in runs])), limit=50)
+    return {uuid.UUID(event.resource.id.removeprefix("prefect.flow-run.")) for event in page.events}
 
 
 async def _tags_of(run: uuid.UUID) -> tuple[list[str], list[list[str]]]:
