@@ -285,8 +285,13 @@ async def _batched_outcomes(batches: dict[tuple[str, ...], uuid.UUID], finals: d
 async def subflows_of(client: PrefectClient, parents: list[uuid.UUID]) -> dict[str, FlowRun]:
     """The subflows of `parents` by name, the latest of each name (a parent run again after its appliance was lost
     has a new subflow for each VM its first attempt did not finish)."""
+    return latest_by_name(await every_subflow_of(client, parents))
+
+
+def latest_by_name(runs: Iterable[FlowRun]) -> dict[str, FlowRun]:
+    """The latest run of each name."""
     latest: dict[str, FlowRun] = {}
-    for run in sorted(await every_subflow_of(client, parents), key=lambda run: run.created or run.expected_start_time):
+    for run in sorted(runs, key=lambda run: run.created or run.expected_start_time):
         latest[run.name] = run
     return latest
 

@@ -25,7 +25,13 @@ from prefect.states import Cancelled, Cancelling
 from prefect.tasks import Task
 from pydantic import TypeAdapter
 
-from flows.dispatch import crash_unfinished, every_subflow_of, replicate_on_appliances, subflows_of
+from flows.dispatch import (
+    crash_unfinished,
+    every_subflow_of,
+    latest_by_name,
+    replicate_on_appliances,
+    subflows_of,
+)
 from flows.selection import failures_of, side_by_side
 from flows.stop import REPLICATE_RUN, STOPPING, ended, stop_requests, stopped_outside_cycle
 from tasks.access import permissions
@@ -213,10 +219,10 @@ async def replicate_vms(vms: list[WavePlanRow], facts: dict[str, VmFacts]) -> li
     ended_before: set[str] = set()
     if run.run_count > 1:  # its appliance was lost: the VMs' runs it lost are crashed, the others ended for good
         async with get_client() as client:
+            earlier = await every_subflow_of(client, [run.id])
             # The wave crashed them as it saw this run Crashed, unless it was not watching then.
-            await crash_unfinished(client, await every_subflow_of(client, [run.id]),
-                                   f"its batch run {run.name}'s appliance was lost")
-            ended_before = {name for name, found in (await subflows_of(client, [run.id])).items()
+            await crash_unfinished(client, earlier, f"its batch run {run.name}'s appliance was lost")
+            ended_before = {name for name, found in latest_by_name(earlier).items()
                             if found.state and found.state.is_final() and found.state.type != StateType.CRASHED}
         _count_subflows_on_from(run.run_count)
     todo = [vm for vm in vms if REPLICATE_RUN + vm.source_vm not in ended_before]
