@@ -1,13 +1,13 @@
 """The slot engine: vmshift's global concurrency limits (vmshift/migration/limits.py) created on the Prefect
 server, queued on in-process and held around each VM's cycle; and Prefect API writes queued in the process.
 
-Slots are global concurrency limits taken with strict=True (an unknown name would limit nothing), once per
-disk and not per page: Prefect hands a global slot over in milliseconds, a tag-based one in seconds. They are
-held around the cycle task, so the task run's start and end times show when the VM held them; a cycle waiting
-to retry after a throttle keeps them, which keeps others from piling onto the throttled storage. They must exist
-before a flow takes one: `vmshift limits setup` calls `ensure_limits(limits_for(..., overrides), update=True)`;
-a wave calls it with `update=False` for the names it is about to take, so that it never resets a limit someone
-tuned in the UI.
+Slots are global concurrency limits taken under a lease (`SlotLease`; a missing limit is an error, since it
+would limit nothing), once per disk and not per page: Prefect hands a global slot over in milliseconds, a
+tag-based one in seconds. They are held around the cycle task, so the task run's start and end times show when
+the VM held them; a cycle waiting to retry after a throttle keeps them, which keeps others from piling onto the
+throttled storage. They must exist before a flow takes one: `vmshift limits setup` calls
+`ensure_limits(limits_for(..., overrides), update=True)`; a wave calls it with `update=False` for the names it
+is about to take, so that it never resets a limit someone tuned in the UI.
 
 On a SQLite-backed server, concurrent writes (slot acquisitions, releases, artifacts, subflow runs) collide on
 the database lock; the server answers 503 and the client waits ~2 s before trying again. Measured here: 20
@@ -23,18 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypeVar
+from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import get_client
+from prefect import get_run_logger
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
-from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 
 from tasks.replication import replication_cycle
 from vmshift.migration.appliance import Appliance
@@ -48,9 +51,13 @@ from vmshift.vsphere.facts import VmFacts
 T = TypeVar("T")
 STOP_CHECK_S = 1.0  # how soon a VM waiting for a slot notices a stop request
 LIMIT_FULL = 423  # Prefect's answer while a limit has no free slot, with Retry-After
+LEASE_GONE = 410  # Prefect's answer to renewing a lease it has let go
+TOO_MANY_SLOTS = 422  # Prefect's answer when more slots are asked for than a limit has
 # Held slots are leased and the lease renewed every 3/4 of it; a lost appliance's slots go back once its leases
 # run out. Prefect's default of 300 s would keep a host's reads from the appliances taking over for 5 minutes.
 SLOT_LEASE_S = 60
+RENEW_AT = 0.75  # of the lease, as Prefect's own renewal
+RENEW_RETRY_S = 5.0
 THREADS_BESIDE_VMS = 16  # the event loop's short blocking calls (state documents, reports) beside its VMs' steps
 
 _writes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
@@ -191,8 +198,8 @@ async def cycle_within_limits(
 
 @asynccontextmanager
 async def held(slots: Sequence[tuple[str, int]], stop: threading.Event) -> AsyncIterator[None]:
-    """Hold every slot: limits taking the same number of slots in one all-or-nothing call, the calls always in
-    the same order so that two VMs never hold each other's half; acquisitions and releases queued (`serially`).
+    """Hold every slot: limits taking the same number of slots in one all-or-nothing lease, the leases always
+    taken in the same order so that two VMs never hold each other's half; takes and gives queued (`serially`).
     A stop request while waiting raises CycleStopped, and what was taken is given back."""
     by_occupy: dict[int, list[str]] = {}
     for name, occupy in slots:
@@ -203,23 +210,150 @@ async def held(slots: Sequence[tuple[str, int]], stop: threading.Event) -> Async
             if (queue := local_slots(name)) is not None and occupy <= queue.size:
                 await queue.take(occupy, stop)
                 stack.push_async_callback(queue.give, occupy)
+        client = await stack.enter_async_context(get_client())
         for occupy, names in sorted(by_occupy.items()):
-            slot = await _enter_when_free(sorted(names), occupy, stop)
-            stack.push_async_exit(lambda *exc, slot=slot: serially(slot.__aexit__(*exc)))
+            lease = await _lease_when_free(client, sorted(names), occupy, stop)
+            stack.push_async_callback(lease.give_back)
         yield
 
 
-async def _enter_when_free(names: list[str], occupy: int, stop: threading.Event) -> AbstractAsyncContextManager:
+async def _lease_when_free(client: PrefectClient, names: list[str], occupy: int, stop: threading.Event
+                           ) -> SlotLease:
     """Ask once at a time; while a limit is full, wait as long as the server says without blocking others."""
     while True:
         if stop.is_set():
             raise CycleStopped(f"stopped on request while waiting for a slot of {', '.join(names)}")
-        slot = concurrency(names, occupy=occupy, strict=True, max_retries=0, lease_duration=SLOT_LEASE_S)
+        if (lease := await SlotLease.take(client, names, occupy)) is not None:
+            return lease
+
+
+class SlotsRefused(RuntimeError):
+    """The Prefect server cannot give a VM's cycle its slots however long it waits: a limit is missing (it would
+    limit nothing) or smaller than the slots asked for."""
+
+
+class SlotLease:
+    """Slots of some limits held under one lease of the Prefect server, renewed by a task of this event loop
+    until given back. Prefect's own `concurrency` starts a thread with a client of its own for each lease (and
+    renews at once, through it), and sends an event per limit on each take and give: 8 of the 17 events and 2 of
+    the 15 API calls a batch's VM cost the server (docs/scale-out.md)."""
+
+    def __init__(self, client: PrefectClient, names: list[str], occupy: int, lease_id: UUID) -> None:
+        self.client, self.names, self.occupy, self.lease_id = client, names, occupy, lease_id
+        self.renewal: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def take(cls, client: PrefectClient, names: list[str], occupy: int) -> SlotLease | None:
+        """The slots under a new lease, kept renewed; None once the server's Retry-After has passed while a
+        limit was full (the caller asks again)."""
+        lease_id = await _new_lease(client, names, occupy)
+        if lease_id is None:
+            return None
+        lease = cls(client, names, occupy, lease_id)
+        lease.renewal = asyncio.create_task(lease._keep(), name=f"slot lease {lease_id}")
+        return lease
+
+    async def give_back(self) -> None:
+        """End the renewal and release the slots. A server that cannot be reached frees them once the lease runs
+        out; that does not fail the VM's cycle, which has ended."""
+        if self.renewal is not None:
+            self.renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.renewal
         try:
-            await serially(slot.__aenter__())
-            return slot
-        except ConcurrencySlotAcquisitionError as error:
-            full = error.__cause__
-            if not (isinstance(full, httpx.HTTPStatusError) and full.response.status_code == LIMIT_FULL):
-                raise
-            await asyncio.sleep(float(full.response.headers.get("Retry-After", 1.0)))
+            await serially(self.client.release_concurrency_slots_with_lease(self.lease_id))
+        except httpx.HTTPError as error:
+            _logger().warning("Could not give back the slots of %s (%s); the Prefect server frees them when their "
+                              "lease runs out, within %d s", ", ".join(self.names), error, SLOT_LEASE_S)
+
+    async def _keep(self) -> None:
+        """Renew the lease every 3/4 of it, as Prefect does. A renewal that fails is tried again every few seconds;
+        a lease the server has let go (it could not be reached for the whole lease) is taken again, and meanwhile
+        the limit may be exceeded by these slots, which the log says."""
+        while True:
+            await asyncio.sleep(SLOT_LEASE_S * RENEW_AT)
+            while not await self._renewed():
+                await asyncio.sleep(RENEW_RETRY_S)
+
+    async def _renewed(self) -> bool:
+        try:
+            try:
+                await serially(self.client.renew_concurrency_lease(self.lease_id, SLOT_LEASE_S))
+                return True
+            except httpx.HTTPStatusError as error:
+                if error.response.status_code != LEASE_GONE:
+                    raise
+            _logger().warning("The lease of the slots of %s ran out while the Prefect server could not be reached; "
+                              "taking them again (until then these limits may be exceeded by %d)",
+                              ", ".join(self.names), self.occupy)
+            while (lease_id := await _new_lease(self.client, self.names, self.occupy)) is None:
+                pass
+        except httpx.HTTPError as error:
+            _logger().warning("Could not renew the lease of the slots of %s (%s); trying again in %.0f s",
+                              ", ".join(self.names), error, RENEW_RETRY_S)
+            return False
+        self.lease_id = lease_id
+        _logger().info("Took the slots of %s again", ", ".join(self.names))
+        return True
+
+
+async def _new_lease(client: PrefectClient, names: list[str], occupy: int) -> UUID | None:
+    """A new lease of the slots, or None once the server's Retry-After has passed while a limit was full. The
+    request goes on if the caller is cancelled meanwhile, and a lease it is granted is given back."""
+    request = asyncio.ensure_future(serially(client.increment_concurrency_slots_with_lease(
+        names, occupy, mode="concurrency", lease_duration=SLOT_LEASE_S)))
+    try:
+        response = await asyncio.shield(request)
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code == LIMIT_FULL:
+            await asyncio.sleep(float(error.response.headers.get("Retry-After", 1.0)))
+            return None
+        if error.response.status_code == TOO_MANY_SLOTS:
+            raise SlotsRefused(f"{occupy} slots of each of {', '.join(names)} are asked for, more than one of "
+                               "these limits has: raise it in the Prefect UI (Concurrency) or with `vmshift limits "
+                               "setup`") from error
+        raise
+    except asyncio.CancelledError:
+        request.add_done_callback(_give_back_if_granted)
+        raise
+    granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
+    if missing := await _missing(client, set(names) - {limit.name for limit in granted.limits}):
+        await serially(client.release_concurrency_slots_with_lease(granted.lease_id))
+        raise SlotsRefused(f"the concurrency limits {', '.join(missing)} are not on the Prefect server, so they "
+                           "would limit nothing: run `vmshift limits setup` (a wave creates the ones it takes)")
+    return granted.lease_id
+
+
+async def _missing(client: PrefectClient, unheld: set[str]) -> list[str]:
+    """Which limits the server left out of a lease are not there at all; the others were switched off (inactive)
+    in the UI, which means they limit nothing, on purpose."""
+    missing = []
+    for name in sorted(unheld):
+        try:
+            await client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            missing.append(name)
+    return missing
+
+
+def _give_back_if_granted(request: asyncio.Future[httpx.Response]) -> None:
+    if request.cancelled() or request.exception() is not None:
+        return
+    lease_id = ConcurrencyLimitWithLeaseResponse.model_validate(request.result().json()).lease_id
+
+    async def give_back() -> None:
+        async with get_client() as client:
+            await client.release_concurrency_slots_with_lease(lease_id)
+    _orphans.add(task := asyncio.get_running_loop().create_task(give_back()))
+    task.add_done_callback(_orphans.discard)
+
+
+_orphans: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to its tasks
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    """The run's logger (the UI shows it with the VM's run), or vmshift's outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("vmshift.slots")

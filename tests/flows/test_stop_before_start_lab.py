@@ -132,12 +132,12 @@ async def stopped_waiting_for_its_slot(vm: str, facts: VmFacts, full: str, monke
     """The VM's `delta-cycle` run while the limit `full` (of one slot) is held by another, and `vmshift stop --vm`
     once the run waits for it: the run's final state and the stop's exit code."""
     waiting = asyncio.Event()
-    enter = slots._enter_when_free
+    enter = slots._lease_when_free
 
-    async def asked(names: list[str], occupy: int, stop: threading.Event) -> object:
+    async def asked(client: PrefectClient, names: list[str], occupy: int, stop: threading.Event) -> object:
         waiting.set()  # it returns once the slots are free or the run is stopped
-        return await enter(names, occupy, stop)
-    monkeypatch.setattr(slots, "_enter_when_free", asked)
+        return await enter(client, names, occupy, stop)
+    monkeypatch.setattr(slots, "_lease_when_free", asked)
     await slots.ensure_limits({full: 1}, update=True)
     async with concurrency(full, occupy=1, strict=True, lease_duration=slots.SLOT_LEASE_S):
         cycle = asyncio.create_task(delta_cycle(vm, CACHE, facts, return_state=True))
