@@ -161,19 +161,26 @@ def test_a_lease_granted_to_a_cycle_cancelled_while_asking_is_given_back(monkeyp
     async def check() -> int:
         await slots.ensure_limits({host: 1}, update=True)
         async with get_client() as client:
-            increment, asked = client.increment_concurrency_slots_with_lease, asyncio.Event()
+            increment, asked, granted = client.increment_concurrency_slots_with_lease, asyncio.Event(), asyncio.Event()
 
             async def slow(*args: object, **kwargs: object) -> httpx.Response:
                 asked.set()
                 await asyncio.sleep(0.5)  # the server grants the lease after the cycle is cancelled
-                return await increment(*args, **kwargs)
+                response = await increment(*args, **kwargs)
+                granted.set()
+                return response
             monkeypatch.setattr(client, "increment_concurrency_slots_with_lease", slow)
             taking = asyncio.create_task(slots.SlotLease.take(client, [host], 1))
             await asked.wait()
             taking.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await taking
-            await asyncio.sleep(2)
+            await asyncio.wait_for(granted.wait(), 30)
+            # Given back within seconds; kept, it would count for the lease's 60 s.
+            for _ in range(150):
+                if (await _in_use([host]))[host] == 0:
+                    return 0
+                await asyncio.sleep(0.2)
         return (await _in_use([host]))[host]
 
     assert asyncio.run(check()) == 0
