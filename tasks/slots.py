@@ -277,24 +277,32 @@ class SlotLease:
 
     async def _renewed(self) -> bool:
         try:
-            try:
-                await serially(self.client.renew_concurrency_lease(self.lease_id, SLOT_LEASE_S))
-                return True
-            except httpx.HTTPStatusError as error:
-                if error.response.status_code != LEASE_GONE:
-                    raise
-            _logger().warning("The lease of the slots of %s ran out while the Prefect server could not be reached; "
-                              "taking them again (until then these limits may be exceeded by %d)",
-                              ", ".join(self.names), self.occupy)
+            await serially(self.client.renew_concurrency_lease(self.lease_id, SLOT_LEASE_S))
+            return True
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code == LEASE_GONE:
+                return await self._taken_again()
+            return self._not_renewed(error)
+        except httpx.HTTPError as error:
+            return self._not_renewed(error)
+
+    async def _taken_again(self) -> bool:
+        _logger().warning("The lease of the slots of %s ran out while the Prefect server could not be reached; "
+                          "taking them again (until then these limits may be exceeded by %d)",
+                          ", ".join(self.names), self.occupy)
+        try:
             while (lease_id := await _new_lease(self.client, self.names, self.occupy)) is None:
                 pass
         except httpx.HTTPError as error:
-            _logger().warning("Could not renew the lease of the slots of %s (%s); trying again in %.0f s",
-                              ", ".join(self.names), error, RENEW_RETRY_S)
-            return False
+            return self._not_renewed(error)
         self.lease_id = lease_id
         _logger().info("Took the slots of %s again", ", ".join(self.names))
         return True
+
+    def _not_renewed(self, error: httpx.HTTPError) -> bool:
+        _logger().warning("Could not renew the lease of the slots of %s (%s); trying again in %.0f s",
+                          ", ".join(self.names), error, RENEW_RETRY_S)
+        return False
 
 
 async def _new_lease(client: PrefectClient, names: list[str], occupy: int) -> UUID | None:
